@@ -1,0 +1,98 @@
+"""One schema: the registry, the handlers and the committed schemas/ files must agree."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from vmd.errors import GenericError
+from vmd.handlers.registry import all_handlers
+from vmd.qapi import writer
+from vmd.qapi.introspect import build_schema_info
+from vmd.qapi.schema import vmd_schema
+from vmd.qapi.typeinfo import StructType, members_of
+from vmd.qapi.types import Int32, QapiStruct, UInt32
+from vmd.qapi.visitor import visit_no_arguments, visit_struct
+
+
+def test_committed_schema_files_match_the_registry() -> None:
+    for name, text in writer.rendered().items():
+        committed = (writer.SCHEMA_DIR / name).read_text()
+        assert committed == text, f"schemas/{name} drifted: run python -m vmd.qapi.writer"
+
+
+def test_every_command_has_a_handler_and_every_handler_a_command() -> None:
+    assert set(all_handlers()) == set(vmd_schema().commands)
+
+
+def test_introspection_is_self_consistent() -> None:
+    entities = build_schema_info(vmd_schema())
+    names = [e["name"] for e in entities]
+    assert len(names) == len(set(names)), "an entity is described twice"
+    known = set(names)
+    for entity in entities:
+        for key in ("arg-type", "ret-type", "element-type"):
+            if key in entity:
+                assert entity[key] in known, (entity, key)
+        for member in entity.get("members", []):
+            if "type" in member:
+                assert member["type"] in known, (entity, member)
+        for variant in entity.get("variants", []):
+            assert variant["type"] in known
+    # Masked names are decimal strings; builtins and arrays keep their shape.
+    for entity in entities:
+        if entity["meta-type"] in ("object", "enum", "alternate"):
+            assert entity["name"].isdigit()
+
+
+def test_masked_and_readable_schemas_have_the_same_shape() -> None:
+    masked = build_schema_info(vmd_schema(), mask=True)
+    readable = build_schema_info(vmd_schema(), mask=False)
+    assert [e["meta-type"] for e in masked] == [e["meta-type"] for e in readable]
+    assert json.dumps(readable).count('"members"') == json.dumps(masked).count('"members"')
+
+
+class Props(QapiStruct):
+    socket_id: Int32 | None = None
+    apic_id: UInt32 | None = None
+    node_name: str
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({}, "Parameter 'node-name' is missing"),
+        ({"node-name": 1}, "Invalid parameter type for 'node-name', expected: string"),
+        ({"node-name": "a", "socket-id": "1"}, "Invalid parameter type for 'socket-id', expected: integer"),
+        ({"node-name": "a", "socket-id": True}, "Invalid parameter type for 'socket-id', expected: integer"),
+        ({"node-name": "a", "socket-id": 2**31}, "Parameter 'socket-id' expects int32_t"),
+        ({"node-name": "a", "apic-id": -1}, "Parameter 'apic-id' expects uint32_t"),
+        ({"node-name": "a", "apic-id": 2**64}, "Invalid parameter type for 'apic-id', expected: integer"),
+        ({"node-name": "a", "x": 1}, "Parameter 'x' is unexpected"),
+        ({"x": 1}, "Parameter 'node-name' is missing"),
+        ({"node-name": None}, "Invalid parameter type for 'node-name', expected: string"),
+    ],
+)
+def test_visitor_reports_the_first_error_in_qemu_order(data: dict[str, object], message: str) -> None:
+    with pytest.raises(GenericError) as caught:
+        visit_struct(Props, data)
+    assert caught.value.desc == message
+
+
+def test_visitor_builds_models_with_absent_optionals() -> None:
+    props = visit_struct(Props, {"node-name": "n", "socket-id": 1})
+    assert props.to_wire() == {"socket-id": 1, "node-name": "n"}
+
+
+def test_commands_without_arguments_reject_any() -> None:
+    visit_no_arguments({})
+    with pytest.raises(GenericError, match="Parameter 'x' is unexpected"):
+        visit_no_arguments({"x": 1})
+
+
+def test_every_declared_struct_is_describable() -> None:
+    for command in vmd_schema().commands.values():
+        if command.args is not None:
+            assert members_of(command.args) is not None
+    assert StructType(Props) == StructType(Props)

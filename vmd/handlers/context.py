@@ -1,0 +1,28 @@
+"""What a command handler may reach: the VM, its own session, and daemon-wide services."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from vmd.machine.vm import VirtualMachine
+
+
+class SessionHandle(Protocol):
+    @property
+    def negotiating(self) -> bool: ...
+
+    def enable_capabilities(self, capabilities: frozenset[str]) -> None: ...
+
+
+class DaemonServices(Protocol):
+    def schema_info(self) -> list[dict[str, Any]]: ...
+
+    def command_names(self) -> list[str]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class CommandContext:
+    vm: VirtualMachine
+    session: SessionHandle
+    daemon: DaemonServices

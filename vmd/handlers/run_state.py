@@ -1,0 +1,33 @@
+"""Run-state commands."""
+
+from __future__ import annotations
+
+from vmd.handlers.context import CommandContext
+from vmd.handlers.registry import handles
+from vmd.qapi.run_state import ShutdownCause, StatusInfo
+
+
+@handles("query-status")
+def query_status(ctx: CommandContext, args: None) -> StatusInfo:
+    runstate = ctx.vm.runstate
+    return StatusInfo(running=runstate.running, singlestep=False, status=runstate.state)
+
+
+@handles("stop")
+async def stop(ctx: CommandContext, args: None) -> None:
+    await ctx.vm.stop()
+
+
+@handles("cont")
+async def cont(ctx: CommandContext, args: None) -> None:
+    await ctx.vm.cont()
+
+
+@handles("system_reset")
+def system_reset(ctx: CommandContext, args: None) -> None:
+    ctx.vm.reset(ShutdownCause.HOST_QMP_SYSTEM_RESET)
+
+
+@handles("system_powerdown")
+def system_powerdown(ctx: CommandContext, args: None) -> None:
+    ctx.vm.powerdown()

@@ -1,0 +1,104 @@
+"""A small QOM tree: named objects, their children and properties, resolved by path as QEMU does.
+
+Only what vmd models lives here (containers now, CPUs and devices as they come);
+each property has a QOM type string (`string`, `bool`, `int`, `child<T>`,
+`link<T>`) and optional getter/setter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from vmd.errors import DeviceNotFound, GenericError
+
+Getter = Callable[[], Any]
+Setter = Callable[[Any], None]
+
+
+@dataclass(slots=True)
+class QomProperty:
+    name: str
+    type: str
+    get: Getter | None = None
+    set: Setter | None = None
+    description: str | None = None
+
+
+class QomObject:
+    def __init__(self, type_name: str) -> None:
+        self.type_name = type_name
+        self.parent: QomObject | None = None
+        self.name = ""
+        self.children: dict[str, QomObject] = {}
+        self.properties: dict[str, QomProperty] = {}
+        self.add_property(QomProperty("type", "string", get=lambda: self.type_name))
+
+    def add_property(self, prop: QomProperty) -> None:
+        self.properties[prop.name] = prop
+
+    def add_child(self, name: str, child: QomObject) -> QomObject:
+        if name in self.properties:
+            raise GenericError(
+                f"attempt to add duplicate property '{name}' to object (type '{self.type_name}')"
+            )
+        child.parent = self
+        child.name = name
+        self.children[name] = child
+        self.add_property(QomProperty(name, f"child<{child.type_name}>", get=child.path))
+        return child
+
+    def remove_child(self, name: str) -> None:
+        child = self.children.pop(name)
+        del self.properties[name]
+        child.parent = None
+
+    def path(self) -> str:
+        if self.parent is None:
+            return "/"
+        parent = self.parent.path()
+        return f"{parent.rstrip('/')}/{self.name}"
+
+    def walk(self) -> Iterator[QomObject]:
+        yield self
+        for child in self.children.values():
+            yield from child.walk()
+
+
+class QomTree:
+    def __init__(self, machine_type: str) -> None:
+        self.root = QomObject("container")
+        self.machine = self.root.add_child("machine", QomObject(machine_type))
+        for name in ("peripheral", "peripheral-anon", "unattached"):
+            self.machine.add_child(name, QomObject("container"))
+        self.root.add_child("objects", QomObject("container"))
+        self.root.add_child("chardevs", QomObject("container"))
+
+    def resolve(self, path: str) -> QomObject:
+        """An absolute path, or a partial one that names exactly one object (QEMU's rules)."""
+        if path.startswith("/"):
+            obj: QomObject | None = self.root
+            for part in path.split("/")[1:]:
+                if part == "":
+                    continue
+                obj = obj.children.get(part) if obj is not None else None
+            if obj is None:
+                raise DeviceNotFound(f"Device '{path}' not found")
+            return obj
+        parts = [part for part in path.split("/") if part]
+        matches = [obj for obj in self.root.walk() if parts and _ends_with(obj, parts)]
+        if len(matches) > 1:
+            raise GenericError(f"Path '{path}' is ambiguous")
+        if not matches:
+            raise DeviceNotFound(f"Device '{path}' not found")
+        return matches[0]
+
+
+def _ends_with(obj: QomObject, parts: list[str]) -> bool:
+    node: QomObject | None = obj
+    for part in reversed(parts):
+        if node is None or node.name != part or node.parent is None:
+            return False
+        node = node.parent
+    return True

@@ -1,0 +1,157 @@
+"""The virtual machine as the monitor sees it: identity, run state, and the requests that change it.
+
+This is the model, not the protocol: it raises `QmpError`s for requests QEMU
+refuses, and reports what happened through an `EventSink`, but never sees JSON.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from vmd.errors import GenericError
+from vmd.machine.qom import QomTree
+from vmd.machine.runstate import RunStateMachine
+from vmd.qapi import run_state as rs
+from vmd.qapi.registry import EventSpec
+from vmd.qapi.run_state import RunState, ShutdownCause
+from vmd.qapi.types import QapiStruct
+
+log = logging.getLogger(__name__)
+
+EventSink = Callable[[EventSpec, QapiStruct | None], None]
+
+NIL_UUID = "00000000-0000-0000-0000-000000000000"
+# The causes QEMU counts as the guest's own doing (the `guest` member of SHUTDOWN/RESET).
+_GUEST_CAUSES = frozenset(
+    {ShutdownCause.GUEST_SHUTDOWN, ShutdownCause.GUEST_RESET, ShutdownCause.GUEST_PANIC}
+)
+
+
+class VcpuRunControl(Protocol):
+    """What the VM needs from the vCPU engine to start and stop guest execution."""
+
+    async def pause_all(self) -> None: ...
+
+    def resume_all(self) -> None: ...
+
+
+class ExitRequest(Protocol):
+    """Asks the daemon to exit once the current reply has been written."""
+
+    def __call__(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    name: str | None = None
+    uuid: str = NIL_UUID
+
+
+class VirtualMachine:
+    def __init__(
+        self,
+        identity: Identity,
+        *,
+        emit: EventSink,
+        request_exit: ExitRequest,
+        machine_type: str = "pc-q35-7.2",
+        start_paused: bool = False,
+        no_shutdown: bool = False,
+        no_reboot: bool = False,
+        vcpus: VcpuRunControl | None = None,
+    ) -> None:
+        self.identity = identity
+        self._emit = emit
+        self._request_exit = request_exit
+        self._start_paused = start_paused
+        self._no_shutdown = no_shutdown
+        self._no_reboot = no_reboot
+        self._vcpus = vcpus
+        self.runstate = RunStateMachine(RunState.PRELAUNCH)
+        self.qom = QomTree(f"{machine_type}-machine")
+        # Set while the VM is (being) shut down for good: later requests must not restart it.
+        self.exiting = False
+
+    # -- start-up ---------------------------------------------------------------------------
+
+    def launch(self) -> None:
+        """Called once the monitors listen: run the guest unless -S asked to wait for `cont`."""
+        if not self._start_paused:
+            self._start()
+
+    # -- run state requests -----------------------------------------------------------------
+
+    async def stop(self) -> None:
+        if self.runstate.state is RunState.INMIGRATE:
+            self._start_paused = True  # QEMU: stop during incoming migration only cancels autostart
+            return
+        await self._stop_into(RunState.PAUSED)
+
+    async def cont(self) -> None:
+        if self.runstate.needs_reset:
+            raise GenericError("Resetting the Virtual Machine is required")
+        if self.runstate.state is RunState.SUSPENDED:
+            return
+        if self.runstate.state is RunState.FINISH_MIGRATE:
+            raise GenericError("Migration is not finalized yet")
+        if self.runstate.state is RunState.INMIGRATE:
+            self._start_paused = False
+            return
+        self._start()
+
+    def reset(self, cause: ShutdownCause) -> None:
+        if self._no_reboot and cause is not ShutdownCause.SUBSYSTEM_RESET:
+            self.shutdown(cause)
+            return
+        self._emit(rs.RESET, rs.ResetEventData(guest=cause in _GUEST_CAUSES, reason=cause))
+        if self.runstate.state not in (RunState.RUNNING, RunState.INMIGRATE, RunState.FINISH_MIGRATE):
+            self.runstate.enter(RunState.PRELAUNCH)
+
+    def powerdown(self) -> None:
+        """The ACPI power button: only a request; the guest decides whether to act on it."""
+        self._emit(rs.POWERDOWN, None)
+
+    def shutdown(self, cause: ShutdownCause) -> None:
+        """A shutdown request.  Host-initiated ones always exit; a guest's obeys -no-shutdown."""
+        self._emit(rs.SHUTDOWN, rs.ShutdownEventData(guest=cause in _GUEST_CAUSES, reason=cause))
+        host_initiated = cause in (
+            ShutdownCause.HOST_QMP_QUIT,
+            ShutdownCause.HOST_SIGNAL,
+            ShutdownCause.HOST_UI,
+        )
+        if self._no_shutdown and not host_initiated:
+            self._stop_now(RunState.SHUTDOWN)
+            return
+        self.exiting = True
+        self._request_exit()
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _start(self) -> None:
+        if self.runstate.running:
+            return
+        self._emit(rs.RESUME, None)
+        self.runstate.enter(RunState.RUNNING)
+        if self._vcpus is not None:
+            self._vcpus.resume_all()
+
+    async def _stop_into(self, state: RunState) -> None:
+        if not self.runstate.running:
+            return
+        # Enter the new state before waiting, as QEMU does, so a concurrent query sees it at once.
+        self.runstate.enter(state)
+        if self._vcpus is not None:
+            await self._vcpus.pause_all()
+        self._emit(rs.STOP, None)
+
+    def _stop_now(self, state: RunState) -> None:
+        """Synchronous stop for paths that cannot wait (guest shutdown); vCPUs are parked by the caller."""
+        if not self.runstate.running:
+            if self.runstate.can_enter(state):
+                self.runstate.enter(state)
+            return
+        self.runstate.enter(state)
+        self._emit(rs.STOP, None)

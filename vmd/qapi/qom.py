@@ -1,0 +1,28 @@
+"""QOM introspection commands."""
+
+from __future__ import annotations
+
+from vmd.qapi.registry import CommandSpec
+from vmd.qapi.types import Any_, QapiStruct
+
+
+class QomListArgs(QapiStruct):
+    path: str
+
+
+class ObjectPropertyInfo(QapiStruct):
+    name: str
+    type: str
+    description: str | None = None
+    default_value: Any_ = None
+
+
+COMMANDS = (
+    CommandSpec(
+        "qom-list",
+        "The properties (children and links included) of the object at `path`.",
+        args=QomListArgs,
+        returns=list[ObjectPropertyInfo],
+        allow_preconfig=True,
+    ),
+)

@@ -1,0 +1,63 @@
+"""Command and event declarations: the one registry everything else is derived from.
+
+Dispatch, argument validation, reply serialization, `query-qmp-schema`,
+`query-commands` and the committed files in `schemas/` all read these
+declarations; nothing else lists commands.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from vmd.qapi.types import QapiStruct
+
+
+@dataclass(frozen=True, slots=True)
+class CommandSpec:
+    """One QMP command.
+
+    `returns` is a type annotation (a QapiStruct, `list[...]`, a builtin, or None
+    for commands that reply `{}`).  `negotiation` marks the commands available
+    before `qmp_capabilities` completes.
+    """
+
+    name: str
+    doc: str
+    args: type[QapiStruct] | None = None
+    returns: Any = None
+    allow_oob: bool = False
+    allow_preconfig: bool = False
+    negotiation: bool = False
+    features: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class EventSpec:
+    name: str
+    doc: str
+    data: type[QapiStruct] | None = None
+    features: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Schema:
+    commands: dict[str, CommandSpec] = field(default_factory=dict)
+    events: dict[str, EventSpec] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, commands: Iterable[CommandSpec], events: Iterable[EventSpec]) -> Schema:
+        schema = cls()
+        for command in commands:
+            if command.name in schema.commands:
+                raise ValueError(f"command {command.name} declared twice")
+            schema.commands[command.name] = command
+        for event in events:
+            if event.name in schema.events:
+                raise ValueError(f"event {event.name} declared twice")
+            schema.events[event.name] = event
+        return schema
+
+    def __iter__(self) -> Iterator[CommandSpec]:
+        return iter(self.commands.values())

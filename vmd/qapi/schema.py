@@ -1,0 +1,16 @@
+"""The whole schema: every domain's commands and events in one registry."""
+
+from __future__ import annotations
+
+import functools
+
+from vmd.qapi import control, machine, qom, run_state
+from vmd.qapi.registry import Schema
+
+
+@functools.cache
+def vmd_schema() -> Schema:
+    return Schema.build(
+        commands=(*control.COMMANDS, *run_state.COMMANDS, *machine.COMMANDS, *qom.COMMANDS),
+        events=(*run_state.EVENTS,),
+    )

@@ -1,0 +1,141 @@
+"""Listening sockets for QMP monitors: unix paths vmd binds, and listening fds it inherits.
+
+Each connection gets its own session; unlike QEMU, which serves one client per
+monitor and leaves a second one hanging until the first leaves, vmd serves every
+connection concurrently, each with its own negotiation state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import logging
+import os
+import socket
+import stat
+from collections.abc import Callable
+from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
+
+BACKLOG = 16
+
+
+class ListenError(Exception):
+    """A monitor socket could not be set up; the message is for the command line user."""
+
+
+@dataclass(frozen=True, slots=True)
+class UnixEndpoint:
+    path: str
+    mode: int = 0o600
+
+
+@dataclass(frozen=True, slots=True)
+class FdEndpoint:
+    fd: int
+
+
+Endpoint = UnixEndpoint | FdEndpoint
+
+
+def _remove_stale(path: str) -> None:
+    """Remove a socket file left by a daemon that died; refuse to steal one somebody listens on."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if not stat.S_ISSOCK(st.st_mode):
+        raise ListenError(f"Failed to bind socket to {path}: Address already in use")
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.settimeout(0.5)
+        probe.connect(path)
+    except (ConnectionRefusedError, FileNotFoundError):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        return
+    except OSError as error:
+        raise ListenError(
+            f"Failed to bind socket to {path}: {os.strerror(error.errno or errno.EIO)}"
+        ) from None
+    finally:
+        probe.close()
+    raise ListenError(f"Failed to bind socket to {path}: Address already in use")
+
+
+def bind_unix(endpoint: UnixEndpoint) -> socket.socket:
+    _remove_stale(endpoint.path)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    # The umask decides the mode the socket file is created with: no window where it is wider.
+    old_umask = os.umask(0o777 & ~endpoint.mode)
+    try:
+        sock.bind(endpoint.path)
+    except OSError as error:
+        sock.close()
+        raise ListenError(
+            f"Failed to bind socket to {endpoint.path}: {os.strerror(error.errno or errno.EIO)}"
+        ) from None
+    finally:
+        os.umask(old_umask)
+    os.chmod(endpoint.path, endpoint.mode)  # in case the umask was not the whole story (e.g. setgid dirs)
+    sock.listen(BACKLOG)
+    return sock
+
+
+def adopt_listening_fd(fd: int) -> socket.socket:
+    """A socket the parent (libvirt) created, bound and put into listening state for us."""
+    try:
+        sock = socket.socket(fileno=fd)
+    except OSError as error:
+        raise ListenError(
+            f"fd {fd} is not a usable socket: {os.strerror(error.errno or errno.EBADF)}"
+        ) from None
+    if sock.family != socket.AF_UNIX or sock.type != socket.SOCK_STREAM:
+        sock.detach()
+        raise ListenError(f"fd {fd} is not a unix stream socket")
+    if not sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
+        sock.listen(BACKLOG)
+    return sock
+
+
+class MonitorListener:
+    """One monitor endpoint; every accepted connection gets a protocol from `factory`."""
+
+    def __init__(self, endpoint: Endpoint, factory: Callable[[], asyncio.Protocol]) -> None:
+        self.endpoint = endpoint
+        self._factory = factory
+        self._server: asyncio.Server | None = None
+        self._inode: tuple[int, int] | None = None
+        self.first_client = asyncio.get_running_loop().create_future()
+
+    def open(self) -> socket.socket:
+        """Bind or adopt the socket synchronously, so errors surface before the daemon reports ready."""
+        if isinstance(self.endpoint, UnixEndpoint):
+            sock = bind_unix(self.endpoint)
+            st = os.stat(self.endpoint.path)
+            self._inode = (st.st_dev, st.st_ino)
+        else:
+            sock = adopt_listening_fd(self.endpoint.fd)
+        return sock
+
+    async def start(self, sock: socket.socket) -> None:
+        self._server = await asyncio.get_running_loop().create_unix_server(self._accepted, sock=sock)
+
+    def _accepted(self) -> asyncio.Protocol:
+        if not self.first_client.done():
+            self.first_client.set_result(None)
+        return self._factory()
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+        if isinstance(self.endpoint, UnixEndpoint) and self._inode is not None:
+            # Remove the file only if it is still ours (a newer daemon may have replaced it).
+            with contextlib.suppress(FileNotFoundError):
+                st = os.stat(self.endpoint.path)
+                if (st.st_dev, st.st_ino) == self._inode:
+                    os.unlink(self.endpoint.path)

@@ -1,0 +1,248 @@
+"""One QMP connection: greeting, negotiation, requests answered in order, events, back-pressure.
+
+In-band requests run one at a time in arrival order, and parse errors take their
+place in that order too, so replies come back exactly as QEMU would send them.
+Synchronous handlers run inline; a coroutine handler holds the queue until it
+finishes.  With the `oob` capability, `exec-oob` requests run as soon as they
+are read and may overtake queued in-band replies.
+
+Output is collected while a burst of input is handled and written in one go,
+which is what makes pipelined clients fast.  Events and replies share that
+buffer, so an event raised by a command always precedes the command's reply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Any, cast
+
+from vmd.errors import GenericError
+from vmd.handlers.context import CommandContext, DaemonServices
+from vmd.machine.vm import VirtualMachine
+from vmd.qmp.dispatch import Dispatcher, EnvelopeError, Reply, error_reply
+from vmd.qmp.events import EventBus
+from vmd.qmp.jsonstream import JsonParseError, JsonStreamParser
+from vmd.qmp.jsonwire import encode, encode_line
+from vmd.qmp.limits import SessionLimits
+
+log = logging.getLogger(__name__)
+
+OFFERED_CAPABILITIES = ("oob",)
+
+
+class QmpSession(asyncio.Protocol):
+    def __init__(
+        self,
+        *,
+        name: str,
+        dispatcher: Dispatcher,
+        vm: VirtualMachine,
+        daemon: DaemonServices,
+        bus: EventBus,
+        greeting: dict[str, Any],
+        limits: SessionLimits,
+        pretty: bool = False,
+        on_closed: Callable[[QmpSession], None] | None = None,
+    ) -> None:
+        self.name = name
+        self._dispatcher = dispatcher
+        self._bus = bus
+        self._greeting = greeting
+        self._limits = limits
+        self._pretty = pretty
+        self._on_closed = on_closed
+        self._ctx = CommandContext(vm=vm, session=self, daemon=daemon)
+        self._parser = JsonStreamParser(
+            max_token_size=limits.max_message_bytes, max_nesting=limits.max_nesting
+        )
+        self._queue: deque[Any] = deque()  # parsed values and JsonParseErrors, in arrival order
+        self._busy: asyncio.Task[None] | None = None  # the coroutine command holding the queue
+        self._oob_tasks: set[asyncio.Task[None]] = set()
+        self._out: list[bytes] = []
+        self._out_size = 0
+        self._flush_scheduled = False
+        self._transport: asyncio.Transport | None = None
+        self._reading_paused = False
+        self._writing_paused = False
+        self.negotiating = True
+        self.oob_enabled = False
+        self.closed = asyncio.get_running_loop().create_future()
+        self._trace = log.isEnabledFor(logging.DEBUG)
+
+    # -- SessionHandle (what handlers may ask of their session) -------------------------------
+
+    def enable_capabilities(self, capabilities: frozenset[str]) -> None:
+        for capability in capabilities:
+            if capability not in OFFERED_CAPABILITIES:
+                raise GenericError(f"Capability {capability} not available")
+        self.negotiating = False
+        self.oob_enabled = "oob" in capabilities
+        self._bus.subscribe(self)
+
+    # -- asyncio.Protocol -------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports implement asyncio.Transport without subclassing it.
+        transport = cast(asyncio.Transport, transport)
+        self._transport = transport
+        transport.set_write_buffer_limits(high=self._limits.write_high_water)
+        log.debug("%s: connected", self.name)
+        self._send(self._greeting)
+        self._flush()
+
+    def data_received(self, data: bytes) -> None:
+        for item in self._parser.feed(data):
+            if self.oob_enabled and isinstance(item, dict) and "exec-oob" in item and "execute" not in item:
+                self._run_oob(item)
+            else:
+                self._queue.append(item)
+        self._pump()
+
+    def eof_received(self) -> bool | None:
+        log.debug("%s: client closed its end", self.name)
+        return False  # close our side too once pending output is written
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        log.debug("%s: disconnected (%s)", self.name, exc or "clean")
+        self._bus.unsubscribe(self)
+        self._transport = None
+        self._queue.clear()
+        self._out.clear()
+        # A command already running (e.g. waiting for vCPUs to pause) is left to finish: cancelling
+        # it could leave the VM half-way through a transition.  Its reply is dropped.
+        if not self.closed.done():
+            self.closed.set_result(None)
+        if self._on_closed is not None:
+            self._on_closed(self)
+
+    def pause_writing(self) -> None:
+        self._writing_paused = True
+
+    def resume_writing(self) -> None:
+        self._writing_paused = False
+        self._pump()
+
+    # -- EventSubscriber --------------------------------------------------------------------
+
+    def send_event(self, line: bytes) -> None:
+        if self._transport is None:
+            return
+        if self._transport.get_write_buffer_size() + self._out_size > self._limits.max_output_bytes:
+            log.warning(
+                "%s: client is not reading; %d bytes unsent: disconnecting it",
+                self.name,
+                self._transport.get_write_buffer_size() + self._out_size,
+            )
+            self._transport.abort()
+            return
+        self._append(line)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    # -- request processing -----------------------------------------------------------------
+
+    def _pump(self) -> None:
+        """Run queued in-band requests until one must be awaited, output backs up, or none are left."""
+        while self._queue and self._busy is None and not self._writing_paused and self._transport is not None:
+            if self._ctx.vm.exiting:  # nothing runs after `quit`; the daemon is closing every session
+                self._queue.clear()
+                break
+            outcome = self._execute(self._queue.popleft())
+            if isinstance(outcome, dict):
+                self._send(outcome)
+            else:
+                self._busy = asyncio.get_running_loop().create_task(self._complete(outcome))
+                self._busy.add_done_callback(self._release)
+                break
+        self._apply_read_backpressure()
+        self._flush()
+
+    def _execute(self, item: Any) -> Reply | Awaitable[Reply]:
+        if isinstance(item, JsonParseError):
+            return error_reply(GenericError(item.desc))
+        if self._trace:
+            log.debug("%s: --> %s", self.name, encode(item))
+        try:
+            request = self._dispatcher.parse(item, negotiating=self.negotiating, oob_enabled=self.oob_enabled)
+        except EnvelopeError as rejected:
+            return rejected.reply
+        return self._dispatcher.call(request, self._ctx)
+
+    async def _complete(self, pending: Awaitable[Reply]) -> None:
+        reply = await pending
+        if self._transport is not None:
+            self._send(reply)
+
+    def _release(self, task: asyncio.Task[None]) -> None:
+        self._busy = None
+        self._pump()
+
+    def _run_oob(self, item: dict[str, Any]) -> None:
+        outcome = self._execute(item)
+        if isinstance(outcome, dict):
+            self._send(outcome)
+            self._flush()
+            return
+        task = asyncio.get_running_loop().create_task(self._complete(outcome))
+        self._oob_tasks.add(task)
+        task.add_done_callback(self._oob_done)
+
+    def _oob_done(self, task: asyncio.Task[None]) -> None:
+        self._oob_tasks.discard(task)
+        self._flush()
+
+    def _apply_read_backpressure(self) -> None:
+        if self._transport is None:
+            return
+        if len(self._queue) >= self._limits.queue_depth and not self._reading_paused:
+            self._reading_paused = True
+            self._transport.pause_reading()
+        elif len(self._queue) < self._limits.queue_depth and self._reading_paused:
+            self._reading_paused = False
+            self._transport.resume_reading()
+
+    # -- output -----------------------------------------------------------------------------
+
+    def _send(self, message: dict[str, Any]) -> None:
+        if self._trace:
+            log.debug("%s: <-- %s", self.name, encode(message))
+        if self._pretty:
+            self._append(_pretty_line(message))
+        else:
+            self._append(encode_line(message))
+
+    def _append(self, data: bytes) -> None:
+        self._out.append(data)
+        self._out_size += len(data)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        if not self._out or self._transport is None:
+            return
+        data = self._out[0] if len(self._out) == 1 else b"".join(self._out)
+        self._out.clear()
+        self._out_size = 0
+        self._transport.write(data)
+
+    def close(self) -> None:
+        """Flush what is pending and close (daemon shutdown)."""
+        if self._transport is not None:
+            self._flush()
+            self._transport.close()
+
+    def abort(self) -> None:
+        """Drop the connection without waiting for the client to read (it stopped reading)."""
+        if self._transport is not None:
+            self._transport.abort()
+
+
+def _pretty_line(message: dict[str, Any]) -> bytes:
+    import json
+
+    # QEMU's pretty mode indents by four spaces; members are escaped the same way as compact output.
+    text = json.dumps(message, indent=4, ensure_ascii=True)
+    return (text + "\r\n").encode("ascii")
