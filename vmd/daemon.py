@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import logging
 import signal
 from collections.abc import Callable
@@ -21,9 +22,7 @@ from vmd.handlers.control import version_info
 from vmd.handlers.registry import all_handlers
 from vmd.machine.vm import Identity, VirtualMachine
 from vmd.pidfile import Pidfile
-from vmd.qapi.introspect import build_schema_info
-from vmd.qapi.run_state import ShutdownCause
-from vmd.qapi.schema import vmd_schema
+from vmd.qapi.compiled import SCHEMA, SCHEMA_INFO_JSON, ShutdownCause
 from vmd.qmp.dispatch import Dispatcher, to_wire
 from vmd.qmp.events import EventBus
 from vmd.qmp.limits import SessionLimits
@@ -72,7 +71,7 @@ class Daemon:
             no_shutdown=settings.no_shutdown,
             no_reboot=settings.no_reboot,
         )
-        self.dispatcher = Dispatcher(vmd_schema(), all_handlers())
+        self.dispatcher = Dispatcher(SCHEMA, all_handlers())
         self._greeting = {
             "QMP": {"version": to_wire(version_info()), "capabilities": list(OFFERED_CAPABILITIES)}
         }
@@ -81,9 +80,10 @@ class Daemon:
 
     # -- DaemonServices -----------------------------------------------------------------------
 
-    @functools.cache  # noqa: B019 - one daemon per process; built on first use to keep start-up short
+    @functools.cache  # noqa: B019 - one daemon per process; parsed on first use to keep start-up short
     def schema_info(self) -> list[dict[str, Any]]:
-        return build_schema_info(vmd_schema(), mask=True)
+        info: list[dict[str, Any]] = json.loads(SCHEMA_INFO_JSON)
+        return info
 
     def command_names(self) -> list[str]:
         return list(self.dispatcher.commands)

@@ -9,25 +9,54 @@ import pytest
 from vmd.errors import GenericError
 from vmd.handlers.registry import all_handlers
 from vmd.qapi import writer
+from vmd.qapi.compiled import SCHEMA
 from vmd.qapi.introspect import build_schema_info
-from vmd.qapi.schema import vmd_schema
+from vmd.qapi.schema import declared_schema
 from vmd.qapi.typeinfo import StructType, members_of
 from vmd.qapi.types import Int32, QapiStruct, UInt32
 from vmd.qapi.visitor import visit_no_arguments, visit_struct
 
 
-def test_committed_schema_files_match_the_registry() -> None:
+def test_generated_files_match_the_declarations() -> None:
     for name, text in writer.rendered().items():
-        committed = (writer.SCHEMA_DIR / name).read_text()
-        assert committed == text, f"schemas/{name} drifted: run python -m vmd.qapi.writer"
+        committed = (writer.ROOT / name).read_text()
+        assert committed == text, f"{name} drifted from the declarations: run python -m vmd.qapi.writer"
 
 
 def test_every_command_has_a_handler_and_every_handler_a_command() -> None:
-    assert set(all_handlers()) == set(vmd_schema().commands)
+    assert set(all_handlers()) == set(declared_schema().commands) == set(SCHEMA.commands)
+
+
+def test_runtime_schema_has_the_declared_shapes() -> None:
+    declared = declared_schema()
+    for name, command in SCHEMA.commands.items():
+        source = declared.commands[name]
+        for runtime_type, declared_type in ((command.args, source.args),):
+            if declared_type is None:
+                assert runtime_type is None
+                continue
+            assert runtime_type is not None
+            assert [(m.wire_name, m.optional) for m in members_of(runtime_type)] == [
+                (m.wire_name, m.optional) for m in members_of(declared_type)
+            ]
+        assert (command.allow_oob, command.negotiation, command.features) == (
+            source.allow_oob,
+            source.negotiation,
+            source.features,
+        )
+
+
+def test_daemon_runtime_does_not_import_pydantic() -> None:
+    import subprocess
+    import sys
+
+    probe = "import sys, vmd.daemon, vmd.__main__; print('pydantic' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False", "start-up must not pay for pydantic: use vmd.qapi.compiled"
 
 
 def test_introspection_is_self_consistent() -> None:
-    entities = build_schema_info(vmd_schema())
+    entities = build_schema_info(declared_schema())
     names = [e["name"] for e in entities]
     assert len(names) == len(set(names)), "an entity is described twice"
     known = set(names)
@@ -47,8 +76,8 @@ def test_introspection_is_self_consistent() -> None:
 
 
 def test_masked_and_readable_schemas_have_the_same_shape() -> None:
-    masked = build_schema_info(vmd_schema(), mask=True)
-    readable = build_schema_info(vmd_schema(), mask=False)
+    masked = build_schema_info(declared_schema(), mask=True)
+    readable = build_schema_info(declared_schema(), mask=False)
     assert [e["meta-type"] for e in masked] == [e["meta-type"] for e in readable]
     assert json.dumps(readable).count('"members"') == json.dumps(masked).count('"members"')
 
@@ -92,7 +121,7 @@ def test_commands_without_arguments_reject_any() -> None:
 
 
 def test_every_declared_struct_is_describable() -> None:
-    for command in vmd_schema().commands.values():
+    for command in declared_schema().commands.values():
         if command.args is not None:
             assert members_of(command.args) is not None
     assert StructType(Props) == StructType(Props)

@@ -7,8 +7,7 @@ from typing import Any
 from vmd.errors import CommandNotFound
 from vmd.handlers.context import CommandContext
 from vmd.handlers.registry import handles
-from vmd.qapi.control import CommandInfo, QmpCapabilitiesArgs, VersionInfo, VersionTriple
-from vmd.qapi.run_state import ShutdownCause
+from vmd.qapi.compiled import CommandInfo, QmpCapabilitiesArgs, ShutdownCause, VersionInfo, VersionTriple
 from vmd.version import PACKAGE, QEMU_COMPAT
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from vmd.handlers.context import CommandContext
 from vmd.handlers.registry import handles
-from vmd.qapi.machine import KvmInfo, NameInfo, SysEmuTarget, TargetInfo, UuidInfo
+from vmd.qapi.compiled import KvmInfo, NameInfo, SysEmuTarget, TargetInfo, UuidInfo
 
 
 @handles("query-name")

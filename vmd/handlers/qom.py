@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from vmd.handlers.context import CommandContext
 from vmd.handlers.registry import handles
-from vmd.qapi.qom import ObjectPropertyInfo, QomListArgs
+from vmd.qapi.compiled import ObjectPropertyInfo, QomListArgs
 
 
 @handles("qom-list")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from vmd.handlers.context import CommandContext
 from vmd.handlers.registry import handles
-from vmd.qapi.run_state import ShutdownCause, StatusInfo
+from vmd.qapi.compiled import ShutdownCause, StatusInfo
 
 
 @handles("query-status")

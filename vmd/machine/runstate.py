@@ -6,7 +6,7 @@ a client error, so it raises `InvalidTransition` (QEMU aborts there).
 
 from __future__ import annotations
 
-from vmd.qapi.run_state import RunState as S
+from vmd.qapi.compiled import RunState as S
 
 _ALLOWED: dict[S, frozenset[S]] = {
     S.PRELAUNCH: frozenset({S.INMIGRATE, S.RUNNING, S.FINISH_MIGRATE}),

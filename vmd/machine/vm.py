@@ -14,14 +14,14 @@ from typing import Protocol
 from vmd.errors import GenericError
 from vmd.machine.qom import QomTree
 from vmd.machine.runstate import RunStateMachine
-from vmd.qapi import run_state as rs
+from vmd.qapi import compiled as rs
+from vmd.qapi.compiled import RunState, ShutdownCause
 from vmd.qapi.registry import EventSpec
-from vmd.qapi.run_state import RunState, ShutdownCause
-from vmd.qapi.types import QapiStruct
+from vmd.qapi.runtime import WireStruct
 
 log = logging.getLogger(__name__)
 
-EventSink = Callable[[EventSpec, QapiStruct | None], None]
+EventSink = Callable[[EventSpec, WireStruct | None], None]
 
 NIL_UUID = "00000000-0000-0000-0000-000000000000"
 # The causes QEMU counts as the guest's own doing (the `guest` member of SHUTDOWN/RESET).

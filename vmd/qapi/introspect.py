@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from vmd.qapi.declared import type_of
 from vmd.qapi.registry import Schema
 from vmd.qapi.typeinfo import (
     AlternateType,
@@ -21,7 +22,7 @@ from vmd.qapi.typeinfo import (
     StructType,
     TypeRef,
     members_of,
-    type_of,
+    struct_name,
 )
 from vmd.qapi.types import QapiStruct
 
@@ -82,8 +83,10 @@ def _key(tref: TypeRef) -> TypeRef:
 
 def _readable(tref: TypeRef) -> str:
     match tref:
-        case StructType(cls=cls) | EnumType(cls=cls):
-            return getattr(cls, "qapi_name", None) or cls.__name__
+        case StructType(cls=cls):
+            return struct_name(cls)
+        case EnumType(cls=cls):
+            return cls.__name__
         case AlternateType(choices=choices):
             return "-or-".join(_readable(choice) for choice in choices)
     raise AssertionError(tref)

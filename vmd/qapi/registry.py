@@ -1,8 +1,9 @@
 """Command and event declarations: the one registry everything else is derived from.
 
 Dispatch, argument validation, reply serialization, `query-qmp-schema`,
-`query-commands` and the committed files in `schemas/` all read these
-declarations; nothing else lists commands.
+`query-commands` and the committed files in `schemas/` all come from these
+declarations; nothing else lists commands.  The same classes hold the declared
+schema (pydantic argument types) and the generated runtime one.
 """
 
 from __future__ import annotations
@@ -10,8 +11,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
-
-from vmd.qapi.types import QapiStruct
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,7 +24,7 @@ class CommandSpec:
 
     name: str
     doc: str
-    args: type[QapiStruct] | None = None
+    args: type | None = None
     returns: Any = None
     allow_oob: bool = False
     allow_preconfig: bool = False
@@ -37,7 +36,7 @@ class CommandSpec:
 class EventSpec:
     name: str
     doc: str
-    data: type[QapiStruct] | None = None
+    data: type | None = None
     features: tuple[str, ...] = ()
 
 

@@ -1,4 +1,8 @@
-"""The whole schema: every domain's commands and events in one registry."""
+"""The whole declared schema: every domain's commands and events in one registry.
+
+This is the pydantic source of truth, read by tools and tests.  The daemon runs on
+`vmd.qapi.compiled.SCHEMA`, generated from it.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from vmd.qapi.registry import Schema
 
 
 @functools.cache
-def vmd_schema() -> Schema:
+def declared_schema() -> Schema:
     return Schema.build(
         commands=(*control.COMMANDS, *run_state.COMMANDS, *machine.COMMANDS, *qom.COMMANDS),
         events=(*run_state.EVENTS,),

@@ -1,18 +1,16 @@
-"""A small, cached description of schema types, derived from the pydantic declarations.
+"""Descriptors of schema types, shared by the input visitor, introspection and the code generator.
 
-The input visitor and the introspection writer both walk types; they read them
-from here rather than from raw annotations, so both agree on what a member is.
+No pydantic here: the daemon's runtime classes (`vmd.qapi.compiled`) carry their
+members as `__qapi_members__`; the pydantic declarations are read by
+`vmd.qapi.declared` into the same descriptors.
 """
 
 from __future__ import annotations
 
-import functools
-import types
-import typing
+import enum
 from dataclasses import dataclass
-from typing import Any, Union
 
-from vmd.qapi.types import INT64, AnyValue, IntKind, QapiEnum, QapiStruct
+from vmd.qapi.kinds import INT64, IntKind
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,12 +23,12 @@ class BuiltinType:
 
 @dataclass(frozen=True, slots=True)
 class EnumType:
-    cls: type[QapiEnum]
+    cls: type[enum.Enum]
 
 
 @dataclass(frozen=True, slots=True)
 class StructType:
-    cls: type[QapiStruct]
+    cls: type
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +46,7 @@ class AlternateType:
 TypeRef = BuiltinType | EnumType | StructType | ArrayType | AlternateType
 
 STR = BuiltinType("str")
+INT = BuiltinType("int", INT64)
 NUMBER = BuiltinType("number")
 BOOL = BuiltinType("bool")
 NULL = BuiltinType("null")
@@ -62,59 +61,23 @@ class Member:
     optional: bool
 
 
-def type_of(annotation: Any) -> TypeRef:
-    """Translate a member annotation (optional-ness already stripped) into a TypeRef."""
-    origin = typing.get_origin(annotation)
-    if origin is typing.Annotated:
-        base, *extras = typing.get_args(annotation)
-        for extra in extras:
-            if isinstance(extra, IntKind):
-                return BuiltinType("int", extra)
-            if isinstance(extra, AnyValue):
-                return ANY
-        return type_of(base)
-    if origin is list:
-        (element,) = typing.get_args(annotation)
-        return ArrayType(type_of(element))
-    if origin in (Union, types.UnionType):
-        return AlternateType(tuple(type_of(arg) for arg in typing.get_args(annotation)))
-    if annotation is str:
-        return STR
-    if annotation is bool:
-        return BOOL
-    if annotation is int:
-        return BuiltinType("int", INT64)
-    if annotation is float:
-        return NUMBER
-    if annotation is type(None):
-        return NULL
-    if annotation is Any:
-        return ANY
-    if isinstance(annotation, type) and issubclass(annotation, QapiEnum):
-        return EnumType(annotation)
-    if isinstance(annotation, type) and issubclass(annotation, QapiStruct):
-        return StructType(annotation)
-    raise TypeError(f"no QAPI type for annotation {annotation!r}")
+def members_of(cls: type) -> tuple[Member, ...]:
+    """A struct's members in declaration order (QEMU visits, and reports errors, in that order)."""
+    members: tuple[Member, ...] | None = getattr(cls, "__qapi_members__", None)
+    if members is not None:
+        return members
+    from vmd.qapi.declared import declared_members  # only tools and tests reflect on pydantic models
+
+    return declared_members(cls)
 
 
-def _strip_optional(annotation: Any) -> tuple[Any, bool]:
-    if typing.get_origin(annotation) in (Union, types.UnionType):
-        args = typing.get_args(annotation)
-        if type(None) in args:
-            rest = tuple(arg for arg in args if arg is not type(None))
-            return (rest[0] if len(rest) == 1 else Union[rest]), True  # noqa: UP007
-    return annotation, False
+def variants_of(cls: type) -> tuple[str, dict[str, type]] | None:
+    """(tag member, {case: variant struct}) for a flat union, None for a plain struct."""
+    variants: dict[str, type] | None = getattr(cls, "qapi_variants", None)
+    if not variants:
+        return None
+    return getattr(cls, "qapi_tag"), variants  # noqa: B009 - declared together with qapi_variants
 
 
-@functools.cache
-def members_of(cls: type[QapiStruct]) -> tuple[Member, ...]:
-    """The struct's members in declaration order (QEMU visits them in that order)."""
-    result = []
-    for attr, field in cls.model_fields.items():
-        annotation, optional = _strip_optional(field.annotation)
-        if field.metadata:
-            annotation = typing.Annotated[(annotation, *field.metadata)]
-        wire_name = field.alias or attr
-        optional = optional or not field.is_required()
-        result.append(Member(wire_name, attr, type_of(annotation), optional))
-    return tuple(result)
+def struct_name(cls: type) -> str:
+    return getattr(cls, "qapi_name", None) or cls.__name__

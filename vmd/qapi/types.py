@@ -1,4 +1,8 @@
-"""Building blocks of the schema: QAPI semantics expressed as pydantic models.
+"""Building blocks of the schema declarations: QAPI semantics expressed as pydantic models.
+
+These are the source of truth.  The daemon itself runs on `vmd.qapi.compiled`,
+generated from them, so that neither start-up nor the command path pays for
+pydantic.
 
 A QAPI struct is a `QapiStruct` subclass.  Its wire names are kebab-case
 (`vcpus_count` travels as `vcpus-count`), optional members are *absent* rather
@@ -10,10 +14,11 @@ and introspection can report them as the builtin `int`.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
+
+from vmd.qapi.kinds import INT8, INT16, INT32, INT64, SIZE, UINT8, UINT16, UINT32, UINT64
 
 
 def kebab(name: str) -> str:
@@ -42,26 +47,6 @@ class QapiStruct(BaseModel):
 class QapiEnum(enum.StrEnum):
     """Base of QAPI enums; the value is the wire string."""
 
-
-@dataclass(frozen=True, slots=True)
-class IntKind:
-    """A QAPI integer type: its name, C spelling (for range errors) and bounds."""
-
-    name: str
-    c_name: str
-    low: int
-    high: int
-
-
-INT8 = IntKind("int8", "int8_t", -(2**7), 2**7 - 1)
-INT16 = IntKind("int16", "int16_t", -(2**15), 2**15 - 1)
-INT32 = IntKind("int32", "int32_t", -(2**31), 2**31 - 1)
-INT64 = IntKind("int", "int64_t", -(2**63), 2**63 - 1)
-UINT8 = IntKind("uint8", "uint8_t", 0, 2**8 - 1)
-UINT16 = IntKind("uint16", "uint16_t", 0, 2**16 - 1)
-UINT32 = IntKind("uint32", "uint32_t", 0, 2**32 - 1)
-UINT64 = IntKind("uint64", "uint64_t", 0, 2**64 - 1)
-SIZE = IntKind("size", "uint64_t", 0, 2**64 - 1)
 
 Int8 = Annotated[int, INT8]
 Int16 = Annotated[int, INT16]

@@ -12,9 +12,10 @@ Nothing is coerced: `"1"` is not an int, `1` is not a string, `null` is not
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from vmd.errors import GenericError
+from vmd.qapi.kinds import IntKind
 from vmd.qapi.typeinfo import (
     AlternateType,
     ArrayType,
@@ -24,7 +25,8 @@ from vmd.qapi.typeinfo import (
     TypeRef,
     members_of,
 )
-from vmd.qapi.types import IntKind, QapiStruct
+
+T = TypeVar("T")
 
 # The word QEMU uses for each JSON type in "expected: ..." messages.
 _EXPECTED = {"str": "string", "int": "integer", "number": "number", "bool": "boolean", "null": "null"}
@@ -152,7 +154,7 @@ def _alternate_name(choices: tuple[TypeRef, ...]) -> str:
     return "-or-".join(names)
 
 
-def visit_struct(cls: type[QapiStruct], data: dict[str, Any], prefix: str = "") -> QapiStruct:
+def visit_struct(cls: type[T], data: dict[str, Any], prefix: str = "") -> T:
     """Validate `data` against `cls` in QEMU's order and return the constructed model."""
     values: dict[str, Any] = {}
     for member in members_of(cls):
@@ -168,8 +170,7 @@ def visit_struct(cls: type[QapiStruct], data: dict[str, Any], prefix: str = "") 
             if key not in known:
                 path = f"{prefix}.{key}" if prefix else key
                 raise GenericError(f"Parameter '{path}' is unexpected")
-    # Every value was checked above, so pydantic's own validation would only repeat it.
-    return cls.model_construct(**values)
+    return cls(**values)
 
 
 def visit_no_arguments(data: dict[str, Any]) -> None:

@@ -3,8 +3,10 @@
     python -m vmd.qapi.writer          # rewrite schemas/
     python -m vmd.qapi.writer --check  # exit 1 if schemas/ is out of date
 
-`vmd-schema.json` is the readable form (real type names); `query-qmp-schema.json`
-is exactly what `query-qmp-schema` returns on the wire (masked names).
+Outputs: `vmd/qapi/compiled.py`, the runtime form of the schema the daemon
+imports; `schemas/vmd-schema.json`, the readable introspection (real type
+names); `schemas/query-qmp-schema.json`, exactly what `query-qmp-schema`
+returns on the wire (masked names); `schemas/commands.json`.
 """
 
 from __future__ import annotations
@@ -14,20 +16,28 @@ import json
 import sys
 from pathlib import Path
 
+from vmd.qapi.codegen import generate
 from vmd.qapi.introspect import build_schema_info
-from vmd.qapi.schema import vmd_schema
+from vmd.qapi.schema import declared_schema
 
-SCHEMA_DIR = Path(__file__).resolve().parent.parent.parent / "schemas"
+ROOT = Path(__file__).resolve().parent.parent.parent
+SCHEMA_DIR = ROOT / "schemas"
+COMPILED = Path("vmd") / "qapi" / "compiled.py"
 
 
-def rendered() -> dict[str, str]:
-    schema = vmd_schema()
-    files = {
+def rendered() -> dict[Path, str]:
+    """Every generated file, by path relative to the repository root."""
+    schema = declared_schema()
+    documents = {
         "vmd-schema.json": build_schema_info(schema, mask=False),
         "query-qmp-schema.json": build_schema_info(schema, mask=True),
         "commands.json": sorted(schema.commands),
     }
-    return {name: json.dumps(content, indent=2) + "\n" for name, content in files.items()}
+    files = {
+        Path("schemas") / name: json.dumps(content, indent=2) + "\n" for name, content in documents.items()
+    }
+    files[COMPILED] = generate(schema)
+    return files
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,18 +45,19 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--check", action="store_true", help="only report whether schemas/ is up to date")
-    parser.add_argument("--dir", type=Path, default=SCHEMA_DIR)
+    parser.add_argument("--root", type=Path, default=ROOT, help="write under this directory")
     options = parser.parse_args(argv)
     stale = []
     for name, text in rendered().items():
-        path = options.dir / name
+        path = options.root / name
         if not path.exists() or path.read_text() != text:
             stale.append(name)
             if not options.check:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_text(text)
     if options.check and stale:
-        print(f"schemas/ is out of date ({', '.join(stale)}): run python -m vmd.qapi.writer", file=sys.stderr)
+        names = ", ".join(str(name) for name in stale)
+        print(f"generated files are out of date ({names}): run python -m vmd.qapi.writer", file=sys.stderr)
         return 1
     return 0
 

@@ -18,7 +18,7 @@ from vmd.errors import CommandNotFound, GenericError, QmpError
 from vmd.handlers.context import CommandContext
 from vmd.handlers.registry import Handler
 from vmd.qapi.registry import CommandSpec, Schema
-from vmd.qapi.types import QapiEnum, QapiStruct
+from vmd.qapi.runtime import wire_value
 from vmd.qapi.visitor import visit_no_arguments, visit_struct
 
 log = logging.getLogger(__name__)
@@ -68,15 +68,7 @@ def return_reply(value: Any, request_id: Any = _MISSING) -> Reply:
 
 def to_wire(value: Any) -> Any:
     """A handler's return value in wire form (`None` is QEMU's `{}`)."""
-    if value is None:
-        return {}
-    if isinstance(value, QapiStruct):
-        return value.to_wire()
-    if isinstance(value, list):
-        return [to_wire(item) if isinstance(item, QapiStruct | QapiEnum) else item for item in value]
-    if isinstance(value, QapiEnum):
-        return value.value
-    return value
+    return {} if value is None else wire_value(value)
 
 
 class Dispatcher:

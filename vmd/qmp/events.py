@@ -6,7 +6,7 @@ import time
 from typing import Any, Protocol
 
 from vmd.qapi.registry import EventSpec
-from vmd.qapi.types import QapiStruct
+from vmd.qapi.runtime import WireStruct
 from vmd.qmp.jsonwire import encode_line
 
 
@@ -24,13 +24,10 @@ class EventBus:
     def unsubscribe(self, subscriber: EventSubscriber) -> None:
         self._subscribers.pop(subscriber, None)
 
-    def emit(self, spec: EventSpec, data: QapiStruct | None = None) -> None:
+    def emit(self, spec: EventSpec, data: WireStruct | None = None) -> None:
         """Send now; a session that has not negotiated yet never sees it (QEMU does not queue events)."""
-        if (
-            (spec.data is None
-            and data is not None)
-            or (spec.data is not None
-            and not isinstance(data, spec.data))
+        if (spec.data is None and data is not None) or (
+            spec.data is not None and not isinstance(data, spec.data)
         ):
             raise TypeError(f"event {spec.name} takes {spec.data}, not {type(data).__name__}")
         now = time.time()

@@ -55,9 +55,7 @@ class QmpSession(asyncio.Protocol):
         self._pretty = pretty
         self._on_closed = on_closed
         self._ctx = CommandContext(vm=vm, session=self, daemon=daemon)
-        self._parser = JsonStreamParser(
-            max_token_size=limits.max_message_bytes, max_nesting=limits.max_nesting
-        )
+        self._parser = JsonStreamParser(max_token_size=limits.max_message, max_nesting=limits.max_nesting)
         self._queue: deque[Any] = deque()  # parsed values and JsonParseErrors, in arrival order
         self._busy: asyncio.Task[None] | None = None  # the coroutine command holding the queue
         self._oob_tasks: set[asyncio.Task[None]] = set()
@@ -130,7 +128,7 @@ class QmpSession(asyncio.Protocol):
     def send_event(self, line: bytes) -> None:
         if self._transport is None:
             return
-        if self._transport.get_write_buffer_size() + self._out_size > self._limits.max_output_bytes:
+        if self._transport.get_write_buffer_size() + self._out_size > self._limits.max_output:
             log.warning(
                 "%s: client is not reading; %d bytes unsent: disconnecting it",
                 self.name,

@@ -1,0 +1,96 @@
+"""vmd's schema against QEMU 7.2's own introspection.
+
+Every command and event vmd shares with QEMU 7.2 must take the same arguments
+and return the same shape (member names, optionality, types, enum values), so a
+client that introspects (libvirt does) sees the same contract.  Commands and
+events QEMU 7.2 does not have must be listed here with the reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.peers import Peer, qmp_client
+
+pytestmark = pytest.mark.qemu
+
+# vmd names that QEMU 7.2 lacks, and why they are there anyway.
+NOT_IN_QEMU_72: dict[str, str] = {}
+
+# Where vmd's declared shape knowingly differs from QEMU 7.2's.
+KNOWN_DIFFERENCES: dict[str, str] = {}
+
+
+def canonical(schema: dict[str, dict[str, Any]], name: str, seen: frozenset[str] = frozenset()) -> Any:
+    """A structural, name-free description of a type, comparable across two schemas."""
+    entity = schema[name]
+    meta = entity["meta-type"]
+    if meta == "builtin":
+        return ("builtin", entity["json-type"])
+    if meta == "enum":
+        return ("enum", tuple(sorted(entity["values"])))
+    if meta == "array":
+        return ("array", canonical(schema, entity["element-type"], seen))
+    if name in seen:
+        return ("recursive",)
+    seen = seen | {name}
+    if meta == "alternate":
+        return (
+            "alternate",
+            tuple(sorted(repr(canonical(schema, m["type"], seen)) for m in entity["members"])),
+        )
+    members = tuple(
+        sorted(
+            (m["name"], "default" in m, repr(canonical(schema, m["type"], seen))) for m in entity["members"]
+        )
+    )
+    variants = tuple(
+        sorted((v["case"], repr(canonical(schema, v["type"], seen))) for v in entity.get("variants", []))
+    )
+    return ("object", entity.get("tag"), members, variants)
+
+
+async def fetch_schema(path: str) -> dict[str, dict[str, Any]]:
+    async with qmp_client(path) as qmp:
+        entities = await qmp.execute("query-qmp-schema")
+    assert isinstance(entities, list)
+    return {entity["name"]: entity for entity in entities}
+
+
+async def test_shared_commands_and_events_have_qemus_shapes(peers: Callable[..., Peer]) -> None:
+    qemu_schema = await fetch_schema(peers("qemu", "-M", "q35", "-S").socket)
+    vmd_schema = await fetch_schema(peers("vmd", "-M", "q35", "-S").socket)
+    mismatches = []
+    for name, entity in vmd_schema.items():
+        if entity["meta-type"] not in ("command", "event"):
+            continue
+        if name not in qemu_schema:
+            assert name in NOT_IN_QEMU_72, (
+                f"{name} is not a QEMU 7.2 {entity['meta-type']}: say why in NOT_IN_QEMU_72"
+            )
+            continue
+        if name in KNOWN_DIFFERENCES:
+            continue
+        theirs = qemu_schema[name]
+        for key in ("arg-type", "ret-type"):
+            if key in entity and canonical(vmd_schema, entity[key]) != canonical(qemu_schema, theirs[key]):
+                mismatches.append(f"{name} {key}")
+        if entity.get("allow-oob", False) != theirs.get("allow-oob", False):
+            mismatches.append(f"{name} allow-oob")
+        if sorted(entity.get("features", [])) != sorted(theirs.get("features", [])):
+            mismatches.append(f"{name} features {entity.get('features')} vs {theirs.get('features')}")
+    assert not mismatches, mismatches
+
+
+async def test_query_commands_lists_exactly_the_schema_commands(vmd: Peer) -> None:
+    async with qmp_client(vmd.socket) as qmp:
+        commands = await qmp.execute("query-commands")
+        schema = await qmp.execute("query-qmp-schema")
+    assert isinstance(commands, list)
+    assert isinstance(schema, list)
+    assert sorted(c["name"] for c in commands) == sorted(
+        e["name"] for e in schema if e["meta-type"] == "command"
+    )

@@ -1,0 +1,123 @@
+"""`vmd` / `python -m vmd`: a QEMU-style command line in, a running daemon out.
+
+-daemonize works as QEMU's does: the parent exits 0 only after the child has
+bound every monitor socket and written the pidfile (libvirt's capability probe
+relies on that), and exits 1 if the child's start-up fails.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable
+
+from vmd.cli import CommandLineError, EarlyExit, parse_command_line
+from vmd.config import Config, InheritedFd, UnixPath
+from vmd.daemon import Daemon, DaemonSettings, MonitorSettings
+from vmd.machine.vm import NIL_UUID, Identity
+from vmd.pidfile import PidfileError
+from vmd.qmp.limits import SessionLimits
+from vmd.qmp.server import FdEndpoint, ListenError, UnixEndpoint
+
+log = logging.getLogger("vmd")
+
+
+def settings_from_config(config: Config) -> DaemonSettings:
+    monitors = []
+    for index, monitor in enumerate(config.monitors):
+        endpoint = monitor.endpoint
+        if isinstance(endpoint, UnixPath):
+            target: UnixEndpoint | FdEndpoint = UnixEndpoint(endpoint.path, monitor.socket_mode)
+        else:
+            assert isinstance(endpoint, InheritedFd)
+            target = FdEndpoint(endpoint.fd)
+        monitors.append(MonitorSettings(f"monitor{index}", target, wait=monitor.wait, pretty=monitor.pretty))
+    limits = SessionLimits(**{key.replace("-", "_"): value for key, value in config.limits.items()})
+    return DaemonSettings(
+        identity=Identity(name=config.name, uuid=config.uuid or NIL_UUID),
+        limits=limits,
+        monitors=tuple(monitors),
+        start_paused=config.start_paused,
+        no_shutdown=config.no_shutdown,
+        no_reboot=config.no_reboot,
+        pidfile=config.pidfile,
+    )
+
+
+def setup_logging(logfile: str | None) -> None:
+    handler: logging.Handler = logging.FileHandler(logfile) if logfile else logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s vmd[%(process)d] %(levelname)s %(name)s: %(message)s")
+    )
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(os.environ.get("VMD_LOG_LEVEL", "INFO").upper())
+
+
+def run(settings: DaemonSettings, ready: Callable[[], None] = lambda: None) -> int:
+    import uvloop  # imported here: parsing errors should not pay for it
+
+    try:
+        return uvloop.run(Daemon(settings).run(ready))
+    except (ListenError, PidfileError) as error:
+        print(f"vmd: {error}", file=sys.stderr)
+        return 1
+
+
+def daemonize(settings: DaemonSettings) -> int:
+    """Fork twice (leaving the session) and return in the grandchild; the parent exits when it is ready."""
+    read_end, write_end = os.pipe()
+    if os.fork() > 0:
+        os.close(write_end)
+        verdict = os.read(read_end, 1)
+        os._exit(0 if verdict == b"\0" else 1)
+    os.close(read_end)
+    os.setsid()
+    if os.fork() > 0:
+        os._exit(0)
+    for signum in (signal.SIGTSTP, signal.SIGTTOU, signal.SIGTTIN):
+        signal.signal(signum, signal.SIG_IGN)
+
+    notified = False
+
+    def ready() -> None:
+        nonlocal notified
+        os.chdir("/")
+        devnull = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(devnull, fd)
+        os.close(devnull)
+        os.write(write_end, b"\0")
+        os.close(write_end)
+        notified = True
+
+    status = run(settings, ready)
+    if not notified:  # start-up failed: tell the waiting parent (its exit status becomes 1)
+        with contextlib.suppress(OSError):
+            os.write(write_end, b"\1")
+    return status
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        config = parse_command_line(sys.argv[1:] if argv is None else argv)
+    except EarlyExit as early:
+        print(early.text, end="" if early.text.endswith("\n") else "\n")
+        return 0
+    except CommandLineError as error:
+        print(f"vmd: {error}", file=sys.stderr)
+        return 1
+    setup_logging(config.log_file)
+    for option, value in config.ignored_options:
+        log.info("%s %s: accepted for compatibility, no effect in vmd", option, value)
+    settings = settings_from_config(config)
+    if config.daemonize:
+        return daemonize(settings)
+    return run(settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
