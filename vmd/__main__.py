@@ -25,6 +25,13 @@ from vmd.qmp.server import FdEndpoint, ListenError, UnixEndpoint
 log = logging.getLogger("vmd")
 
 
+def default_monitor_path() -> str:
+    """Where a vmd started without any QMP monitor listens: a private directory, a per-process name."""
+    directory = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"vmd-{os.getuid()}")
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    return os.path.join(directory, f"qmp-{os.getpid()}.sock")
+
+
 def settings_from_config(config: Config) -> DaemonSettings:
     monitors = []
     for index, monitor in enumerate(config.monitors):
@@ -35,6 +42,9 @@ def settings_from_config(config: Config) -> DaemonSettings:
             assert isinstance(endpoint, InheritedFd)
             target = FdEndpoint(endpoint.fd)
         monitors.append(MonitorSettings(f"monitor{index}", target, wait=monitor.wait, pretty=monitor.pretty))
+    if not monitors:
+        # QEMU would offer HMP on its console; vmd has only QMP, so it always opens one.
+        monitors.append(MonitorSettings("monitor0", UnixEndpoint(default_monitor_path())))
     limits = SessionLimits(**{key.replace("-", "_"): value for key, value in config.limits.items()})
     return DaemonSettings(
         identity=Identity(name=config.name, uuid=config.uuid or NIL_UUID),
@@ -55,6 +65,16 @@ def setup_logging(logfile: str | None) -> None:
     root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel(os.environ.get("VMD_LOG_LEVEL", "INFO").upper())
+
+
+def announce(settings: DaemonSettings) -> None:
+    """Tell a person at a terminal where to connect."""
+    for monitor in settings.monitors:
+        if isinstance(monitor.endpoint, UnixEndpoint):
+            path = monitor.endpoint.path
+            print(f"vmd: QMP monitor listening on {path}", file=sys.stderr)
+            print(f"vmd: connect with:  qmp-shell {path}", file=sys.stderr)
+    sys.stderr.flush()
 
 
 def run(settings: DaemonSettings, ready: Callable[[], None] = lambda: None) -> int:
@@ -85,6 +105,7 @@ def daemonize(settings: DaemonSettings) -> int:
 
     def ready() -> None:
         nonlocal notified
+        announce(settings)
         os.chdir("/")
         devnull = os.open(os.devnull, os.O_RDWR)
         for fd in (0, 1, 2):
@@ -116,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = settings_from_config(config)
     if config.daemonize:
         return daemonize(settings)
-    return run(settings)
+    return run(settings, ready=lambda: announce(settings))
 
 
 if __name__ == "__main__":

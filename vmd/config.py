@@ -42,14 +42,14 @@ def thaw_json(value: JsonValue) -> object:
 # --- monitors -------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class UnixPath:
     """A unix socket vmd creates (and removes) at `path`."""
 
     path: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class InheritedFd:
     """A socket inherited from the parent (libvirt passes one already listening)."""
 
@@ -59,7 +59,7 @@ class InheritedFd:
 MonitorEndpoint: TypeAlias = UnixPath | InheritedFd
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class MonitorConfig:
     """One QMP monitor (-qmp, -qmp-pretty, or -mon mode=control on a socket chardev)."""
 
@@ -75,7 +75,7 @@ class MonitorConfig:
 # --- character devices and serial ports ------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class ChardevConfig:
     """A -chardev (or one QEMU's legacy syntax implies, e.g. `-serial file:x`).
 
@@ -88,7 +88,7 @@ class ChardevConfig:
     props: Mapping[str, str] = field(default_factory=_empty)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class SerialConfig:
     """Guest serial port number `index`, connected to chardev `chardev_id`."""
 
@@ -99,7 +99,7 @@ class SerialConfig:
 # --- devices, objects, NUMA, globals ------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class DeviceConfig:
     """-device; `props` excludes driver and id.  Key=value values are strings, JSON keeps types."""
 
@@ -109,7 +109,7 @@ class DeviceConfig:
     from_json: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class ObjectConfig:
     """-object; `props` excludes qom-type and id."""
 
@@ -119,7 +119,7 @@ class ObjectConfig:
     from_json: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class NumaNodeConfig:
     """-numa node; `cpus` holds inclusive (first, last) ranges in the order given."""
 
@@ -130,7 +130,7 @@ class NumaNodeConfig:
     initiator: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class NumaCpuConfig:
     """-numa cpu: puts the CPUs matching the given ids on node `node_id`."""
 
@@ -142,14 +142,14 @@ class NumaCpuConfig:
     thread_id: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class NumaDistConfig:
     src: int
     dst: int
     val: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class NumaRawConfig:
     """-numa hmat-lb / hmat-cache, kept as given."""
 
@@ -160,7 +160,7 @@ class NumaRawConfig:
 NumaConfig: TypeAlias = NumaNodeConfig | NumaCpuConfig | NumaDistConfig | NumaRawConfig
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class GlobalConfig:
     """-global driver.property=value"""
 
@@ -169,7 +169,7 @@ class GlobalConfig:
     value: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class AddFdConfig:
     """-add-fd: put a duplicate of inherited `fd` into fd set `set`."""
 
@@ -178,7 +178,7 @@ class AddFdConfig:
     opaque: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class AccelConfig:
     """One accelerator to try, in order (-accel, or one name of -machine accel=a:b)."""
 
@@ -189,7 +189,7 @@ class AccelConfig:
 # --- machine ----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class SmpConfig:
     """-smp as given (numbers only; the topology rules are checked by the machine)."""
 
@@ -202,7 +202,7 @@ class SmpConfig:
     threads: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class MemoryConfig:
     size_bytes: int = DEFAULT_RAM_SIZE
     slots: int | None = None

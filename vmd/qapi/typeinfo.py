@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from vmd.qapi.kinds import INT64, IntKind
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class BuiltinType:
     """One of QAPI's builtins: str, int (any IntKind), number, bool, null, any."""
 
@@ -21,22 +21,22 @@ class BuiltinType:
     int_kind: IntKind | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class EnumType:
     cls: type[enum.Enum]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class StructType:
     cls: type
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class ArrayType:
     element: TypeRef
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class AlternateType:
     """A value that may be one of several JSON types (at most one choice per JSON type)."""
 
@@ -53,7 +53,7 @@ NULL = BuiltinType("null")
 ANY = BuiltinType("any")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Member:
     wire_name: str
     attr: str
