@@ -31,7 +31,9 @@ def test_qmp_shell_runs_commands_and_shows_errors(vmd: Peer) -> None:
     status, qom, bogus, cont, status_after, name = replies(lines)
     assert status == {"return": {"running": False, "singlestep": False, "status": "prelaunch"}}
     assert {"name": "peripheral", "type": "child<container>"} in qom["return"]  # type: ignore[index]
-    assert bogus == {"error": {"class": "CommandNotFound", "desc": "The command bogus-cmd has not been found"}}
+    assert bogus == {
+        "error": {"class": "CommandNotFound", "desc": "The command bogus-cmd has not been found"}
+    }
     assert cont == {"return": {}}
     assert status_after == {"return": {"running": True, "singlestep": False, "status": "running"}}
     assert name == {"return": {}}
