@@ -41,7 +41,15 @@ def settings_from_config(config: Config) -> DaemonSettings:
         else:
             assert isinstance(endpoint, InheritedFd)
             target = FdEndpoint(endpoint.fd)
-        monitors.append(MonitorSettings(f"monitor{index}", target, wait=monitor.wait, pretty=monitor.pretty))
+        monitors.append(
+            MonitorSettings(
+                f"monitor{index}",
+                target,
+                chardev_id=monitor.chardev_id,
+                wait=monitor.wait,
+                pretty=monitor.pretty,
+            )
+        )
     if not monitors:
         # QEMU would offer HMP on its console; vmd has only QMP, so it always opens one.
         monitors.append(MonitorSettings("monitor0", UnixEndpoint(default_monitor_path())))

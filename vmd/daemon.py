@@ -38,6 +38,7 @@ SESSION_CLOSE_TIMEOUT = 2.0
 class MonitorSettings:
     name: str
     endpoint: Endpoint
+    chardev_id: str = "compat_monitor0"
     wait: bool = False
     pretty: bool = False
 
@@ -88,6 +89,16 @@ class Daemon:
     def command_names(self) -> list[str]:
         return list(self.dispatcher.commands)
 
+    def yankable_chardevs(self) -> list[str]:
+        return [monitor.chardev_id for monitor in self.settings.monitors]
+
+    def yank_chardev(self, chardev_id: str) -> None:
+        """Drop every connection of that monitor at once, pending output included (QEMU shuts the channel)."""
+        for session in list(self.sessions):
+            if session.chardev_id == chardev_id:
+                log.info("%s: yanked", session.name)
+                session.abort()
+
     # -- life cycle ---------------------------------------------------------------------------
 
     async def run(self, ready: Callable[[], None] = lambda: None) -> int:
@@ -128,6 +139,7 @@ class Daemon:
     def _new_session(self, monitor: MonitorSettings) -> QmpSession:
         session = QmpSession(
             name=monitor.name,
+            chardev_id=monitor.chardev_id,
             dispatcher=self.dispatcher,
             vm=self.vm,
             daemon=self,

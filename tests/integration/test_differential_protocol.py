@@ -40,6 +40,21 @@ NEGOTIATION = {
         b'{"exec-oob": 5, "id": 14}',
     ],
     "garbage-before-negotiation": [b"garbage", b'{"id": 15}'],
+    "oob-commands": [
+        b'{"execute": "qmp_capabilities", "arguments": {"enable": ["oob"]}, "id": 1}',
+        b'{"exec-oob": "query-yank", "id": 2}',
+        b'{"exec-oob": "yank", "arguments": {"instances": []}, "id": 3}',
+        b'{"exec-oob": "yank", "arguments": {"instances": [{"type": "chardev", "id": "nope"}]}, "id": 4}',
+        b'{"exec-oob": "yank", "arguments": {"instances": [{"type": "migration"}]}, "id": 5}',
+        b'{"exec-oob": "yank", "arguments": {"instances": [{"type": "block-node", "node-name": "n"}]},'
+        b' "id": 6}',
+        b'{"exec-oob": "yank", "arguments": {"instances": [{"type": "chardev"}]}, "id": 7}',
+        b'{"exec-oob": "yank", "arguments": {"instances": [{"type": "bogus"}]}, "id": 8}',
+        b'{"exec-oob": "yank", "arguments": {"instances": [{"type": "chardev", "id": "x", "y": 1}]},'
+        b' "id": 9}',
+        b'{"exec-oob": "yank", "arguments": {"instances": [{"id": "x"}]}, "id": 10}',
+        b'{"exec-oob": "yank", "arguments": {"instances": [5]}, "id": 11}',
+    ],
 }
 
 # Conversations sent after qmp_capabilities (no OOB).
@@ -80,6 +95,7 @@ COMMAND_MODE = {
     "argument-and-extra": [b'{"execute": "qom-list", "arguments": {"path": "/", "zzz": 1}, "id": 21}'],
     "missing-before-unexpected": [b'{"execute": "qom-list", "arguments": {"zzz": 1}, "id": 22}'],
     "unknown-qom-path": [b'{"execute": "qom-list", "arguments": {"path": "/nonexistent"}, "id": 23}'],
+    "in-band-yank": [b'{"execute": "query-yank", "id": 1}', b'{"execute": "yank", "id": 2}'],
     "capabilities-again-with-bad-args": [
         b'{"execute": "qmp_capabilities", "arguments": {"enable": 5}, "id": 24}'
     ],

@@ -245,3 +245,33 @@ async def test_qmp_client_negotiates_oob(vmd: Peer) -> None:
         assert (await qmp.execute("query-status"))["running"] is False
     finally:
         await qmp.disconnect()
+
+
+async def test_exec_oob_overtakes_queued_in_band_requests(vmd: Peer) -> None:
+    raw = await RawQmp.connect(vmd.socket)
+    await raw.send(b'{"execute": "qmp_capabilities", "arguments": {"enable": ["oob"]}}')
+    assert await raw.recv() == {"return": {}}
+    in_band = b"".join(b'{"execute": "query-status", "id": %d}' % i for i in range(200))
+    await raw.send(in_band + b'{"exec-oob": "query-yank", "id": "oob"}')
+    first = await raw.recv()
+    assert first == {"return": [{"type": "chardev", "id": "compat_monitor0"}], "id": "oob"}
+    assert [(await raw.recv())["id"] for _ in range(200)] == list(range(200))
+    await raw.close()
+
+
+async def test_yank_drops_another_monitors_clients(peers: Callable[..., Peer]) -> None:
+    peer = peers("vmd", "-S", monitors=2)
+    victim = await RawQmp.connect(peer.sockets[0], negotiate=True)
+    async with qmp_client(peer.sockets[1]) as qmp:
+        instances = await qmp.execute("query-yank")
+        assert instances == [
+            {"type": "chardev", "id": "compat_monitor0"},
+            {"type": "chardev", "id": "compat_monitor1"},
+        ]
+        assert await qmp.execute("yank", {"instances": [{"type": "chardev", "id": "compat_monitor0"}]}) == {}
+        assert await victim.at_eof()
+        # The monitor itself still listens: the yanked client can come back.
+        again = await RawQmp.connect(peer.sockets[0], negotiate=True)
+        await again.close()
+        assert (await qmp.execute("query-status"))["status"] == "prelaunch"
+    await victim.close()

@@ -20,6 +20,10 @@ class DaemonServices(Protocol):
 
     def command_names(self) -> list[str]: ...
 
+    def yankable_chardevs(self) -> list[str]: ...
+
+    def yank_chardev(self, chardev_id: str) -> None: ...
+
 
 @dataclass(frozen=True, slots=True)
 class CommandContext:

@@ -168,23 +168,28 @@ def _enum_source(cls: type) -> list[str]:
 
 def _struct_source(cls: type) -> list[str]:
     members = members_of(cls)
+    union = variants_of(cls) is not None
     lines = [f"class {cls.__name__}(WireStruct):"]
     doc = (cls.__doc__ or "").strip().splitlines()
     if doc:
         lines.append(f'    """{doc[0]}"""')
         lines.append("")
-    lines.append(f"    __slots__ = {_tuple(_q(m.attr) for m in members)}")
+    # A flat union keeps its variant's members in `branch`, an instance of the variant struct.
+    slots = [_q(m.attr) for m in members] + ([_q("branch")] if union else [])
+    lines.append(f"    __slots__ = {_tuple(slots)}")
     qapi_name = getattr(cls, "qapi_name", None)
     if qapi_name:
         lines.append(f"    qapi_name: ClassVar[str | None] = {_q(qapi_name)}")
     if not members:
         lines += ["", "    def to_wire(self) -> dict[str, Any]:", "        return {}", "", ""]
         return lines
-    params = ", ".join(_param(m) for m in members)
+    params = ", ".join(_param(m) for m in members) + (", branch: WireStruct | None = None" if union else "")
     lines += ["", f"    def __init__(self, *, {params}) -> None:"]
     lines += [f"        self.{m.attr} = {m.attr}" for m in members]
+    if union:
+        lines.append("        self.branch = branch")
     lines += ["", "    def to_wire(self) -> dict[str, Any]:"]
-    if all(not m.optional for m in members):
+    if all(not m.optional for m in members) and not union:
         body = ", ".join(f"{_q(m.wire_name)}: {_to_wire(m.type, 'self.' + m.attr)}" for m in members)
         lines.append(f"        return {{{body}}}")
     else:
@@ -196,6 +201,9 @@ def _struct_source(cls: type) -> list[str]:
                 lines.append(f"            wire[{_q(member.wire_name)}] = {value}")
             else:
                 lines.append(f"        wire[{_q(member.wire_name)}] = {value}")
+        if union:
+            lines.append("        if self.branch is not None:")
+            lines.append("            wire.update(self.branch.to_wire())")
         lines.append("        return wire")
     return [*lines, "", ""]
 

@@ -105,6 +105,12 @@ class SysEmuTarget(QapiEnum):
     XTENSAEB = "xtensaeb"
 
 
+class YankInstanceType(QapiEnum):
+    BLOCK_NODE = "block-node"
+    CHARDEV = "chardev"
+    MIGRATION = "migration"
+
+
 class ShutdownCause(QapiEnum):
     NONE = "none"
     HOST_ERROR = "host-error"
@@ -168,12 +174,13 @@ class CommandInfo(WireStruct):
 class SchemaInfo(WireStruct):
     """A flat union on `meta-type`; handlers return the introspection data pre-serialized."""
 
-    __slots__ = ("name", "meta_type", "features")
+    __slots__ = ("name", "meta_type", "features", "branch")
 
-    def __init__(self, *, name: str, meta_type: SchemaMetaType, features: list[str] | None = None) -> None:
+    def __init__(self, *, name: str, meta_type: SchemaMetaType, features: list[str] | None = None, branch: WireStruct | None = None) -> None:
         self.name = name
         self.meta_type = meta_type
         self.features = features
+        self.branch = branch
 
     def to_wire(self) -> dict[str, Any]:
         wire: dict[str, Any] = {}
@@ -181,6 +188,8 @@ class SchemaInfo(WireStruct):
         wire["meta-type"] = self.meta_type.value
         if self.features is not None:
             wire["features"] = list(self.features)
+        if self.branch is not None:
+            wire.update(self.branch.to_wire())
         return wire
 
 
@@ -412,6 +421,53 @@ class ObjectPropertyInfo(WireStruct):
         return wire
 
 
+class YankArgs(WireStruct):
+    __slots__ = ("instances",)
+
+    def __init__(self, *, instances: list[YankInstance]) -> None:
+        self.instances = instances
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"instances": [v0.to_wire() for v0 in self.instances]}
+
+
+class YankInstance(WireStruct):
+    """Something that can be yanked; a flat union on `type` (migration has no members)."""
+
+    __slots__ = ("type", "branch")
+
+    def __init__(self, *, type: YankInstanceType, branch: WireStruct | None = None) -> None:
+        self.type = type
+        self.branch = branch
+
+    def to_wire(self) -> dict[str, Any]:
+        wire: dict[str, Any] = {}
+        wire["type"] = self.type.value
+        if self.branch is not None:
+            wire.update(self.branch.to_wire())
+        return wire
+
+
+class YankInstanceBlockNode(WireStruct):
+    __slots__ = ("node_name",)
+
+    def __init__(self, *, node_name: str) -> None:
+        self.node_name = node_name
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"node-name": self.node_name}
+
+
+class YankInstanceChardev(WireStruct):
+    __slots__ = ("id",)
+
+    def __init__(self, *, id: str) -> None:
+        self.id = id
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"id": self.id}
+
+
 class ShutdownEventData(WireStruct):
     __slots__ = ("guest", "reason")
 
@@ -526,6 +582,20 @@ ObjectPropertyInfo.__qapi_members__ = (
     Member("description", "description", STR, True),
     Member("default-value", "default_value", ANY, True),
 )
+YankArgs.__qapi_members__ = (
+    Member("instances", "instances", ArrayType(StructType(YankInstance)), False),
+)
+YankInstance.__qapi_members__ = (
+    Member("type", "type", EnumType(YankInstanceType), False),
+)
+YankInstance.qapi_tag = "type"  # type: ignore[attr-defined]
+YankInstance.qapi_variants = {"block-node": YankInstanceBlockNode, "chardev": YankInstanceChardev}  # type: ignore[attr-defined]
+YankInstanceBlockNode.__qapi_members__ = (
+    Member("node-name", "node_name", STR, False),
+)
+YankInstanceChardev.__qapi_members__ = (
+    Member("id", "id", STR, False),
+)
 ShutdownEventData.__qapi_members__ = (
     Member("guest", "guest", BOOL, False),
     Member("reason", "reason", EnumType(ShutdownCause), False),
@@ -552,6 +622,8 @@ COMMANDS = (
     CommandSpec("query-target", "The emulated architecture.", returns=TargetInfo, allow_preconfig=True),
     CommandSpec("query-kvm", "vmd never uses KVM: it is reported neither enabled nor present.", returns=KvmInfo),
     CommandSpec("qom-list", "The properties (children and links included) of the object at `path`.", args=QomListArgs, returns=list[ObjectPropertyInfo], allow_preconfig=True),
+    CommandSpec("yank", "Drop the connections of the listed instances at once (vmd: a monitor chardev's clients).", args=YankArgs, allow_oob=True, allow_preconfig=True),
+    CommandSpec("query-yank", "The instances `yank` can act on: one chardev per QMP monitor socket.", returns=list[YankInstance], allow_oob=True, allow_preconfig=True),
 )
 
 SHUTDOWN = EventSpec("SHUTDOWN", "The VM shut down; the daemon exits unless -no-shutdown was given.", data=ShutdownEventData)
@@ -565,4 +637,4 @@ EVENTS = (SHUTDOWN, POWERDOWN, RESET, STOP, RESUME)
 SCHEMA = Schema.build(COMMANDS, EVENTS)
 
 # query-qmp-schema's reply, parsed on first use.
-SCHEMA_INFO_JSON = '[{"name":"qmp_capabilities","ret-type":"0","meta-type":"command","arg-type":"1"},{"name":"query-version","ret-type":"2","meta-type":"command","arg-type":"0"},{"name":"query-commands","ret-type":"[3]","meta-type":"command","arg-type":"0"},{"name":"query-qmp-schema","ret-type":"[4]","meta-type":"command","arg-type":"0"},{"name":"quit","ret-type":"0","meta-type":"command","arg-type":"0"},{"name":"query-status","ret-type":"5","meta-type":"command","arg-type":"0"},{"name":"stop","ret-type":"0","meta-type":"command","arg-type":"0"},{"name":"cont","ret-type":"0","meta-type":"command","arg-type":"0"},{"name":"system_reset","ret-type":"0","meta-type":"command","arg-type":"0"},{"name":"system_powerdown","ret-type":"0","meta-type":"command","arg-type":"0"},{"name":"query-name","ret-type":"6","meta-type":"command","arg-type":"0"},{"name":"query-uuid","ret-type":"7","meta-type":"command","arg-type":"0"},{"name":"query-target","ret-type":"8","meta-type":"command","arg-type":"0"},{"name":"query-kvm","ret-type":"9","meta-type":"command","arg-type":"0"},{"name":"qom-list","ret-type":"[10]","meta-type":"command","arg-type":"11"},{"name":"SHUTDOWN","meta-type":"event","arg-type":"12"},{"name":"POWERDOWN","meta-type":"event","arg-type":"0"},{"name":"RESET","meta-type":"event","arg-type":"13"},{"name":"STOP","meta-type":"event","arg-type":"0"},{"name":"RESUME","meta-type":"event","arg-type":"0"},{"name":"0","members":[],"meta-type":"object"},{"name":"1","members":[{"name":"enable","default":null,"type":"[14]"}],"meta-type":"object"},{"name":"2","members":[{"name":"qemu","type":"15"},{"name":"package","type":"str"}],"meta-type":"object"},{"name":"3","members":[{"name":"name","type":"str"}],"meta-type":"object"},{"name":"[3]","element-type":"3","meta-type":"array"},{"name":"4","members":[{"name":"name","type":"str"},{"name":"meta-type","type":"16"},{"name":"features","default":null,"type":"[str]"}],"meta-type":"object","tag":"meta-type","variants":[{"case":"builtin","type":"17"},{"case":"enum","type":"18"},{"case":"array","type":"19"},{"case":"object","type":"20"},{"case":"alternate","type":"21"},{"case":"command","type":"22"},{"case":"event","type":"23"}]},{"name":"[4]","element-type":"4","meta-type":"array"},{"name":"5","members":[{"name":"running","type":"bool"},{"name":"singlestep","type":"bool"},{"name":"status","type":"24"}],"meta-type":"object"},{"name":"6","members":[{"name":"name","default":null,"type":"str"}],"meta-type":"object"},{"name":"7","members":[{"name":"UUID","type":"str"}],"meta-type":"object"},{"name":"8","members":[{"name":"arch","type":"25"}],"meta-type":"object"},{"name":"9","members":[{"name":"enabled","type":"bool"},{"name":"present","type":"bool"}],"meta-type":"object"},{"name":"10","members":[{"name":"name","type":"str"},{"name":"type","type":"str"},{"name":"description","default":null,"type":"str"},{"name":"default-value","default":null,"type":"any"}],"meta-type":"object"},{"name":"[10]","element-type":"10","meta-type":"array"},{"name":"11","members":[{"name":"path","type":"str"}],"meta-type":"object"},{"name":"12","members":[{"name":"guest","type":"bool"},{"name":"reason","type":"26"}],"meta-type":"object"},{"name":"13","members":[{"name":"guest","type":"bool"},{"name":"reason","type":"26"}],"meta-type":"object"},{"name":"14","members":[{"name":"oob"}],"meta-type":"enum","values":["oob"]},{"name":"[14]","element-type":"14","meta-type":"array"},{"name":"15","members":[{"name":"major","type":"int"},{"name":"minor","type":"int"},{"name":"micro","type":"int"}],"meta-type":"object"},{"name":"str","json-type":"string","meta-type":"builtin"},{"name":"16","members":[{"name":"builtin"},{"name":"enum"},{"name":"array"},{"name":"object"},{"name":"alternate"},{"name":"command"},{"name":"event"}],"meta-type":"enum","values":["builtin","enum","array","object","alternate","command","event"]},{"name":"[str]","element-type":"str","meta-type":"array"},{"name":"17","members":[{"name":"json-type","type":"27"}],"meta-type":"object"},{"name":"18","members":[{"name":"members","type":"[28]"},{"name":"values","type":"[str]"}],"meta-type":"object"},{"name":"19","members":[{"name":"element-type","type":"str"}],"meta-type":"object"},{"name":"20","members":[{"name":"members","type":"[29]"},{"name":"tag","default":null,"type":"str"},{"name":"variants","default":null,"type":"[30]"}],"meta-type":"object"},{"name":"21","members":[{"name":"members","type":"[31]"}],"meta-type":"object"},{"name":"22","members":[{"name":"arg-type","type":"str"},{"name":"ret-type","type":"str"},{"name":"allow-oob","default":null,"type":"bool"}],"meta-type":"object"},{"name":"23","members":[{"name":"arg-type","type":"str"}],"meta-type":"object"},{"name":"bool","json-type":"boolean","meta-type":"builtin"},{"name":"24","members":[{"name":"debug"},{"name":"inmigrate"},{"name":"internal-error"},{"name":"io-error"},{"name":"paused"},{"name":"postmigrate"},{"name":"prelaunch"},{"name":"finish-migrate"},{"name":"restore-vm"},{"name":"running"},{"name":"save-vm"},{"name":"shutdown"},{"name":"suspended"},{"name":"watchdog"},{"name":"guest-panicked"},{"name":"colo"}],"meta-type":"enum","values":["debug","inmigrate","internal-error","io-error","paused","postmigrate","prelaunch","finish-migrate","restore-vm","running","save-vm","shutdown","suspended","watchdog","guest-panicked","colo"]},{"name":"25","members":[{"name":"aarch64"},{"name":"alpha"},{"name":"arm"},{"name":"avr"},{"name":"cris"},{"name":"hppa"},{"name":"i386"},{"name":"loongarch64"},{"name":"m68k"},{"name":"microblaze"},{"name":"microblazeel"},{"name":"mips"},{"name":"mips64"},{"name":"mips64el"},{"name":"mipsel"},{"name":"nios2"},{"name":"or1k"},{"name":"ppc"},{"name":"ppc64"},{"name":"riscv32"},{"name":"riscv64"},{"name":"rx"},{"name":"s390x"},{"name":"sh4"},{"name":"sh4eb"},{"name":"sparc"},{"name":"sparc64"},{"name":"tricore"},{"name":"x86_64"},{"name":"xtensa"},{"name":"xtensaeb"}],"meta-type":"enum","values":["aarch64","alpha","arm","avr","cris","hppa","i386","loongarch64","m68k","microblaze","microblazeel","mips","mips64","mips64el","mipsel","nios2","or1k","ppc","ppc64","riscv32","riscv64","rx","s390x","sh4","sh4eb","sparc","sparc64","tricore","x86_64","xtensa","xtensaeb"]},{"name":"any","json-type":"value","meta-type":"builtin"},{"name":"26","members":[{"name":"none"},{"name":"host-error"},{"name":"host-qmp-quit"},{"name":"host-qmp-system-reset"},{"name":"host-signal"},{"name":"host-ui"},{"name":"guest-shutdown"},{"name":"guest-reset"},{"name":"guest-panic"},{"name":"subsystem-reset"},{"name":"snapshot-load"}],"meta-type":"enum","values":["none","host-error","host-qmp-quit","host-qmp-system-reset","host-signal","host-ui","guest-shutdown","guest-reset","guest-panic","subsystem-reset","snapshot-load"]},{"name":"int","json-type":"int","meta-type":"builtin"},{"name":"27","members":[{"name":"string"},{"name":"number"},{"name":"int"},{"name":"boolean"},{"name":"null"},{"name":"object"},{"name":"array"},{"name":"value"}],"meta-type":"enum","values":["string","number","int","boolean","null","object","array","value"]},{"name":"28","members":[{"name":"name","type":"str"},{"name":"features","default":null,"type":"[str]"}],"meta-type":"object"},{"name":"[28]","element-type":"28","meta-type":"array"},{"name":"29","members":[{"name":"name","type":"str"},{"name":"type","type":"str"},{"name":"default","default":null,"type":"any"},{"name":"features","default":null,"type":"[str]"}],"meta-type":"object"},{"name":"[29]","element-type":"29","meta-type":"array"},{"name":"30","members":[{"name":"case","type":"str"},{"name":"type","type":"str"}],"meta-type":"object"},{"name":"[30]","element-type":"30","meta-type":"array"},{"name":"31","members":[{"name":"type","type":"str"}],"meta-type":"object"},{"name":"[31]","element-type":"31","meta-type":"array"}]'
+SCHEMA_INFO_JSON = '[{"name":"qmp_capabilities","ret-type":"0","meta-type":"command","arg-type":"1"},{"name":"query-version","ret-type":"2","meta-type":"command","arg-type":"0"},{"name":"query-commands","ret-type":"[3]","meta-type":"command","arg-type":"0"},{"name":"query-qmp-schema","ret-type":"[4]","meta-type":"command","arg-type":"0"},{"name":"quit","ret-type":"0","meta-type":"command","arg-type":"0"},{"name":"query-status","ret-type":"5","meta-type":"command","arg-type":"0"},{"name":"stop","ret-type":"0","meta-type":"command","arg-type":"0"},{"name":"cont","ret-type":"0","meta-type":"command","arg-type":"0"},{"name":"system_reset","ret-type":"0","meta-type":"command","arg-type":"0"},{"name":"system_powerdown","ret-type":"0","meta-type":"command","arg-type":"0"},{"name":"query-name","ret-type":"6","meta-type":"command","arg-type":"0"},{"name":"query-uuid","ret-type":"7","meta-type":"command","arg-type":"0"},{"name":"query-target","ret-type":"8","meta-type":"command","arg-type":"0"},{"name":"query-kvm","ret-type":"9","meta-type":"command","arg-type":"0"},{"name":"qom-list","ret-type":"[10]","meta-type":"command","arg-type":"11"},{"name":"yank","ret-type":"0","meta-type":"command","arg-type":"12","allow-oob":true},{"name":"query-yank","ret-type":"[13]","meta-type":"command","arg-type":"0","allow-oob":true},{"name":"SHUTDOWN","meta-type":"event","arg-type":"14"},{"name":"POWERDOWN","meta-type":"event","arg-type":"0"},{"name":"RESET","meta-type":"event","arg-type":"15"},{"name":"STOP","meta-type":"event","arg-type":"0"},{"name":"RESUME","meta-type":"event","arg-type":"0"},{"name":"0","members":[],"meta-type":"object"},{"name":"1","members":[{"name":"enable","default":null,"type":"[16]"}],"meta-type":"object"},{"name":"2","members":[{"name":"qemu","type":"17"},{"name":"package","type":"str"}],"meta-type":"object"},{"name":"3","members":[{"name":"name","type":"str"}],"meta-type":"object"},{"name":"[3]","element-type":"3","meta-type":"array"},{"name":"4","members":[{"name":"name","type":"str"},{"name":"meta-type","type":"18"},{"name":"features","default":null,"type":"[str]"}],"meta-type":"object","tag":"meta-type","variants":[{"case":"builtin","type":"19"},{"case":"enum","type":"20"},{"case":"array","type":"21"},{"case":"object","type":"22"},{"case":"alternate","type":"23"},{"case":"command","type":"24"},{"case":"event","type":"25"}]},{"name":"[4]","element-type":"4","meta-type":"array"},{"name":"5","members":[{"name":"running","type":"bool"},{"name":"singlestep","type":"bool"},{"name":"status","type":"26"}],"meta-type":"object"},{"name":"6","members":[{"name":"name","default":null,"type":"str"}],"meta-type":"object"},{"name":"7","members":[{"name":"UUID","type":"str"}],"meta-type":"object"},{"name":"8","members":[{"name":"arch","type":"27"}],"meta-type":"object"},{"name":"9","members":[{"name":"enabled","type":"bool"},{"name":"present","type":"bool"}],"meta-type":"object"},{"name":"10","members":[{"name":"name","type":"str"},{"name":"type","type":"str"},{"name":"description","default":null,"type":"str"},{"name":"default-value","default":null,"type":"any"}],"meta-type":"object"},{"name":"[10]","element-type":"10","meta-type":"array"},{"name":"11","members":[{"name":"path","type":"str"}],"meta-type":"object"},{"name":"12","members":[{"name":"instances","type":"[13]"}],"meta-type":"object"},{"name":"13","members":[{"name":"type","type":"28"}],"meta-type":"object","tag":"type","variants":[{"case":"block-node","type":"29"},{"case":"chardev","type":"30"},{"case":"migration","type":"0"}]},{"name":"[13]","element-type":"13","meta-type":"array"},{"name":"14","members":[{"name":"guest","type":"bool"},{"name":"reason","type":"31"}],"meta-type":"object"},{"name":"15","members":[{"name":"guest","type":"bool"},{"name":"reason","type":"31"}],"meta-type":"object"},{"name":"16","members":[{"name":"oob"}],"meta-type":"enum","values":["oob"]},{"name":"[16]","element-type":"16","meta-type":"array"},{"name":"17","members":[{"name":"major","type":"int"},{"name":"minor","type":"int"},{"name":"micro","type":"int"}],"meta-type":"object"},{"name":"str","json-type":"string","meta-type":"builtin"},{"name":"18","members":[{"name":"builtin"},{"name":"enum"},{"name":"array"},{"name":"object"},{"name":"alternate"},{"name":"command"},{"name":"event"}],"meta-type":"enum","values":["builtin","enum","array","object","alternate","command","event"]},{"name":"[str]","element-type":"str","meta-type":"array"},{"name":"19","members":[{"name":"json-type","type":"32"}],"meta-type":"object"},{"name":"20","members":[{"name":"members","type":"[33]"},{"name":"values","type":"[str]"}],"meta-type":"object"},{"name":"21","members":[{"name":"element-type","type":"str"}],"meta-type":"object"},{"name":"22","members":[{"name":"members","type":"[34]"},{"name":"tag","default":null,"type":"str"},{"name":"variants","default":null,"type":"[35]"}],"meta-type":"object"},{"name":"23","members":[{"name":"members","type":"[36]"}],"meta-type":"object"},{"name":"24","members":[{"name":"arg-type","type":"str"},{"name":"ret-type","type":"str"},{"name":"allow-oob","default":null,"type":"bool"}],"meta-type":"object"},{"name":"25","members":[{"name":"arg-type","type":"str"}],"meta-type":"object"},{"name":"bool","json-type":"boolean","meta-type":"builtin"},{"name":"26","members":[{"name":"debug"},{"name":"inmigrate"},{"name":"internal-error"},{"name":"io-error"},{"name":"paused"},{"name":"postmigrate"},{"name":"prelaunch"},{"name":"finish-migrate"},{"name":"restore-vm"},{"name":"running"},{"name":"save-vm"},{"name":"shutdown"},{"name":"suspended"},{"name":"watchdog"},{"name":"guest-panicked"},{"name":"colo"}],"meta-type":"enum","values":["debug","inmigrate","internal-error","io-error","paused","postmigrate","prelaunch","finish-migrate","restore-vm","running","save-vm","shutdown","suspended","watchdog","guest-panicked","colo"]},{"name":"27","members":[{"name":"aarch64"},{"name":"alpha"},{"name":"arm"},{"name":"avr"},{"name":"cris"},{"name":"hppa"},{"name":"i386"},{"name":"loongarch64"},{"name":"m68k"},{"name":"microblaze"},{"name":"microblazeel"},{"name":"mips"},{"name":"mips64"},{"name":"mips64el"},{"name":"mipsel"},{"name":"nios2"},{"name":"or1k"},{"name":"ppc"},{"name":"ppc64"},{"name":"riscv32"},{"name":"riscv64"},{"name":"rx"},{"name":"s390x"},{"name":"sh4"},{"name":"sh4eb"},{"name":"sparc"},{"name":"sparc64"},{"name":"tricore"},{"name":"x86_64"},{"name":"xtensa"},{"name":"xtensaeb"}],"meta-type":"enum","values":["aarch64","alpha","arm","avr","cris","hppa","i386","loongarch64","m68k","microblaze","microblazeel","mips","mips64","mips64el","mipsel","nios2","or1k","ppc","ppc64","riscv32","riscv64","rx","s390x","sh4","sh4eb","sparc","sparc64","tricore","x86_64","xtensa","xtensaeb"]},{"name":"any","json-type":"value","meta-type":"builtin"},{"name":"28","members":[{"name":"block-node"},{"name":"chardev"},{"name":"migration"}],"meta-type":"enum","values":["block-node","chardev","migration"]},{"name":"29","members":[{"name":"node-name","type":"str"}],"meta-type":"object"},{"name":"30","members":[{"name":"id","type":"str"}],"meta-type":"object"},{"name":"31","members":[{"name":"none"},{"name":"host-error"},{"name":"host-qmp-quit"},{"name":"host-qmp-system-reset"},{"name":"host-signal"},{"name":"host-ui"},{"name":"guest-shutdown"},{"name":"guest-reset"},{"name":"guest-panic"},{"name":"subsystem-reset"},{"name":"snapshot-load"}],"meta-type":"enum","values":["none","host-error","host-qmp-quit","host-qmp-system-reset","host-signal","host-ui","guest-shutdown","guest-reset","guest-panic","subsystem-reset","snapshot-load"]},{"name":"int","json-type":"int","meta-type":"builtin"},{"name":"32","members":[{"name":"string"},{"name":"number"},{"name":"int"},{"name":"boolean"},{"name":"null"},{"name":"object"},{"name":"array"},{"name":"value"}],"meta-type":"enum","values":["string","number","int","boolean","null","object","array","value"]},{"name":"33","members":[{"name":"name","type":"str"},{"name":"features","default":null,"type":"[str]"}],"meta-type":"object"},{"name":"[33]","element-type":"33","meta-type":"array"},{"name":"34","members":[{"name":"name","type":"str"},{"name":"type","type":"str"},{"name":"default","default":null,"type":"any"},{"name":"features","default":null,"type":"[str]"}],"meta-type":"object"},{"name":"[34]","element-type":"34","meta-type":"array"},{"name":"35","members":[{"name":"case","type":"str"},{"name":"type","type":"str"}],"meta-type":"object"},{"name":"[35]","element-type":"35","meta-type":"array"},{"name":"36","members":[{"name":"type","type":"str"}],"meta-type":"object"},{"name":"[36]","element-type":"36","meta-type":"array"}]'

@@ -23,6 +23,7 @@ from vmd.qapi.typeinfo import (
     TypeRef,
     members_of,
     struct_name,
+    variants_of,
 )
 from vmd.qapi.types import QapiStruct
 
@@ -126,12 +127,16 @@ def _describe(tref: TypeRef, namer: _Namer) -> dict[str, Any]:
                 entry["type"] = namer.name(member.type)
                 members.append(entry)
             info: dict[str, Any] = {"name": name, "members": members, "meta-type": "object"}
-            variants: dict[str, type[QapiStruct]] | None = getattr(cls, "qapi_variants", None)
-            if variants:
-                info["tag"] = getattr(cls, "qapi_tag")  # noqa: B009 - declared by union bases only
+            union = variants_of(cls)
+            if union is not None:
+                tag, variants = union
+                info["tag"] = tag
+                # Every case of the tag's enum is a variant; one without members is the empty struct.
+                tag_type = next(m.type for m in members_of(cls) if m.wire_name == tag)
+                assert isinstance(tag_type, EnumType)
+                branches = [(case.value, variants.get(case.value, EmptyStruct)) for case in tag_type.cls]
                 info["variants"] = [
-                    {"case": case, "type": namer.name(StructType(variant))}
-                    for case, variant in variants.items()
+                    {"case": case, "type": namer.name(StructType(cls))} for case, cls in branches
                 ]
             return info
     raise AssertionError(tref)

@@ -21,9 +21,11 @@ from vmd.qapi.typeinfo import (
     ArrayType,
     BuiltinType,
     EnumType,
+    Member,
     StructType,
     TypeRef,
     members_of,
+    variants_of,
 )
 
 T = TypeVar("T")
@@ -154,18 +156,37 @@ def _alternate_name(choices: tuple[TypeRef, ...]) -> str:
     return "-or-".join(names)
 
 
-def visit_struct(cls: type[T], data: dict[str, Any], prefix: str = "") -> T:
-    """Validate `data` against `cls` in QEMU's order and return the constructed model."""
+def _visit_members(members: tuple[Member, ...], data: dict[str, Any], prefix: str) -> dict[str, Any]:
     values: dict[str, Any] = {}
-    for member in members_of(cls):
+    for member in members:
         path = f"{prefix}.{member.wire_name}" if prefix else member.wire_name
         if member.wire_name not in data:
             if not member.optional:
                 raise GenericError(f"Parameter '{path}' is missing")
             continue
         values[member.attr] = _visit(member.type, data[member.wire_name], path, member.wire_name)
-    if len(values) != len(data):
-        known = {member.wire_name for member in members_of(cls)}
+    return values
+
+
+def visit_struct(cls: type[T], data: dict[str, Any], prefix: str = "") -> T:
+    """Validate `data` against `cls` in QEMU's order and return the constructed object.
+
+    A flat union's branch is visited after its base, on the same members dict, and
+    given to the constructor as `branch` (None for a case without members).
+    """
+    members = members_of(cls)
+    values = _visit_members(members, data, prefix)
+    known = {member.wire_name for member in members}
+    union = variants_of(cls)
+    if union is not None:
+        tag, variants = union
+        case = next(values[m.attr] for m in members if m.wire_name == tag)
+        variant = variants.get(case.value)
+        if variant is not None:
+            variant_members = members_of(variant)
+            values["branch"] = variant(**_visit_members(variant_members, data, prefix))
+            known.update(member.wire_name for member in variant_members)
+    if len(known) < len(data) or any(key not in known for key in data):
         for key in data:
             if key not in known:
                 path = f"{prefix}.{key}" if prefix else key

@@ -38,6 +38,7 @@ class QmpSession(asyncio.Protocol):
         self,
         *,
         name: str,
+        chardev_id: str,
         dispatcher: Dispatcher,
         vm: VirtualMachine,
         daemon: DaemonServices,
@@ -48,6 +49,7 @@ class QmpSession(asyncio.Protocol):
         on_closed: Callable[[QmpSession], None] | None = None,
     ) -> None:
         self.name = name
+        self.chardev_id = chardev_id
         self._dispatcher = dispatcher
         self._bus = bus
         self._greeting = greeting
