@@ -26,6 +26,8 @@ from typing import Any
 from qemu.qmp import QMPClient
 
 REPO = Path(__file__).resolve().parent.parent
+# QMP allows 1024 levels of nesting; Python's json module recurses once per level.
+sys.setrecursionlimit(max(sys.getrecursionlimit(), 5000))
 QEMU_BINARY = shutil.which("qemu-system-x86_64")
 TIMEOUT = 10.0
 

@@ -113,14 +113,16 @@ class Daemon:
             raise
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.add_signal_handler(signum, self._on_signal, signum)
-        ready()
         try:
-            waiting = [
-                m.first_client for m, s in zip(self._listeners, self.settings.monitors, strict=True) if s.wait
-            ]
-            if waiting:
-                await asyncio.wait([*waiting, self._exit], return_when=asyncio.FIRST_COMPLETED)
+            # As QEMU: a wait=on monitor holds start-up (and a -daemonize parent) until a client connects.
+            for listener, monitor in zip(self._listeners, self.settings.monitors, strict=True):
+                if monitor.wait and not self._exit.done():
+                    log.info("waiting for a connection on %s (wait=on)", listener.describe())
+                    await asyncio.wait(
+                        [listener.first_client, self._exit], return_when=asyncio.FIRST_COMPLETED
+                    )
             if not self._exit.done():
+                ready()
                 self.vm.launch()
             await self._exit
         finally:

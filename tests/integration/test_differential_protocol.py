@@ -99,6 +99,10 @@ COMMAND_MODE = {
     "capabilities-again-with-bad-args": [
         b'{"execute": "qmp_capabilities", "arguments": {"enable": 5}, "id": 24}'
     ],
+    # Past 1024 levels QEMU reports the error, then re-lexes the rest as fresh input.
+    "nesting-limit-arrays": [b"[" * 1030 + b"]" * 1030],
+    "nesting-limit-objects": [b'{"a": ' * 1030 + b"1" + b"}" * 1030],
+    "nesting-at-the-limit": [b'{"execute": "query-status", "id": ' + b"[" * 1023 + b"]" * 1023 + b"}"],
     # ids of every JSON type are echoed structurally, numbers re-serialized.
     "id-types": [
         b'{"execute": "query-status", "id": [1, {"a": null}]}',

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import socket
 import stat
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from qemu.qmp import ExecuteError, QMPClient
 
-from tests.peers import TIMEOUT, Peer, RawQmp, qmp_client
+from tests.peers import REPO, TIMEOUT, Peer, RawQmp, qmp_client, vmd_command
 
 
 async def test_greeting_reports_qemu_72_and_vmd_package(vmd: Peer) -> None:
@@ -275,3 +277,61 @@ async def test_yank_drops_another_monitors_clients(peers: Callable[..., Peer]) -
         await again.close()
         assert (await qmp.execute("query-status"))["status"] == "prelaunch"
     await victim.close()
+
+
+async def test_wait_on_holds_start_up_until_a_client_connects(workdir: Path) -> None:
+    sock = workdir / "w.sock"
+    pidfile = workdir / "w.pid"
+    command = [
+        *vmd_command(),
+        "-nodefaults",
+        "-qmp",
+        f"unix:{sock},server=on",
+        "-daemonize",
+        "-pidfile",
+        str(pidfile),
+    ]
+    parent = await asyncio.create_subprocess_exec(*command, cwd=REPO, stderr=asyncio.subprocess.PIPE)
+    try:
+        # The -daemonize parent must not report ready while nobody is connected.
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(parent.wait()), 1.0)
+        client = await RawQmp.connect(str(sock), negotiate=True)
+        assert await asyncio.wait_for(parent.wait(), TIMEOUT) == 0
+        await client.send(b'{"execute": "query-status", "id": 1}')
+        reply, _ = await client.recv_reply()  # RESUME may come first: launch follows the connection
+        assert reply["return"]["status"] == "running"
+        await client.close()
+    finally:
+        if parent.returncode is None:
+            parent.kill()
+            await parent.wait()
+        if pidfile.exists():
+            os.kill(int(pidfile.read_text()), signal.SIGTERM)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["-foo"], "vmd: -foo: invalid option"),
+        (["-m"], "vmd: -m: requires an argument"),
+        (["-uuid", "bad"], "vmd: -uuid bad: failed to parse UUID string: wrong format"),
+        (
+            ["-qmp", "tcp:127.0.0.1:4444,server=on,wait=off"],
+            "vmd: -qmp tcp:127.0.0.1:4444,server=on,wait=off:",
+        ),
+    ],
+)
+def test_command_line_errors_are_one_line_and_exit_1(args: list[str], message: str) -> None:
+    done = subprocess.run([*vmd_command(), *args], cwd=REPO, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 1
+    assert done.stderr.startswith(message)
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+def test_daemonize_parent_fails_when_the_child_cannot_start(workdir: Path) -> None:
+    command = [*vmd_command(), "-qmp", f"unix:{workdir}/no/such/dir.sock,server=on,wait=off", "-daemonize"]
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 1
+    assert "Failed to bind socket to" in done.stderr
+    assert "No such file or directory" in done.stderr

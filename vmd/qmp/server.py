@@ -110,6 +110,11 @@ class MonitorListener:
         self._inode: tuple[int, int] | None = None
         self.first_client = asyncio.get_running_loop().create_future()
 
+    def describe(self) -> str:
+        if isinstance(self.endpoint, UnixEndpoint):
+            return f"unix:{self.endpoint.path}"
+        return f"fd {self.endpoint.fd}"
+
     def open(self) -> socket.socket:
         """Bind or adopt the socket synchronously, so errors surface before the daemon reports ready."""
         if isinstance(self.endpoint, UnixEndpoint):
