@@ -27,6 +27,7 @@ from vmd.qmp.events import EventBus
 from vmd.qmp.jsonstream import JsonParseError, JsonStreamParser
 from vmd.qmp.jsonwire import encode, encode_line
 from vmd.qmp.limits import SessionLimits
+from vmd.qmp.pretty import encode_pretty_line
 
 log = logging.getLogger(__name__)
 
@@ -211,7 +212,7 @@ class QmpSession(asyncio.Protocol):
         if self._trace:
             log.debug("%s: <-- %s", self.name, encode(message))
         if self._pretty:
-            self._append(_pretty_line(message))
+            self._append(encode_pretty_line(message))
         else:
             self._append(encode_line(message))
 
@@ -238,11 +239,3 @@ class QmpSession(asyncio.Protocol):
         """Drop the connection without waiting for the client to read (it stopped reading)."""
         if self._transport is not None:
             self._transport.abort()
-
-
-def _pretty_line(message: dict[str, Any]) -> bytes:
-    import json
-
-    # QEMU's pretty mode indents by four spaces; members are escaped the same way as compact output.
-    text = json.dumps(message, indent=4, ensure_ascii=True)
-    return (text + "\r\n").encode("ascii")
