@@ -1,0 +1,580 @@
+#!/usr/bin/env python3
+"""Benchmark QMP against QEMU and vmd in one run and print a markdown table.
+
+Rows (same raw-socket client for both peers, see benchlib.QmpConn):
+  * query-status round trip, p50 and p99, sequential request/reply;
+  * pipelined query-status, commands per second;
+  * process start until the QMP greeting has arrived, with -daemonize.
+
+Usage:
+  python scripts/bench_qmp.py                    # QEMU vs `python -m vmd`
+  python scripts/bench_qmp.py --only qemu        # QEMU only
+  python scripts/bench_qmp.py --runs 3 --json results.json
+  python scripts/bench_qmp.py --peer-cmd \\
+      'qemu-system-x86_64 -S -display none -nodefaults \\
+       -qmp unix:{sock},server=on,wait=off {daemon}'
+
+This is a benchmark, not a test: it exits non-zero only if a peer fails,
+never because a target is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import gc
+import json
+import os
+import platform
+import shlex
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from benchlib import (
+    PeerError,
+    PeerSpec,
+    QmpConn,
+    become_subreaper,
+    connect_when_ready,
+    kill_adopted,
+    kill_pidfile,
+    log_tail,
+    spawn,
+    stop_process,
+    watch_pidfile,
+)
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+COMMON_ARGS = (
+    "-M", "q35", "-smp", "1,maxcpus=255", "-S", "-display", "none",
+    "-nodefaults", "-no-user-config",
+    "-qmp", "unix:{sock},server=on,wait=off",
+    "{daemon}",
+)  # fmt: skip
+PEERS = ("qemu", "vmd")
+# Spelled as escapes: ruff (RUF001) rejects ambiguous literal characters.
+TIMES = "\N{MULTIPLICATION SIGN}"
+DASH = "\N{EN DASH}"
+
+
+# --------------------------------------------------------------------------
+# Results and rows
+
+
+@dataclass
+class PeerResult:
+    """One peer's figures for one run; None where the measurement failed."""
+
+    rt_p50_us: float | None = None
+    rt_p99_us: float | None = None
+    pipelined_per_s: float | None = None
+    start_ms: float | None = None
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Row:
+    metric: str
+    title: str
+    unit: str
+    target: str
+    meets: Callable[[float], bool]  # applied to the ratio vmd / QEMU
+
+
+ROWS = (
+    Row("rt_p50_us", "query-status round trip p50", "µs", f"≤ 0.25{TIMES}",
+        lambda r: r <= 0.25),
+    Row("rt_p99_us", "query-status round trip p99", "µs", f"≤ 0.25{TIMES}",
+        lambda r: r <= 0.25),
+    Row("pipelined_per_s", "pipelined query-status", "cmd/s", f"≥ 5{TIMES}",
+        lambda r: r >= 5),
+    Row("start_ms", "start to QMP greeting (-daemonize)", "ms", f"≤ 3{TIMES}",
+        lambda r: r <= 3),
+)  # fmt: skip
+
+
+def percentile(sorted_values: list[int], pct: float) -> int:
+    """Nearest-rank percentile: an actually observed sample, no interpolation."""
+    rank = max(1, -(-len(sorted_values) * pct // 100))  # ceil without floats
+    return sorted_values[int(rank) - 1]
+
+
+# --------------------------------------------------------------------------
+# Measurements
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    # A client GC pause inside a timed window would be billed to the server.
+    was_enabled = gc.isenabled()
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+# Peers are measured in alternation (block by block, round by round, start
+# by start) rather than one after the other, so that a burst of load from
+# elsewhere on the machine hits both columns alike and the ratio stays fair.
+RT_BLOCK = 250  # recorded round trips per peer before switching
+RT_REWARM = 10  # unrecorded round trips after each switch, see latency_block
+
+
+@dataclass
+class Live:
+    """A long-running peer process with its negotiated QMP connection."""
+
+    spec: PeerSpec
+    proc: subprocess.Popen[bytes]
+    log: Path
+    conn: QmpConn | None = None
+    samples: list[int] = field(default_factory=list)
+    rates: list[float] = field(default_factory=list)
+
+    @property
+    def qmp(self) -> QmpConn:
+        if self.conn is None:
+            raise PeerError("not connected")
+        return self.conn
+
+
+Results = dict[str, PeerResult]
+Lives = dict[str, Live]
+
+
+def record_failure(results: Results, spec: PeerSpec, phase: str, exc: PeerError) -> None:
+    """A failure is recorded, not fatal: the other peer's figures still count."""
+    msg = f"{spec.label}: {phase} failed: {exc}"
+    results[spec.key].errors.append(msg)
+    print(msg, file=sys.stderr, flush=True)
+
+
+def open_live(spec: PeerSpec, work: Path, opts: argparse.Namespace) -> Live:
+    sock, log = work / f"{spec.key}.sock", work / f"{spec.key}.log"
+    live = Live(spec, spawn(spec.argv(sock, None), spec.cwd, log), log)
+    try:
+        # connect_when_ready's own errors already carry the peer's output.
+        live.conn = connect_when_ready(sock, live.proc, log, opts.timeout)
+        live.conn.negotiate()
+    except BaseException:
+        close_live(live)
+        raise
+    return live
+
+
+def close_live(live: Live) -> None:
+    if live.conn is not None:
+        live.conn.close()
+    stop_process(live.proc)
+
+
+def with_exit_status(live: Live, exc: PeerError) -> PeerError:
+    """If the peer died, its own output says why; attach it."""
+    if live.proc.poll() is None:
+        return exc
+    return PeerError(f"{exc}; exited with status {live.proc.returncode}:\n{log_tail(live.log)}")
+
+
+def rotate(lives: Lives, results: Results, phase: str, step: Callable[[Live], object]) -> None:
+    """Run `step` once on every live peer in turn; drop peers that fail."""
+    for key, live in list(lives.items()):
+        try:
+            step(live)
+        except PeerError as exc:
+            record_failure(results, live.spec, phase, with_exit_status(live, exc))
+            close_live(lives.pop(key))
+
+
+def latency_block(live: Live, count: int) -> None:
+    # The first replies after a switch come from a peer whose caches the
+    # other peer just evicted; recorded, they would land in p99 once per block.
+    live.qmp.round_trips(RT_REWARM)
+    live.samples += live.qmp.round_trips(count)
+
+
+def pipeline_round(live: Live, k: int) -> None:
+    live.rates.append(k * 1e9 / live.qmp.pipeline(k))
+
+
+def measure_latency(lives: Lives, results: Results, opts: argparse.Namespace) -> None:
+    rotate(lives, results, "round trip", lambda live: live.qmp.round_trips(opts.warmup))
+    for start in range(0, opts.samples, RT_BLOCK):
+        count = min(RT_BLOCK, opts.samples - start)
+        rotate(lives, results, "round trip", functools.partial(latency_block, count=count))
+    for key, live in lives.items():
+        samples = sorted(live.samples)
+        results[key].rt_p50_us = percentile(samples, 50) / 1000
+        results[key].rt_p99_us = percentile(samples, 99) / 1000
+
+
+def measure_pipeline(lives: Lives, results: Results, opts: argparse.Namespace) -> None:
+    k = opts.pipeline
+    rotate(lives, results, "pipelined", lambda live: live.qmp.pipeline(min(k, 200)))  # warm-up
+    for _ in range(opts.pipeline_rounds):
+        rotate(lives, results, "pipelined", functools.partial(pipeline_round, k=k))
+    for key, live in lives.items():
+        results[key].pipelined_per_s = statistics.median(live.rates)
+
+
+def measure_live(specs: list[PeerSpec], work: Path, opts: argparse.Namespace, results: Results) -> None:
+    """Round trip and pipelined rows, on one long-running process per peer."""
+    lives: Lives = {}
+    try:
+        for spec in specs:
+            try:
+                lives[spec.key] = open_live(spec, work, opts)
+            except PeerError as exc:
+                record_failure(results, spec, "start", exc)
+        with gc_paused():
+            measure_latency(lives, results, opts)
+            measure_pipeline(lives, results, opts)
+    finally:
+        for live in lives.values():
+            close_live(live)
+
+
+def start_daemonized(spec: PeerSpec, sock: Path, pidfile: Path, log: Path, timeout: float) -> int:
+    """Spawn with -daemonize; nanoseconds from spawn to the greeting."""
+    watch_pidfile(pidfile)  # so that even Ctrl-C right after spawn reaps it
+    try:
+        t0 = time.perf_counter_ns()
+        parent = spawn(spec.argv(sock, pidfile), spec.cwd, log)
+        try:
+            status = parent.wait(timeout)  # the parent exits once the child is ready
+        except subprocess.TimeoutExpired as exc:
+            raise PeerError(
+                f"-daemonize parent still running after {timeout:g} s:\n" + log_tail(log)
+            ) from exc
+        finally:
+            stop_process(parent)
+        if status != 0:
+            raise PeerError(f"-daemonize parent exited with status {status}:\n" + log_tail(log))
+        with connect_when_ready(sock, None, log, timeout) as conn:
+            conn.greeting()
+            return time.perf_counter_ns() - t0
+    finally:
+        kill_pidfile(pidfile)
+        # Safety net for a start that was interrupted or failed before the
+        # pidfile was written; it also reaps the -daemonize intermediate.
+        kill_adopted()
+
+
+def start_foreground(spec: PeerSpec, sock: Path, log: Path, timeout: float) -> int:
+    """For --peer-cmd without {daemon}: poll the socket of a foreground child."""
+    t0 = time.perf_counter_ns()
+    proc = spawn(spec.argv(sock, None), spec.cwd, log)
+    try:
+        with connect_when_ready(sock, proc, log, timeout) as conn:
+            conn.greeting()
+            return time.perf_counter_ns() - t0
+    finally:
+        stop_process(proc)
+
+
+def start_once(spec: PeerSpec, work: Path, i: int, timeout: float) -> int:
+    sock, log = work / f"{spec.key}-s{i}.sock", work / f"{spec.key}-s{i}.log"
+    if spec.can_daemonize:
+        return start_daemonized(spec, sock, work / f"{spec.key}-s{i}.pid", log, timeout)
+    return start_foreground(spec, sock, log, timeout)
+
+
+def measure_start(specs: list[PeerSpec], work: Path, opts: argparse.Namespace, results: Results) -> None:
+    times: dict[str, list[int]] = {spec.key: [] for spec in specs}
+    active = list(specs)
+    # Start 0 is thrown away: it pays for a cold page cache and first-time
+    # loading that a management stack would not see on every start.
+    for i in range(opts.starts + 1):
+        for spec in list(active):
+            try:
+                elapsed = start_once(spec, work, i, opts.timeout)
+            except PeerError as exc:
+                record_failure(results, spec, "start-up", exc)
+                active.remove(spec)
+                continue
+            if i:
+                times[spec.key].append(elapsed)
+    for spec in active:
+        results[spec.key].start_ms = statistics.median(times[spec.key]) / 1e6
+
+
+# --------------------------------------------------------------------------
+# Report
+
+
+def fmt_value(metric: str, value: float | None) -> str:
+    if value is None:
+        return "—"
+    if metric == "pipelined_per_s":
+        return f"{value:,.0f}/s"
+    if metric == "start_ms":
+        return f"{value:.1f} ms"
+    return f"{value:.1f} µs"
+
+
+def ratio_of(qemu: float | None, vmd: float | None) -> float | None:
+    if qemu is None or vmd is None or qemu == 0:
+        return None
+    return vmd / qemu
+
+
+def verdict(row: Row, ratio: float | None) -> str:
+    if ratio is None:
+        return "n/a"
+    return "met" if row.meets(ratio) else "**not met**"
+
+
+def table_header(labels: dict[str, str]) -> list[str]:
+    return [
+        f"| metric | {labels['qemu']} | {labels['vmd']} | ratio ({labels['vmd']} / QEMU) | target | met? |",
+        "|---|---:|---:|---:|---|---|",
+    ]
+
+
+def run_table(result: dict[str, PeerResult], labels: dict[str, str]) -> list[str]:
+    lines = table_header(labels)
+    for row in ROWS:
+        q = getattr(result["qemu"], row.metric)
+        v = getattr(result["vmd"], row.metric)
+        ratio = ratio_of(q, v)
+        shown = "—" if ratio is None else f"{ratio:.2f}{TIMES}"
+        lines.append(
+            f"| {row.title} | {fmt_value(row.metric, q)} | "
+            f"{fmt_value(row.metric, v)} | {shown} | {row.target} | "
+            f"{verdict(row, ratio)} |"
+        )
+    return lines
+
+
+def spread(values: list[float]) -> dict[str, float] | None:
+    if not values:
+        return None
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def fmt_spread(metric: str, s: dict[str, float] | None) -> str:
+    if s is None:
+        return "—"
+    return (
+        f"{fmt_value(metric, s['median'])} "
+        f"({fmt_value(metric, s['min'])} {DASH} {fmt_value(metric, s['max'])})"
+    )
+
+
+def summarize(runs: list[dict[str, PeerResult]]) -> dict[str, dict[str, Any]]:
+    """Median and range over runs; the ratio is that of the medians."""
+    summary: dict[str, dict[str, Any]] = {}
+    for row in ROWS:
+        entry: dict[str, Any] = {}
+        for peer in PEERS:
+            values = [getattr(r[peer], row.metric) for r in runs]
+            entry[peer] = spread([x for x in values if x is not None])
+        q, v = entry["qemu"], entry["vmd"]
+        ratio = ratio_of(q and q["median"], v and v["median"])
+        entry.update(ratio=ratio, target=row.target, met=None if ratio is None else row.meets(ratio))
+        summary[row.metric] = entry
+    return summary
+
+
+def summary_table(summary: dict[str, dict[str, Any]], labels: dict[str, str]) -> list[str]:
+    lines = table_header(labels)
+    for row in ROWS:
+        e = summary[row.metric]
+        ratio = e["ratio"]
+        shown = "—" if ratio is None else f"{ratio:.2f}{TIMES}"
+        lines.append(
+            f"| {row.title} | {fmt_spread(row.metric, e['qemu'])} | "
+            f"{fmt_spread(row.metric, e['vmd'])} | {shown} | "
+            f"{row.target} | {verdict(row, ratio)} |"
+        )
+    return lines
+
+
+# --------------------------------------------------------------------------
+# Command line and orchestration
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be ≥ 1, got {value}")
+    return value
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description="QMP benchmark: QEMU vs vmd, printed as a markdown table.")
+    p.add_argument(
+        "--vmd",
+        metavar="CMD",
+        help="vmd command prefix, run from the repository root (default: %(prog)s's python -m vmd)",
+    )
+    p.add_argument(
+        "--qemu", metavar="PATH", default="qemu-system-x86_64", help="QEMU binary (default: %(default)s)"
+    )
+    p.add_argument(
+        "--peer-cmd",
+        metavar="TEMPLATE",
+        help="measure this full command line instead of vmd; "
+        "{sock} = QMP socket path, a lone {daemon} token = "
+        "'-daemonize -pidfile FILE' for the start-up row",
+    )
+    p.add_argument("--peer-name", metavar="NAME", help="column label for vmd / --peer-cmd")
+    p.add_argument("--only", choices=PEERS, help="measure one peer only")
+    p.add_argument(
+        "--runs", type=positive_int, default=1, help="repeat the whole table N times (default: %(default)s)"
+    )
+    p.add_argument(
+        "--samples", type=positive_int, default=2000, help="round trips measured (default: %(default)s)"
+    )
+    p.add_argument(
+        "--warmup", type=positive_int, default=200, help="round trips before measuring (default: %(default)s)"
+    )
+    p.add_argument(
+        "--pipeline",
+        type=positive_int,
+        default=2000,
+        metavar="K",
+        help="commands per pipelined batch (default: %(default)s)",
+    )
+    p.add_argument(
+        "--pipeline-rounds",
+        type=positive_int,
+        default=5,
+        help="pipelined batches, median taken (default: %(default)s)",
+    )
+    p.add_argument(
+        "--starts", type=positive_int, default=5, help="timed starts, median taken (default: %(default)s)"
+    )
+    p.add_argument(
+        "--timeout", type=float, default=10.0, help="seconds any single wait may take (default: %(default)s)"
+    )
+    p.add_argument(
+        "--json",
+        metavar="PATH",
+        help="also write results as JSON ('-' = stdout; the tables then go to stderr)",
+    )
+    return p.parse_args(argv)
+
+
+def build_specs(opts: argparse.Namespace) -> dict[str, PeerSpec]:
+    qemu = PeerSpec("qemu", "QEMU", (opts.qemu, *COMMON_ARGS), None)
+    if opts.peer_cmd:
+        template = tuple(shlex.split(opts.peer_cmd))
+        if not any("{sock}" in t for t in template):
+            raise SystemExit("--peer-cmd must contain {sock}")
+        other = PeerSpec("vmd", opts.peer_name or "peer", template, REPO_ROOT)
+    else:
+        prefix = shlex.split(opts.vmd) if opts.vmd else [sys.executable, "-m", "vmd"]
+        other = PeerSpec("vmd", opts.peer_name or "vmd", (*prefix, *COMMON_ARGS), REPO_ROOT)
+    return {"qemu": qemu, "vmd": other}
+
+
+def qemu_version(binary: str) -> str:
+    try:
+        out = subprocess.run(
+            [binary, "--version"], capture_output=True, text=True, timeout=10, check=False
+        ).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return "?"
+    words = out.split()
+    return words[3] if len(words) > 3 and words[:3] == ["QEMU", "emulator", "version"] else "?"
+
+
+def run_once(specs: dict[str, PeerSpec], opts: argparse.Namespace) -> Results:
+    results: Results = {peer: PeerResult() for peer in PEERS}
+    chosen = [spec for peer, spec in specs.items() if opts.only in (None, peer)]
+    work = Path(tempfile.mkdtemp(prefix="vb", dir="/tmp"))  # sun_path is 108 bytes
+    try:
+        measure_live(chosen, work, opts, results)
+        measure_start(chosen, work, opts, results)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return results
+
+
+def header(opts: argparse.Namespace, labels: dict[str, str]) -> list[str]:
+    return [
+        f"## QMP benchmark: {labels['qemu']} vs {labels['vmd']}",
+        "",
+        f"host: {platform.node()}, {os.cpu_count()} CPUs, Python "
+        f"{platform.python_version()}; round trips: {opts.samples} "
+        f"(+{opts.warmup} warm-up); pipelined: {opts.pipeline} {TIMES} "
+        f"{opts.pipeline_rounds}; starts: {opts.starts} (+1 discarded)",
+    ]
+
+
+def result_json(r: PeerResult) -> dict[str, Any]:
+    return {
+        "rt_p50_us": r.rt_p50_us,
+        "rt_p99_us": r.rt_p99_us,
+        "pipelined_per_s": r.pipelined_per_s,
+        "start_ms": r.start_ms,
+        "errors": r.errors,
+    }
+
+
+def write_json(path: str, doc: dict[str, Any]) -> None:
+    text = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+    if path == "-":
+        sys.stdout.write(text)
+    else:
+        Path(path).write_text(text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    opts = parse_args(argv)
+    # SIGTERM → SystemExit so that finally blocks and atexit reap the peers.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+    become_subreaper()
+    specs = build_specs(opts)
+    labels = {"qemu": f"QEMU {qemu_version(opts.qemu)}", "vmd": specs["vmd"].label}
+    out: TextIO = sys.stderr if opts.json == "-" else sys.stdout
+    print("\n".join(header(opts, labels)), file=out, flush=True)
+
+    runs: list[dict[str, PeerResult]] = []
+    for i in range(opts.runs):
+        runs.append(run_once(specs, opts))
+        title = f"\n### run {i + 1}/{opts.runs}\n" if opts.runs > 1 else ""
+        print(title + "\n" + "\n".join(run_table(runs[-1], labels)), file=out, flush=True)
+
+    summary = summarize(runs)
+    if opts.runs > 1:
+        print(
+            f"\n### summary: median (min {DASH} max) over {opts.runs} runs\n\n"
+            + "\n".join(summary_table(summary, labels)),
+            file=out,
+        )
+    if opts.json:
+        write_json(
+            opts.json,
+            {
+                "labels": labels,
+                "settings": vars(opts),
+                "runs": [{p: result_json(r[p]) for p in PEERS} for r in runs],
+                "summary": summary,
+            },
+        )
+    failed = any(r[p].errors for r in runs for p in PEERS)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
