@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from vmd.cli import CommandLineError, EarlyExit, parse_command_line
 from vmd.config import Config, InheritedFd, UnixPath
-from vmd.daemon import Daemon, DaemonSettings, MonitorSettings
+from vmd.daemon import Daemon, DaemonSettings, MachineSettings, MonitorSettings, SerialSettings, StartupError
 from vmd.machine.vm import NIL_UUID, Identity
 from vmd.pidfile import PidfileError
 from vmd.qmp.limits import SessionLimits
@@ -62,6 +62,37 @@ def settings_from_config(config: Config) -> DaemonSettings:
         no_shutdown=config.no_shutdown,
         no_reboot=config.no_reboot,
         pidfile=config.pidfile,
+        machine=machine_settings(config),
+    )
+
+
+_SERIAL_BACKENDS = ("file", "null", "stdio")
+
+
+def machine_settings(config: Config) -> MachineSettings:
+    serials = []
+    for serial in config.serials:
+        chardev = config.chardevs[serial.chardev_id]
+        if chardev.backend not in _SERIAL_BACKENDS:
+            raise CommandLineError(
+                f"serial port {serial.index} (chardev '{chardev.id}'): vmd connects serial ports only to "
+                f"{', '.join(_SERIAL_BACKENDS)} chardevs, not '{chardev.backend}'"
+            )
+        serials.append(
+            SerialSettings(
+                serial.index,
+                chardev.backend,
+                path=chardev.props.get("path"),
+                append=chardev.props.get("append") == "on",
+            )
+        )
+    boot_cpus = config.smp.cpus or 1
+    return MachineSettings(
+        ram_bytes=config.memory.size_bytes,
+        boot_cpus=boot_cpus,
+        max_cpus=max(boot_cpus, config.smp.maxcpus or 0),
+        firmware=config.machine_props.get("firmware"),
+        serials=tuple(serials),
     )
 
 
@@ -90,7 +121,7 @@ def run(settings: DaemonSettings, ready: Callable[[], None] = lambda: None) -> i
 
     try:
         return uvloop.run(Daemon(settings).run(ready))
-    except (ListenError, PidfileError) as error:
+    except (ListenError, PidfileError, StartupError) as error:
         print(f"vmd: {error}", file=sys.stderr)
         return 1
 
@@ -142,7 +173,11 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(config.log_file)
     for option, value in config.ignored_options:
         log.info("%s %s: accepted for compatibility, no effect in vmd", option, value)
-    settings = settings_from_config(config)
+    try:
+        settings = settings_from_config(config)
+    except CommandLineError as error:
+        print(f"vmd: {error}", file=sys.stderr)
+        return 1
     if config.daemonize:
         return daemonize(settings)
     return run(settings, ready=lambda: announce(settings))

@@ -14,12 +14,17 @@ import functools
 import json
 import logging
 import signal
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from vmd.config import DEFAULT_RAM_SIZE
+from vmd.devices.ports import PortBus
+from vmd.devices.serial import COM_BASES, REGISTERS, ByteSink, FdSink, NullSink, SerialPort
 from vmd.handlers.control import version_info
 from vmd.handlers.registry import all_handlers
+from vmd.machine.vcpus import FaultHandler, VcpuHost, VcpuSetupError
 from vmd.machine.vm import Identity, VirtualMachine
 from vmd.pidfile import Pidfile
 from vmd.qapi.compiled import SCHEMA, SCHEMA_INFO_JSON, ShutdownCause
@@ -28,6 +33,7 @@ from vmd.qmp.events import EventBus
 from vmd.qmp.limits import SessionLimits
 from vmd.qmp.server import Endpoint, MonitorListener
 from vmd.qmp.session import OFFERED_CAPABILITIES, QmpSession
+from vmd.vcpu import FaultInfo
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +49,25 @@ class MonitorSettings:
     pretty: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class SerialSettings:
+    """Guest serial port `index` (COM1 is 0) and where its output goes."""
+
+    index: int
+    backend: str  # "file", "null" or "stdio"
+    path: str | None = None
+    append: bool = False
+
+
+@dataclass(frozen=True)
+class MachineSettings:
+    ram_bytes: int = DEFAULT_RAM_SIZE
+    boot_cpus: int = 1
+    max_cpus: int = 1
+    firmware: str | None = None  # -bios: a raw vmd-ISA image instead of the standard firmware
+    serials: tuple[SerialSettings, ...] = ()
+
+
 @dataclass(frozen=True)
 class DaemonSettings:
     identity: Identity = field(default_factory=Identity)
@@ -52,10 +77,59 @@ class DaemonSettings:
     no_reboot: bool = False
     pidfile: str | None = None
     limits: SessionLimits = field(default_factory=SessionLimits)
+    machine: MachineSettings = field(default_factory=MachineSettings)
 
 
 class StartupError(Exception):
     """Start-up failed; the message is the one line to print."""
+
+
+def _open_serial(serial: SerialSettings) -> ByteSink:
+    if serial.backend == "null":
+        return NullSink()
+    if serial.backend == "stdio":
+        return FdSink(sys.stdout.fileno(), owned=False)
+    assert serial.backend == "file"
+    assert serial.path is not None
+    try:
+        return FdSink.open_file(serial.path, append=serial.append)
+    except OSError as error:
+        raise StartupError(f"Could not open '{serial.path}': {error.strerror}") from None
+
+
+def _read_firmware(path: str) -> bytes:
+    try:
+        with open(path, "rb") as image:
+            return image.read()
+    except OSError:
+        raise StartupError(f"could not load PC BIOS '{path}'") from None
+
+
+def _build_vcpus(machine: MachineSettings, on_fault: FaultHandler) -> tuple[VcpuHost, list[ByteSink]]:
+    """Guest RAM, firmware, the I/O bus with its serial ports, and the vCPU engine."""
+    bus = PortBus()
+    sinks: list[ByteSink] = []
+    try:
+        for serial in machine.serials:
+            sink = _open_serial(serial)
+            sinks.append(sink)
+            bus.map(COM_BASES[serial.index], REGISTERS, SerialPort(sink))
+        image = None if machine.firmware is None else _read_firmware(machine.firmware)
+        try:
+            host = VcpuHost(
+                ram_bytes=machine.ram_bytes,
+                max_vcpus=machine.max_cpus,
+                bus=bus,
+                on_fault=on_fault,
+                image=image,
+            )
+        except VcpuSetupError as error:
+            raise StartupError(str(error)) from None
+    except BaseException:
+        for sink in sinks:
+            sink.close()
+        raise
+    return host, sinks
 
 
 class Daemon:
@@ -64,6 +138,7 @@ class Daemon:
         self.bus = EventBus()
         self.sessions: set[QmpSession] = set()
         self._exit: asyncio.Future[None] | None = None
+        vcpus, self._sinks = _build_vcpus(settings.machine, self._on_guest_fault)
         self.vm = VirtualMachine(
             settings.identity,
             emit=self.bus.emit,
@@ -71,6 +146,7 @@ class Daemon:
             start_paused=settings.start_paused,
             no_shutdown=settings.no_shutdown,
             no_reboot=settings.no_reboot,
+            vcpus=vcpus,
         )
         self.dispatcher = Dispatcher(SCHEMA, all_handlers())
         self._greeting = {
@@ -104,12 +180,15 @@ class Daemon:
     async def run(self, ready: Callable[[], None] = lambda: None) -> int:
         loop = asyncio.get_running_loop()
         self._exit = loop.create_future()
+        self.vm.vcpus.bind(loop)
         try:
+            self.vm.create_boot_cpus(self.settings.machine.boot_cpus)
             await self._open_monitors()
             if self._pidfile is not None:
                 self._pidfile.write()
         except Exception:
             await self._close_monitors()
+            await self._stop_vcpus()
             raise
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.add_signal_handler(signum, self._on_signal, signum)
@@ -154,6 +233,9 @@ class Daemon:
         self.sessions.add(session)
         return session
 
+    def _on_guest_fault(self, index: int, fault: FaultInfo) -> None:
+        self.vm.guest_fault(index, fault)
+
     def _on_signal(self, signum: int) -> None:
         log.info("terminating on signal %d", signum)
         if not self.vm.exiting:
@@ -180,8 +262,17 @@ class Daemon:
                     session.abort()
             if stuck:
                 await asyncio.wait(stuck, timeout=SESSION_CLOSE_TIMEOUT)
+        await self._stop_vcpus()
         if self._pidfile is not None:
             self._pidfile.remove()
+
+    async def _stop_vcpus(self) -> None:
+        """Join every vCPU thread, then close the serial backends they wrote to."""
+        await self.vm.settle()
+        await self.vm.vcpus.close()
+        for sink in self._sinks:
+            sink.close()
+        self._sinks.clear()
 
     async def _close_monitors(self) -> None:
         for listener in self._listeners:

@@ -146,6 +146,34 @@ COMMAND_MODE = {
         b'{"execute": "system_powerdown", "id": "s11"}',
         b'{"execute": "query-status", "id": "s12"}',
     ],
+    # Statistics: validation, and the kvm provider (QEMU under TCG registers none; vmd has no KVM).
+    "stats": [
+        b'{"execute": "query-stats-schemas", "arguments": {"provider": "kvm"}, "id": 1}',
+        b'{"execute": "query-stats", "arguments": {"target": "vcpu", "providers": [{"provider": "kvm"}]},'
+        b' "id": 2}',
+        b'{"execute": "query-stats", "arguments": {"target": "vm", "providers": [{"provider": "kvm",'
+        b' "names": ["exits"]}]}, "id": 3}',
+        b'{"execute": "query-stats", "arguments": {"target": "bogus"}, "id": 4}',
+        b'{"execute": "query-stats", "arguments": {}, "id": 5}',
+        b'{"execute": "query-stats", "id": 6}',
+        b'{"execute": "query-stats", "arguments": {"target": 1}, "id": 7}',
+        b'{"execute": "query-stats", "arguments": {"target": "vm", "vcpus": ["x"]}, "id": 8}',
+        b'{"execute": "query-stats", "arguments": {"target": "vcpu", "extra": 1}, "id": 9}',
+        b'{"execute": "query-stats", "arguments": {"target": "vcpu", "vcpus": "x"}, "id": 10}',
+        b'{"execute": "query-stats", "arguments": {"target": "vcpu", "vcpus": [1]}, "id": 11}',
+        b'{"execute": "query-stats", "arguments": {"target": "vcpu", "providers": [{}]}, "id": 12}',
+        b'{"execute": "query-stats", "arguments": {"target": "vcpu", "providers": [{"provider": "bogus"}]},'
+        b' "id": 13}',
+        b'{"execute": "query-stats", "arguments": {"target": "vcpu", "providers": [{"provider": "kvm",'
+        b' "names": "x"}]}, "id": 14}',
+        b'{"execute": "query-stats", "arguments": {"target": "vcpu", "providers": [{"provider": "kvm",'
+        b' "bogus": 1}]}, "id": 15}',
+        b'{"execute": "query-stats", "arguments": {"target": "vcpu", "providers": {"provider": "kvm"}},'
+        b' "id": 16}',
+        b'{"execute": "query-stats-schemas", "arguments": {"provider": "bogus"}, "id": 17}',
+        b'{"execute": "query-stats-schemas", "arguments": {"provider": 1}, "id": 18}',
+        b'{"execute": "query-stats-schemas", "arguments": {"extra": 1}, "id": 19}',
+    ],
     "facts": [
         b'{"execute": "query-name", "id": 1}',
         b'{"execute": "query-uuid", "id": 2}',

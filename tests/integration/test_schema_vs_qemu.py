@@ -31,7 +31,9 @@ def canonical(schema: dict[str, dict[str, Any]], name: str, seen: frozenset[str]
     if meta == "builtin":
         return ("builtin", entity["json-type"])
     if meta == "enum":
-        return ("enum", tuple(sorted(entity["values"])))
+        # Downstream extension values ("__com.vmd_engine") are vmd's additions by definition:
+        # the rest must be QEMU's.
+        return ("enum", tuple(sorted(v for v in entity["values"] if not v.startswith("__"))))
     if meta == "array":
         return ("array", canonical(schema, entity["element-type"], seen))
     if name in seen:

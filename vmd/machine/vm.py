@@ -6,18 +6,24 @@ refuses, and reports what happened through an `EventSink`, but never sees JSON.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from vmd.errors import GenericError
+from vmd.machine.cpus import CpuDevice, boot_cpu_qom_path
 from vmd.machine.qom import QomTree
 from vmd.machine.runstate import RunStateMachine
 from vmd.qapi import compiled as rs
 from vmd.qapi.compiled import RunState, ShutdownCause
 from vmd.qapi.registry import EventSpec
 from vmd.qapi.runtime import WireStruct
+
+if TYPE_CHECKING:
+    from vmd.machine.vcpus import VcpuHost
+    from vmd.vcpu import FaultInfo
 
 log = logging.getLogger(__name__)
 
@@ -28,14 +34,6 @@ NIL_UUID = "00000000-0000-0000-0000-000000000000"
 _GUEST_CAUSES = frozenset(
     {ShutdownCause.GUEST_SHUTDOWN, ShutdownCause.GUEST_RESET, ShutdownCause.GUEST_PANIC}
 )
-
-
-class VcpuRunControl(Protocol):
-    """What the VM needs from the vCPU engine to start and stop guest execution."""
-
-    async def pause_all(self) -> None: ...
-
-    def resume_all(self) -> None: ...
 
 
 class ExitRequest(Protocol):
@@ -61,7 +59,7 @@ class VirtualMachine:
         start_paused: bool = False,
         no_shutdown: bool = False,
         no_reboot: bool = False,
-        vcpus: VcpuRunControl | None = None,
+        vcpus: VcpuHost,
     ) -> None:
         self.identity = identity
         self._emit = emit
@@ -69,13 +67,22 @@ class VirtualMachine:
         self._start_paused = start_paused
         self._no_shutdown = no_shutdown
         self._no_reboot = no_reboot
-        self._vcpus = vcpus
+        self.vcpus = vcpus
+        # Present CPU devices by cpu-index.
+        self.cpus: dict[int, CpuDevice] = {}
         self.runstate = RunStateMachine(RunState.PRELAUNCH)
         self.qom = QomTree(f"{machine_type}-machine")
         # Set while the VM is (being) shut down for good: later requests must not restart it.
         self.exiting = False
+        self._background: set[asyncio.Task[None]] = set()
 
     # -- start-up ---------------------------------------------------------------------------
+
+    def create_boot_cpus(self, count: int) -> None:
+        """Realize the boot CPUs: their vCPU threads start, stopped until the VM runs."""
+        for index in range(count):
+            self.vcpus.plug(index, online=True)
+            self.cpus[index] = CpuDevice(index, boot_cpu_qom_path(index))
 
     def launch(self) -> None:
         """Called once the monitors listen: run the guest unless -S asked to wait for `cont`."""
@@ -106,6 +113,7 @@ class VirtualMachine:
         if self._no_reboot and cause is not ShutdownCause.SUBSYSTEM_RESET:
             self.shutdown(cause)
             return
+        self.vcpus.reset()
         self._emit(rs.RESET, rs.ResetEventData(guest=cause in _GUEST_CAUSES, reason=cause))
         if self.runstate.state not in (RunState.RUNNING, RunState.INMIGRATE, RunState.FINISH_MIGRATE):
             self.runstate.enter(RunState.PRELAUNCH)
@@ -128,6 +136,24 @@ class VirtualMachine:
         self.exiting = True
         self._request_exit()
 
+    def guest_fault(self, index: int, fault: FaultInfo) -> None:
+        """A vCPU faulted (called on the loop): the VM stops in internal-error, as QEMU stops on
+        an emulation failure; only a reset brings it back.  QMP keeps serving."""
+        if not self.runstate.running:
+            # Raced with a stop: the faulted vCPU stays stopped; the reset that a later
+            # internal-error would need is not asked for, since the VM was not running.
+            log.error("vCPU %d: %s (the VM was not running)", index, fault)
+            return
+        log.error("vCPU %d: %s: the VM stops in internal-error until reset", index, fault)
+        task = asyncio.get_running_loop().create_task(self._stop_into(RunState.INTERNAL_ERROR))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def settle(self) -> None:
+        """Wait for state changes still in flight (a stop after a fault), at shutdown."""
+        if self._background:
+            await asyncio.wait(list(self._background))
+
     # -- internals --------------------------------------------------------------------------
 
     def _start(self) -> None:
@@ -135,16 +161,14 @@ class VirtualMachine:
             return
         self._emit(rs.RESUME, None)
         self.runstate.enter(RunState.RUNNING)
-        if self._vcpus is not None:
-            self._vcpus.resume_all()
+        self.vcpus.resume_all()
 
     async def _stop_into(self, state: RunState) -> None:
         if not self.runstate.running:
             return
         # Enter the new state before waiting, as QEMU does, so a concurrent query sees it at once.
         self.runstate.enter(state)
-        if self._vcpus is not None:
-            await self._vcpus.pause_all()
+        await self.vcpus.pause_all()
         self._emit(rs.STOP, None)
 
     def _stop_now(self, state: RunState) -> None:

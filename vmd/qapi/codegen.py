@@ -162,7 +162,8 @@ def _to_wire(tref: TypeRef, expr: str, depth: int = 0) -> str:
 
 def _enum_source(cls: type) -> list[str]:
     lines = [f"class {cls.__name__}(QapiEnum):"]
-    lines += [f"    {_identifier(member.value)} = {_q(member.value)}" for member in cls]  # type: ignore[attr-defined]
+    # The declared member names: QAPI values such as "__com.vmd_engine" make poor identifiers.
+    lines += [f"    {member.name} = {_q(member.value)}" for member in cls]  # type: ignore[attr-defined]
     return [*lines, "", ""]
 
 

@@ -105,6 +105,31 @@ class SysEmuTarget(QapiEnum):
     XTENSAEB = "xtensaeb"
 
 
+class StatsTarget(QapiEnum):
+    VM = "vm"
+    VCPU = "vcpu"
+
+
+class StatsProvider(QapiEnum):
+    KVM = "kvm"
+    VMD_ENGINE = "__com.vmd_engine"
+
+
+class StatsType(QapiEnum):
+    CUMULATIVE = "cumulative"
+    INSTANT = "instant"
+    PEAK = "peak"
+    LINEAR_HISTOGRAM = "linear-histogram"
+    LOG2_HISTOGRAM = "log2-histogram"
+
+
+class StatsUnit(QapiEnum):
+    BYTES = "bytes"
+    SECONDS = "seconds"
+    CYCLES = "cycles"
+    BOOLEAN = "boolean"
+
+
 class YankInstanceType(QapiEnum):
     BLOCK_NODE = "block-node"
     CHARDEV = "chardev"
@@ -421,6 +446,132 @@ class ObjectPropertyInfo(WireStruct):
         return wire
 
 
+class StatsFilter(WireStruct):
+    """What to report: a flat union on `target`; only `vcpu` has members of its own."""
+
+    __slots__ = ("target", "providers", "branch")
+
+    def __init__(self, *, target: StatsTarget, providers: list[StatsRequest] | None = None, branch: WireStruct | None = None) -> None:
+        self.target = target
+        self.providers = providers
+        self.branch = branch
+
+    def to_wire(self) -> dict[str, Any]:
+        wire: dict[str, Any] = {}
+        wire["target"] = self.target.value
+        if self.providers is not None:
+            wire["providers"] = [v0.to_wire() for v0 in self.providers]
+        if self.branch is not None:
+            wire.update(self.branch.to_wire())
+        return wire
+
+
+class StatsRequest(WireStruct):
+    __slots__ = ("provider", "names")
+
+    def __init__(self, *, provider: StatsProvider, names: list[str] | None = None) -> None:
+        self.provider = provider
+        self.names = names
+
+    def to_wire(self) -> dict[str, Any]:
+        wire: dict[str, Any] = {}
+        wire["provider"] = self.provider.value
+        if self.names is not None:
+            wire["names"] = list(self.names)
+        return wire
+
+
+class StatsVCPUFilter(WireStruct):
+    __slots__ = ("vcpus",)
+
+    def __init__(self, *, vcpus: list[str] | None = None) -> None:
+        self.vcpus = vcpus
+
+    def to_wire(self) -> dict[str, Any]:
+        wire: dict[str, Any] = {}
+        if self.vcpus is not None:
+            wire["vcpus"] = list(self.vcpus)
+        return wire
+
+
+class StatsResult(WireStruct):
+    __slots__ = ("provider", "qom_path", "stats")
+
+    def __init__(self, *, provider: StatsProvider, qom_path: str | None = None, stats: list[Stats]) -> None:
+        self.provider = provider
+        self.qom_path = qom_path
+        self.stats = stats
+
+    def to_wire(self) -> dict[str, Any]:
+        wire: dict[str, Any] = {}
+        wire["provider"] = self.provider.value
+        if self.qom_path is not None:
+            wire["qom-path"] = self.qom_path
+        wire["stats"] = [v0.to_wire() for v0 in self.stats]
+        return wire
+
+
+class Stats(WireStruct):
+    __slots__ = ("name", "value")
+
+    def __init__(self, *, name: str, value: int | bool | list[int]) -> None:
+        self.name = name
+        self.value = value
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"name": self.name, "value": wire_value(self.value)}
+
+
+class QueryStatsSchemasArgs(WireStruct):
+    __slots__ = ("provider",)
+
+    def __init__(self, *, provider: StatsProvider | None = None) -> None:
+        self.provider = provider
+
+    def to_wire(self) -> dict[str, Any]:
+        wire: dict[str, Any] = {}
+        if self.provider is not None:
+            wire["provider"] = self.provider.value
+        return wire
+
+
+class StatsSchema(WireStruct):
+    __slots__ = ("provider", "target", "stats")
+
+    def __init__(self, *, provider: StatsProvider, target: StatsTarget, stats: list[StatsSchemaValue]) -> None:
+        self.provider = provider
+        self.target = target
+        self.stats = stats
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"provider": self.provider.value, "target": self.target.value, "stats": [v0.to_wire() for v0 in self.stats]}
+
+
+class StatsSchemaValue(WireStruct):
+    __slots__ = ("name", "type", "unit", "base", "exponent", "bucket_size")
+
+    def __init__(self, *, name: str, type: StatsType, unit: StatsUnit | None = None, base: int | None = None, exponent: int, bucket_size: int | None = None) -> None:
+        self.name = name
+        self.type = type
+        self.unit = unit
+        self.base = base
+        self.exponent = exponent
+        self.bucket_size = bucket_size
+
+    def to_wire(self) -> dict[str, Any]:
+        wire: dict[str, Any] = {}
+        wire["name"] = self.name
+        wire["type"] = self.type.value
+        if self.unit is not None:
+            wire["unit"] = self.unit.value
+        if self.base is not None:
+            wire["base"] = self.base
+        wire["exponent"] = self.exponent
+        if self.bucket_size is not None:
+            wire["bucket-size"] = self.bucket_size
+        return wire
+
+
 class YankArgs(WireStruct):
     __slots__ = ("instances",)
 
@@ -582,6 +733,44 @@ ObjectPropertyInfo.__qapi_members__ = (
     Member("description", "description", STR, True),
     Member("default-value", "default_value", ANY, True),
 )
+StatsFilter.__qapi_members__ = (
+    Member("target", "target", EnumType(StatsTarget), False),
+    Member("providers", "providers", ArrayType(StructType(StatsRequest)), True),
+)
+StatsFilter.qapi_tag = "target"  # type: ignore[attr-defined]
+StatsFilter.qapi_variants = {"vcpu": StatsVCPUFilter}  # type: ignore[attr-defined]
+StatsRequest.__qapi_members__ = (
+    Member("provider", "provider", EnumType(StatsProvider), False),
+    Member("names", "names", ArrayType(STR), True),
+)
+StatsVCPUFilter.__qapi_members__ = (
+    Member("vcpus", "vcpus", ArrayType(STR), True),
+)
+StatsResult.__qapi_members__ = (
+    Member("provider", "provider", EnumType(StatsProvider), False),
+    Member("qom-path", "qom_path", STR, True),
+    Member("stats", "stats", ArrayType(StructType(Stats)), False),
+)
+Stats.__qapi_members__ = (
+    Member("name", "name", STR, False),
+    Member("value", "value", AlternateType((BuiltinType("int", kinds.ALL["uint64"]), BOOL, ArrayType(BuiltinType("int", kinds.ALL["uint64"])),)), False),
+)
+QueryStatsSchemasArgs.__qapi_members__ = (
+    Member("provider", "provider", EnumType(StatsProvider), True),
+)
+StatsSchema.__qapi_members__ = (
+    Member("provider", "provider", EnumType(StatsProvider), False),
+    Member("target", "target", EnumType(StatsTarget), False),
+    Member("stats", "stats", ArrayType(StructType(StatsSchemaValue)), False),
+)
+StatsSchemaValue.__qapi_members__ = (
+    Member("name", "name", STR, False),
+    Member("type", "type", EnumType(StatsType), False),
+    Member("unit", "unit", EnumType(StatsUnit), True),
+    Member("base", "base", BuiltinType("int", kinds.ALL["int8"]), True),
+    Member("exponent", "exponent", BuiltinType("int", kinds.ALL["int16"]), False),
+    Member("bucket-size", "bucket_size", BuiltinType("int", kinds.ALL["uint32"]), True),
+)
 YankArgs.__qapi_members__ = (
     Member("instances", "instances", ArrayType(StructType(YankInstance)), False),
 )
@@ -622,6 +811,8 @@ COMMANDS = (
     CommandSpec("query-target", "The emulated architecture.", returns=TargetInfo, allow_preconfig=True),
     CommandSpec("query-kvm", "vmd never uses KVM: it is reported neither enabled nor present.", returns=KvmInfo),
     CommandSpec("qom-list", "The properties (children and links included) of the object at `path`.", args=QomListArgs, returns=list[ObjectPropertyInfo], allow_preconfig=True),
+    CommandSpec("query-stats", "Counters of the VM or of its vCPUs, per provider (vmd: its engine's, never KVM's).", args=StatsFilter, returns=list[StatsResult]),
+    CommandSpec("query-stats-schemas", "What query-stats reports: each statistic's name, type and unit, per provider and target.", args=QueryStatsSchemasArgs, returns=list[StatsSchema]),
     CommandSpec("yank", "Drop the connections of the listed instances at once (vmd: a monitor chardev's clients).", args=YankArgs, allow_oob=True, allow_preconfig=True),
     CommandSpec("query-yank", "The instances `yank` can act on: one chardev per QMP monitor socket.", returns=list[YankInstance], allow_oob=True, allow_preconfig=True),
 )
@@ -637,4 +828,4 @@ EVENTS = (SHUTDOWN, POWERDOWN, RESET, STOP, RESUME)
 SCHEMA = Schema.build(COMMANDS, EVENTS)
 
 # query-qmp-schema's reply, parsed on first use.
-SCHEMA_INFO_JSON = '[{"name":"qmp_capabilities","ret-type":"0","meta-type":"command","arg-type":"1"},{"name":"query-version","ret-type":"2","meta-type":"command","arg-type":"0"},{"name":"query-commands","ret-type":"[3]","meta-type":"command","arg-type":"0"},{"name":"query-qmp-schema","ret-type":"[4]","meta-type":"command","arg-type":"0"},{"name":"quit","ret-type":"0","meta-type":"command","arg-type":"0"},{"name":"query-status","ret-type":"5","meta-type":"command","arg-type":"0"},{"name":"stop","ret-type":"0","meta-type":"command","arg-type":"0"},{"name":"cont","ret-type":"0","meta-type":"command","arg-type":"0"},{"name":"system_reset","ret-type":"0","meta-type":"command","arg-type":"0"},{"name":"system_powerdown","ret-type":"0","meta-type":"command","arg-type":"0"},{"name":"query-name","ret-type":"6","meta-type":"command","arg-type":"0"},{"name":"query-uuid","ret-type":"7","meta-type":"command","arg-type":"0"},{"name":"query-target","ret-type":"8","meta-type":"command","arg-type":"0"},{"name":"query-kvm","ret-type":"9","meta-type":"command","arg-type":"0"},{"name":"qom-list","ret-type":"[10]","meta-type":"command","arg-type":"11"},{"name":"yank","ret-type":"0","meta-type":"command","arg-type":"12","allow-oob":true},{"name":"query-yank","ret-type":"[13]","meta-type":"command","arg-type":"0","allow-oob":true},{"name":"SHUTDOWN","meta-type":"event","arg-type":"14"},{"name":"POWERDOWN","meta-type":"event","arg-type":"0"},{"name":"RESET","meta-type":"event","arg-type":"15"},{"name":"STOP","meta-type":"event","arg-type":"0"},{"name":"RESUME","meta-type":"event","arg-type":"0"},{"name":"0","members":[],"meta-type":"object"},{"name":"1","members":[{"name":"enable","default":null,"type":"[16]"}],"meta-type":"object"},{"name":"2","members":[{"name":"qemu","type":"17"},{"name":"package","type":"str"}],"meta-type":"object"},{"name":"3","members":[{"name":"name","type":"str"}],"meta-type":"object"},{"name":"[3]","element-type":"3","meta-type":"array"},{"name":"4","members":[{"name":"name","type":"str"},{"name":"meta-type","type":"18"},{"name":"features","default":null,"type":"[str]"}],"meta-type":"object","tag":"meta-type","variants":[{"case":"builtin","type":"19"},{"case":"enum","type":"20"},{"case":"array","type":"21"},{"case":"object","type":"22"},{"case":"alternate","type":"23"},{"case":"command","type":"24"},{"case":"event","type":"25"}]},{"name":"[4]","element-type":"4","meta-type":"array"},{"name":"5","members":[{"name":"running","type":"bool"},{"name":"singlestep","type":"bool"},{"name":"status","type":"26"}],"meta-type":"object"},{"name":"6","members":[{"name":"name","default":null,"type":"str"}],"meta-type":"object"},{"name":"7","members":[{"name":"UUID","type":"str"}],"meta-type":"object"},{"name":"8","members":[{"name":"arch","type":"27"}],"meta-type":"object"},{"name":"9","members":[{"name":"enabled","type":"bool"},{"name":"present","type":"bool"}],"meta-type":"object"},{"name":"10","members":[{"name":"name","type":"str"},{"name":"type","type":"str"},{"name":"description","default":null,"type":"str"},{"name":"default-value","default":null,"type":"any"}],"meta-type":"object"},{"name":"[10]","element-type":"10","meta-type":"array"},{"name":"11","members":[{"name":"path","type":"str"}],"meta-type":"object"},{"name":"12","members":[{"name":"instances","type":"[13]"}],"meta-type":"object"},{"name":"13","members":[{"name":"type","type":"28"}],"meta-type":"object","tag":"type","variants":[{"case":"block-node","type":"29"},{"case":"chardev","type":"30"},{"case":"migration","type":"0"}]},{"name":"[13]","element-type":"13","meta-type":"array"},{"name":"14","members":[{"name":"guest","type":"bool"},{"name":"reason","type":"31"}],"meta-type":"object"},{"name":"15","members":[{"name":"guest","type":"bool"},{"name":"reason","type":"31"}],"meta-type":"object"},{"name":"16","members":[{"name":"oob"}],"meta-type":"enum","values":["oob"]},{"name":"[16]","element-type":"16","meta-type":"array"},{"name":"17","members":[{"name":"major","type":"int"},{"name":"minor","type":"int"},{"name":"micro","type":"int"}],"meta-type":"object"},{"name":"str","json-type":"string","meta-type":"builtin"},{"name":"18","members":[{"name":"builtin"},{"name":"enum"},{"name":"array"},{"name":"object"},{"name":"alternate"},{"name":"command"},{"name":"event"}],"meta-type":"enum","values":["builtin","enum","array","object","alternate","command","event"]},{"name":"[str]","element-type":"str","meta-type":"array"},{"name":"19","members":[{"name":"json-type","type":"32"}],"meta-type":"object"},{"name":"20","members":[{"name":"members","type":"[33]"},{"name":"values","type":"[str]"}],"meta-type":"object"},{"name":"21","members":[{"name":"element-type","type":"str"}],"meta-type":"object"},{"name":"22","members":[{"name":"members","type":"[34]"},{"name":"tag","default":null,"type":"str"},{"name":"variants","default":null,"type":"[35]"}],"meta-type":"object"},{"name":"23","members":[{"name":"members","type":"[36]"}],"meta-type":"object"},{"name":"24","members":[{"name":"arg-type","type":"str"},{"name":"ret-type","type":"str"},{"name":"allow-oob","default":null,"type":"bool"}],"meta-type":"object"},{"name":"25","members":[{"name":"arg-type","type":"str"}],"meta-type":"object"},{"name":"bool","json-type":"boolean","meta-type":"builtin"},{"name":"26","members":[{"name":"debug"},{"name":"inmigrate"},{"name":"internal-error"},{"name":"io-error"},{"name":"paused"},{"name":"postmigrate"},{"name":"prelaunch"},{"name":"finish-migrate"},{"name":"restore-vm"},{"name":"running"},{"name":"save-vm"},{"name":"shutdown"},{"name":"suspended"},{"name":"watchdog"},{"name":"guest-panicked"},{"name":"colo"}],"meta-type":"enum","values":["debug","inmigrate","internal-error","io-error","paused","postmigrate","prelaunch","finish-migrate","restore-vm","running","save-vm","shutdown","suspended","watchdog","guest-panicked","colo"]},{"name":"27","members":[{"name":"aarch64"},{"name":"alpha"},{"name":"arm"},{"name":"avr"},{"name":"cris"},{"name":"hppa"},{"name":"i386"},{"name":"loongarch64"},{"name":"m68k"},{"name":"microblaze"},{"name":"microblazeel"},{"name":"mips"},{"name":"mips64"},{"name":"mips64el"},{"name":"mipsel"},{"name":"nios2"},{"name":"or1k"},{"name":"ppc"},{"name":"ppc64"},{"name":"riscv32"},{"name":"riscv64"},{"name":"rx"},{"name":"s390x"},{"name":"sh4"},{"name":"sh4eb"},{"name":"sparc"},{"name":"sparc64"},{"name":"tricore"},{"name":"x86_64"},{"name":"xtensa"},{"name":"xtensaeb"}],"meta-type":"enum","values":["aarch64","alpha","arm","avr","cris","hppa","i386","loongarch64","m68k","microblaze","microblazeel","mips","mips64","mips64el","mipsel","nios2","or1k","ppc","ppc64","riscv32","riscv64","rx","s390x","sh4","sh4eb","sparc","sparc64","tricore","x86_64","xtensa","xtensaeb"]},{"name":"any","json-type":"value","meta-type":"builtin"},{"name":"28","members":[{"name":"block-node"},{"name":"chardev"},{"name":"migration"}],"meta-type":"enum","values":["block-node","chardev","migration"]},{"name":"29","members":[{"name":"node-name","type":"str"}],"meta-type":"object"},{"name":"30","members":[{"name":"id","type":"str"}],"meta-type":"object"},{"name":"31","members":[{"name":"none"},{"name":"host-error"},{"name":"host-qmp-quit"},{"name":"host-qmp-system-reset"},{"name":"host-signal"},{"name":"host-ui"},{"name":"guest-shutdown"},{"name":"guest-reset"},{"name":"guest-panic"},{"name":"subsystem-reset"},{"name":"snapshot-load"}],"meta-type":"enum","values":["none","host-error","host-qmp-quit","host-qmp-system-reset","host-signal","host-ui","guest-shutdown","guest-reset","guest-panic","subsystem-reset","snapshot-load"]},{"name":"int","json-type":"int","meta-type":"builtin"},{"name":"32","members":[{"name":"string"},{"name":"number"},{"name":"int"},{"name":"boolean"},{"name":"null"},{"name":"object"},{"name":"array"},{"name":"value"}],"meta-type":"enum","values":["string","number","int","boolean","null","object","array","value"]},{"name":"33","members":[{"name":"name","type":"str"},{"name":"features","default":null,"type":"[str]"}],"meta-type":"object"},{"name":"[33]","element-type":"33","meta-type":"array"},{"name":"34","members":[{"name":"name","type":"str"},{"name":"type","type":"str"},{"name":"default","default":null,"type":"any"},{"name":"features","default":null,"type":"[str]"}],"meta-type":"object"},{"name":"[34]","element-type":"34","meta-type":"array"},{"name":"35","members":[{"name":"case","type":"str"},{"name":"type","type":"str"}],"meta-type":"object"},{"name":"[35]","element-type":"35","meta-type":"array"},{"name":"36","members":[{"name":"type","type":"str"}],"meta-type":"object"},{"name":"[36]","element-type":"36","meta-type":"array"}]'
+SCHEMA_INFO_JSON = '[{"name":"qmp_capabilities","ret-type":"0","meta-type":"command","arg-type":"1"},{"name":"query-version","ret-type":"2","meta-type":"command","arg-type":"0"},{"name":"query-commands","ret-type":"[3]","meta-type":"command","arg-type":"0"},{"name":"query-qmp-schema","ret-type":"[4]","meta-type":"command","arg-type":"0"},{"name":"quit","ret-type":"0","meta-type":"command","arg-type":"0"},{"name":"query-status","ret-type":"5","meta-type":"command","arg-type":"0"},{"name":"stop","ret-type":"0","meta-type":"command","arg-type":"0"},{"name":"cont","ret-type":"0","meta-type":"command","arg-type":"0"},{"name":"system_reset","ret-type":"0","meta-type":"command","arg-type":"0"},{"name":"system_powerdown","ret-type":"0","meta-type":"command","arg-type":"0"},{"name":"query-name","ret-type":"6","meta-type":"command","arg-type":"0"},{"name":"query-uuid","ret-type":"7","meta-type":"command","arg-type":"0"},{"name":"query-target","ret-type":"8","meta-type":"command","arg-type":"0"},{"name":"query-kvm","ret-type":"9","meta-type":"command","arg-type":"0"},{"name":"qom-list","ret-type":"[10]","meta-type":"command","arg-type":"11"},{"name":"query-stats","ret-type":"[12]","meta-type":"command","arg-type":"13"},{"name":"query-stats-schemas","ret-type":"[14]","meta-type":"command","arg-type":"15"},{"name":"yank","ret-type":"0","meta-type":"command","arg-type":"16","allow-oob":true},{"name":"query-yank","ret-type":"[17]","meta-type":"command","arg-type":"0","allow-oob":true},{"name":"SHUTDOWN","meta-type":"event","arg-type":"18"},{"name":"POWERDOWN","meta-type":"event","arg-type":"0"},{"name":"RESET","meta-type":"event","arg-type":"19"},{"name":"STOP","meta-type":"event","arg-type":"0"},{"name":"RESUME","meta-type":"event","arg-type":"0"},{"name":"0","members":[],"meta-type":"object"},{"name":"1","members":[{"name":"enable","default":null,"type":"[20]"}],"meta-type":"object"},{"name":"2","members":[{"name":"qemu","type":"21"},{"name":"package","type":"str"}],"meta-type":"object"},{"name":"3","members":[{"name":"name","type":"str"}],"meta-type":"object"},{"name":"[3]","element-type":"3","meta-type":"array"},{"name":"4","members":[{"name":"name","type":"str"},{"name":"meta-type","type":"22"},{"name":"features","default":null,"type":"[str]"}],"meta-type":"object","tag":"meta-type","variants":[{"case":"builtin","type":"23"},{"case":"enum","type":"24"},{"case":"array","type":"25"},{"case":"object","type":"26"},{"case":"alternate","type":"27"},{"case":"command","type":"28"},{"case":"event","type":"29"}]},{"name":"[4]","element-type":"4","meta-type":"array"},{"name":"5","members":[{"name":"running","type":"bool"},{"name":"singlestep","type":"bool"},{"name":"status","type":"30"}],"meta-type":"object"},{"name":"6","members":[{"name":"name","default":null,"type":"str"}],"meta-type":"object"},{"name":"7","members":[{"name":"UUID","type":"str"}],"meta-type":"object"},{"name":"8","members":[{"name":"arch","type":"31"}],"meta-type":"object"},{"name":"9","members":[{"name":"enabled","type":"bool"},{"name":"present","type":"bool"}],"meta-type":"object"},{"name":"10","members":[{"name":"name","type":"str"},{"name":"type","type":"str"},{"name":"description","default":null,"type":"str"},{"name":"default-value","default":null,"type":"any"}],"meta-type":"object"},{"name":"[10]","element-type":"10","meta-type":"array"},{"name":"11","members":[{"name":"path","type":"str"}],"meta-type":"object"},{"name":"12","members":[{"name":"provider","type":"32"},{"name":"qom-path","default":null,"type":"str"},{"name":"stats","type":"[33]"}],"meta-type":"object"},{"name":"[12]","element-type":"12","meta-type":"array"},{"name":"13","members":[{"name":"target","type":"34"},{"name":"providers","default":null,"type":"[35]"}],"meta-type":"object","tag":"target","variants":[{"case":"vm","type":"0"},{"case":"vcpu","type":"36"}]},{"name":"14","members":[{"name":"provider","type":"32"},{"name":"target","type":"34"},{"name":"stats","type":"[37]"}],"meta-type":"object"},{"name":"[14]","element-type":"14","meta-type":"array"},{"name":"15","members":[{"name":"provider","default":null,"type":"32"}],"meta-type":"object"},{"name":"16","members":[{"name":"instances","type":"[17]"}],"meta-type":"object"},{"name":"17","members":[{"name":"type","type":"38"}],"meta-type":"object","tag":"type","variants":[{"case":"block-node","type":"39"},{"case":"chardev","type":"40"},{"case":"migration","type":"0"}]},{"name":"[17]","element-type":"17","meta-type":"array"},{"name":"18","members":[{"name":"guest","type":"bool"},{"name":"reason","type":"41"}],"meta-type":"object"},{"name":"19","members":[{"name":"guest","type":"bool"},{"name":"reason","type":"41"}],"meta-type":"object"},{"name":"20","members":[{"name":"oob"}],"meta-type":"enum","values":["oob"]},{"name":"[20]","element-type":"20","meta-type":"array"},{"name":"21","members":[{"name":"major","type":"int"},{"name":"minor","type":"int"},{"name":"micro","type":"int"}],"meta-type":"object"},{"name":"str","json-type":"string","meta-type":"builtin"},{"name":"22","members":[{"name":"builtin"},{"name":"enum"},{"name":"array"},{"name":"object"},{"name":"alternate"},{"name":"command"},{"name":"event"}],"meta-type":"enum","values":["builtin","enum","array","object","alternate","command","event"]},{"name":"[str]","element-type":"str","meta-type":"array"},{"name":"23","members":[{"name":"json-type","type":"42"}],"meta-type":"object"},{"name":"24","members":[{"name":"members","type":"[43]"},{"name":"values","type":"[str]"}],"meta-type":"object"},{"name":"25","members":[{"name":"element-type","type":"str"}],"meta-type":"object"},{"name":"26","members":[{"name":"members","type":"[44]"},{"name":"tag","default":null,"type":"str"},{"name":"variants","default":null,"type":"[45]"}],"meta-type":"object"},{"name":"27","members":[{"name":"members","type":"[46]"}],"meta-type":"object"},{"name":"28","members":[{"name":"arg-type","type":"str"},{"name":"ret-type","type":"str"},{"name":"allow-oob","default":null,"type":"bool"}],"meta-type":"object"},{"name":"29","members":[{"name":"arg-type","type":"str"}],"meta-type":"object"},{"name":"bool","json-type":"boolean","meta-type":"builtin"},{"name":"30","members":[{"name":"debug"},{"name":"inmigrate"},{"name":"internal-error"},{"name":"io-error"},{"name":"paused"},{"name":"postmigrate"},{"name":"prelaunch"},{"name":"finish-migrate"},{"name":"restore-vm"},{"name":"running"},{"name":"save-vm"},{"name":"shutdown"},{"name":"suspended"},{"name":"watchdog"},{"name":"guest-panicked"},{"name":"colo"}],"meta-type":"enum","values":["debug","inmigrate","internal-error","io-error","paused","postmigrate","prelaunch","finish-migrate","restore-vm","running","save-vm","shutdown","suspended","watchdog","guest-panicked","colo"]},{"name":"31","members":[{"name":"aarch64"},{"name":"alpha"},{"name":"arm"},{"name":"avr"},{"name":"cris"},{"name":"hppa"},{"name":"i386"},{"name":"loongarch64"},{"name":"m68k"},{"name":"microblaze"},{"name":"microblazeel"},{"name":"mips"},{"name":"mips64"},{"name":"mips64el"},{"name":"mipsel"},{"name":"nios2"},{"name":"or1k"},{"name":"ppc"},{"name":"ppc64"},{"name":"riscv32"},{"name":"riscv64"},{"name":"rx"},{"name":"s390x"},{"name":"sh4"},{"name":"sh4eb"},{"name":"sparc"},{"name":"sparc64"},{"name":"tricore"},{"name":"x86_64"},{"name":"xtensa"},{"name":"xtensaeb"}],"meta-type":"enum","values":["aarch64","alpha","arm","avr","cris","hppa","i386","loongarch64","m68k","microblaze","microblazeel","mips","mips64","mips64el","mipsel","nios2","or1k","ppc","ppc64","riscv32","riscv64","rx","s390x","sh4","sh4eb","sparc","sparc64","tricore","x86_64","xtensa","xtensaeb"]},{"name":"any","json-type":"value","meta-type":"builtin"},{"name":"32","members":[{"name":"kvm"},{"name":"__com.vmd_engine"}],"meta-type":"enum","values":["kvm","__com.vmd_engine"]},{"name":"33","members":[{"name":"name","type":"str"},{"name":"value","type":"47"}],"meta-type":"object"},{"name":"[33]","element-type":"33","meta-type":"array"},{"name":"34","members":[{"name":"vm"},{"name":"vcpu"}],"meta-type":"enum","values":["vm","vcpu"]},{"name":"35","members":[{"name":"provider","type":"32"},{"name":"names","default":null,"type":"[str]"}],"meta-type":"object"},{"name":"[35]","element-type":"35","meta-type":"array"},{"name":"36","members":[{"name":"vcpus","default":null,"type":"[str]"}],"meta-type":"object"},{"name":"37","members":[{"name":"name","type":"str"},{"name":"type","type":"48"},{"name":"unit","default":null,"type":"49"},{"name":"base","default":null,"type":"int"},{"name":"exponent","type":"int"},{"name":"bucket-size","default":null,"type":"int"}],"meta-type":"object"},{"name":"[37]","element-type":"37","meta-type":"array"},{"name":"38","members":[{"name":"block-node"},{"name":"chardev"},{"name":"migration"}],"meta-type":"enum","values":["block-node","chardev","migration"]},{"name":"39","members":[{"name":"node-name","type":"str"}],"meta-type":"object"},{"name":"40","members":[{"name":"id","type":"str"}],"meta-type":"object"},{"name":"41","members":[{"name":"none"},{"name":"host-error"},{"name":"host-qmp-quit"},{"name":"host-qmp-system-reset"},{"name":"host-signal"},{"name":"host-ui"},{"name":"guest-shutdown"},{"name":"guest-reset"},{"name":"guest-panic"},{"name":"subsystem-reset"},{"name":"snapshot-load"}],"meta-type":"enum","values":["none","host-error","host-qmp-quit","host-qmp-system-reset","host-signal","host-ui","guest-shutdown","guest-reset","guest-panic","subsystem-reset","snapshot-load"]},{"name":"int","json-type":"int","meta-type":"builtin"},{"name":"42","members":[{"name":"string"},{"name":"number"},{"name":"int"},{"name":"boolean"},{"name":"null"},{"name":"object"},{"name":"array"},{"name":"value"}],"meta-type":"enum","values":["string","number","int","boolean","null","object","array","value"]},{"name":"43","members":[{"name":"name","type":"str"},{"name":"features","default":null,"type":"[str]"}],"meta-type":"object"},{"name":"[43]","element-type":"43","meta-type":"array"},{"name":"44","members":[{"name":"name","type":"str"},{"name":"type","type":"str"},{"name":"default","default":null,"type":"any"},{"name":"features","default":null,"type":"[str]"}],"meta-type":"object"},{"name":"[44]","element-type":"44","meta-type":"array"},{"name":"45","members":[{"name":"case","type":"str"},{"name":"type","type":"str"}],"meta-type":"object"},{"name":"[45]","element-type":"45","meta-type":"array"},{"name":"46","members":[{"name":"type","type":"str"}],"meta-type":"object"},{"name":"[46]","element-type":"46","meta-type":"array"},{"name":"47","members":[{"type":"int"},{"type":"bool"},{"type":"[int]"}],"meta-type":"alternate"},{"name":"48","members":[{"name":"cumulative"},{"name":"instant"},{"name":"peak"},{"name":"linear-histogram"},{"name":"log2-histogram"}],"meta-type":"enum","values":["cumulative","instant","peak","linear-histogram","log2-histogram"]},{"name":"49","members":[{"name":"bytes"},{"name":"seconds"},{"name":"cycles"},{"name":"boolean"}],"meta-type":"enum","values":["bytes","seconds","cycles","boolean"]},{"name":"[int]","element-type":"int","meta-type":"array"}]'

@@ -90,6 +90,10 @@ def _readable(tref: TypeRef) -> str:
             return cls.__name__
         case AlternateType(choices=choices):
             return "-or-".join(_readable(choice) for choice in choices)
+        case BuiltinType(name=name):
+            return name
+        case ArrayType(element=element):
+            return f"{_readable(element)}List"
     raise AssertionError(tref)
 
 

@@ -8,13 +8,20 @@ from __future__ import annotations
 
 import functools
 
-from vmd.qapi import control, machine, qom, run_state, yank
+from vmd.qapi import control, machine, qom, run_state, stats, yank
 from vmd.qapi.registry import Schema
 
 
 @functools.cache
 def declared_schema() -> Schema:
     return Schema.build(
-        commands=(*control.COMMANDS, *run_state.COMMANDS, *machine.COMMANDS, *qom.COMMANDS, *yank.COMMANDS),
+        commands=(
+            *control.COMMANDS,
+            *run_state.COMMANDS,
+            *machine.COMMANDS,
+            *qom.COMMANDS,
+            *stats.COMMANDS,
+            *yank.COMMANDS,
+        ),
         events=(*run_state.EVENTS,),
     )

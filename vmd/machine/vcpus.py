@@ -1,0 +1,127 @@
+"""The machine's vCPUs as host threads: guest RAM with the firmware in it, the engine, the I/O bus.
+
+This is where the VM model meets `vmd.vcpu`.  vCPU threads call back here for
+port I/O (handled on the vCPU thread by the bus's devices) and for faults,
+which are handed over to the event loop with `call_soon_threadsafe`: the loop
+owns every bit of Python state, vCPU threads only touch their devices.
+
+vCPUs are created stopped: the engine is put in pause-all before the first one
+starts, so boot vCPUs exist (with real thread ids, as libvirt reads them under
+-S) but run no guest code until the VM runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Final
+
+from vmd.devices.ports import PortBus
+from vmd.guest import firmware as fw
+from vmd.vcpu import FaultInfo, GuestRam, VcpuEngine, VcpuStats
+
+log = logging.getLogger(__name__)
+
+FaultHandler = Callable[[int, FaultInfo], None]
+# A custom -bios image is loaded where the standard firmware goes and entered there.
+IMAGE_BASE: Final = fw.FIRMWARE_BASE
+MAX_IMAGE_BYTES: Final = fw.ONLINE_MASK - fw.FIRMWARE_BASE
+
+
+class VcpuSetupError(Exception):
+    """The vCPUs cannot be set up (RAM, firmware image); the message is QEMU-style."""
+
+
+class VcpuHost:
+    def __init__(
+        self,
+        *,
+        ram_bytes: int,
+        max_vcpus: int,
+        bus: PortBus,
+        on_fault: FaultHandler,
+        image: bytes | None = None,
+    ) -> None:
+        if ram_bytes < fw.MIN_RAM_BYTES:
+            raise VcpuSetupError(
+                f"the firmware needs at least {fw.MIN_RAM_BYTES // 1024} KiB of RAM, -m gives "
+                f"{ram_bytes // 1024} KiB"
+            )
+        if image is not None and len(image) > MAX_IMAGE_BYTES:
+            raise VcpuSetupError(f"firmware image too large ({len(image)} bytes, at most {MAX_IMAGE_BYTES})")
+        try:
+            self.ram = GuestRam(ram_bytes)
+        except (MemoryError, ValueError) as error:
+            raise VcpuSetupError(f"cannot set up guest memory 'pc.ram': {error}") from None
+        standard = fw.firmware()
+        self._image = standard.image if image is None else image
+        self.custom_image = image is not None
+        entry = standard.entry if image is None else IMAGE_BASE
+        self.ram.load(IMAGE_BASE, self._image)
+        self._on_fault = on_fault
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.engine = VcpuEngine(
+            self.ram, entry=entry, on_io=bus.io, on_fault=self._fault_on_vcpu_thread, max_vcpus=max_vcpus
+        )
+        self.engine.request_pause_all()
+
+    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The loop that faults are handed to; set before the first vCPU starts."""
+        self._loop = loop
+
+    # -- run control (the VM's VcpuRunControl) -------------------------------------------------
+
+    async def pause_all(self) -> None:
+        await self.engine.pause_all()
+
+    def resume_all(self) -> None:
+        self.engine.resume_all()
+
+    def reset(self) -> None:
+        """A machine reset: the firmware image is copied in again (like ROM contents) and every
+        present vCPU restarts at the entry point at its next safe point.  RAM is otherwise kept."""
+        self.ram.load(IMAGE_BASE, self._image)
+        for index in self.engine.present():
+            self.engine.reset(index)
+
+    # -- plug and unplug -------------------------------------------------------------------
+
+    def plug(self, index: int, *, online: bool) -> None:
+        """Start vCPU `index`'s thread; `online` sets its bit in the firmware's online bitmap first."""
+        if not self.custom_image:
+            fw.set_online(self.ram, index, online)
+        self.engine.start(index)
+
+    async def unplug(self, index: int) -> None:
+        """Stop and join vCPU `index`'s thread; its context stays parked for the next plug."""
+        await self.engine.stop(index)
+
+    async def close(self) -> None:
+        await self.engine.close()
+
+    # -- inspection ---------------------------------------------------------------------------
+
+    def present(self) -> list[int]:
+        return self.engine.present()
+
+    def parked(self) -> list[int]:
+        return self.engine.parked()
+
+    def thread_id(self, index: int) -> int:
+        return self.engine.thread_id(index)
+
+    def stats(self, index: int) -> VcpuStats:
+        return self.engine.stats(index)
+
+    # -- vCPU thread side ---------------------------------------------------------------------
+
+    def _fault_on_vcpu_thread(self, index: int, info: FaultInfo) -> None:
+        loop = self._loop
+        if loop is None:
+            log.error("vCPU %d faulted before the machine ran: %s", index, info)
+            return
+        try:
+            loop.call_soon_threadsafe(self._on_fault, index, info)
+        except RuntimeError:  # the loop is closed: the daemon is exiting anyway
+            log.warning("vCPU %d faulted while the daemon exits: %s", index, info)
