@@ -17,6 +17,9 @@ from collections.abc import Callable
 from vmd.cli import CommandLineError, EarlyExit, parse_command_line
 from vmd.config import Config, InheritedFd, UnixPath
 from vmd.daemon import Daemon, DaemonSettings, MachineSettings, MonitorSettings, SerialSettings, StartupError
+from vmd.machine.boards import DEFAULT_CPU_TYPE, UnknownMachineError, find_board
+from vmd.machine.cpu_models import TYPE_SUFFIX, find_cpu_model
+from vmd.machine.topology import TopologyError, resolve_smp
 from vmd.machine.vm import NIL_UUID, Identity
 from vmd.pidfile import PidfileError
 from vmd.qmp.limits import SessionLimits
@@ -86,11 +89,30 @@ def machine_settings(config: Config) -> MachineSettings:
                 append=chardev.props.get("append") == "on",
             )
         )
-    boot_cpus = config.smp.cpus or 1
+    try:
+        board = find_board(config.machine_type)
+    except UnknownMachineError as error:
+        raise CommandLineError(f"{error}\n{error.hint}") from None
+    try:
+        topology = resolve_smp(config.smp, board)
+    except TopologyError as error:
+        for warning in error.warnings:
+            print(f"vmd: warning: {warning}", file=sys.stderr)
+        raise CommandLineError(str(error)) from None
+    for warning in topology.warnings:
+        print(f"vmd: warning: {warning}", file=sys.stderr)
+    model_name = config.cpu_model or (board.default_cpu_type or DEFAULT_CPU_TYPE).removesuffix(TYPE_SUFFIX)
+    model = find_cpu_model(model_name)
+    if model is None:
+        raise CommandLineError(f"unable to find CPU model '{model_name}'")
+    # The `none` board creates a CPU only when -cpu names one.
+    boot_cpus = topology.boot_cpus if board.default_cpu_type is not None or config.cpu_model else 0
     return MachineSettings(
-        ram_bytes=config.memory.size_bytes,
+        board=board,
+        topology=topology,
+        cpu_type=model.typename,
         boot_cpus=boot_cpus,
-        max_cpus=max(boot_cpus, config.smp.maxcpus or 0),
+        ram_bytes=config.memory.size_bytes,
         firmware=config.machine_props.get("firmware"),
         serials=tuple(serials),
     )

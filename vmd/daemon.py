@@ -24,6 +24,8 @@ from vmd.devices.ports import PortBus
 from vmd.devices.serial import COM_BASES, REGISTERS, ByteSink, FdSink, NullSink, SerialPort
 from vmd.handlers.control import version_info
 from vmd.handlers.registry import all_handlers
+from vmd.machine.boards import DEFAULT_BOARD, DEFAULT_CPU_TYPE, Board
+from vmd.machine.topology import Topology
 from vmd.machine.vcpus import FaultHandler, VcpuHost, VcpuSetupError
 from vmd.machine.vm import Identity, VirtualMachine
 from vmd.pidfile import Pidfile
@@ -61,9 +63,11 @@ class SerialSettings:
 
 @dataclass(frozen=True)
 class MachineSettings:
+    board: Board = DEFAULT_BOARD
+    topology: Topology = field(default_factory=lambda: Topology(1, 1, 1, 1, 1, 1))
+    cpu_type: str = DEFAULT_CPU_TYPE
+    boot_cpus: int = 1  # what -smp asks for, except on `none`, which has no CPU unless -cpu asks
     ram_bytes: int = DEFAULT_RAM_SIZE
-    boot_cpus: int = 1
-    max_cpus: int = 1
     firmware: str | None = None  # -bios: a raw vmd-ISA image instead of the standard firmware
     serials: tuple[SerialSettings, ...] = ()
 
@@ -118,7 +122,7 @@ def _build_vcpus(machine: MachineSettings, on_fault: FaultHandler) -> tuple[Vcpu
         try:
             host = VcpuHost(
                 ram_bytes=machine.ram_bytes,
-                max_vcpus=machine.max_cpus,
+                max_vcpus=machine.topology.max_cpus,
                 bus=bus,
                 on_fault=on_fault,
                 image=image,
@@ -147,6 +151,9 @@ class Daemon:
             no_shutdown=settings.no_shutdown,
             no_reboot=settings.no_reboot,
             vcpus=vcpus,
+            board=settings.machine.board,
+            topology=settings.machine.topology,
+            cpu_type=settings.machine.cpu_type,
         )
         self.dispatcher = Dispatcher(SCHEMA, all_handlers())
         self._greeting = {

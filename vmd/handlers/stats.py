@@ -99,7 +99,7 @@ def _own_results(
     if not vcpu_stats:
         return []
     results = []
-    for index, cpu in sorted(vm.cpus.items()):
+    for index, cpu in sorted(vm.cpus.devices.items()):
         if vcpus is not None and cpu.qom_path not in vcpus:
             continue
         counters = vm.vcpus.stats(index)

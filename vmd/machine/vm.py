@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from vmd.errors import GenericError
-from vmd.machine.cpus import CpuDevice, boot_cpu_qom_path
+from vmd.machine.boards import Board
+from vmd.machine.cpus import CpuDevice, CpuSlots, boot_cpu_qom_path
 from vmd.machine.qom import QomTree
 from vmd.machine.runstate import RunStateMachine
+from vmd.machine.topology import Topology
 from vmd.qapi import compiled as rs
 from vmd.qapi.compiled import RunState, ShutdownCause
 from vmd.qapi.registry import EventSpec
@@ -55,7 +57,9 @@ class VirtualMachine:
         *,
         emit: EventSink,
         request_exit: ExitRequest,
-        machine_type: str = "pc-q35-7.2",
+        board: Board,
+        topology: Topology,
+        cpu_type: str,
         start_paused: bool = False,
         no_shutdown: bool = False,
         no_reboot: bool = False,
@@ -68,10 +72,10 @@ class VirtualMachine:
         self._no_shutdown = no_shutdown
         self._no_reboot = no_reboot
         self.vcpus = vcpus
-        # Present CPU devices by cpu-index.
-        self.cpus: dict[int, CpuDevice] = {}
+        self.board = board
+        self.cpus = CpuSlots(topology, cpu_type)
         self.runstate = RunStateMachine(RunState.PRELAUNCH)
-        self.qom = QomTree(f"{machine_type}-machine")
+        self.qom = QomTree(f"{board.name}-machine")
         # Set while the VM is (being) shut down for good: later requests must not restart it.
         self.exiting = False
         self._background: set[asyncio.Task[None]] = set()
@@ -82,7 +86,7 @@ class VirtualMachine:
         """Realize the boot CPUs: their vCPU threads start, stopped until the VM runs."""
         for index in range(count):
             self.vcpus.plug(index, online=True)
-            self.cpus[index] = CpuDevice(index, boot_cpu_qom_path(index))
+            self.cpus.add(CpuDevice(index, boot_cpu_qom_path(index)))
 
     def launch(self) -> None:
         """Called once the monitors listen: run the guest unless -S asked to wait for `cont`."""

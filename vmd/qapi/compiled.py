@@ -105,6 +105,14 @@ class SysEmuTarget(QapiEnum):
     XTENSAEB = "xtensaeb"
 
 
+class CpuS390State(QapiEnum):
+    UNINITIALIZED = "uninitialized"
+    STOPPED = "stopped"
+    CHECK_STOP = "check-stop"
+    OPERATING = "operating"
+    LOAD = "load"
+
+
 class StatsTarget(QapiEnum):
     VM = "vm"
     VCPU = "vcpu"
@@ -416,6 +424,150 @@ class KvmInfo(WireStruct):
         return {"enabled": self.enabled, "present": self.present}
 
 
+class HotpluggableCPU(WireStruct):
+    __slots__ = ("type", "vcpus_count", "props", "qom_path")
+
+    def __init__(self, *, type: str, vcpus_count: int, props: CpuInstanceProperties, qom_path: str | None = None) -> None:
+        self.type = type
+        self.vcpus_count = vcpus_count
+        self.props = props
+        self.qom_path = qom_path
+
+    def to_wire(self) -> dict[str, Any]:
+        wire: dict[str, Any] = {}
+        wire["type"] = self.type
+        wire["vcpus-count"] = self.vcpus_count
+        wire["props"] = self.props.to_wire()
+        if self.qom_path is not None:
+            wire["qom-path"] = self.qom_path
+        return wire
+
+
+class CpuInstanceProperties(WireStruct):
+    """A slot's address.  x86 shows socket/core/thread, die only with dies > 1, node with NUMA."""
+
+    __slots__ = ("node_id", "socket_id", "die_id", "cluster_id", "core_id", "thread_id")
+
+    def __init__(self, *, node_id: int | None = None, socket_id: int | None = None, die_id: int | None = None, cluster_id: int | None = None, core_id: int | None = None, thread_id: int | None = None) -> None:
+        self.node_id = node_id
+        self.socket_id = socket_id
+        self.die_id = die_id
+        self.cluster_id = cluster_id
+        self.core_id = core_id
+        self.thread_id = thread_id
+
+    def to_wire(self) -> dict[str, Any]:
+        wire: dict[str, Any] = {}
+        if self.node_id is not None:
+            wire["node-id"] = self.node_id
+        if self.socket_id is not None:
+            wire["socket-id"] = self.socket_id
+        if self.die_id is not None:
+            wire["die-id"] = self.die_id
+        if self.cluster_id is not None:
+            wire["cluster-id"] = self.cluster_id
+        if self.core_id is not None:
+            wire["core-id"] = self.core_id
+        if self.thread_id is not None:
+            wire["thread-id"] = self.thread_id
+        return wire
+
+
+class CpuInfoFast(WireStruct):
+    """A present vCPU; a union on `target` (only s390x adds members)."""
+
+    __slots__ = ("cpu_index", "qom_path", "thread_id", "props", "target", "branch")
+
+    def __init__(self, *, cpu_index: int, qom_path: str, thread_id: int, props: CpuInstanceProperties | None = None, target: SysEmuTarget, branch: WireStruct | None = None) -> None:
+        self.cpu_index = cpu_index
+        self.qom_path = qom_path
+        self.thread_id = thread_id
+        self.props = props
+        self.target = target
+        self.branch = branch
+
+    def to_wire(self) -> dict[str, Any]:
+        wire: dict[str, Any] = {}
+        wire["cpu-index"] = self.cpu_index
+        wire["qom-path"] = self.qom_path
+        wire["thread-id"] = self.thread_id
+        if self.props is not None:
+            wire["props"] = self.props.to_wire()
+        wire["target"] = self.target.value
+        if self.branch is not None:
+            wire.update(self.branch.to_wire())
+        return wire
+
+
+class CpuInfoS390(WireStruct):
+    __slots__ = ("cpu_state",)
+
+    def __init__(self, *, cpu_state: CpuS390State) -> None:
+        self.cpu_state = cpu_state
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"cpu-state": self.cpu_state.value}
+
+
+class MachineInfo(WireStruct):
+    __slots__ = ("name", "alias", "is_default", "cpu_max", "hotpluggable_cpus", "numa_mem_supported", "deprecated", "default_cpu_type", "default_ram_id")
+
+    def __init__(self, *, name: str, alias: str | None = None, is_default: bool | None = None, cpu_max: int, hotpluggable_cpus: bool, numa_mem_supported: bool, deprecated: bool, default_cpu_type: str | None = None, default_ram_id: str | None = None) -> None:
+        self.name = name
+        self.alias = alias
+        self.is_default = is_default
+        self.cpu_max = cpu_max
+        self.hotpluggable_cpus = hotpluggable_cpus
+        self.numa_mem_supported = numa_mem_supported
+        self.deprecated = deprecated
+        self.default_cpu_type = default_cpu_type
+        self.default_ram_id = default_ram_id
+
+    def to_wire(self) -> dict[str, Any]:
+        wire: dict[str, Any] = {}
+        wire["name"] = self.name
+        if self.alias is not None:
+            wire["alias"] = self.alias
+        if self.is_default is not None:
+            wire["is-default"] = self.is_default
+        wire["cpu-max"] = self.cpu_max
+        wire["hotpluggable-cpus"] = self.hotpluggable_cpus
+        wire["numa-mem-supported"] = self.numa_mem_supported
+        wire["deprecated"] = self.deprecated
+        if self.default_cpu_type is not None:
+            wire["default-cpu-type"] = self.default_cpu_type
+        if self.default_ram_id is not None:
+            wire["default-ram-id"] = self.default_ram_id
+        return wire
+
+
+class CpuDefinitionInfo(WireStruct):
+    __slots__ = ("name", "migration_safe", "static", "unavailable_features", "typename", "alias_of", "deprecated")
+
+    def __init__(self, *, name: str, migration_safe: bool | None = None, static: bool, unavailable_features: list[str] | None = None, typename: str, alias_of: str | None = None, deprecated: bool) -> None:
+        self.name = name
+        self.migration_safe = migration_safe
+        self.static = static
+        self.unavailable_features = unavailable_features
+        self.typename = typename
+        self.alias_of = alias_of
+        self.deprecated = deprecated
+
+    def to_wire(self) -> dict[str, Any]:
+        wire: dict[str, Any] = {}
+        wire["name"] = self.name
+        if self.migration_safe is not None:
+            wire["migration-safe"] = self.migration_safe
+        wire["static"] = self.static
+        if self.unavailable_features is not None:
+            wire["unavailable-features"] = list(self.unavailable_features)
+        wire["typename"] = self.typename
+        if self.alias_of is not None:
+            wire["alias-of"] = self.alias_of
+        wire["deprecated"] = self.deprecated
+        return wire
+
+
 class QomListArgs(WireStruct):
     __slots__ = ("path",)
 
@@ -724,6 +876,52 @@ KvmInfo.__qapi_members__ = (
     Member("enabled", "enabled", BOOL, False),
     Member("present", "present", BOOL, False),
 )
+HotpluggableCPU.__qapi_members__ = (
+    Member("type", "type", STR, False),
+    Member("vcpus-count", "vcpus_count", INT, False),
+    Member("props", "props", StructType(CpuInstanceProperties), False),
+    Member("qom-path", "qom_path", STR, True),
+)
+CpuInstanceProperties.__qapi_members__ = (
+    Member("node-id", "node_id", INT, True),
+    Member("socket-id", "socket_id", INT, True),
+    Member("die-id", "die_id", INT, True),
+    Member("cluster-id", "cluster_id", INT, True),
+    Member("core-id", "core_id", INT, True),
+    Member("thread-id", "thread_id", INT, True),
+)
+CpuInfoFast.__qapi_members__ = (
+    Member("cpu-index", "cpu_index", INT, False),
+    Member("qom-path", "qom_path", STR, False),
+    Member("thread-id", "thread_id", INT, False),
+    Member("props", "props", StructType(CpuInstanceProperties), True),
+    Member("target", "target", EnumType(SysEmuTarget), False),
+)
+CpuInfoFast.qapi_tag = "target"  # type: ignore[attr-defined]
+CpuInfoFast.qapi_variants = {"s390x": CpuInfoS390}  # type: ignore[attr-defined]
+CpuInfoS390.__qapi_members__ = (
+    Member("cpu-state", "cpu_state", EnumType(CpuS390State), False),
+)
+MachineInfo.__qapi_members__ = (
+    Member("name", "name", STR, False),
+    Member("alias", "alias", STR, True),
+    Member("is-default", "is_default", BOOL, True),
+    Member("cpu-max", "cpu_max", INT, False),
+    Member("hotpluggable-cpus", "hotpluggable_cpus", BOOL, False),
+    Member("numa-mem-supported", "numa_mem_supported", BOOL, False),
+    Member("deprecated", "deprecated", BOOL, False),
+    Member("default-cpu-type", "default_cpu_type", STR, True),
+    Member("default-ram-id", "default_ram_id", STR, True),
+)
+CpuDefinitionInfo.__qapi_members__ = (
+    Member("name", "name", STR, False),
+    Member("migration-safe", "migration_safe", BOOL, True),
+    Member("static", "static", BOOL, False),
+    Member("unavailable-features", "unavailable_features", ArrayType(STR), True),
+    Member("typename", "typename", STR, False),
+    Member("alias-of", "alias_of", STR, True),
+    Member("deprecated", "deprecated", BOOL, False),
+)
 QomListArgs.__qapi_members__ = (
     Member("path", "path", STR, False),
 )
@@ -810,6 +1008,10 @@ COMMANDS = (
     CommandSpec("query-uuid", "The VM's UUID from -uuid (all zeroes by default).", returns=UuidInfo, allow_preconfig=True),
     CommandSpec("query-target", "The emulated architecture.", returns=TargetInfo, allow_preconfig=True),
     CommandSpec("query-kvm", "vmd never uses KVM: it is reported neither enabled nor present.", returns=KvmInfo),
+    CommandSpec("query-hotpluggable-cpus", "Every possible CPU slot, highest first: its type, address (props) and, if plugged, qom-path.", returns=list[HotpluggableCPU], allow_preconfig=True),
+    CommandSpec("query-cpus-fast", "The present vCPUs in creation order, each with its real host thread id.", returns=list[CpuInfoFast]),
+    CommandSpec("query-machines", "The machine types vmd offers.", returns=list[MachineInfo]),
+    CommandSpec("query-cpu-definitions", "The x86 CPU models vmd knows.", returns=list[CpuDefinitionInfo]),
     CommandSpec("qom-list", "The properties (children and links included) of the object at `path`.", args=QomListArgs, returns=list[ObjectPropertyInfo], allow_preconfig=True),
     CommandSpec("query-stats", "Counters of the VM or of its vCPUs, per provider (vmd: its engine's, never KVM's).", args=StatsFilter, returns=list[StatsResult]),
     CommandSpec("query-stats-schemas", "What query-stats reports: each statistic's name, type and unit, per provider and target.", args=QueryStatsSchemasArgs, returns=list[StatsSchema]),
@@ -828,4 +1030,4 @@ EVENTS = (SHUTDOWN, POWERDOWN, RESET, STOP, RESUME)
 SCHEMA = Schema.build(COMMANDS, EVENTS)
 
 # query-qmp-schema's reply, parsed on first use.
-SCHEMA_INFO_JSON = '[{"name":"qmp_capabilities","ret-type":"0","meta-type":"command","arg-type":"1"},{"name":"query-version","ret-type":"2","meta-type":"command","arg-type":"0"},{"name":"query-commands","ret-type":"[3]","meta-type":"command","arg-type":"0"},{"name":"query-qmp-schema","ret-type":"[4]","meta-type":"command","arg-type":"0"},{"name":"quit","ret-type":"0","meta-type":"command","arg-type":"0"},{"name":"query-status","ret-type":"5","meta-type":"command","arg-type":"0"},{"name":"stop","ret-type":"0","meta-type":"command","arg-type":"0"},{"name":"cont","ret-type":"0","meta-type":"command","arg-type":"0"},{"name":"system_reset","ret-type":"0","meta-type":"command","arg-type":"0"},{"name":"system_powerdown","ret-type":"0","meta-type":"command","arg-type":"0"},{"name":"query-name","ret-type":"6","meta-type":"command","arg-type":"0"},{"name":"query-uuid","ret-type":"7","meta-type":"command","arg-type":"0"},{"name":"query-target","ret-type":"8","meta-type":"command","arg-type":"0"},{"name":"query-kvm","ret-type":"9","meta-type":"command","arg-type":"0"},{"name":"qom-list","ret-type":"[10]","meta-type":"command","arg-type":"11"},{"name":"query-stats","ret-type":"[12]","meta-type":"command","arg-type":"13"},{"name":"query-stats-schemas","ret-type":"[14]","meta-type":"command","arg-type":"15"},{"name":"yank","ret-type":"0","meta-type":"command","arg-type":"16","allow-oob":true},{"name":"query-yank","ret-type":"[17]","meta-type":"command","arg-type":"0","allow-oob":true},{"name":"SHUTDOWN","meta-type":"event","arg-type":"18"},{"name":"POWERDOWN","meta-type":"event","arg-type":"0"},{"name":"RESET","meta-type":"event","arg-type":"19"},{"name":"STOP","meta-type":"event","arg-type":"0"},{"name":"RESUME","meta-type":"event","arg-type":"0"},{"name":"0","members":[],"meta-type":"object"},{"name":"1","members":[{"name":"enable","default":null,"type":"[20]"}],"meta-type":"object"},{"name":"2","members":[{"name":"qemu","type":"21"},{"name":"package","type":"str"}],"meta-type":"object"},{"name":"3","members":[{"name":"name","type":"str"}],"meta-type":"object"},{"name":"[3]","element-type":"3","meta-type":"array"},{"name":"4","members":[{"name":"name","type":"str"},{"name":"meta-type","type":"22"},{"name":"features","default":null,"type":"[str]"}],"meta-type":"object","tag":"meta-type","variants":[{"case":"builtin","type":"23"},{"case":"enum","type":"24"},{"case":"array","type":"25"},{"case":"object","type":"26"},{"case":"alternate","type":"27"},{"case":"command","type":"28"},{"case":"event","type":"29"}]},{"name":"[4]","element-type":"4","meta-type":"array"},{"name":"5","members":[{"name":"running","type":"bool"},{"name":"singlestep","type":"bool"},{"name":"status","type":"30"}],"meta-type":"object"},{"name":"6","members":[{"name":"name","default":null,"type":"str"}],"meta-type":"object"},{"name":"7","members":[{"name":"UUID","type":"str"}],"meta-type":"object"},{"name":"8","members":[{"name":"arch","type":"31"}],"meta-type":"object"},{"name":"9","members":[{"name":"enabled","type":"bool"},{"name":"present","type":"bool"}],"meta-type":"object"},{"name":"10","members":[{"name":"name","type":"str"},{"name":"type","type":"str"},{"name":"description","default":null,"type":"str"},{"name":"default-value","default":null,"type":"any"}],"meta-type":"object"},{"name":"[10]","element-type":"10","meta-type":"array"},{"name":"11","members":[{"name":"path","type":"str"}],"meta-type":"object"},{"name":"12","members":[{"name":"provider","type":"32"},{"name":"qom-path","default":null,"type":"str"},{"name":"stats","type":"[33]"}],"meta-type":"object"},{"name":"[12]","element-type":"12","meta-type":"array"},{"name":"13","members":[{"name":"target","type":"34"},{"name":"providers","default":null,"type":"[35]"}],"meta-type":"object","tag":"target","variants":[{"case":"vm","type":"0"},{"case":"vcpu","type":"36"}]},{"name":"14","members":[{"name":"provider","type":"32"},{"name":"target","type":"34"},{"name":"stats","type":"[37]"}],"meta-type":"object"},{"name":"[14]","element-type":"14","meta-type":"array"},{"name":"15","members":[{"name":"provider","default":null,"type":"32"}],"meta-type":"object"},{"name":"16","members":[{"name":"instances","type":"[17]"}],"meta-type":"object"},{"name":"17","members":[{"name":"type","type":"38"}],"meta-type":"object","tag":"type","variants":[{"case":"block-node","type":"39"},{"case":"chardev","type":"40"},{"case":"migration","type":"0"}]},{"name":"[17]","element-type":"17","meta-type":"array"},{"name":"18","members":[{"name":"guest","type":"bool"},{"name":"reason","type":"41"}],"meta-type":"object"},{"name":"19","members":[{"name":"guest","type":"bool"},{"name":"reason","type":"41"}],"meta-type":"object"},{"name":"20","members":[{"name":"oob"}],"meta-type":"enum","values":["oob"]},{"name":"[20]","element-type":"20","meta-type":"array"},{"name":"21","members":[{"name":"major","type":"int"},{"name":"minor","type":"int"},{"name":"micro","type":"int"}],"meta-type":"object"},{"name":"str","json-type":"string","meta-type":"builtin"},{"name":"22","members":[{"name":"builtin"},{"name":"enum"},{"name":"array"},{"name":"object"},{"name":"alternate"},{"name":"command"},{"name":"event"}],"meta-type":"enum","values":["builtin","enum","array","object","alternate","command","event"]},{"name":"[str]","element-type":"str","meta-type":"array"},{"name":"23","members":[{"name":"json-type","type":"42"}],"meta-type":"object"},{"name":"24","members":[{"name":"members","type":"[43]"},{"name":"values","type":"[str]"}],"meta-type":"object"},{"name":"25","members":[{"name":"element-type","type":"str"}],"meta-type":"object"},{"name":"26","members":[{"name":"members","type":"[44]"},{"name":"tag","default":null,"type":"str"},{"name":"variants","default":null,"type":"[45]"}],"meta-type":"object"},{"name":"27","members":[{"name":"members","type":"[46]"}],"meta-type":"object"},{"name":"28","members":[{"name":"arg-type","type":"str"},{"name":"ret-type","type":"str"},{"name":"allow-oob","default":null,"type":"bool"}],"meta-type":"object"},{"name":"29","members":[{"name":"arg-type","type":"str"}],"meta-type":"object"},{"name":"bool","json-type":"boolean","meta-type":"builtin"},{"name":"30","members":[{"name":"debug"},{"name":"inmigrate"},{"name":"internal-error"},{"name":"io-error"},{"name":"paused"},{"name":"postmigrate"},{"name":"prelaunch"},{"name":"finish-migrate"},{"name":"restore-vm"},{"name":"running"},{"name":"save-vm"},{"name":"shutdown"},{"name":"suspended"},{"name":"watchdog"},{"name":"guest-panicked"},{"name":"colo"}],"meta-type":"enum","values":["debug","inmigrate","internal-error","io-error","paused","postmigrate","prelaunch","finish-migrate","restore-vm","running","save-vm","shutdown","suspended","watchdog","guest-panicked","colo"]},{"name":"31","members":[{"name":"aarch64"},{"name":"alpha"},{"name":"arm"},{"name":"avr"},{"name":"cris"},{"name":"hppa"},{"name":"i386"},{"name":"loongarch64"},{"name":"m68k"},{"name":"microblaze"},{"name":"microblazeel"},{"name":"mips"},{"name":"mips64"},{"name":"mips64el"},{"name":"mipsel"},{"name":"nios2"},{"name":"or1k"},{"name":"ppc"},{"name":"ppc64"},{"name":"riscv32"},{"name":"riscv64"},{"name":"rx"},{"name":"s390x"},{"name":"sh4"},{"name":"sh4eb"},{"name":"sparc"},{"name":"sparc64"},{"name":"tricore"},{"name":"x86_64"},{"name":"xtensa"},{"name":"xtensaeb"}],"meta-type":"enum","values":["aarch64","alpha","arm","avr","cris","hppa","i386","loongarch64","m68k","microblaze","microblazeel","mips","mips64","mips64el","mipsel","nios2","or1k","ppc","ppc64","riscv32","riscv64","rx","s390x","sh4","sh4eb","sparc","sparc64","tricore","x86_64","xtensa","xtensaeb"]},{"name":"any","json-type":"value","meta-type":"builtin"},{"name":"32","members":[{"name":"kvm"},{"name":"__com.vmd_engine"}],"meta-type":"enum","values":["kvm","__com.vmd_engine"]},{"name":"33","members":[{"name":"name","type":"str"},{"name":"value","type":"47"}],"meta-type":"object"},{"name":"[33]","element-type":"33","meta-type":"array"},{"name":"34","members":[{"name":"vm"},{"name":"vcpu"}],"meta-type":"enum","values":["vm","vcpu"]},{"name":"35","members":[{"name":"provider","type":"32"},{"name":"names","default":null,"type":"[str]"}],"meta-type":"object"},{"name":"[35]","element-type":"35","meta-type":"array"},{"name":"36","members":[{"name":"vcpus","default":null,"type":"[str]"}],"meta-type":"object"},{"name":"37","members":[{"name":"name","type":"str"},{"name":"type","type":"48"},{"name":"unit","default":null,"type":"49"},{"name":"base","default":null,"type":"int"},{"name":"exponent","type":"int"},{"name":"bucket-size","default":null,"type":"int"}],"meta-type":"object"},{"name":"[37]","element-type":"37","meta-type":"array"},{"name":"38","members":[{"name":"block-node"},{"name":"chardev"},{"name":"migration"}],"meta-type":"enum","values":["block-node","chardev","migration"]},{"name":"39","members":[{"name":"node-name","type":"str"}],"meta-type":"object"},{"name":"40","members":[{"name":"id","type":"str"}],"meta-type":"object"},{"name":"41","members":[{"name":"none"},{"name":"host-error"},{"name":"host-qmp-quit"},{"name":"host-qmp-system-reset"},{"name":"host-signal"},{"name":"host-ui"},{"name":"guest-shutdown"},{"name":"guest-reset"},{"name":"guest-panic"},{"name":"subsystem-reset"},{"name":"snapshot-load"}],"meta-type":"enum","values":["none","host-error","host-qmp-quit","host-qmp-system-reset","host-signal","host-ui","guest-shutdown","guest-reset","guest-panic","subsystem-reset","snapshot-load"]},{"name":"int","json-type":"int","meta-type":"builtin"},{"name":"42","members":[{"name":"string"},{"name":"number"},{"name":"int"},{"name":"boolean"},{"name":"null"},{"name":"object"},{"name":"array"},{"name":"value"}],"meta-type":"enum","values":["string","number","int","boolean","null","object","array","value"]},{"name":"43","members":[{"name":"name","type":"str"},{"name":"features","default":null,"type":"[str]"}],"meta-type":"object"},{"name":"[43]","element-type":"43","meta-type":"array"},{"name":"44","members":[{"name":"name","type":"str"},{"name":"type","type":"str"},{"name":"default","default":null,"type":"any"},{"name":"features","default":null,"type":"[str]"}],"meta-type":"object"},{"name":"[44]","element-type":"44","meta-type":"array"},{"name":"45","members":[{"name":"case","type":"str"},{"name":"type","type":"str"}],"meta-type":"object"},{"name":"[45]","element-type":"45","meta-type":"array"},{"name":"46","members":[{"name":"type","type":"str"}],"meta-type":"object"},{"name":"[46]","element-type":"46","meta-type":"array"},{"name":"47","members":[{"type":"int"},{"type":"bool"},{"type":"[int]"}],"meta-type":"alternate"},{"name":"48","members":[{"name":"cumulative"},{"name":"instant"},{"name":"peak"},{"name":"linear-histogram"},{"name":"log2-histogram"}],"meta-type":"enum","values":["cumulative","instant","peak","linear-histogram","log2-histogram"]},{"name":"49","members":[{"name":"bytes"},{"name":"seconds"},{"name":"cycles"},{"name":"boolean"}],"meta-type":"enum","values":["bytes","seconds","cycles","boolean"]},{"name":"[int]","element-type":"int","meta-type":"array"}]'
+SCHEMA_INFO_JSON = '[{"name":"qmp_capabilities","ret-type":"0","meta-type":"command","arg-type":"1"},{"name":"query-version","ret-type":"2","meta-type":"command","arg-type":"0"},{"name":"query-commands","ret-type":"[3]","meta-type":"command","arg-type":"0"},{"name":"query-qmp-schema","ret-type":"[4]","meta-type":"command","arg-type":"0"},{"name":"quit","ret-type":"0","meta-type":"command","arg-type":"0"},{"name":"query-status","ret-type":"5","meta-type":"command","arg-type":"0"},{"name":"stop","ret-type":"0","meta-type":"command","arg-type":"0"},{"name":"cont","ret-type":"0","meta-type":"command","arg-type":"0"},{"name":"system_reset","ret-type":"0","meta-type":"command","arg-type":"0"},{"name":"system_powerdown","ret-type":"0","meta-type":"command","arg-type":"0"},{"name":"query-name","ret-type":"6","meta-type":"command","arg-type":"0"},{"name":"query-uuid","ret-type":"7","meta-type":"command","arg-type":"0"},{"name":"query-target","ret-type":"8","meta-type":"command","arg-type":"0"},{"name":"query-kvm","ret-type":"9","meta-type":"command","arg-type":"0"},{"name":"query-hotpluggable-cpus","ret-type":"[10]","meta-type":"command","arg-type":"0"},{"name":"query-cpus-fast","ret-type":"[11]","meta-type":"command","arg-type":"0"},{"name":"query-machines","ret-type":"[12]","meta-type":"command","arg-type":"0"},{"name":"query-cpu-definitions","ret-type":"[13]","meta-type":"command","arg-type":"0"},{"name":"qom-list","ret-type":"[14]","meta-type":"command","arg-type":"15"},{"name":"query-stats","ret-type":"[16]","meta-type":"command","arg-type":"17"},{"name":"query-stats-schemas","ret-type":"[18]","meta-type":"command","arg-type":"19"},{"name":"yank","ret-type":"0","meta-type":"command","arg-type":"20","allow-oob":true},{"name":"query-yank","ret-type":"[21]","meta-type":"command","arg-type":"0","allow-oob":true},{"name":"SHUTDOWN","meta-type":"event","arg-type":"22"},{"name":"POWERDOWN","meta-type":"event","arg-type":"0"},{"name":"RESET","meta-type":"event","arg-type":"23"},{"name":"STOP","meta-type":"event","arg-type":"0"},{"name":"RESUME","meta-type":"event","arg-type":"0"},{"name":"0","members":[],"meta-type":"object"},{"name":"1","members":[{"name":"enable","default":null,"type":"[24]"}],"meta-type":"object"},{"name":"2","members":[{"name":"qemu","type":"25"},{"name":"package","type":"str"}],"meta-type":"object"},{"name":"3","members":[{"name":"name","type":"str"}],"meta-type":"object"},{"name":"[3]","element-type":"3","meta-type":"array"},{"name":"4","members":[{"name":"name","type":"str"},{"name":"meta-type","type":"26"},{"name":"features","default":null,"type":"[str]"}],"meta-type":"object","tag":"meta-type","variants":[{"case":"builtin","type":"27"},{"case":"enum","type":"28"},{"case":"array","type":"29"},{"case":"object","type":"30"},{"case":"alternate","type":"31"},{"case":"command","type":"32"},{"case":"event","type":"33"}]},{"name":"[4]","element-type":"4","meta-type":"array"},{"name":"5","members":[{"name":"running","type":"bool"},{"name":"singlestep","type":"bool"},{"name":"status","type":"34"}],"meta-type":"object"},{"name":"6","members":[{"name":"name","default":null,"type":"str"}],"meta-type":"object"},{"name":"7","members":[{"name":"UUID","type":"str"}],"meta-type":"object"},{"name":"8","members":[{"name":"arch","type":"35"}],"meta-type":"object"},{"name":"9","members":[{"name":"enabled","type":"bool"},{"name":"present","type":"bool"}],"meta-type":"object"},{"name":"10","members":[{"name":"type","type":"str"},{"name":"vcpus-count","type":"int"},{"name":"props","type":"36"},{"name":"qom-path","default":null,"type":"str"}],"meta-type":"object"},{"name":"[10]","element-type":"10","meta-type":"array"},{"name":"11","members":[{"name":"cpu-index","type":"int"},{"name":"qom-path","type":"str"},{"name":"thread-id","type":"int"},{"name":"props","default":null,"type":"36"},{"name":"target","type":"35"}],"meta-type":"object","tag":"target","variants":[{"case":"aarch64","type":"0"},{"case":"alpha","type":"0"},{"case":"arm","type":"0"},{"case":"avr","type":"0"},{"case":"cris","type":"0"},{"case":"hppa","type":"0"},{"case":"i386","type":"0"},{"case":"loongarch64","type":"0"},{"case":"m68k","type":"0"},{"case":"microblaze","type":"0"},{"case":"microblazeel","type":"0"},{"case":"mips","type":"0"},{"case":"mips64","type":"0"},{"case":"mips64el","type":"0"},{"case":"mipsel","type":"0"},{"case":"nios2","type":"0"},{"case":"or1k","type":"0"},{"case":"ppc","type":"0"},{"case":"ppc64","type":"0"},{"case":"riscv32","type":"0"},{"case":"riscv64","type":"0"},{"case":"rx","type":"0"},{"case":"s390x","type":"37"},{"case":"sh4","type":"0"},{"case":"sh4eb","type":"0"},{"case":"sparc","type":"0"},{"case":"sparc64","type":"0"},{"case":"tricore","type":"0"},{"case":"x86_64","type":"0"},{"case":"xtensa","type":"0"},{"case":"xtensaeb","type":"0"}]},{"name":"[11]","element-type":"11","meta-type":"array"},{"name":"12","members":[{"name":"name","type":"str"},{"name":"alias","default":null,"type":"str"},{"name":"is-default","default":null,"type":"bool"},{"name":"cpu-max","type":"int"},{"name":"hotpluggable-cpus","type":"bool"},{"name":"numa-mem-supported","type":"bool"},{"name":"deprecated","type":"bool"},{"name":"default-cpu-type","default":null,"type":"str"},{"name":"default-ram-id","default":null,"type":"str"}],"meta-type":"object"},{"name":"[12]","element-type":"12","meta-type":"array"},{"name":"13","members":[{"name":"name","type":"str"},{"name":"migration-safe","default":null,"type":"bool"},{"name":"static","type":"bool"},{"name":"unavailable-features","default":null,"type":"[str]"},{"name":"typename","type":"str"},{"name":"alias-of","default":null,"type":"str"},{"name":"deprecated","type":"bool"}],"meta-type":"object"},{"name":"[13]","element-type":"13","meta-type":"array"},{"name":"14","members":[{"name":"name","type":"str"},{"name":"type","type":"str"},{"name":"description","default":null,"type":"str"},{"name":"default-value","default":null,"type":"any"}],"meta-type":"object"},{"name":"[14]","element-type":"14","meta-type":"array"},{"name":"15","members":[{"name":"path","type":"str"}],"meta-type":"object"},{"name":"16","members":[{"name":"provider","type":"38"},{"name":"qom-path","default":null,"type":"str"},{"name":"stats","type":"[39]"}],"meta-type":"object"},{"name":"[16]","element-type":"16","meta-type":"array"},{"name":"17","members":[{"name":"target","type":"40"},{"name":"providers","default":null,"type":"[41]"}],"meta-type":"object","tag":"target","variants":[{"case":"vm","type":"0"},{"case":"vcpu","type":"42"}]},{"name":"18","members":[{"name":"provider","type":"38"},{"name":"target","type":"40"},{"name":"stats","type":"[43]"}],"meta-type":"object"},{"name":"[18]","element-type":"18","meta-type":"array"},{"name":"19","members":[{"name":"provider","default":null,"type":"38"}],"meta-type":"object"},{"name":"20","members":[{"name":"instances","type":"[21]"}],"meta-type":"object"},{"name":"21","members":[{"name":"type","type":"44"}],"meta-type":"object","tag":"type","variants":[{"case":"block-node","type":"45"},{"case":"chardev","type":"46"},{"case":"migration","type":"0"}]},{"name":"[21]","element-type":"21","meta-type":"array"},{"name":"22","members":[{"name":"guest","type":"bool"},{"name":"reason","type":"47"}],"meta-type":"object"},{"name":"23","members":[{"name":"guest","type":"bool"},{"name":"reason","type":"47"}],"meta-type":"object"},{"name":"24","members":[{"name":"oob"}],"meta-type":"enum","values":["oob"]},{"name":"[24]","element-type":"24","meta-type":"array"},{"name":"25","members":[{"name":"major","type":"int"},{"name":"minor","type":"int"},{"name":"micro","type":"int"}],"meta-type":"object"},{"name":"str","json-type":"string","meta-type":"builtin"},{"name":"26","members":[{"name":"builtin"},{"name":"enum"},{"name":"array"},{"name":"object"},{"name":"alternate"},{"name":"command"},{"name":"event"}],"meta-type":"enum","values":["builtin","enum","array","object","alternate","command","event"]},{"name":"[str]","element-type":"str","meta-type":"array"},{"name":"27","members":[{"name":"json-type","type":"48"}],"meta-type":"object"},{"name":"28","members":[{"name":"members","type":"[49]"},{"name":"values","type":"[str]"}],"meta-type":"object"},{"name":"29","members":[{"name":"element-type","type":"str"}],"meta-type":"object"},{"name":"30","members":[{"name":"members","type":"[50]"},{"name":"tag","default":null,"type":"str"},{"name":"variants","default":null,"type":"[51]"}],"meta-type":"object"},{"name":"31","members":[{"name":"members","type":"[52]"}],"meta-type":"object"},{"name":"32","members":[{"name":"arg-type","type":"str"},{"name":"ret-type","type":"str"},{"name":"allow-oob","default":null,"type":"bool"}],"meta-type":"object"},{"name":"33","members":[{"name":"arg-type","type":"str"}],"meta-type":"object"},{"name":"bool","json-type":"boolean","meta-type":"builtin"},{"name":"34","members":[{"name":"debug"},{"name":"inmigrate"},{"name":"internal-error"},{"name":"io-error"},{"name":"paused"},{"name":"postmigrate"},{"name":"prelaunch"},{"name":"finish-migrate"},{"name":"restore-vm"},{"name":"running"},{"name":"save-vm"},{"name":"shutdown"},{"name":"suspended"},{"name":"watchdog"},{"name":"guest-panicked"},{"name":"colo"}],"meta-type":"enum","values":["debug","inmigrate","internal-error","io-error","paused","postmigrate","prelaunch","finish-migrate","restore-vm","running","save-vm","shutdown","suspended","watchdog","guest-panicked","colo"]},{"name":"35","members":[{"name":"aarch64"},{"name":"alpha"},{"name":"arm"},{"name":"avr"},{"name":"cris"},{"name":"hppa"},{"name":"i386"},{"name":"loongarch64"},{"name":"m68k"},{"name":"microblaze"},{"name":"microblazeel"},{"name":"mips"},{"name":"mips64"},{"name":"mips64el"},{"name":"mipsel"},{"name":"nios2"},{"name":"or1k"},{"name":"ppc"},{"name":"ppc64"},{"name":"riscv32"},{"name":"riscv64"},{"name":"rx"},{"name":"s390x"},{"name":"sh4"},{"name":"sh4eb"},{"name":"sparc"},{"name":"sparc64"},{"name":"tricore"},{"name":"x86_64"},{"name":"xtensa"},{"name":"xtensaeb"}],"meta-type":"enum","values":["aarch64","alpha","arm","avr","cris","hppa","i386","loongarch64","m68k","microblaze","microblazeel","mips","mips64","mips64el","mipsel","nios2","or1k","ppc","ppc64","riscv32","riscv64","rx","s390x","sh4","sh4eb","sparc","sparc64","tricore","x86_64","xtensa","xtensaeb"]},{"name":"int","json-type":"int","meta-type":"builtin"},{"name":"36","members":[{"name":"node-id","default":null,"type":"int"},{"name":"socket-id","default":null,"type":"int"},{"name":"die-id","default":null,"type":"int"},{"name":"cluster-id","default":null,"type":"int"},{"name":"core-id","default":null,"type":"int"},{"name":"thread-id","default":null,"type":"int"}],"meta-type":"object"},{"name":"37","members":[{"name":"cpu-state","type":"53"}],"meta-type":"object"},{"name":"any","json-type":"value","meta-type":"builtin"},{"name":"38","members":[{"name":"kvm"},{"name":"__com.vmd_engine"}],"meta-type":"enum","values":["kvm","__com.vmd_engine"]},{"name":"39","members":[{"name":"name","type":"str"},{"name":"value","type":"54"}],"meta-type":"object"},{"name":"[39]","element-type":"39","meta-type":"array"},{"name":"40","members":[{"name":"vm"},{"name":"vcpu"}],"meta-type":"enum","values":["vm","vcpu"]},{"name":"41","members":[{"name":"provider","type":"38"},{"name":"names","default":null,"type":"[str]"}],"meta-type":"object"},{"name":"[41]","element-type":"41","meta-type":"array"},{"name":"42","members":[{"name":"vcpus","default":null,"type":"[str]"}],"meta-type":"object"},{"name":"43","members":[{"name":"name","type":"str"},{"name":"type","type":"55"},{"name":"unit","default":null,"type":"56"},{"name":"base","default":null,"type":"int"},{"name":"exponent","type":"int"},{"name":"bucket-size","default":null,"type":"int"}],"meta-type":"object"},{"name":"[43]","element-type":"43","meta-type":"array"},{"name":"44","members":[{"name":"block-node"},{"name":"chardev"},{"name":"migration"}],"meta-type":"enum","values":["block-node","chardev","migration"]},{"name":"45","members":[{"name":"node-name","type":"str"}],"meta-type":"object"},{"name":"46","members":[{"name":"id","type":"str"}],"meta-type":"object"},{"name":"47","members":[{"name":"none"},{"name":"host-error"},{"name":"host-qmp-quit"},{"name":"host-qmp-system-reset"},{"name":"host-signal"},{"name":"host-ui"},{"name":"guest-shutdown"},{"name":"guest-reset"},{"name":"guest-panic"},{"name":"subsystem-reset"},{"name":"snapshot-load"}],"meta-type":"enum","values":["none","host-error","host-qmp-quit","host-qmp-system-reset","host-signal","host-ui","guest-shutdown","guest-reset","guest-panic","subsystem-reset","snapshot-load"]},{"name":"48","members":[{"name":"string"},{"name":"number"},{"name":"int"},{"name":"boolean"},{"name":"null"},{"name":"object"},{"name":"array"},{"name":"value"}],"meta-type":"enum","values":["string","number","int","boolean","null","object","array","value"]},{"name":"49","members":[{"name":"name","type":"str"},{"name":"features","default":null,"type":"[str]"}],"meta-type":"object"},{"name":"[49]","element-type":"49","meta-type":"array"},{"name":"50","members":[{"name":"name","type":"str"},{"name":"type","type":"str"},{"name":"default","default":null,"type":"any"},{"name":"features","default":null,"type":"[str]"}],"meta-type":"object"},{"name":"[50]","element-type":"50","meta-type":"array"},{"name":"51","members":[{"name":"case","type":"str"},{"name":"type","type":"str"}],"meta-type":"object"},{"name":"[51]","element-type":"51","meta-type":"array"},{"name":"52","members":[{"name":"type","type":"str"}],"meta-type":"object"},{"name":"[52]","element-type":"52","meta-type":"array"},{"name":"53","members":[{"name":"uninitialized"},{"name":"stopped"},{"name":"check-stop"},{"name":"operating"},{"name":"load"}],"meta-type":"enum","values":["uninitialized","stopped","check-stop","operating","load"]},{"name":"54","members":[{"type":"int"},{"type":"bool"},{"type":"[int]"}],"meta-type":"alternate"},{"name":"55","members":[{"name":"cumulative"},{"name":"instant"},{"name":"peak"},{"name":"linear-histogram"},{"name":"log2-histogram"}],"meta-type":"enum","values":["cumulative","instant","peak","linear-histogram","log2-histogram"]},{"name":"56","members":[{"name":"bytes"},{"name":"seconds"},{"name":"cycles"},{"name":"boolean"}],"meta-type":"enum","values":["bytes","seconds","cycles","boolean"]},{"name":"[int]","element-type":"int","meta-type":"array"}]'

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 
-from vmd.qapi import control, machine, qom, run_state, stats, yank
+from vmd.qapi import control, cpus, machine, qom, run_state, stats, yank
 from vmd.qapi.registry import Schema
 
 
@@ -19,6 +19,7 @@ def declared_schema() -> Schema:
             *control.COMMANDS,
             *run_state.COMMANDS,
             *machine.COMMANDS,
+            *cpus.COMMANDS,
             *qom.COMMANDS,
             *stats.COMMANDS,
             *yank.COMMANDS,
