@@ -17,6 +17,7 @@ from collections.abc import Callable
 from vmd.cli import CommandLineError, EarlyExit, parse_command_line
 from vmd.config import Config, InheritedFd, UnixPath
 from vmd.daemon import Daemon, DaemonSettings, MachineSettings, MonitorSettings, SerialSettings, StartupError
+from vmd.guest.policy import PolicyError, parse_policy
 from vmd.machine.boards import DEFAULT_CPU_TYPE, UnknownMachineError, find_board
 from vmd.machine.cpu_models import TYPE_SUFFIX, find_cpu_model
 from vmd.machine.topology import TopologyError, resolve_smp
@@ -107,7 +108,13 @@ def machine_settings(config: Config) -> MachineSettings:
         raise CommandLineError(f"unable to find CPU model '{model_name}'")
     # The `none` board creates a CPU only when -cpu names one.
     boot_cpus = topology.boot_cpus if board.default_cpu_type is not None or config.cpu_model else 0
+    try:
+        policy = parse_policy(config.guest_policy)
+    except PolicyError as error:
+        raise CommandLineError(str(error)) from None
     return MachineSettings(
+        guest_policy=policy,
+        devices=config.devices,
         board=board,
         topology=topology,
         cpu_type=model.typename,

@@ -18,6 +18,7 @@ sizes, QemuOpts, keyval, QEMU's JSON dialect), the option table, and the options
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -1212,7 +1213,7 @@ class _Builder:
 
     def opt_device(self, arg: _Arg) -> None:
         if arg.value.startswith("{"):
-            self.add_device(_json_device(arg.value))
+            self.add_device(dataclasses.replace(_json_device(arg.value), text=arg.value))
             return
         opts = self.opts(_DEVICE, arg.value)
         driver = opts.get("driver")
@@ -1221,7 +1222,8 @@ class _Builder:
             self.device_help = EarlyExit("device", detail=None if _is_help(driver) else driver)
         if driver is None:
             raise _Invalid("Parameter 'driver' is missing")
-        self.add_device(DeviceConfig(driver, opts.id, MappingProxyType(opts.last_values(skip=("driver",)))))
+        props = MappingProxyType(opts.last_values(skip=("driver",)))
+        self.add_device(DeviceConfig(driver, opts.id, props, text=arg.value))
 
     def add_device(self, device: DeviceConfig) -> None:
         if device.id is not None:

@@ -107,6 +107,7 @@ class DeviceConfig:
     id: str | None
     props: Mapping[str, JsonValue] = field(default_factory=_empty)
     from_json: bool = False
+    text: str = field(default="", compare=False)  # the option as given, for error messages
 
 
 @dataclass(frozen=True)

@@ -19,14 +19,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from vmd.config import DEFAULT_RAM_SIZE
+from vmd.config import DEFAULT_RAM_SIZE, DeviceConfig, thaw_json
+from vmd.devices.cpu_state import CpuStatePort
 from vmd.devices.ports import PortBus
 from vmd.devices.serial import COM_BASES, REGISTERS, ByteSink, FdSink, NullSink, SerialPort
+from vmd.errors import QmpError
+from vmd.guest import firmware as fw
+from vmd.guest.os_model import GuestOs
+from vmd.guest.policy import GuestPolicy
 from vmd.handlers.control import version_info
 from vmd.handlers.registry import all_handlers
 from vmd.machine.boards import DEFAULT_BOARD, DEFAULT_CPU_TYPE, Board
+from vmd.machine.cpu_address import ArgumentSource
 from vmd.machine.topology import Topology
-from vmd.machine.vcpus import FaultHandler, VcpuHost, VcpuSetupError
+from vmd.machine.vcpus import FaultHandler, LoopHandoff, VcpuHost, VcpuSetupError
 from vmd.machine.vm import Identity, VirtualMachine
 from vmd.pidfile import Pidfile
 from vmd.qapi.compiled import SCHEMA, SCHEMA_INFO_JSON, ShutdownCause
@@ -68,6 +74,8 @@ class MachineSettings:
     cpu_type: str = DEFAULT_CPU_TYPE
     boot_cpus: int = 1  # what -smp asks for, except on `none`, which has no CPU unless -cpu asks
     ram_bytes: int = DEFAULT_RAM_SIZE
+    guest_policy: GuestPolicy = field(default_factory=GuestPolicy)
+    devices: tuple[DeviceConfig, ...] = ()  # -device: cold-plugged CPUs
     firmware: str | None = None  # -bios: a raw vmd-ISA image instead of the standard firmware
     serials: tuple[SerialSettings, ...] = ()
 
@@ -109,9 +117,12 @@ def _read_firmware(path: str) -> bytes:
         raise StartupError(f"could not load PC BIOS '{path}'") from None
 
 
-def _build_vcpus(machine: MachineSettings, on_fault: FaultHandler) -> tuple[VcpuHost, list[ByteSink]]:
-    """Guest RAM, firmware, the I/O bus with its serial ports, and the vCPU engine."""
+def _build_vcpus(
+    machine: MachineSettings, on_fault: FaultHandler, handoff: LoopHandoff, guest: GuestOs
+) -> tuple[VcpuHost, list[ByteSink]]:
+    """Guest RAM, firmware, the I/O bus with its serial ports and CPU state port, the vCPU engine."""
     bus = PortBus()
+    bus.map(fw.CPU_STATE_PORT, 1, CpuStatePort(handoff, guest.cpu_reported))
     sinks: list[ByteSink] = []
     try:
         for serial in machine.serials:
@@ -125,6 +136,7 @@ def _build_vcpus(machine: MachineSettings, on_fault: FaultHandler) -> tuple[Vcpu
                 max_vcpus=machine.topology.max_cpus,
                 bus=bus,
                 on_fault=on_fault,
+                handoff=handoff,
                 image=image,
             )
         except VcpuSetupError as error:
@@ -142,7 +154,9 @@ class Daemon:
         self.bus = EventBus()
         self.sessions: set[QmpSession] = set()
         self._exit: asyncio.Future[None] | None = None
-        vcpus, self._sinks = _build_vcpus(settings.machine, self._on_guest_fault)
+        self._handoff = LoopHandoff()
+        guest = GuestOs(settings.machine.guest_policy)
+        vcpus, self._sinks = _build_vcpus(settings.machine, self._on_guest_fault, self._handoff, guest)
         self.vm = VirtualMachine(
             settings.identity,
             emit=self.bus.emit,
@@ -154,6 +168,8 @@ class Daemon:
             board=settings.machine.board,
             topology=settings.machine.topology,
             cpu_type=settings.machine.cpu_type,
+            boot_cpus=settings.machine.boot_cpus,
+            guest=guest,
         )
         self.dispatcher = Dispatcher(SCHEMA, all_handlers())
         self._greeting = {
@@ -187,9 +203,10 @@ class Daemon:
     async def run(self, ready: Callable[[], None] = lambda: None) -> int:
         loop = asyncio.get_running_loop()
         self._exit = loop.create_future()
-        self.vm.vcpus.bind(loop)
+        self._handoff.bind(loop)
         try:
-            self.vm.create_boot_cpus(self.settings.machine.boot_cpus)
+            self.vm.create_boot_cpus()
+            self._cold_plug()
             await self._open_monitors()
             if self._pidfile is not None:
                 self._pidfile.write()
@@ -239,6 +256,19 @@ class Daemon:
         )
         self.sessions.add(session)
         return session
+
+    def _cold_plug(self) -> None:
+        """-device, in command-line order, after the boot CPUs (as QEMU creates them)."""
+        for device in self.settings.machine.devices:
+            arguments: dict[str, Any] = {"driver": device.driver}
+            if device.id is not None:
+                arguments["id"] = device.id
+            arguments.update((key, thaw_json(value)) for key, value in device.props.items())
+            source = ArgumentSource.CLI_JSON if device.from_json else ArgumentSource.CLI
+            try:
+                self.vm.cpu_hotplug.device_add(arguments, hotplug=False, source=source)
+            except QmpError as error:
+                raise StartupError(f"-device {device.text}: {error.desc}") from None
 
     def _on_guest_fault(self, index: int, fault: FaultInfo) -> None:
         self.vm.guest_fault(index, fault)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from vmd.errors import GenericError
 from vmd.handlers.context import CommandContext
 from vmd.handlers.registry import handles
-from vmd.qapi.compiled import ObjectPropertyInfo, QomListArgs
+from vmd.machine.qom import QomObject, QomProperty
+from vmd.qapi.compiled import ObjectPropertyInfo, QomGetArgs, QomListArgs, QomSetArgs
 
 
 @handles("qom-list")
@@ -14,3 +18,28 @@ def qom_list(ctx: CommandContext, args: QomListArgs) -> list[ObjectPropertyInfo]
         ObjectPropertyInfo(name=prop.name, type=prop.type, description=prop.description)
         for prop in obj.properties.values()
     ]
+
+
+def _property(obj: QomObject, name: str) -> QomProperty:
+    prop = obj.properties.get(name)
+    if prop is None:
+        raise GenericError(f"Property '{obj.type_name}.{name}' not found")
+    return prop
+
+
+@handles("qom-get")
+def qom_get(ctx: CommandContext, args: QomGetArgs) -> Any:
+    obj = ctx.vm.qom.resolve(args.path)
+    prop = _property(obj, args.property)
+    if prop.get is None:
+        raise GenericError(f"Property '{obj.type_name}.{args.property}' is not readable")
+    return prop.get()
+
+
+@handles("qom-set")
+def qom_set(ctx: CommandContext, args: QomSetArgs) -> None:
+    obj = ctx.vm.qom.resolve(args.path)
+    prop = _property(obj, args.property)
+    if prop.set is None:
+        raise GenericError(f"Property '{obj.type_name}.{args.property}' is not writable")
+    prop.set(args.value)

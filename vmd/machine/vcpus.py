@@ -29,6 +29,26 @@ IMAGE_BASE: Final = fw.FIRMWARE_BASE
 MAX_IMAGE_BYTES: Final = fw.ONLINE_MASK - fw.FIRMWARE_BASE
 
 
+class LoopHandoff:
+    """Runs callbacks on the event loop from vCPU threads (call_soon_threadsafe), once bound."""
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+
+    def __call__(self, callback: Callable[..., None], *args: object) -> None:
+        loop = self._loop
+        if loop is None:
+            log.error("a vCPU reported before the machine ran: %s%r dropped", callback, args)
+            return
+        try:
+            loop.call_soon_threadsafe(callback, *args)
+        except RuntimeError:  # the loop is closed: the daemon is exiting anyway
+            log.warning("a vCPU reported while the daemon exits: %s%r dropped", callback, args)
+
+
 class VcpuSetupError(Exception):
     """The vCPUs cannot be set up (RAM, firmware image); the message is QEMU-style."""
 
@@ -41,6 +61,7 @@ class VcpuHost:
         max_vcpus: int,
         bus: PortBus,
         on_fault: FaultHandler,
+        handoff: LoopHandoff,
         image: bytes | None = None,
     ) -> None:
         if ram_bytes < fw.MIN_RAM_BYTES:
@@ -60,15 +81,11 @@ class VcpuHost:
         entry = standard.entry if image is None else IMAGE_BASE
         self.ram.load(IMAGE_BASE, self._image)
         self._on_fault = on_fault
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._handoff = handoff
         self.engine = VcpuEngine(
             self.ram, entry=entry, on_io=bus.io, on_fault=self._fault_on_vcpu_thread, max_vcpus=max_vcpus
         )
         self.engine.request_pause_all()
-
-    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
-        """The loop that faults are handed to; set before the first vCPU starts."""
-        self._loop = loop
 
     # -- run control (the VM's VcpuRunControl) -------------------------------------------------
 
@@ -117,11 +134,4 @@ class VcpuHost:
     # -- vCPU thread side ---------------------------------------------------------------------
 
     def _fault_on_vcpu_thread(self, index: int, info: FaultInfo) -> None:
-        loop = self._loop
-        if loop is None:
-            log.error("vCPU %d faulted before the machine ran: %s", index, info)
-            return
-        try:
-            loop.call_soon_threadsafe(self._on_fault, index, info)
-        except RuntimeError:  # the loop is closed: the daemon is exiting anyway
-            log.warning("vCPU %d faulted while the daemon exits: %s", index, info)
+        self._handoff(self._on_fault, index, info)

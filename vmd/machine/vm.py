@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from vmd.errors import GenericError
+from vmd.guest.os_model import GuestOs
 from vmd.machine.boards import Board
-from vmd.machine.cpus import CpuDevice, CpuSlots, boot_cpu_qom_path
+from vmd.machine.cpu_hotplug import CpuHotplug
 from vmd.machine.qom import QomTree
 from vmd.machine.runstate import RunStateMachine
 from vmd.machine.topology import Topology
@@ -60,6 +61,8 @@ class VirtualMachine:
         board: Board,
         topology: Topology,
         cpu_type: str,
+        boot_cpus: int,
+        guest: GuestOs,
         start_paused: bool = False,
         no_shutdown: bool = False,
         no_reboot: bool = False,
@@ -73,20 +76,29 @@ class VirtualMachine:
         self._no_reboot = no_reboot
         self.vcpus = vcpus
         self.board = board
-        self.cpus = CpuSlots(topology, cpu_type)
+        self.guest = guest
         self.runstate = RunStateMachine(RunState.PRELAUNCH)
         self.qom = QomTree(f"{board.name}-machine")
+        self.cpu_hotplug = CpuHotplug(
+            board=board,
+            topology=topology,
+            cpu_type=cpu_type,
+            qom=self.qom,
+            vcpus=vcpus,
+            guest=guest,
+            emit=emit,
+            boot_cpus=boot_cpus,
+        )
+        self.cpus = self.cpu_hotplug.slots
         # Set while the VM is (being) shut down for good: later requests must not restart it.
         self.exiting = False
         self._background: set[asyncio.Task[None]] = set()
 
     # -- start-up ---------------------------------------------------------------------------
 
-    def create_boot_cpus(self, count: int) -> None:
+    def create_boot_cpus(self) -> None:
         """Realize the boot CPUs: their vCPU threads start, stopped until the VM runs."""
-        for index in range(count):
-            self.vcpus.plug(index, online=True)
-            self.cpus.add(CpuDevice(index, boot_cpu_qom_path(index)))
+        self.cpu_hotplug.create_boot_cpus()
 
     def launch(self) -> None:
         """Called once the monitors listen: run the guest unless -S asked to wait for `cont`."""
@@ -118,9 +130,12 @@ class VirtualMachine:
             self.shutdown(cause)
             return
         self.vcpus.reset()
+        self.guest.reset()  # the guest reboots: it boots again when the VM next runs
         self._emit(rs.RESET, rs.ResetEventData(guest=cause in _GUEST_CAUSES, reason=cause))
         if self.runstate.state not in (RunState.RUNNING, RunState.INMIGRATE, RunState.FINISH_MIGRATE):
             self.runstate.enter(RunState.PRELAUNCH)
+        else:
+            self.guest.set_running(self.runstate.running)
 
     def powerdown(self) -> None:
         """The ACPI power button: only a request; the guest decides whether to act on it."""
@@ -154,9 +169,10 @@ class VirtualMachine:
         task.add_done_callback(self._background.discard)
 
     async def settle(self) -> None:
-        """Wait for state changes still in flight (a stop after a fault), at shutdown."""
+        """Wait for state changes still in flight (a stop after a fault), and end the guest's work."""
         if self._background:
             await asyncio.wait(list(self._background))
+        await self.guest.close()
 
     # -- internals --------------------------------------------------------------------------
 
@@ -166,12 +182,14 @@ class VirtualMachine:
         self._emit(rs.RESUME, None)
         self.runstate.enter(RunState.RUNNING)
         self.vcpus.resume_all()
+        self.guest.set_running(True)
 
     async def _stop_into(self, state: RunState) -> None:
         if not self.runstate.running:
             return
         # Enter the new state before waiting, as QEMU does, so a concurrent query sees it at once.
         self.runstate.enter(state)
+        self.guest.set_running(False)
         await self.vcpus.pause_all()
         self._emit(rs.STOP, None)
 
@@ -182,4 +200,5 @@ class VirtualMachine:
                 self.runstate.enter(state)
             return
         self.runstate.enter(state)
+        self.guest.set_running(False)
         self._emit(rs.STOP, None)

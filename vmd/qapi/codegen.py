@@ -274,6 +274,7 @@ def generate(schema: Schema) -> str:
             allow_preconfig=command.allow_preconfig or None,
             negotiation=command.negotiation or None,
             features=_tuple(_q(f) for f in command.features) if command.features else None,
+            raw_args=command.raw_args or None,
         )
         out.append(f"    CommandSpec({_q(command.name)}, {_q(command.doc)}{', ' + spec if spec else ''}),")
     out += [")", ""]

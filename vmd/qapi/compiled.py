@@ -113,6 +113,11 @@ class CpuS390State(QapiEnum):
     LOAD = "load"
 
 
+class ACPISlotType(QapiEnum):
+    DIMM = "DIMM"
+    CPU = "CPU"
+
+
 class StatsTarget(QapiEnum):
     VM = "vm"
     VCPU = "vcpu"
@@ -142,6 +147,12 @@ class YankInstanceType(QapiEnum):
     BLOCK_NODE = "block-node"
     CHARDEV = "chardev"
     MIGRATION = "migration"
+
+
+class GuestUnplugPolicy(QapiEnum):
+    ACCEPT = "accept"
+    REFUSE = "refuse"
+    IGNORE = "ignore"
 
 
 class ShutdownCause(QapiEnum):
@@ -568,6 +579,67 @@ class CpuDefinitionInfo(WireStruct):
         return wire
 
 
+class DeviceAddArgs(WireStruct):
+    """What introspection shows; like QEMU ('gen': false) the handler reads the raw arguments,"""
+
+    __slots__ = ("driver", "bus", "id")
+
+    def __init__(self, *, driver: str, bus: str | None = None, id: str | None = None) -> None:
+        self.driver = driver
+        self.bus = bus
+        self.id = id
+
+    def to_wire(self) -> dict[str, Any]:
+        wire: dict[str, Any] = {}
+        wire["driver"] = self.driver
+        if self.bus is not None:
+            wire["bus"] = self.bus
+        if self.id is not None:
+            wire["id"] = self.id
+        return wire
+
+
+class DeviceDelArgs(WireStruct):
+    __slots__ = ("id",)
+
+    def __init__(self, *, id: str) -> None:
+        self.id = id
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"id": self.id}
+
+
+class CpuAddArgs(WireStruct):
+    __slots__ = ("id",)
+
+    def __init__(self, *, id: int) -> None:
+        self.id = id
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"id": self.id}
+
+
+class ACPIOSTInfo(WireStruct):
+    __slots__ = ("device", "slot", "slot_type", "source", "status")
+
+    def __init__(self, *, device: str | None = None, slot: str, slot_type: ACPISlotType, source: int, status: int) -> None:
+        self.device = device
+        self.slot = slot
+        self.slot_type = slot_type
+        self.source = source
+        self.status = status
+
+    def to_wire(self) -> dict[str, Any]:
+        wire: dict[str, Any] = {}
+        if self.device is not None:
+            wire["device"] = self.device
+        wire["slot"] = self.slot
+        wire["slot-type"] = self.slot_type.value
+        wire["source"] = self.source
+        wire["status"] = self.status
+        return wire
+
+
 class QomListArgs(WireStruct):
     __slots__ = ("path",)
 
@@ -596,6 +668,29 @@ class ObjectPropertyInfo(WireStruct):
         if self.default_value is not None:
             wire["default-value"] = wire_value(self.default_value)
         return wire
+
+
+class QomGetArgs(WireStruct):
+    __slots__ = ("path", "property")
+
+    def __init__(self, *, path: str, property: str) -> None:
+        self.path = path
+        self.property = property
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"path": self.path, "property": self.property}
+
+
+class QomSetArgs(WireStruct):
+    __slots__ = ("path", "property", "value")
+
+    def __init__(self, *, path: str, property: str, value: Any) -> None:
+        self.path = path
+        self.property = property
+        self.value = value
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"path": self.path, "property": self.property, "value": wire_value(self.value)}
 
 
 class StatsFilter(WireStruct):
@@ -771,6 +866,79 @@ class YankInstanceChardev(WireStruct):
         return {"id": self.id}
 
 
+class SetGuestPolicyArgs(WireStruct):
+    __slots__ = ("auto_online", "unplug", "delay_ms", "cpu0_hotplug", "maxcpus")
+
+    def __init__(self, *, auto_online: bool | None = None, unplug: GuestUnplugPolicy | None = None, delay_ms: int | None = None, cpu0_hotplug: bool | None = None, maxcpus: int | None = None) -> None:
+        self.auto_online = auto_online
+        self.unplug = unplug
+        self.delay_ms = delay_ms
+        self.cpu0_hotplug = cpu0_hotplug
+        self.maxcpus = maxcpus
+
+    def to_wire(self) -> dict[str, Any]:
+        wire: dict[str, Any] = {}
+        if self.auto_online is not None:
+            wire["auto-online"] = self.auto_online
+        if self.unplug is not None:
+            wire["unplug"] = self.unplug.value
+        if self.delay_ms is not None:
+            wire["delay-ms"] = self.delay_ms
+        if self.cpu0_hotplug is not None:
+            wire["cpu0-hotplug"] = self.cpu0_hotplug
+        if self.maxcpus is not None:
+            wire["maxcpus"] = self.maxcpus
+        return wire
+
+
+class GuestPolicy(WireStruct):
+    __slots__ = ("auto_online", "unplug", "delay_ms", "cpu0_hotplug", "maxcpus")
+
+    def __init__(self, *, auto_online: bool, unplug: GuestUnplugPolicy, delay_ms: int, cpu0_hotplug: bool, maxcpus: int | None = None) -> None:
+        self.auto_online = auto_online
+        self.unplug = unplug
+        self.delay_ms = delay_ms
+        self.cpu0_hotplug = cpu0_hotplug
+        self.maxcpus = maxcpus
+
+    def to_wire(self) -> dict[str, Any]:
+        wire: dict[str, Any] = {}
+        wire["auto-online"] = self.auto_online
+        wire["unplug"] = self.unplug.value
+        wire["delay-ms"] = self.delay_ms
+        wire["cpu0-hotplug"] = self.cpu0_hotplug
+        if self.maxcpus is not None:
+            wire["maxcpus"] = self.maxcpus
+        return wire
+
+
+class GuestCpus(WireStruct):
+    """CPU lists in Linux sysfs range syntax (`0-3,5`), as /sys/devices/system/cpu shows them."""
+
+    __slots__ = ("possible", "present", "online", "offline", "policy")
+
+    def __init__(self, *, possible: str, present: str, online: str, offline: str, policy: GuestPolicy) -> None:
+        self.possible = possible
+        self.present = present
+        self.online = online
+        self.offline = offline
+        self.policy = policy
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"possible": self.possible, "present": self.present, "online": self.online, "offline": self.offline, "policy": self.policy.to_wire()}
+
+
+class GuestSetCpuOnlineArgs(WireStruct):
+    __slots__ = ("cpu_index", "online")
+
+    def __init__(self, *, cpu_index: int, online: bool) -> None:
+        self.cpu_index = cpu_index
+        self.online = online
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"cpu-index": self.cpu_index, "online": self.online}
+
+
 class ShutdownEventData(WireStruct):
     __slots__ = ("guest", "reason")
 
@@ -791,6 +959,46 @@ class ResetEventData(WireStruct):
 
     def to_wire(self) -> dict[str, Any]:
         return {"guest": self.guest, "reason": self.reason.value}
+
+
+class DeviceDeletedData(WireStruct):
+    __slots__ = ("device", "path")
+
+    def __init__(self, *, device: str | None = None, path: str) -> None:
+        self.device = device
+        self.path = path
+
+    def to_wire(self) -> dict[str, Any]:
+        wire: dict[str, Any] = {}
+        if self.device is not None:
+            wire["device"] = self.device
+        wire["path"] = self.path
+        return wire
+
+
+class DeviceUnplugGuestErrorData(WireStruct):
+    __slots__ = ("device", "path")
+
+    def __init__(self, *, device: str | None = None, path: str) -> None:
+        self.device = device
+        self.path = path
+
+    def to_wire(self) -> dict[str, Any]:
+        wire: dict[str, Any] = {}
+        if self.device is not None:
+            wire["device"] = self.device
+        wire["path"] = self.path
+        return wire
+
+
+class AcpiDeviceOstData(WireStruct):
+    __slots__ = ("info",)
+
+    def __init__(self, *, info: ACPIOSTInfo) -> None:
+        self.info = info
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"info": self.info.to_wire()}
 
 
 QmpCapabilitiesArgs.__qapi_members__ = (
@@ -922,6 +1130,24 @@ CpuDefinitionInfo.__qapi_members__ = (
     Member("alias-of", "alias_of", STR, True),
     Member("deprecated", "deprecated", BOOL, False),
 )
+DeviceAddArgs.__qapi_members__ = (
+    Member("driver", "driver", STR, False),
+    Member("bus", "bus", STR, True),
+    Member("id", "id", STR, True),
+)
+DeviceDelArgs.__qapi_members__ = (
+    Member("id", "id", STR, False),
+)
+CpuAddArgs.__qapi_members__ = (
+    Member("id", "id", INT, False),
+)
+ACPIOSTInfo.__qapi_members__ = (
+    Member("device", "device", STR, True),
+    Member("slot", "slot", STR, False),
+    Member("slot-type", "slot_type", EnumType(ACPISlotType), False),
+    Member("source", "source", INT, False),
+    Member("status", "status", INT, False),
+)
 QomListArgs.__qapi_members__ = (
     Member("path", "path", STR, False),
 )
@@ -930,6 +1156,15 @@ ObjectPropertyInfo.__qapi_members__ = (
     Member("type", "type", STR, False),
     Member("description", "description", STR, True),
     Member("default-value", "default_value", ANY, True),
+)
+QomGetArgs.__qapi_members__ = (
+    Member("path", "path", STR, False),
+    Member("property", "property", STR, False),
+)
+QomSetArgs.__qapi_members__ = (
+    Member("path", "path", STR, False),
+    Member("property", "property", STR, False),
+    Member("value", "value", ANY, False),
 )
 StatsFilter.__qapi_members__ = (
     Member("target", "target", EnumType(StatsTarget), False),
@@ -983,6 +1218,31 @@ YankInstanceBlockNode.__qapi_members__ = (
 YankInstanceChardev.__qapi_members__ = (
     Member("id", "id", STR, False),
 )
+SetGuestPolicyArgs.__qapi_members__ = (
+    Member("auto-online", "auto_online", BOOL, True),
+    Member("unplug", "unplug", EnumType(GuestUnplugPolicy), True),
+    Member("delay-ms", "delay_ms", INT, True),
+    Member("cpu0-hotplug", "cpu0_hotplug", BOOL, True),
+    Member("maxcpus", "maxcpus", INT, True),
+)
+GuestPolicy.__qapi_members__ = (
+    Member("auto-online", "auto_online", BOOL, False),
+    Member("unplug", "unplug", EnumType(GuestUnplugPolicy), False),
+    Member("delay-ms", "delay_ms", INT, False),
+    Member("cpu0-hotplug", "cpu0_hotplug", BOOL, False),
+    Member("maxcpus", "maxcpus", INT, True),
+)
+GuestCpus.__qapi_members__ = (
+    Member("possible", "possible", STR, False),
+    Member("present", "present", STR, False),
+    Member("online", "online", STR, False),
+    Member("offline", "offline", STR, False),
+    Member("policy", "policy", StructType(GuestPolicy), False),
+)
+GuestSetCpuOnlineArgs.__qapi_members__ = (
+    Member("cpu-index", "cpu_index", INT, False),
+    Member("online", "online", BOOL, False),
+)
 ShutdownEventData.__qapi_members__ = (
     Member("guest", "guest", BOOL, False),
     Member("reason", "reason", EnumType(ShutdownCause), False),
@@ -990,6 +1250,17 @@ ShutdownEventData.__qapi_members__ = (
 ResetEventData.__qapi_members__ = (
     Member("guest", "guest", BOOL, False),
     Member("reason", "reason", EnumType(ShutdownCause), False),
+)
+DeviceDeletedData.__qapi_members__ = (
+    Member("device", "device", STR, True),
+    Member("path", "path", STR, False),
+)
+DeviceUnplugGuestErrorData.__qapi_members__ = (
+    Member("device", "device", STR, True),
+    Member("path", "path", STR, False),
+)
+AcpiDeviceOstData.__qapi_members__ = (
+    Member("info", "info", StructType(ACPIOSTInfo), False),
 )
 
 
@@ -1012,11 +1283,20 @@ COMMANDS = (
     CommandSpec("query-cpus-fast", "The present vCPUs in creation order, each with its real host thread id.", returns=list[CpuInfoFast]),
     CommandSpec("query-machines", "The machine types vmd offers.", returns=list[MachineInfo]),
     CommandSpec("query-cpu-definitions", "The x86 CPU models vmd knows.", returns=list[CpuDefinitionInfo]),
+    CommandSpec("device_add", "Add a device (vmd: a vCPU, as QEMU's pc/q35 take them); other members are its properties.", args=DeviceAddArgs, features=("json-cli", "json-cli-hotplug"), raw_args=True),
+    CommandSpec("device_del", "Ask for a device's removal (by id or QOM path); DEVICE_DELETED says when it is gone.", args=DeviceDelArgs),
+    CommandSpec("cpu-add", "QEMU 1.5-5.1's vCPU hot-add by CPU index, kept for old clients: device_add of that slot.", args=CpuAddArgs, features=("deprecated",)),
+    CommandSpec("query-acpi-ospm-status", "The last _OST of every CPU slot (once the guest uses the modern CPU hotplug interface).", returns=list[ACPIOSTInfo]),
     CommandSpec("qom-list", "The properties (children and links included) of the object at `path`.", args=QomListArgs, returns=list[ObjectPropertyInfo], allow_preconfig=True),
+    CommandSpec("qom-get", "Read a QOM property.", args=QomGetArgs, returns=Any, allow_preconfig=True),
+    CommandSpec("qom-set", "Write a QOM property.", args=QomSetArgs, allow_preconfig=True),
     CommandSpec("query-stats", "Counters of the VM or of its vCPUs, per provider (vmd: its engine's, never KVM's).", args=StatsFilter, returns=list[StatsResult]),
     CommandSpec("query-stats-schemas", "What query-stats reports: each statistic's name, type and unit, per provider and target.", args=QueryStatsSchemasArgs, returns=list[StatsSchema]),
     CommandSpec("yank", "Drop the connections of the listed instances at once (vmd: a monitor chardev's clients).", args=YankArgs, allow_oob=True, allow_preconfig=True),
     CommandSpec("query-yank", "The instances `yank` can act on: one chardev per QMP monitor socket.", returns=list[YankInstance], allow_oob=True, allow_preconfig=True),
+    CommandSpec("__com.vmd_set-guest-policy", "Change how the guest model reacts to CPU hotplug; returns the policy now in force.", args=SetGuestPolicyArgs, returns=GuestPolicy),
+    CommandSpec("__com.vmd_query-guest-cpus", "The guest's view of its CPUs: possible, present, online and offline, and its policy.", returns=GuestCpus),
+    CommandSpec("__com.vmd_guest-set-cpu-online", "Online or offline a present CPU from inside the guest (as writing sysfs `online` does).", args=GuestSetCpuOnlineArgs),
 )
 
 SHUTDOWN = EventSpec("SHUTDOWN", "The VM shut down; the daemon exits unless -no-shutdown was given.", data=ShutdownEventData)
@@ -1024,10 +1304,13 @@ POWERDOWN = EventSpec("POWERDOWN", "The power button was pressed (a request to t
 RESET = EventSpec("RESET", "The VM was reset.", data=ResetEventData)
 STOP = EventSpec("STOP", "The VM stopped running.")
 RESUME = EventSpec("RESUME", "The VM resumed running.")
+DEVICE_DELETED = EventSpec("DEVICE_DELETED", "A device is gone (vmd: for a vCPU, its lapic child first, then the CPU itself).", data=DeviceDeletedData)
+DEVICE_UNPLUG_GUEST_ERROR = EventSpec("DEVICE_UNPLUG_GUEST_ERROR", "The guest refused to give up a device whose removal was requested.", data=DeviceUnplugGuestErrorData)
+ACPI_DEVICE_OST = EventSpec("ACPI_DEVICE_OST", "The guest reported _OST for a slot.", data=AcpiDeviceOstData)
 
-EVENTS = (SHUTDOWN, POWERDOWN, RESET, STOP, RESUME)
+EVENTS = (SHUTDOWN, POWERDOWN, RESET, STOP, RESUME, DEVICE_DELETED, DEVICE_UNPLUG_GUEST_ERROR, ACPI_DEVICE_OST)
 
 SCHEMA = Schema.build(COMMANDS, EVENTS)
 
 # query-qmp-schema's reply, parsed on first use.
-SCHEMA_INFO_JSON = '[{"name":"qmp_capabilities","ret-type":"0","meta-type":"command","arg-type":"1"},{"name":"query-version","ret-type":"2","meta-type":"command","arg-type":"0"},{"name":"query-commands","ret-type":"[3]","meta-type":"command","arg-type":"0"},{"name":"query-qmp-schema","ret-type":"[4]","meta-type":"command","arg-type":"0"},{"name":"quit","ret-type":"0","meta-type":"command","arg-type":"0"},{"name":"query-status","ret-type":"5","meta-type":"command","arg-type":"0"},{"name":"stop","ret-type":"0","meta-type":"command","arg-type":"0"},{"name":"cont","ret-type":"0","meta-type":"command","arg-type":"0"},{"name":"system_reset","ret-type":"0","meta-type":"command","arg-type":"0"},{"name":"system_powerdown","ret-type":"0","meta-type":"command","arg-type":"0"},{"name":"query-name","ret-type":"6","meta-type":"command","arg-type":"0"},{"name":"query-uuid","ret-type":"7","meta-type":"command","arg-type":"0"},{"name":"query-target","ret-type":"8","meta-type":"command","arg-type":"0"},{"name":"query-kvm","ret-type":"9","meta-type":"command","arg-type":"0"},{"name":"query-hotpluggable-cpus","ret-type":"[10]","meta-type":"command","arg-type":"0"},{"name":"query-cpus-fast","ret-type":"[11]","meta-type":"command","arg-type":"0"},{"name":"query-machines","ret-type":"[12]","meta-type":"command","arg-type":"0"},{"name":"query-cpu-definitions","ret-type":"[13]","meta-type":"command","arg-type":"0"},{"name":"qom-list","ret-type":"[14]","meta-type":"command","arg-type":"15"},{"name":"query-stats","ret-type":"[16]","meta-type":"command","arg-type":"17"},{"name":"query-stats-schemas","ret-type":"[18]","meta-type":"command","arg-type":"19"},{"name":"yank","ret-type":"0","meta-type":"command","arg-type":"20","allow-oob":true},{"name":"query-yank","ret-type":"[21]","meta-type":"command","arg-type":"0","allow-oob":true},{"name":"SHUTDOWN","meta-type":"event","arg-type":"22"},{"name":"POWERDOWN","meta-type":"event","arg-type":"0"},{"name":"RESET","meta-type":"event","arg-type":"23"},{"name":"STOP","meta-type":"event","arg-type":"0"},{"name":"RESUME","meta-type":"event","arg-type":"0"},{"name":"0","members":[],"meta-type":"object"},{"name":"1","members":[{"name":"enable","default":null,"type":"[24]"}],"meta-type":"object"},{"name":"2","members":[{"name":"qemu","type":"25"},{"name":"package","type":"str"}],"meta-type":"object"},{"name":"3","members":[{"name":"name","type":"str"}],"meta-type":"object"},{"name":"[3]","element-type":"3","meta-type":"array"},{"name":"4","members":[{"name":"name","type":"str"},{"name":"meta-type","type":"26"},{"name":"features","default":null,"type":"[str]"}],"meta-type":"object","tag":"meta-type","variants":[{"case":"builtin","type":"27"},{"case":"enum","type":"28"},{"case":"array","type":"29"},{"case":"object","type":"30"},{"case":"alternate","type":"31"},{"case":"command","type":"32"},{"case":"event","type":"33"}]},{"name":"[4]","element-type":"4","meta-type":"array"},{"name":"5","members":[{"name":"running","type":"bool"},{"name":"singlestep","type":"bool"},{"name":"status","type":"34"}],"meta-type":"object"},{"name":"6","members":[{"name":"name","default":null,"type":"str"}],"meta-type":"object"},{"name":"7","members":[{"name":"UUID","type":"str"}],"meta-type":"object"},{"name":"8","members":[{"name":"arch","type":"35"}],"meta-type":"object"},{"name":"9","members":[{"name":"enabled","type":"bool"},{"name":"present","type":"bool"}],"meta-type":"object"},{"name":"10","members":[{"name":"type","type":"str"},{"name":"vcpus-count","type":"int"},{"name":"props","type":"36"},{"name":"qom-path","default":null,"type":"str"}],"meta-type":"object"},{"name":"[10]","element-type":"10","meta-type":"array"},{"name":"11","members":[{"name":"cpu-index","type":"int"},{"name":"qom-path","type":"str"},{"name":"thread-id","type":"int"},{"name":"props","default":null,"type":"36"},{"name":"target","type":"35"}],"meta-type":"object","tag":"target","variants":[{"case":"aarch64","type":"0"},{"case":"alpha","type":"0"},{"case":"arm","type":"0"},{"case":"avr","type":"0"},{"case":"cris","type":"0"},{"case":"hppa","type":"0"},{"case":"i386","type":"0"},{"case":"loongarch64","type":"0"},{"case":"m68k","type":"0"},{"case":"microblaze","type":"0"},{"case":"microblazeel","type":"0"},{"case":"mips","type":"0"},{"case":"mips64","type":"0"},{"case":"mips64el","type":"0"},{"case":"mipsel","type":"0"},{"case":"nios2","type":"0"},{"case":"or1k","type":"0"},{"case":"ppc","type":"0"},{"case":"ppc64","type":"0"},{"case":"riscv32","type":"0"},{"case":"riscv64","type":"0"},{"case":"rx","type":"0"},{"case":"s390x","type":"37"},{"case":"sh4","type":"0"},{"case":"sh4eb","type":"0"},{"case":"sparc","type":"0"},{"case":"sparc64","type":"0"},{"case":"tricore","type":"0"},{"case":"x86_64","type":"0"},{"case":"xtensa","type":"0"},{"case":"xtensaeb","type":"0"}]},{"name":"[11]","element-type":"11","meta-type":"array"},{"name":"12","members":[{"name":"name","type":"str"},{"name":"alias","default":null,"type":"str"},{"name":"is-default","default":null,"type":"bool"},{"name":"cpu-max","type":"int"},{"name":"hotpluggable-cpus","type":"bool"},{"name":"numa-mem-supported","type":"bool"},{"name":"deprecated","type":"bool"},{"name":"default-cpu-type","default":null,"type":"str"},{"name":"default-ram-id","default":null,"type":"str"}],"meta-type":"object"},{"name":"[12]","element-type":"12","meta-type":"array"},{"name":"13","members":[{"name":"name","type":"str"},{"name":"migration-safe","default":null,"type":"bool"},{"name":"static","type":"bool"},{"name":"unavailable-features","default":null,"type":"[str]"},{"name":"typename","type":"str"},{"name":"alias-of","default":null,"type":"str"},{"name":"deprecated","type":"bool"}],"meta-type":"object"},{"name":"[13]","element-type":"13","meta-type":"array"},{"name":"14","members":[{"name":"name","type":"str"},{"name":"type","type":"str"},{"name":"description","default":null,"type":"str"},{"name":"default-value","default":null,"type":"any"}],"meta-type":"object"},{"name":"[14]","element-type":"14","meta-type":"array"},{"name":"15","members":[{"name":"path","type":"str"}],"meta-type":"object"},{"name":"16","members":[{"name":"provider","type":"38"},{"name":"qom-path","default":null,"type":"str"},{"name":"stats","type":"[39]"}],"meta-type":"object"},{"name":"[16]","element-type":"16","meta-type":"array"},{"name":"17","members":[{"name":"target","type":"40"},{"name":"providers","default":null,"type":"[41]"}],"meta-type":"object","tag":"target","variants":[{"case":"vm","type":"0"},{"case":"vcpu","type":"42"}]},{"name":"18","members":[{"name":"provider","type":"38"},{"name":"target","type":"40"},{"name":"stats","type":"[43]"}],"meta-type":"object"},{"name":"[18]","element-type":"18","meta-type":"array"},{"name":"19","members":[{"name":"provider","default":null,"type":"38"}],"meta-type":"object"},{"name":"20","members":[{"name":"instances","type":"[21]"}],"meta-type":"object"},{"name":"21","members":[{"name":"type","type":"44"}],"meta-type":"object","tag":"type","variants":[{"case":"block-node","type":"45"},{"case":"chardev","type":"46"},{"case":"migration","type":"0"}]},{"name":"[21]","element-type":"21","meta-type":"array"},{"name":"22","members":[{"name":"guest","type":"bool"},{"name":"reason","type":"47"}],"meta-type":"object"},{"name":"23","members":[{"name":"guest","type":"bool"},{"name":"reason","type":"47"}],"meta-type":"object"},{"name":"24","members":[{"name":"oob"}],"meta-type":"enum","values":["oob"]},{"name":"[24]","element-type":"24","meta-type":"array"},{"name":"25","members":[{"name":"major","type":"int"},{"name":"minor","type":"int"},{"name":"micro","type":"int"}],"meta-type":"object"},{"name":"str","json-type":"string","meta-type":"builtin"},{"name":"26","members":[{"name":"builtin"},{"name":"enum"},{"name":"array"},{"name":"object"},{"name":"alternate"},{"name":"command"},{"name":"event"}],"meta-type":"enum","values":["builtin","enum","array","object","alternate","command","event"]},{"name":"[str]","element-type":"str","meta-type":"array"},{"name":"27","members":[{"name":"json-type","type":"48"}],"meta-type":"object"},{"name":"28","members":[{"name":"members","type":"[49]"},{"name":"values","type":"[str]"}],"meta-type":"object"},{"name":"29","members":[{"name":"element-type","type":"str"}],"meta-type":"object"},{"name":"30","members":[{"name":"members","type":"[50]"},{"name":"tag","default":null,"type":"str"},{"name":"variants","default":null,"type":"[51]"}],"meta-type":"object"},{"name":"31","members":[{"name":"members","type":"[52]"}],"meta-type":"object"},{"name":"32","members":[{"name":"arg-type","type":"str"},{"name":"ret-type","type":"str"},{"name":"allow-oob","default":null,"type":"bool"}],"meta-type":"object"},{"name":"33","members":[{"name":"arg-type","type":"str"}],"meta-type":"object"},{"name":"bool","json-type":"boolean","meta-type":"builtin"},{"name":"34","members":[{"name":"debug"},{"name":"inmigrate"},{"name":"internal-error"},{"name":"io-error"},{"name":"paused"},{"name":"postmigrate"},{"name":"prelaunch"},{"name":"finish-migrate"},{"name":"restore-vm"},{"name":"running"},{"name":"save-vm"},{"name":"shutdown"},{"name":"suspended"},{"name":"watchdog"},{"name":"guest-panicked"},{"name":"colo"}],"meta-type":"enum","values":["debug","inmigrate","internal-error","io-error","paused","postmigrate","prelaunch","finish-migrate","restore-vm","running","save-vm","shutdown","suspended","watchdog","guest-panicked","colo"]},{"name":"35","members":[{"name":"aarch64"},{"name":"alpha"},{"name":"arm"},{"name":"avr"},{"name":"cris"},{"name":"hppa"},{"name":"i386"},{"name":"loongarch64"},{"name":"m68k"},{"name":"microblaze"},{"name":"microblazeel"},{"name":"mips"},{"name":"mips64"},{"name":"mips64el"},{"name":"mipsel"},{"name":"nios2"},{"name":"or1k"},{"name":"ppc"},{"name":"ppc64"},{"name":"riscv32"},{"name":"riscv64"},{"name":"rx"},{"name":"s390x"},{"name":"sh4"},{"name":"sh4eb"},{"name":"sparc"},{"name":"sparc64"},{"name":"tricore"},{"name":"x86_64"},{"name":"xtensa"},{"name":"xtensaeb"}],"meta-type":"enum","values":["aarch64","alpha","arm","avr","cris","hppa","i386","loongarch64","m68k","microblaze","microblazeel","mips","mips64","mips64el","mipsel","nios2","or1k","ppc","ppc64","riscv32","riscv64","rx","s390x","sh4","sh4eb","sparc","sparc64","tricore","x86_64","xtensa","xtensaeb"]},{"name":"int","json-type":"int","meta-type":"builtin"},{"name":"36","members":[{"name":"node-id","default":null,"type":"int"},{"name":"socket-id","default":null,"type":"int"},{"name":"die-id","default":null,"type":"int"},{"name":"cluster-id","default":null,"type":"int"},{"name":"core-id","default":null,"type":"int"},{"name":"thread-id","default":null,"type":"int"}],"meta-type":"object"},{"name":"37","members":[{"name":"cpu-state","type":"53"}],"meta-type":"object"},{"name":"any","json-type":"value","meta-type":"builtin"},{"name":"38","members":[{"name":"kvm"},{"name":"__com.vmd_engine"}],"meta-type":"enum","values":["kvm","__com.vmd_engine"]},{"name":"39","members":[{"name":"name","type":"str"},{"name":"value","type":"54"}],"meta-type":"object"},{"name":"[39]","element-type":"39","meta-type":"array"},{"name":"40","members":[{"name":"vm"},{"name":"vcpu"}],"meta-type":"enum","values":["vm","vcpu"]},{"name":"41","members":[{"name":"provider","type":"38"},{"name":"names","default":null,"type":"[str]"}],"meta-type":"object"},{"name":"[41]","element-type":"41","meta-type":"array"},{"name":"42","members":[{"name":"vcpus","default":null,"type":"[str]"}],"meta-type":"object"},{"name":"43","members":[{"name":"name","type":"str"},{"name":"type","type":"55"},{"name":"unit","default":null,"type":"56"},{"name":"base","default":null,"type":"int"},{"name":"exponent","type":"int"},{"name":"bucket-size","default":null,"type":"int"}],"meta-type":"object"},{"name":"[43]","element-type":"43","meta-type":"array"},{"name":"44","members":[{"name":"block-node"},{"name":"chardev"},{"name":"migration"}],"meta-type":"enum","values":["block-node","chardev","migration"]},{"name":"45","members":[{"name":"node-name","type":"str"}],"meta-type":"object"},{"name":"46","members":[{"name":"id","type":"str"}],"meta-type":"object"},{"name":"47","members":[{"name":"none"},{"name":"host-error"},{"name":"host-qmp-quit"},{"name":"host-qmp-system-reset"},{"name":"host-signal"},{"name":"host-ui"},{"name":"guest-shutdown"},{"name":"guest-reset"},{"name":"guest-panic"},{"name":"subsystem-reset"},{"name":"snapshot-load"}],"meta-type":"enum","values":["none","host-error","host-qmp-quit","host-qmp-system-reset","host-signal","host-ui","guest-shutdown","guest-reset","guest-panic","subsystem-reset","snapshot-load"]},{"name":"48","members":[{"name":"string"},{"name":"number"},{"name":"int"},{"name":"boolean"},{"name":"null"},{"name":"object"},{"name":"array"},{"name":"value"}],"meta-type":"enum","values":["string","number","int","boolean","null","object","array","value"]},{"name":"49","members":[{"name":"name","type":"str"},{"name":"features","default":null,"type":"[str]"}],"meta-type":"object"},{"name":"[49]","element-type":"49","meta-type":"array"},{"name":"50","members":[{"name":"name","type":"str"},{"name":"type","type":"str"},{"name":"default","default":null,"type":"any"},{"name":"features","default":null,"type":"[str]"}],"meta-type":"object"},{"name":"[50]","element-type":"50","meta-type":"array"},{"name":"51","members":[{"name":"case","type":"str"},{"name":"type","type":"str"}],"meta-type":"object"},{"name":"[51]","element-type":"51","meta-type":"array"},{"name":"52","members":[{"name":"type","type":"str"}],"meta-type":"object"},{"name":"[52]","element-type":"52","meta-type":"array"},{"name":"53","members":[{"name":"uninitialized"},{"name":"stopped"},{"name":"check-stop"},{"name":"operating"},{"name":"load"}],"meta-type":"enum","values":["uninitialized","stopped","check-stop","operating","load"]},{"name":"54","members":[{"type":"int"},{"type":"bool"},{"type":"[int]"}],"meta-type":"alternate"},{"name":"55","members":[{"name":"cumulative"},{"name":"instant"},{"name":"peak"},{"name":"linear-histogram"},{"name":"log2-histogram"}],"meta-type":"enum","values":["cumulative","instant","peak","linear-histogram","log2-histogram"]},{"name":"56","members":[{"name":"bytes"},{"name":"seconds"},{"name":"cycles"},{"name":"boolean"}],"meta-type":"enum","values":["bytes","seconds","cycles","boolean"]},{"name":"[int]","element-type":"int","meta-type":"array"}]'
+SCHEMA_INFO_JSON = '[{"name":"qmp_capabilities","ret-type":"0","meta-type":"command","arg-type":"1"},{"name":"query-version","ret-type":"2","meta-type":"command","arg-type":"0"},{"name":"query-commands","ret-type":"[3]","meta-type":"command","arg-type":"0"},{"name":"query-qmp-schema","ret-type":"[4]","meta-type":"command","arg-type":"0"},{"name":"quit","ret-type":"0","meta-type":"command","arg-type":"0"},{"name":"query-status","ret-type":"5","meta-type":"command","arg-type":"0"},{"name":"stop","ret-type":"0","meta-type":"command","arg-type":"0"},{"name":"cont","ret-type":"0","meta-type":"command","arg-type":"0"},{"name":"system_reset","ret-type":"0","meta-type":"command","arg-type":"0"},{"name":"system_powerdown","ret-type":"0","meta-type":"command","arg-type":"0"},{"name":"query-name","ret-type":"6","meta-type":"command","arg-type":"0"},{"name":"query-uuid","ret-type":"7","meta-type":"command","arg-type":"0"},{"name":"query-target","ret-type":"8","meta-type":"command","arg-type":"0"},{"name":"query-kvm","ret-type":"9","meta-type":"command","arg-type":"0"},{"name":"query-hotpluggable-cpus","ret-type":"[10]","meta-type":"command","arg-type":"0"},{"name":"query-cpus-fast","ret-type":"[11]","meta-type":"command","arg-type":"0"},{"name":"query-machines","ret-type":"[12]","meta-type":"command","arg-type":"0"},{"name":"query-cpu-definitions","ret-type":"[13]","meta-type":"command","arg-type":"0"},{"name":"device_add","ret-type":"0","meta-type":"command","arg-type":"14","features":["json-cli","json-cli-hotplug"]},{"name":"device_del","ret-type":"0","meta-type":"command","arg-type":"15"},{"name":"cpu-add","ret-type":"0","meta-type":"command","arg-type":"16","features":["deprecated"]},{"name":"query-acpi-ospm-status","ret-type":"[17]","meta-type":"command","arg-type":"0"},{"name":"qom-list","ret-type":"[18]","meta-type":"command","arg-type":"19"},{"name":"qom-get","ret-type":"any","meta-type":"command","arg-type":"20"},{"name":"qom-set","ret-type":"0","meta-type":"command","arg-type":"21"},{"name":"query-stats","ret-type":"[22]","meta-type":"command","arg-type":"23"},{"name":"query-stats-schemas","ret-type":"[24]","meta-type":"command","arg-type":"25"},{"name":"yank","ret-type":"0","meta-type":"command","arg-type":"26","allow-oob":true},{"name":"query-yank","ret-type":"[27]","meta-type":"command","arg-type":"0","allow-oob":true},{"name":"__com.vmd_set-guest-policy","ret-type":"28","meta-type":"command","arg-type":"29"},{"name":"__com.vmd_query-guest-cpus","ret-type":"30","meta-type":"command","arg-type":"0"},{"name":"__com.vmd_guest-set-cpu-online","ret-type":"0","meta-type":"command","arg-type":"31"},{"name":"SHUTDOWN","meta-type":"event","arg-type":"32"},{"name":"POWERDOWN","meta-type":"event","arg-type":"0"},{"name":"RESET","meta-type":"event","arg-type":"33"},{"name":"STOP","meta-type":"event","arg-type":"0"},{"name":"RESUME","meta-type":"event","arg-type":"0"},{"name":"DEVICE_DELETED","meta-type":"event","arg-type":"34"},{"name":"DEVICE_UNPLUG_GUEST_ERROR","meta-type":"event","arg-type":"35"},{"name":"ACPI_DEVICE_OST","meta-type":"event","arg-type":"36"},{"name":"0","members":[],"meta-type":"object"},{"name":"1","members":[{"name":"enable","default":null,"type":"[37]"}],"meta-type":"object"},{"name":"2","members":[{"name":"qemu","type":"38"},{"name":"package","type":"str"}],"meta-type":"object"},{"name":"3","members":[{"name":"name","type":"str"}],"meta-type":"object"},{"name":"[3]","element-type":"3","meta-type":"array"},{"name":"4","members":[{"name":"name","type":"str"},{"name":"meta-type","type":"39"},{"name":"features","default":null,"type":"[str]"}],"meta-type":"object","tag":"meta-type","variants":[{"case":"builtin","type":"40"},{"case":"enum","type":"41"},{"case":"array","type":"42"},{"case":"object","type":"43"},{"case":"alternate","type":"44"},{"case":"command","type":"45"},{"case":"event","type":"46"}]},{"name":"[4]","element-type":"4","meta-type":"array"},{"name":"5","members":[{"name":"running","type":"bool"},{"name":"singlestep","type":"bool"},{"name":"status","type":"47"}],"meta-type":"object"},{"name":"6","members":[{"name":"name","default":null,"type":"str"}],"meta-type":"object"},{"name":"7","members":[{"name":"UUID","type":"str"}],"meta-type":"object"},{"name":"8","members":[{"name":"arch","type":"48"}],"meta-type":"object"},{"name":"9","members":[{"name":"enabled","type":"bool"},{"name":"present","type":"bool"}],"meta-type":"object"},{"name":"10","members":[{"name":"type","type":"str"},{"name":"vcpus-count","type":"int"},{"name":"props","type":"49"},{"name":"qom-path","default":null,"type":"str"}],"meta-type":"object"},{"name":"[10]","element-type":"10","meta-type":"array"},{"name":"11","members":[{"name":"cpu-index","type":"int"},{"name":"qom-path","type":"str"},{"name":"thread-id","type":"int"},{"name":"props","default":null,"type":"49"},{"name":"target","type":"48"}],"meta-type":"object","tag":"target","variants":[{"case":"aarch64","type":"0"},{"case":"alpha","type":"0"},{"case":"arm","type":"0"},{"case":"avr","type":"0"},{"case":"cris","type":"0"},{"case":"hppa","type":"0"},{"case":"i386","type":"0"},{"case":"loongarch64","type":"0"},{"case":"m68k","type":"0"},{"case":"microblaze","type":"0"},{"case":"microblazeel","type":"0"},{"case":"mips","type":"0"},{"case":"mips64","type":"0"},{"case":"mips64el","type":"0"},{"case":"mipsel","type":"0"},{"case":"nios2","type":"0"},{"case":"or1k","type":"0"},{"case":"ppc","type":"0"},{"case":"ppc64","type":"0"},{"case":"riscv32","type":"0"},{"case":"riscv64","type":"0"},{"case":"rx","type":"0"},{"case":"s390x","type":"50"},{"case":"sh4","type":"0"},{"case":"sh4eb","type":"0"},{"case":"sparc","type":"0"},{"case":"sparc64","type":"0"},{"case":"tricore","type":"0"},{"case":"x86_64","type":"0"},{"case":"xtensa","type":"0"},{"case":"xtensaeb","type":"0"}]},{"name":"[11]","element-type":"11","meta-type":"array"},{"name":"12","members":[{"name":"name","type":"str"},{"name":"alias","default":null,"type":"str"},{"name":"is-default","default":null,"type":"bool"},{"name":"cpu-max","type":"int"},{"name":"hotpluggable-cpus","type":"bool"},{"name":"numa-mem-supported","type":"bool"},{"name":"deprecated","type":"bool"},{"name":"default-cpu-type","default":null,"type":"str"},{"name":"default-ram-id","default":null,"type":"str"}],"meta-type":"object"},{"name":"[12]","element-type":"12","meta-type":"array"},{"name":"13","members":[{"name":"name","type":"str"},{"name":"migration-safe","default":null,"type":"bool"},{"name":"static","type":"bool"},{"name":"unavailable-features","default":null,"type":"[str]"},{"name":"typename","type":"str"},{"name":"alias-of","default":null,"type":"str"},{"name":"deprecated","type":"bool"}],"meta-type":"object"},{"name":"[13]","element-type":"13","meta-type":"array"},{"name":"14","members":[{"name":"driver","type":"str"},{"name":"bus","default":null,"type":"str"},{"name":"id","default":null,"type":"str"}],"meta-type":"object"},{"name":"15","members":[{"name":"id","type":"str"}],"meta-type":"object"},{"name":"16","members":[{"name":"id","type":"int"}],"meta-type":"object"},{"name":"17","members":[{"name":"device","default":null,"type":"str"},{"name":"slot","type":"str"},{"name":"slot-type","type":"51"},{"name":"source","type":"int"},{"name":"status","type":"int"}],"meta-type":"object"},{"name":"[17]","element-type":"17","meta-type":"array"},{"name":"18","members":[{"name":"name","type":"str"},{"name":"type","type":"str"},{"name":"description","default":null,"type":"str"},{"name":"default-value","default":null,"type":"any"}],"meta-type":"object"},{"name":"[18]","element-type":"18","meta-type":"array"},{"name":"19","members":[{"name":"path","type":"str"}],"meta-type":"object"},{"name":"any","json-type":"value","meta-type":"builtin"},{"name":"20","members":[{"name":"path","type":"str"},{"name":"property","type":"str"}],"meta-type":"object"},{"name":"21","members":[{"name":"path","type":"str"},{"name":"property","type":"str"},{"name":"value","type":"any"}],"meta-type":"object"},{"name":"22","members":[{"name":"provider","type":"52"},{"name":"qom-path","default":null,"type":"str"},{"name":"stats","type":"[53]"}],"meta-type":"object"},{"name":"[22]","element-type":"22","meta-type":"array"},{"name":"23","members":[{"name":"target","type":"54"},{"name":"providers","default":null,"type":"[55]"}],"meta-type":"object","tag":"target","variants":[{"case":"vm","type":"0"},{"case":"vcpu","type":"56"}]},{"name":"24","members":[{"name":"provider","type":"52"},{"name":"target","type":"54"},{"name":"stats","type":"[57]"}],"meta-type":"object"},{"name":"[24]","element-type":"24","meta-type":"array"},{"name":"25","members":[{"name":"provider","default":null,"type":"52"}],"meta-type":"object"},{"name":"26","members":[{"name":"instances","type":"[27]"}],"meta-type":"object"},{"name":"27","members":[{"name":"type","type":"58"}],"meta-type":"object","tag":"type","variants":[{"case":"block-node","type":"59"},{"case":"chardev","type":"60"},{"case":"migration","type":"0"}]},{"name":"[27]","element-type":"27","meta-type":"array"},{"name":"28","members":[{"name":"auto-online","type":"bool"},{"name":"unplug","type":"61"},{"name":"delay-ms","type":"int"},{"name":"cpu0-hotplug","type":"bool"},{"name":"maxcpus","default":null,"type":"int"}],"meta-type":"object"},{"name":"29","members":[{"name":"auto-online","default":null,"type":"bool"},{"name":"unplug","default":null,"type":"61"},{"name":"delay-ms","default":null,"type":"int"},{"name":"cpu0-hotplug","default":null,"type":"bool"},{"name":"maxcpus","default":null,"type":"int"}],"meta-type":"object"},{"name":"30","members":[{"name":"possible","type":"str"},{"name":"present","type":"str"},{"name":"online","type":"str"},{"name":"offline","type":"str"},{"name":"policy","type":"28"}],"meta-type":"object"},{"name":"31","members":[{"name":"cpu-index","type":"int"},{"name":"online","type":"bool"}],"meta-type":"object"},{"name":"32","members":[{"name":"guest","type":"bool"},{"name":"reason","type":"62"}],"meta-type":"object"},{"name":"33","members":[{"name":"guest","type":"bool"},{"name":"reason","type":"62"}],"meta-type":"object"},{"name":"34","members":[{"name":"device","default":null,"type":"str"},{"name":"path","type":"str"}],"meta-type":"object"},{"name":"35","members":[{"name":"device","default":null,"type":"str"},{"name":"path","type":"str"}],"meta-type":"object"},{"name":"36","members":[{"name":"info","type":"17"}],"meta-type":"object"},{"name":"37","members":[{"name":"oob"}],"meta-type":"enum","values":["oob"]},{"name":"[37]","element-type":"37","meta-type":"array"},{"name":"38","members":[{"name":"major","type":"int"},{"name":"minor","type":"int"},{"name":"micro","type":"int"}],"meta-type":"object"},{"name":"str","json-type":"string","meta-type":"builtin"},{"name":"39","members":[{"name":"builtin"},{"name":"enum"},{"name":"array"},{"name":"object"},{"name":"alternate"},{"name":"command"},{"name":"event"}],"meta-type":"enum","values":["builtin","enum","array","object","alternate","command","event"]},{"name":"[str]","element-type":"str","meta-type":"array"},{"name":"40","members":[{"name":"json-type","type":"63"}],"meta-type":"object"},{"name":"41","members":[{"name":"members","type":"[64]"},{"name":"values","type":"[str]"}],"meta-type":"object"},{"name":"42","members":[{"name":"element-type","type":"str"}],"meta-type":"object"},{"name":"43","members":[{"name":"members","type":"[65]"},{"name":"tag","default":null,"type":"str"},{"name":"variants","default":null,"type":"[66]"}],"meta-type":"object"},{"name":"44","members":[{"name":"members","type":"[67]"}],"meta-type":"object"},{"name":"45","members":[{"name":"arg-type","type":"str"},{"name":"ret-type","type":"str"},{"name":"allow-oob","default":null,"type":"bool"}],"meta-type":"object"},{"name":"46","members":[{"name":"arg-type","type":"str"}],"meta-type":"object"},{"name":"bool","json-type":"boolean","meta-type":"builtin"},{"name":"47","members":[{"name":"debug"},{"name":"inmigrate"},{"name":"internal-error"},{"name":"io-error"},{"name":"paused"},{"name":"postmigrate"},{"name":"prelaunch"},{"name":"finish-migrate"},{"name":"restore-vm"},{"name":"running"},{"name":"save-vm"},{"name":"shutdown"},{"name":"suspended"},{"name":"watchdog"},{"name":"guest-panicked"},{"name":"colo"}],"meta-type":"enum","values":["debug","inmigrate","internal-error","io-error","paused","postmigrate","prelaunch","finish-migrate","restore-vm","running","save-vm","shutdown","suspended","watchdog","guest-panicked","colo"]},{"name":"48","members":[{"name":"aarch64"},{"name":"alpha"},{"name":"arm"},{"name":"avr"},{"name":"cris"},{"name":"hppa"},{"name":"i386"},{"name":"loongarch64"},{"name":"m68k"},{"name":"microblaze"},{"name":"microblazeel"},{"name":"mips"},{"name":"mips64"},{"name":"mips64el"},{"name":"mipsel"},{"name":"nios2"},{"name":"or1k"},{"name":"ppc"},{"name":"ppc64"},{"name":"riscv32"},{"name":"riscv64"},{"name":"rx"},{"name":"s390x"},{"name":"sh4"},{"name":"sh4eb"},{"name":"sparc"},{"name":"sparc64"},{"name":"tricore"},{"name":"x86_64"},{"name":"xtensa"},{"name":"xtensaeb"}],"meta-type":"enum","values":["aarch64","alpha","arm","avr","cris","hppa","i386","loongarch64","m68k","microblaze","microblazeel","mips","mips64","mips64el","mipsel","nios2","or1k","ppc","ppc64","riscv32","riscv64","rx","s390x","sh4","sh4eb","sparc","sparc64","tricore","x86_64","xtensa","xtensaeb"]},{"name":"int","json-type":"int","meta-type":"builtin"},{"name":"49","members":[{"name":"node-id","default":null,"type":"int"},{"name":"socket-id","default":null,"type":"int"},{"name":"die-id","default":null,"type":"int"},{"name":"cluster-id","default":null,"type":"int"},{"name":"core-id","default":null,"type":"int"},{"name":"thread-id","default":null,"type":"int"}],"meta-type":"object"},{"name":"50","members":[{"name":"cpu-state","type":"68"}],"meta-type":"object"},{"name":"51","members":[{"name":"DIMM"},{"name":"CPU"}],"meta-type":"enum","values":["DIMM","CPU"]},{"name":"52","members":[{"name":"kvm"},{"name":"__com.vmd_engine"}],"meta-type":"enum","values":["kvm","__com.vmd_engine"]},{"name":"53","members":[{"name":"name","type":"str"},{"name":"value","type":"69"}],"meta-type":"object"},{"name":"[53]","element-type":"53","meta-type":"array"},{"name":"54","members":[{"name":"vm"},{"name":"vcpu"}],"meta-type":"enum","values":["vm","vcpu"]},{"name":"55","members":[{"name":"provider","type":"52"},{"name":"names","default":null,"type":"[str]"}],"meta-type":"object"},{"name":"[55]","element-type":"55","meta-type":"array"},{"name":"56","members":[{"name":"vcpus","default":null,"type":"[str]"}],"meta-type":"object"},{"name":"57","members":[{"name":"name","type":"str"},{"name":"type","type":"70"},{"name":"unit","default":null,"type":"71"},{"name":"base","default":null,"type":"int"},{"name":"exponent","type":"int"},{"name":"bucket-size","default":null,"type":"int"}],"meta-type":"object"},{"name":"[57]","element-type":"57","meta-type":"array"},{"name":"58","members":[{"name":"block-node"},{"name":"chardev"},{"name":"migration"}],"meta-type":"enum","values":["block-node","chardev","migration"]},{"name":"59","members":[{"name":"node-name","type":"str"}],"meta-type":"object"},{"name":"60","members":[{"name":"id","type":"str"}],"meta-type":"object"},{"name":"61","members":[{"name":"accept"},{"name":"refuse"},{"name":"ignore"}],"meta-type":"enum","values":["accept","refuse","ignore"]},{"name":"62","members":[{"name":"none"},{"name":"host-error"},{"name":"host-qmp-quit"},{"name":"host-qmp-system-reset"},{"name":"host-signal"},{"name":"host-ui"},{"name":"guest-shutdown"},{"name":"guest-reset"},{"name":"guest-panic"},{"name":"subsystem-reset"},{"name":"snapshot-load"}],"meta-type":"enum","values":["none","host-error","host-qmp-quit","host-qmp-system-reset","host-signal","host-ui","guest-shutdown","guest-reset","guest-panic","subsystem-reset","snapshot-load"]},{"name":"63","members":[{"name":"string"},{"name":"number"},{"name":"int"},{"name":"boolean"},{"name":"null"},{"name":"object"},{"name":"array"},{"name":"value"}],"meta-type":"enum","values":["string","number","int","boolean","null","object","array","value"]},{"name":"64","members":[{"name":"name","type":"str"},{"name":"features","default":null,"type":"[str]"}],"meta-type":"object"},{"name":"[64]","element-type":"64","meta-type":"array"},{"name":"65","members":[{"name":"name","type":"str"},{"name":"type","type":"str"},{"name":"default","default":null,"type":"any"},{"name":"features","default":null,"type":"[str]"}],"meta-type":"object"},{"name":"[65]","element-type":"65","meta-type":"array"},{"name":"66","members":[{"name":"case","type":"str"},{"name":"type","type":"str"}],"meta-type":"object"},{"name":"[66]","element-type":"66","meta-type":"array"},{"name":"67","members":[{"name":"type","type":"str"}],"meta-type":"object"},{"name":"[67]","element-type":"67","meta-type":"array"},{"name":"68","members":[{"name":"uninitialized"},{"name":"stopped"},{"name":"check-stop"},{"name":"operating"},{"name":"load"}],"meta-type":"enum","values":["uninitialized","stopped","check-stop","operating","load"]},{"name":"69","members":[{"type":"int"},{"type":"bool"},{"type":"[int]"}],"meta-type":"alternate"},{"name":"70","members":[{"name":"cumulative"},{"name":"instant"},{"name":"peak"},{"name":"linear-histogram"},{"name":"log2-histogram"}],"meta-type":"enum","values":["cumulative","instant","peak","linear-histogram","log2-histogram"]},{"name":"71","members":[{"name":"bytes"},{"name":"seconds"},{"name":"cycles"},{"name":"boolean"}],"meta-type":"enum","values":["bytes","seconds","cycles","boolean"]},{"name":"[int]","element-type":"int","meta-type":"array"}]'

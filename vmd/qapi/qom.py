@@ -10,6 +10,17 @@ class QomListArgs(QapiStruct):
     path: str
 
 
+class QomGetArgs(QapiStruct):
+    path: str
+    property: str
+
+
+class QomSetArgs(QapiStruct):
+    path: str
+    property: str
+    value: Any_
+
+
 class ObjectPropertyInfo(QapiStruct):
     name: str
     type: str
@@ -25,4 +36,6 @@ COMMANDS = (
         returns=list[ObjectPropertyInfo],
         allow_preconfig=True,
     ),
+    CommandSpec("qom-get", "Read a QOM property.", args=QomGetArgs, returns=Any_, allow_preconfig=True),
+    CommandSpec("qom-set", "Write a QOM property.", args=QomSetArgs, allow_preconfig=True),
 )

@@ -19,7 +19,10 @@ class CommandSpec:
 
     `returns` is a type annotation (a QapiStruct, `list[...]`, a builtin, or None
     for commands that reply `{}`).  `negotiation` marks the commands available
-    before `qmp_capabilities` completes.
+    before `qmp_capabilities` completes.  `raw_args` is QAPI's `'gen': false`:
+    `args` only describes the command to introspection, and the handler gets the
+    arguments as the client sent them (device_add, whose other members are
+    device properties).
     """
 
     name: str
@@ -30,6 +33,7 @@ class CommandSpec:
     allow_preconfig: bool = False
     negotiation: bool = False
     features: tuple[str, ...] = ()
+    raw_args: bool = False
 
 
 @dataclass(frozen=True, slots=True)

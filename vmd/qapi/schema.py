@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 
-from vmd.qapi import control, cpus, machine, qom, run_state, stats, yank
+from vmd.qapi import acpi, control, cpus, machine, qdev, qom, run_state, stats, vmd_guest, yank
 from vmd.qapi.registry import Schema
 
 
@@ -20,9 +20,12 @@ def declared_schema() -> Schema:
             *run_state.COMMANDS,
             *machine.COMMANDS,
             *cpus.COMMANDS,
+            *qdev.COMMANDS,
+            *acpi.COMMANDS,
             *qom.COMMANDS,
             *stats.COMMANDS,
             *yank.COMMANDS,
+            *vmd_guest.COMMANDS,
         ),
-        events=(*run_state.EVENTS,),
+        events=(*run_state.EVENTS, *qdev.EVENTS, *acpi.EVENTS),
     )

@@ -122,9 +122,11 @@ class Dispatcher:
         """Validate the arguments and run the handler; a coroutine handler gives an awaitable reply."""
         spec = request.command.spec
         try:
-            if spec.args is None:
+            if spec.raw_args:
+                args: Any = request.arguments
+            elif spec.args is None:
                 visit_no_arguments(request.arguments)
-                args: Any = None
+                args = None
             else:
                 args = visit_struct(spec.args, request.arguments)
             if request.command.is_async:

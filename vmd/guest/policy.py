@@ -1,0 +1,73 @@
+"""How the guest model behaves towards CPU hotplug: set by -vmd-guest, changed at run time by
+__com.vmd_set-guest-policy."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+UnplugPolicy = Literal["accept", "refuse", "ignore"]
+UNPLUG_POLICIES: tuple[UnplugPolicy, ...] = ("accept", "refuse", "ignore")
+
+
+@dataclass(frozen=True, slots=True)
+class GuestPolicy:
+    # Linux leaves a hot-added CPU offline unless a udev rule (or an agent) onlines it; most
+    # distributions ship that rule, so the model does it by default.
+    auto_online: bool = True
+    unplug: UnplugPolicy = "accept"
+    delay_ms: int = 0  # before the guest acts on each hotplug notification
+    cpu0_hotplug: bool = False  # Linux keeps CPU 0 online unless booted with cpu0_hotplug
+    maxcpus: int | None = None  # boot parameter: CPUs past it stay offline after boot
+
+    def replace(self, **changes: object) -> GuestPolicy:
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+
+class PolicyError(ValueError):
+    pass
+
+
+_BOOLS = {"on": True, "yes": True, "true": True, "off": False, "no": False, "false": False}
+
+
+def parse_policy(options: Mapping[str, str]) -> GuestPolicy:
+    """-vmd-guest auto-online=on|off,unplug=accept|refuse|ignore,delay=MS,cpu0-hotplug=on|off,maxcpus=N"""
+    policy = GuestPolicy()
+    for key, text in options.items():
+        if key in ("auto-online", "cpu0-hotplug"):
+            if text not in _BOOLS:
+                raise PolicyError(f"-vmd-guest {key}={text}: expected on or off")
+            policy = policy.replace(**{key.replace("-", "_"): _BOOLS[text]})
+        elif key == "unplug":
+            if text not in UNPLUG_POLICIES:
+                raise PolicyError(f"-vmd-guest unplug={text}: expected one of {', '.join(UNPLUG_POLICIES)}")
+            policy = policy.replace(unplug=text)
+        elif key in ("delay", "maxcpus"):
+            if not text.isdigit():
+                raise PolicyError(f"-vmd-guest {key}={text}: expected a non-negative integer")
+            policy = policy.replace(**({"delay_ms": int(text)} if key == "delay" else {"maxcpus": int(text)}))
+        else:
+            raise PolicyError(
+                f"-vmd-guest: unknown key '{key}' (auto-online, unplug, delay, cpu0-hotplug, maxcpus)"
+            )
+    return policy
+
+
+def cpu_list(cpus: set[int] | list[int]) -> str:
+    """Linux's sysfs range syntax: 0-3,5,7-8 (empty string for none)."""
+    ranges: list[str] = []
+    ordered = sorted(cpus)
+    start = prev = None
+    for cpu in ordered:
+        if prev is not None and cpu == prev + 1:
+            prev = cpu
+            continue
+        if start is not None:
+            ranges.append(f"{start}" if start == prev else f"{start}-{prev}")
+        start = prev = cpu
+    if start is not None:
+        ranges.append(f"{start}" if start == prev else f"{start}-{prev}")
+    return ",".join(ranges)

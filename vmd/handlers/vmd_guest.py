@@ -1,0 +1,71 @@
+"""vmd's extensions: the guest model's policy and its view of the CPUs."""
+
+from __future__ import annotations
+
+from vmd.errors import GenericError
+from vmd.guest.policy import cpu_list
+from vmd.handlers.context import CommandContext
+from vmd.handlers.registry import handles
+from vmd.qapi.compiled import (
+    GuestCpus,
+    GuestPolicy,
+    GuestSetCpuOnlineArgs,
+    GuestUnplugPolicy,
+    SetGuestPolicyArgs,
+)
+
+
+def _policy_info(ctx: CommandContext) -> GuestPolicy:
+    policy = ctx.vm.guest.policy
+    return GuestPolicy(
+        auto_online=policy.auto_online,
+        unplug=GuestUnplugPolicy(policy.unplug),
+        delay_ms=policy.delay_ms,
+        cpu0_hotplug=policy.cpu0_hotplug,
+        maxcpus=policy.maxcpus,
+    )
+
+
+@handles("__com.vmd_set-guest-policy")
+def set_guest_policy(ctx: CommandContext, args: SetGuestPolicyArgs) -> GuestPolicy:
+    guest = ctx.vm.guest
+    changes: dict[str, object] = {}
+    if args.auto_online is not None:
+        changes["auto_online"] = args.auto_online
+    if args.unplug is not None:
+        changes["unplug"] = args.unplug.value
+    if args.delay_ms is not None:
+        if args.delay_ms < 0:
+            raise GenericError("Parameter 'delay-ms' expects a non-negative number of milliseconds")
+        changes["delay_ms"] = args.delay_ms
+    if args.cpu0_hotplug is not None:
+        changes["cpu0_hotplug"] = args.cpu0_hotplug
+    if args.maxcpus is not None:
+        if args.maxcpus < 1:
+            raise GenericError("Parameter 'maxcpus' expects a positive number (it applies at the next boot)")
+        changes["maxcpus"] = args.maxcpus
+    guest.policy = guest.policy.replace(**changes)
+    return _policy_info(ctx)
+
+
+@handles("__com.vmd_query-guest-cpus")
+def query_guest_cpus(ctx: CommandContext, args: None) -> GuestCpus:
+    guest = ctx.vm.guest
+    possible = set(range(len(ctx.vm.cpus)))
+    return GuestCpus(
+        possible=cpu_list(possible),
+        present=cpu_list(guest.present),
+        online=cpu_list(guest.online),
+        offline=cpu_list(possible - guest.online),
+        policy=_policy_info(ctx),
+    )
+
+
+@handles("__com.vmd_guest-set-cpu-online")
+async def guest_set_cpu_online(ctx: CommandContext, args: GuestSetCpuOnlineArgs) -> None:
+    try:
+        await ctx.vm.guest.set_cpu_online(args.cpu_index, args.online)
+    except ValueError as error:
+        raise GenericError(str(error)) from None
+    except TimeoutError:
+        raise GenericError(f"CPU {args.cpu_index} did not confirm the change") from None

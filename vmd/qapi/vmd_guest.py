@@ -1,0 +1,64 @@
+"""vmd's own commands (downstream extensions, named `__com.vmd_*` as the QMP spec asks): the guest
+model's policy, and the guest's own view of its CPUs."""
+
+from __future__ import annotations
+
+from vmd.qapi.registry import CommandSpec
+from vmd.qapi.types import QapiEnum, QapiStruct
+
+
+class GuestUnplugPolicy(QapiEnum):
+    ACCEPT = "accept"  # offline the CPU, then eject it (Linux)
+    REFUSE = "refuse"  # report the CPU busy (_OST failure) and keep it
+    IGNORE = "ignore"  # never answer the eject request
+
+
+class GuestPolicy(QapiStruct):
+    auto_online: bool  # online hot-added CPUs (a udev rule's job on Linux)
+    unplug: GuestUnplugPolicy
+    delay_ms: int  # before the guest reacts to each hotplug notification
+    cpu0_hotplug: bool  # whether CPU 0 may go offline (Linux's cpu0_hotplug)
+    maxcpus: int | None = None  # boot parameter: CPUs beyond it stay offline after boot
+
+
+class SetGuestPolicyArgs(QapiStruct):
+    auto_online: bool | None = None
+    unplug: GuestUnplugPolicy | None = None
+    delay_ms: int | None = None
+    cpu0_hotplug: bool | None = None
+    maxcpus: int | None = None
+
+
+class GuestCpus(QapiStruct):
+    """CPU lists in Linux sysfs range syntax (`0-3,5`), as /sys/devices/system/cpu shows them."""
+
+    possible: str
+    present: str
+    online: str
+    offline: str
+    policy: GuestPolicy
+
+
+class GuestSetCpuOnlineArgs(QapiStruct):
+    cpu_index: int
+    online: bool
+
+
+COMMANDS = (
+    CommandSpec(
+        "__com.vmd_set-guest-policy",
+        "Change how the guest model reacts to CPU hotplug; returns the policy now in force.",
+        args=SetGuestPolicyArgs,
+        returns=GuestPolicy,
+    ),
+    CommandSpec(
+        "__com.vmd_query-guest-cpus",
+        "The guest's view of its CPUs: possible, present, online and offline, and its policy.",
+        returns=GuestCpus,
+    ),
+    CommandSpec(
+        "__com.vmd_guest-set-cpu-online",
+        "Online or offline a present CPU from inside the guest (as writing sysfs `online` does).",
+        args=GuestSetCpuOnlineArgs,
+    ),
+)
