@@ -131,12 +131,18 @@ async def test_replug_reuses_the_parked_vcpu_and_the_id(running: tuple[Peer, QMP
             assert (await events(listener, 4))[1:3] == deleted("/machine/peripheral/c2", "c2")
         await qmp.execute("device_add", {**slot(2), "id": "c2"})
         await next_event(listener)
+    await until_online(qmp, "0,2")
     stats = await qmp.execute("query-stats", {"target": "vcpu", "vcpus": ["/machine/peripheral/c2"]})
     assert isinstance(stats, list)
     assert {s["name"]: s["value"] for s in stats[0]["stats"]}["plugs"] == 4
-    parked = await qmp.execute("query-stats", {"target": "vm"})
-    assert isinstance(parked, list)
-    assert {s["name"]: s["value"] for s in parked[0]["stats"]}["present_vcpus"] == 2
+    vm = await qmp.execute("query-stats", {"target": "vm"})
+    assert isinstance(vm, list)
+    counts = {s["name"]: s["value"] for s in vm[0]["stats"]}
+    assert (counts["present_vcpus"], counts["hot_adds"], counts["unplugs"]) == (2, 4, 3)
+    # Every phase of the last unplug was timed, in order.
+    assert 0 < counts["unplug_eject_ns"] <= counts["unplug_deleted_ns"]
+    times = {s["name"]: s["value"] for s in stats[0]["stats"]}
+    assert 0 < times["hotplug_thread_ns"] <= times["hotplug_guest_ns"] <= times["hotplug_online_ns"]
 
 
 async def test_anonymous_cpus_and_unplug_by_path(running: tuple[Peer, QMPClient]) -> None:

@@ -167,7 +167,14 @@ async def test_stats_filters_follow_qemu(peers: Callable[..., Peer]) -> None:
         assert vm == [
             {
                 "provider": OWN,
-                "stats": [{"name": "present_vcpus", "value": 2}, {"name": "parked_vcpus", "value": 0}],
+                "stats": [
+                    {"name": "present_vcpus", "value": 2},
+                    {"name": "parked_vcpus", "value": 0},
+                    {"name": "hot_adds", "value": 0},
+                    {"name": "unplugs", "value": 0},
+                    {"name": "unplug_eject_ns", "value": 0},
+                    {"name": "unplug_deleted_ns", "value": 0},
+                ],
             }
         ]
         one = await qmp.execute("query-stats", {"target": "vcpu", "vcpus": [cpu1]})
@@ -186,7 +193,7 @@ async def test_stats_filters_follow_qemu(peers: Callable[..., Peer]) -> None:
             "query-stats",
             {"target": "vm", "providers": [{"provider": OWN, "names": ["parked_vcpus"]}, {"provider": OWN}]},
         )
-        assert [len(r["stats"]) for r in twice] == [1, 2]
+        assert [len(r["stats"]) for r in twice] == [1, 6]
         for names in ([], ["nope"]):
             request = {"target": "vcpu", "providers": [{"provider": OWN, "names": names}]}
             assert await qmp.execute("query-stats", request) == []

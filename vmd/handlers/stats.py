@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from vmd.handlers.context import CommandContext
 from vmd.handlers.registry import handles
+from vmd.machine.cpu_hotplug import PlugTimes
 from vmd.machine.vm import VirtualMachine
 from vmd.qapi.compiled import (
     QueryStatsSchemasArgs,
@@ -47,6 +48,13 @@ class _VcpuStat(_Stat):
 
 
 @dataclass(frozen=True, slots=True)
+class _PlugStat(_Stat):
+    """A phase of the vCPU's latest hot-add, in ns from device_add (0 for boot CPUs, or not yet)."""
+
+    read: Callable[[PlugTimes], int] = lambda _: 0
+
+
+@dataclass(frozen=True, slots=True)
 class _VmStat(_Stat):
     read: Callable[[VirtualMachine], int | bool] = lambda _: 0
 
@@ -66,9 +74,26 @@ VCPU_STATS: tuple[_VcpuStat, ...] = (
     _VcpuStat("plugs", _C, read=lambda s: s.plugs),
     _VcpuStat("blocking", _I, StatsUnit.BOOLEAN, read=lambda s: s.state is VcpuState.HALTED),
 )
+_NS = StatsUnit.SECONDS
+PLUG_STATS: tuple[_PlugStat, ...] = (
+    _PlugStat("hotplug_thread_ns", _I, _NS, -9, read=lambda t: t.since_request(t.thread_running)),
+    _PlugStat("hotplug_guest_ns", _I, _NS, -9, read=lambda t: t.since_request(t.guest_notified)),
+    _PlugStat("hotplug_online_ns", _I, _NS, -9, read=lambda t: t.since_request(t.online)),
+)
+
+
+def _last_unplug(vm: VirtualMachine, phase: str) -> int:
+    last = vm.cpu_hotplug.record.last_unplug
+    return 0 if last is None else int(getattr(last, phase)) - last.requested
+
+
 VM_STATS: tuple[_VmStat, ...] = (
     _VmStat("present_vcpus", _I, read=lambda vm: len(vm.vcpus.present())),
     _VmStat("parked_vcpus", _I, read=lambda vm: len(vm.vcpus.parked())),
+    _VmStat("hot_adds", _C, read=lambda vm: vm.cpu_hotplug.record.hot_adds),
+    _VmStat("unplugs", _C, read=lambda vm: vm.cpu_hotplug.record.unplugs),
+    _VmStat("unplug_eject_ns", _I, _NS, -9, read=lambda vm: _last_unplug(vm, "ejected")),
+    _VmStat("unplug_deleted_ns", _I, _NS, -9, read=lambda vm: _last_unplug(vm, "deleted")),
 )
 
 
@@ -96,14 +121,18 @@ def _own_results(
             return []
         return [StatsResult(provider=OWN, stats=[Stats(name=s.name, value=s.read(vm)) for s in vm_stats])]
     vcpu_stats = [s for s in _selected(VCPU_STATS, names) if isinstance(s, _VcpuStat)]
-    if not vcpu_stats:
+    plug_stats = [s for s in _selected(PLUG_STATS, names) if isinstance(s, _PlugStat)]
+    if not vcpu_stats and not plug_stats:
         return []
     results = []
+    plugs = vm.cpu_hotplug.record.plugs
     for index, cpu in sorted(vm.cpus.devices.items()):
         if vcpus is not None and cpu.qom_path not in vcpus:
             continue
         counters = vm.vcpus.stats(index)
         values = [Stats(name=s.name, value=s.read(counters)) for s in vcpu_stats]
+        times = plugs.get(index)
+        values += [Stats(name=s.name, value=s.read(times) if times else 0) for s in plug_stats]
         results.append(StatsResult(provider=OWN, qom_path=cpu.qom_path, stats=values))
     return results
 
@@ -125,6 +154,10 @@ def query_stats_schemas(ctx: CommandContext, args: QueryStatsSchemasArgs) -> lis
     if args.provider not in (None, OWN):
         return []
     return [
-        StatsSchema(provider=OWN, target=StatsTarget.VCPU, stats=[_schema_value(s) for s in VCPU_STATS]),
+        StatsSchema(
+            provider=OWN,
+            target=StatsTarget.VCPU,
+            stats=[_schema_value(s) for s in (*VCPU_STATS, *PLUG_STATS)],
+        ),
         StatsSchema(provider=OWN, target=StatsTarget.VM, stats=[_schema_value(s) for s in VM_STATS]),
     ]

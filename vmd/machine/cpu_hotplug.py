@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from vmd.errors import DeviceNotFound, GenericError
 from vmd.guest import firmware as fw
 from vmd.guest.os_model import GuestOs
-from vmd.machine.acpi_cpu_hotplug import AcpiCpuHotplug
+from vmd.machine.acpi_cpu_hotplug import OST_DEVICE_CHECK, AcpiCpuHotplug
 from vmd.machine.boards import Board
 from vmd.machine.cpu_address import ArgumentSource, CpuPlugTarget, parse_cpu_device, resolve_cpu_slot
 from vmd.machine.cpu_qom import CpuObject
@@ -40,16 +40,22 @@ EventSink = Callable[[EventSpec, WireStruct | None], None]
 
 @dataclass(slots=True)
 class PlugTimes:
-    """Monotonic nanoseconds of one CPU's plug phases (0: not reached yet)."""
+    """Monotonic nanoseconds of one CPU's plug phases (0: not reached yet): the request, its
+    vCPU thread started, the guest took it in (_OST 1/0), the vCPU confirmed it online."""
 
     requested: int
     thread_running: int = 0
     guest_notified: int = 0
     online: int = 0
 
+    def since_request(self, moment: int) -> int:
+        return moment - self.requested if moment else 0
+
 
 @dataclass(slots=True)
 class UnplugTimes:
+    """The last completed unplug: device_del, the guest's eject (thread joined), DEVICE_DELETED."""
+
     requested: int
     ejected: int = 0
     deleted: int = 0
@@ -222,11 +228,9 @@ class CpuHotplug:
         device = CpuDevice(index, obj.path())
         self.slots.add(device)
         self.objects[index] = obj
-        times = PlugTimes(requested, thread_running=time.monotonic_ns())
-        self.record.plugs[index] = times
         self.acpi.cpu_plugged(index, hotplug=hotplug)
-        if hotplug:
-            times.guest_notified = time.monotonic_ns()
+        if hotplug:  # boot and -device CPUs are not hot-added: no phases to time
+            self.record.plugs[index] = PlugTimes(requested, thread_running=time.monotonic_ns())
             self.record.hot_adds += 1
         return device
 
@@ -268,6 +272,10 @@ class CpuHotplug:
         return None if obj is None else obj.device_id
 
     def _emit_ost(self, info: ACPIOSTInfo) -> None:
+        if info.source == OST_DEVICE_CHECK:  # the guest has taken the new CPU in
+            times = self.record.plugs.get(int(info.slot))
+            if times is not None and not times.guest_notified:
+                times.guest_notified = time.monotonic_ns()
         self._emit(ev.ACPI_DEVICE_OST, ev.AcpiDeviceOstData(info=info))
 
     def _add_acpi_device(self) -> None:
