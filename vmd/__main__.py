@@ -20,6 +20,7 @@ from vmd.daemon import Daemon, DaemonSettings, MachineSettings, MonitorSettings,
 from vmd.guest.policy import PolicyError, parse_policy
 from vmd.machine.boards import DEFAULT_CPU_TYPE, UnknownMachineError, find_board
 from vmd.machine.cpu_models import TYPE_SUFFIX, find_cpu_model
+from vmd.machine.numa import NumaError, resolve_numa
 from vmd.machine.topology import TopologyError, resolve_smp
 from vmd.machine.vm import NIL_UUID, Identity
 from vmd.pidfile import PidfileError
@@ -102,6 +103,16 @@ def machine_settings(config: Config) -> MachineSettings:
         raise CommandLineError(str(error)) from None
     for warning in topology.warnings:
         print(f"vmd: warning: {warning}", file=sys.stderr)
+    try:
+        numa = resolve_numa(
+            config.numa, config.objects, topology, board, config.memory, option_texts=config.numa_texts
+        )
+    except NumaError as error:
+        for line in error.warnings:
+            print(f"vmd: {line}", file=sys.stderr)
+        raise CommandLineError(str(error) + (f"\n{error.hint}" if error.hint else "")) from None
+    for line in numa.warnings if numa is not None else ():
+        print(f"vmd: {line}", file=sys.stderr)
     model_name = config.cpu_model or (board.default_cpu_type or DEFAULT_CPU_TYPE).removesuffix(TYPE_SUFFIX)
     model = find_cpu_model(model_name)
     if model is None:
@@ -113,6 +124,7 @@ def machine_settings(config: Config) -> MachineSettings:
     except PolicyError as error:
         raise CommandLineError(str(error)) from None
     return MachineSettings(
+        slot_nodes=None if numa is None else numa.slot_nodes,
         guest_policy=policy,
         devices=config.devices,
         board=board,

@@ -988,6 +988,7 @@ class _Builder:
         self.smp = _Keyval()
         self.memory: list[tuple[str, str]] = []
         self.numa: list[NumaConfig] = []
+        self.numa_texts: list[str] = []
         self.start_paused = False
         self.name: list[tuple[str, str]] = []
         self.uuid: str | None = None
@@ -1052,6 +1053,7 @@ class _Builder:
 
     def opt_numa(self, arg: _Arg) -> None:
         self.numa.append(_numa(self.opts(_NUMA, arg.value)))
+        self.numa_texts.append(arg.value)
 
     # --- identity and life cycle ------------------------------------------------------
 
@@ -1369,6 +1371,7 @@ class _Builder:
             smp=smp,
             memory=memory,
             numa=tuple(self.numa),
+            numa_texts=tuple(self.numa_texts),
             start_paused=self.start_paused,
             name=name.get("guest"),
             process_name=name.get("process"),

@@ -235,6 +235,7 @@ class Config:
     smp: SmpConfig = field(default_factory=SmpConfig)
     memory: MemoryConfig = field(default_factory=MemoryConfig)
     numa: tuple[NumaConfig, ...] = ()
+    numa_texts: tuple[str, ...] = field(default=(), compare=False)  # each -numa as given
 
     start_paused: bool = False
     name: str | None = None

@@ -76,6 +76,7 @@ class MachineSettings:
     ram_bytes: int = DEFAULT_RAM_SIZE
     guest_policy: GuestPolicy = field(default_factory=GuestPolicy)
     devices: tuple[DeviceConfig, ...] = ()  # -device: cold-plugged CPUs
+    slot_nodes: tuple[int, ...] | None = None  # each slot's NUMA node, None without NUMA
     firmware: str | None = None  # -bios: a raw vmd-ISA image instead of the standard firmware
     serials: tuple[SerialSettings, ...] = ()
 
@@ -169,6 +170,7 @@ class Daemon:
             topology=settings.machine.topology,
             cpu_type=settings.machine.cpu_type,
             boot_cpus=settings.machine.boot_cpus,
+            slot_nodes=settings.machine.slot_nodes,
             guest=guest,
         )
         self.dispatcher = Dispatcher(SCHEMA, all_handlers())

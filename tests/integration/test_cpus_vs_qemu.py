@@ -43,6 +43,29 @@ async def cpu_view(peer: Peer) -> dict[str, Any]:
     return {"slots": slots, "present": present}
 
 
+TWO_NODES = (
+    "-m", "256",
+    "-object", "memory-backend-ram,id=m0,size=128M", "-object", "memory-backend-ram,id=m1,size=128M",
+)  # fmt: skip
+NUMA = [
+    ("q35 nodes by cpus=", ("-smp", "2,maxcpus=4", *TWO_NODES,
+     "-numa", "node,nodeid=0,cpus=0-1,memdev=m0", "-numa", "node,nodeid=1,cpus=2-3,memdev=m1")),
+    ("q35 -numa cpu", ("-smp", "1,sockets=2,cores=2,maxcpus=4", *TWO_NODES,
+     "-numa", "node,nodeid=0,memdev=m0", "-numa", "node,nodeid=1,memdev=m1",
+     "-numa", "cpu,node-id=1,socket-id=0", "-numa", "cpu,node-id=0,socket-id=1")),
+    ("q35 default mapping", ("-smp", "1,sockets=4,maxcpus=4", *TWO_NODES,
+     "-numa", "node,nodeid=0,memdev=m0", "-numa", "node,nodeid=1,memdev=m1")),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "args"), NUMA, ids=[name for name, _ in NUMA])
+async def test_numa_node_ids_like_qemu(peers: Callable[..., Peer], name: str, args: tuple[str, ...]) -> None:
+    qemu, vmd = peers("qemu", "-M", "q35", *args, "-S"), peers("vmd", "-M", "q35", *args, "-S")
+    view = await cpu_view(vmd)
+    assert view == await cpu_view(qemu)
+    assert all("node-id" in slot["props"] for slot in view["slots"])
+
+
 @pytest.mark.parametrize(("machine", "smp"), TOPOLOGIES, ids=[f"{m}:{s}" for m, s in TOPOLOGIES])
 async def test_slots_and_present_cpus_like_qemu(peers: Callable[..., Peer], machine: str, smp: str) -> None:
     args = ("-M", machine, "-smp", smp, "-S")

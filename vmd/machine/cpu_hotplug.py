@@ -82,11 +82,13 @@ class CpuHotplug:
         guest: GuestOs,
         emit: EventSink,
         boot_cpus: int,
+        slot_nodes: tuple[int, ...] | None = None,
     ) -> None:
         self.board = board
         self.topology = topology
         self.cpu_type = cpu_type
-        self.slots = CpuSlots(topology, cpu_type)
+        self.slots = CpuSlots(topology, cpu_type, slot_nodes)
+        self.slot_nodes = slot_nodes
         self.qom = qom
         self.vcpus = vcpus
         self.guest = guest
@@ -94,7 +96,7 @@ class CpuHotplug:
         self.boot_cpus = boot_cpus
         self.record = HotplugRecord()
         self.objects: dict[int, CpuObject] = {}
-        self._target = CpuPlugTarget.for_board(board, topology, cpu_type=cpu_type)
+        self._target = CpuPlugTarget.for_board(board, topology, cpu_type=cpu_type, slot_nodes=slot_nodes)
         self._anon_count = 0
         self.acpi = AcpiCpuHotplug(
             len(self.slots),
@@ -196,7 +198,11 @@ class CpuHotplug:
         for index in range(self.boot_cpus):
             path = boot_cpu_qom_path(index)
             unattached = self.qom.machine.children["unattached"]
-            self._realize(index, unattached, path.rsplit("/", 1)[1], None, hotplugged=False, hotplug=False)
+            # As for any CPU, QEMU fills node-id in from the slot when NUMA is configured.
+            node = -1 if self.slot_nodes is None else self.slot_nodes[index]
+            self._realize(
+                index, unattached, path.rsplit("/", 1)[1], None, hotplugged=False, hotplug=False, node_id=node
+            )
 
     def _realize(
         self,

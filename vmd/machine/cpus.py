@@ -31,9 +31,10 @@ def boot_cpu_qom_path(index: int) -> str:
 class CpuSlots:
     """Possible slots and present CPUs.  `devices` keeps creation order (query-cpus-fast's)."""
 
-    def __init__(self, topology: Topology, cpu_type: str) -> None:
+    def __init__(self, topology: Topology, cpu_type: str, slot_nodes: tuple[int, ...] | None = None) -> None:
         self.topology = topology
         self.cpu_type = cpu_type
+        self.slot_nodes = slot_nodes
         self.devices: dict[int, CpuDevice] = {}
         self._listing: list[HotpluggableCPU] | None = None
 
@@ -41,10 +42,14 @@ class CpuSlots:
         return self.topology.max_cpus
 
     def props(self, index: int) -> CpuInstanceProperties:
-        """The slot's address as QEMU 7.2 shows it on x86: die-id only with several dies."""
+        """The slot's address as QEMU 7.2 shows it on x86: die-id only with several dies, node-id
+        only with NUMA."""
         ids = self.topology.ids(index)
         die = ids.die if self.topology.dies > 1 else None
-        return CpuInstanceProperties(socket_id=ids.socket, die_id=die, core_id=ids.core, thread_id=ids.thread)
+        node = None if self.slot_nodes is None else self.slot_nodes[index]
+        return CpuInstanceProperties(
+            node_id=node, socket_id=ids.socket, die_id=die, core_id=ids.core, thread_id=ids.thread
+        )
 
     def add(self, device: CpuDevice) -> None:
         if device.index in self.devices:

@@ -63,6 +63,7 @@ class VirtualMachine:
         cpu_type: str,
         boot_cpus: int,
         guest: GuestOs,
+        slot_nodes: tuple[int, ...] | None = None,
         start_paused: bool = False,
         no_shutdown: bool = False,
         no_reboot: bool = False,
@@ -88,6 +89,7 @@ class VirtualMachine:
             guest=guest,
             emit=emit,
             boot_cpus=boot_cpus,
+            slot_nodes=slot_nodes,
         )
         self.cpus = self.cpu_hotplug.slots
         # Set while the VM is (being) shut down for good: later requests must not restart it.
