@@ -12,13 +12,22 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from vmd.cli import CommandLineError, EarlyExit, parse_command_line
 from vmd.config import Config, InheritedFd, UnixPath
 from vmd.daemon import Daemon, DaemonSettings, MachineSettings, MonitorSettings, SerialSettings, StartupError
+from vmd.guest.firmware import MAX_CPUS as MAX_VCPUS
 from vmd.guest.policy import PolicyError, parse_policy
-from vmd.machine.boards import DEFAULT_CPU_TYPE, UnknownMachineError, find_board
+from vmd.machine.boards import (
+    DEFAULT_CPU_TYPE,
+    VMD_MAX_CPUS,
+    Board,
+    UnknownMachineError,
+    find_board,
+    machine_properties,
+    with_vmd_max_cpus,
+)
 from vmd.machine.cpu_models import TYPE_SUFFIX, find_cpu_model
 from vmd.machine.numa import NumaError, resolve_numa
 from vmd.machine.topology import TopologyError, resolve_smp
@@ -74,6 +83,19 @@ def settings_from_config(config: Config) -> DaemonSettings:
 _SERIAL_BACKENDS = ("file", "null", "stdio")
 
 
+def _apply_machine_properties(board: Board, props: Mapping[str, str]) -> Board:
+    known = machine_properties(board)
+    for key in props:
+        if key.split(".", 1)[0] not in known:
+            raise CommandLineError(f"Property '{board.name}-machine.{key}' not found")
+    text = props.get(VMD_MAX_CPUS)
+    if text is None:
+        return board
+    if not text.isdigit() or not 1 <= int(text) <= MAX_VCPUS:
+        raise CommandLineError(f"{VMD_MAX_CPUS}={text}: expected a number of vCPUs from 1 to {MAX_VCPUS}")
+    return with_vmd_max_cpus(board, int(text))
+
+
 def machine_settings(config: Config) -> MachineSettings:
     serials = []
     for serial in config.serials:
@@ -95,6 +117,7 @@ def machine_settings(config: Config) -> MachineSettings:
         board = find_board(config.machine_type)
     except UnknownMachineError as error:
         raise CommandLineError(f"{error}\n{error.hint}") from None
+    board = _apply_machine_properties(board, config.machine_props)
     try:
         topology = resolve_smp(config.smp, board)
     except TopologyError as error:

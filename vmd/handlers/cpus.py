@@ -2,19 +2,33 @@
 
 from __future__ import annotations
 
+import weakref
+
 from vmd.errors import GenericError
 from vmd.handlers.context import CommandContext
 from vmd.handlers.registry import handles
 from vmd.machine.boards import BOARDS
 from vmd.machine.cpu_models import CPU_MODELS
-from vmd.qapi.compiled import CpuDefinitionInfo, CpuInfoFast, HotpluggableCPU, MachineInfo, SysEmuTarget
+from vmd.machine.cpus import CpuSlots
+from vmd.qapi.compiled import CpuDefinitionInfo, CpuInfoFast, MachineInfo, SysEmuTarget
+from vmd.qapi.runtime import wire_value
+from vmd.qmp.jsonwire import Encoded, encode
+
+# The encoded slot listing per slot table, with the generation it was built at: clients poll it
+# far more often than CPUs come and go, and at thousands of slots encoding is most of the cost.
+_listings: weakref.WeakKeyDictionary[CpuSlots, tuple[int, Encoded]] = weakref.WeakKeyDictionary()
 
 
 @handles("query-hotpluggable-cpus")
-def query_hotpluggable_cpus(ctx: CommandContext, args: None) -> list[HotpluggableCPU]:
+def query_hotpluggable_cpus(ctx: CommandContext, args: None) -> Encoded:
     if not ctx.vm.board.hotpluggable_cpus:
         raise GenericError("The feature 'query-hotpluggable-cpus' is not enabled")
-    return ctx.vm.cpus.hotpluggable()
+    slots = ctx.vm.cpus
+    cached = _listings.get(slots)
+    if cached is None or cached[0] != slots.generation:
+        cached = (slots.generation, Encoded(encode(wire_value(slots.hotpluggable()))))
+        _listings[slots] = cached
+    return cached[1]
 
 
 @handles("query-cpus-fast")

@@ -8,6 +8,7 @@ and x-remote are QEMU types vmd does not offer.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -153,3 +154,81 @@ def find_board(name: str | None) -> Board:
     if board is None:
         raise UnknownMachineError(name)
     return board
+
+
+# The -machine properties of QEMU 7.2's pc/q35 and `none` types (qom-list-properties of
+# pc-q35-7.2-machine, pc-i440fx-7.2-machine and none-machine); a dotted key (smp.cpus) belongs to
+# its first part.  vmd adds one of its own, x-vmd-max-cpus (see with_vmd_max_cpus).
+_COMMON_PROPERTIES = frozenset(
+    [
+        "append",
+        "boot",
+        "confidential-guest-support",
+        "dt-compatible",
+        "dtb",
+        "dump-guest-core",
+        "dumpdtb",
+        "firmware",
+        "graphics",
+        "initrd",
+        "kernel",
+        "mem-merge",
+        "memory",
+        "memory-backend",
+        "memory-encryption",
+        "peripheral",
+        "peripheral-anon",
+        "phandle-start",
+        "smp",
+        "suppress-vmdesc",
+        "type",
+        "usb",
+    ]
+)
+_X86_PROPERTIES = _COMMON_PROPERTIES | frozenset(
+    [
+        "acpi",
+        "bus-lock-ratelimit",
+        "cxl",
+        "cxl-fmw",
+        "default-bus-bypass-iommu",
+        "device-memory-region-size",
+        "hmat",
+        "hpet",
+        "i8042",
+        "max-fw-size",
+        "max-ram-below-4g",
+        "nvdimm",
+        "nvdimm-persistence",
+        "pcspk-audiodev",
+        "pflash0",
+        "pflash1",
+        "pic",
+        "pit",
+        "sata",
+        "sgx-epc",
+        "smbios-entry-point-type",
+        "smbus",
+        "smm",
+        "system.flash0",
+        "system.flash1",
+        "vmport",
+        "x-oem-id",
+        "x-oem-table-id",
+    ]
+)
+VMD_MAX_CPUS = "x-vmd-max-cpus"
+
+
+def machine_properties(board: Board) -> frozenset[str]:
+    """The -machine keys `board` has (QEMU refuses others: Property 'T-machine.key' not found)."""
+    return (_X86_PROPERTIES if board.hotpluggable_cpus else _COMMON_PROPERTIES) | {VMD_MAX_CPUS}
+
+
+def with_vmd_max_cpus(board: Board, max_cpus: int) -> Board:
+    """vmd's `-machine ...,x-vmd-max-cpus=N`: this VM may have up to N vCPUs (4096 at most).
+
+    QEMU 7.2's limits (cpu-max 288 on q35, 255 on pc; no APIC ID above 254 under TCG, which has
+    no x2APIC) come from its accelerators and firmware tables; vmd's interpreter has neither, so
+    it can honour more vCPUs when asked to.  query-machines still describes the 7.2 types."""
+    return dataclasses.replace(board, cpu_max=max_cpus, apic_id_limit=None)

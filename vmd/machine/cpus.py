@@ -36,7 +36,8 @@ class CpuSlots:
         self.cpu_type = cpu_type
         self.slot_nodes = slot_nodes
         self.devices: dict[int, CpuDevice] = {}
-        self._listing: list[HotpluggableCPU] | None = None
+        # Bumped on every change of occupancy: views derived from the slots cache on it.
+        self.generation = 0
 
     def __len__(self) -> int:
         return self.topology.max_cpus
@@ -55,27 +56,24 @@ class CpuSlots:
         if device.index in self.devices:
             raise ValueError(f"slot {device.index} is occupied")
         self.devices[device.index] = device
-        self._listing = None
+        self.generation += 1
 
     def remove(self, index: int) -> CpuDevice:
         device = self.devices.pop(index)
-        self._listing = None
+        self.generation += 1
         return device
 
     def hotpluggable(self) -> list[HotpluggableCPU]:
-        """query-hotpluggable-cpus: every slot, highest first (QEMU prepends as it walks the table).
-        Built once per change of occupancy: clients poll it far more often than CPUs change."""
-        if self._listing is None:
-            listing = []
-            for index in range(self.topology.max_cpus - 1, -1, -1):
-                device = self.devices.get(index)
-                listing.append(
-                    HotpluggableCPU(
-                        type=self.cpu_type,
-                        vcpus_count=1,
-                        props=self.props(index),
-                        qom_path=None if device is None else device.qom_path,
-                    )
+        """query-hotpluggable-cpus: every slot, highest first (QEMU prepends as it walks the table)."""
+        listing = []
+        for index in range(self.topology.max_cpus - 1, -1, -1):
+            device = self.devices.get(index)
+            listing.append(
+                HotpluggableCPU(
+                    type=self.cpu_type,
+                    vcpus_count=1,
+                    props=self.props(index),
+                    qom_path=None if device is None else device.qom_path,
                 )
-            self._listing = listing
-        return self._listing
+            )
+        return listing

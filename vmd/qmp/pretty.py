@@ -7,15 +7,18 @@ into CR LF), and empty containers opened and closed on separate lines:
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from vmd.qmp.jsonwire import encode
+from vmd.qmp.jsonwire import Encoded, encode
 
 _NEWLINE = "\r\n"
 _INDENT = "    "
 
 
 def _render(value: Any, level: int, out: list[str]) -> None:
+    if isinstance(value, Encoded):
+        value = json.loads(value)  # pre-encoded compact JSON: lay it out like any other value
     if isinstance(value, dict):
         _container("{", "}", [(encode(key) + ": ", item) for key, item in value.items()], level, out)
     elif isinstance(value, list | tuple):
