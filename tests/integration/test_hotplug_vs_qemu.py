@@ -46,7 +46,9 @@ CONVERSATIONS: dict[str, tuple[tuple[str, ...], list[bytes]]] = {
     "plug-and-list": (
         ("-M", "q35", "-smp", "1,maxcpus=4"),
         [
+            SLOTS,  # listed before, between and after plugs: the encoded listing is updated per slot
             add(1, id="cpu1", **{"socket-id": 0, "core-id": 1, "thread-id": 0}),
+            SLOTS,
             add(2, **{"socket-id": 0, "core-id": 2, "thread-id": 0}),
             add(3, id="cpu1", **{"socket-id": 0, "core-id": 3, "thread-id": 0}),
             add(4, id="cpu3", **{"socket-id": 0, "core-id": 1, "thread-id": 0}),

@@ -14,9 +14,32 @@ from vmd.qapi.compiled import CpuDefinitionInfo, CpuInfoFast, MachineInfo, SysEm
 from vmd.qapi.runtime import wire_value
 from vmd.qmp.jsonwire import Encoded, encode
 
-# The encoded slot listing per slot table, with the generation it was built at: clients poll it
-# far more often than CPUs come and go, and at thousands of slots encoding is most of the cost.
-_listings: weakref.WeakKeyDictionary[CpuSlots, tuple[int, Encoded]] = weakref.WeakKeyDictionary()
+
+class _EncodedListing:
+    """query-hotpluggable-cpus of one slot table, kept encoded: clients poll it far more often than
+    CPUs come and go, and at thousands of slots encoding is nearly all the cost.  Each slot's entry
+    is encoded once; a plug or unplug re-encodes only the slots whose occupant changed."""
+
+    def __init__(self, slots: CpuSlots) -> None:
+        self._entries = [encode(wire_value(entry)) for entry in slots.hotpluggable()]  # highest first
+        self._occupants = {index: device.qom_path for index, device in slots.devices.items()}
+        self._generation = slots.generation
+        self._text = Encoded("[" + ", ".join(self._entries) + "]")
+
+    def current(self, slots: CpuSlots) -> Encoded:
+        if slots.generation != self._generation:
+            occupants = {index: device.qom_path for index, device in slots.devices.items()}
+            last = len(self._entries) - 1
+            for index in occupants.keys() | self._occupants.keys():
+                if occupants.get(index) != self._occupants.get(index):
+                    self._entries[last - index] = encode(wire_value(slots.entry(index)))
+            self._occupants = occupants
+            self._generation = slots.generation
+            self._text = Encoded("[" + ", ".join(self._entries) + "]")
+        return self._text
+
+
+_listings: weakref.WeakKeyDictionary[CpuSlots, _EncodedListing] = weakref.WeakKeyDictionary()
 
 
 @handles("query-hotpluggable-cpus")
@@ -24,11 +47,10 @@ def query_hotpluggable_cpus(ctx: CommandContext, args: None) -> Encoded:
     if not ctx.vm.board.hotpluggable_cpus:
         raise GenericError("The feature 'query-hotpluggable-cpus' is not enabled")
     slots = ctx.vm.cpus
-    cached = _listings.get(slots)
-    if cached is None or cached[0] != slots.generation:
-        cached = (slots.generation, Encoded(encode(wire_value(slots.hotpluggable()))))
-        _listings[slots] = cached
-    return cached[1]
+    listing = _listings.get(slots)
+    if listing is None:
+        listing = _listings[slots] = _EncodedListing(slots)
+    return listing.current(slots)
 
 
 @handles("query-cpus-fast")

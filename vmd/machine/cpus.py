@@ -63,17 +63,15 @@ class CpuSlots:
         self.generation += 1
         return device
 
+    def entry(self, index: int) -> HotpluggableCPU:
+        device = self.devices.get(index)
+        return HotpluggableCPU(
+            type=self.cpu_type,
+            vcpus_count=1,
+            props=self.props(index),
+            qom_path=None if device is None else device.qom_path,
+        )
+
     def hotpluggable(self) -> list[HotpluggableCPU]:
         """query-hotpluggable-cpus: every slot, highest first (QEMU prepends as it walks the table)."""
-        listing = []
-        for index in range(self.topology.max_cpus - 1, -1, -1):
-            device = self.devices.get(index)
-            listing.append(
-                HotpluggableCPU(
-                    type=self.cpu_type,
-                    vcpus_count=1,
-                    props=self.props(index),
-                    qom_path=None if device is None else device.qom_path,
-                )
-            )
-        return listing
+        return [self.entry(index) for index in range(self.topology.max_cpus - 1, -1, -1)]
