@@ -4,6 +4,7 @@ and what the slots, the vCPU threads and the guest's view say at each step."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -283,3 +284,54 @@ async def test_guest_policy_can_change_at_run_time(running: tuple[Peer, QMPClien
     with pytest.raises(ExecuteError):
         await qmp.execute("__com.vmd_set-guest-policy", {"unplug": "maybe"})
     assert (await qmp.execute("__com.vmd_query-guest-cpus"))["policy"] == policy
+
+
+async def test_an_eject_never_completes_while_paused(running: tuple[Peer, QMPClient]) -> None:
+    """device_del then stop, a few 100 us apart, many times: the eject finishes before STOP or
+    after RESUME, never in between."""
+    _, qmp = running
+    with qmp.listener() as listener:
+        for round_ in range(20):
+            await qmp.execute("device_add", {**slot(1), "id": f"r{round_}"})
+            assert await next_event(listener) == ost(1, 0, 1, f"r{round_}")
+            await until_online(qmp, "0-1")
+            await qmp.execute("device_del", {"id": f"r{round_}"})
+            await asyncio.sleep(round_ % 5 * 0.0005)  # land the stop at different points of the eject
+            await qmp.execute("stop")
+            seen = []
+            while not seen or seen[-1]["event"] != "STOP":
+                seen.append(await next_event(listener))
+            with contextlib.suppress(TimeoutError):
+                while True:
+                    seen.append(await asyncio.wait_for(next_event(listener), 0.05))
+            stop_at = next(i for i, e in enumerate(seen) if e["event"] == "STOP")
+            assert "DEVICE_DELETED" not in [e["event"] for e in seen[stop_at:]], seen
+            await qmp.execute("cont")
+            assert await next_event(listener) == {"event": "RESUME"}
+            while ost(3, 0, 1) not in seen:  # the eject, if it waited for cont
+                seen.append(await next_event(listener))
+            await until_threads(running[0], ["vcpu0"])
+
+
+async def test_unplug_queued_behind_its_own_plug(running: tuple[Peer, QMPClient]) -> None:
+    """Plug and unplug requested before the guest looks: it onlines the CPU, then offlines and
+    ejects it, in order, and nothing is left waiting."""
+    peer, qmp = running
+    with qmp.listener() as listener:
+        await qmp.execute("stop")
+        assert (await next_event(listener))["event"] == "STOP"
+        await qmp.execute("device_add", {**slot(3), "id": "c3"})
+        await qmp.execute("device_del", {"id": "c3"})
+        await qmp.execute("cont")
+        assert await events(listener, 6) == [
+            {"event": "RESUME"},
+            ost(1, 0, 3, "c3"),
+            ost(3, 0x84, 3, "c3"),
+            *deleted("/machine/peripheral/c3", "c3"),
+            ost(3, 0, 3),
+        ]
+    await until_threads(peer, ["vcpu0"])
+    assert await guest_cpus(qmp) == {"possible": "0-3", "present": "0", "online": "0", "offline": "1-3"}
+    stats = await qmp.execute("query-stats", {"target": "vm"})
+    assert isinstance(stats, list)
+    assert {s["name"]: s["value"] for s in stats[0]["stats"]}["unplugs"] == 1

@@ -72,6 +72,12 @@ class GuestOs:
         self._waiters: dict[int, tuple[int, asyncio.Future[None]]] = {}
         self._worker: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        # One guest operation per CPU at a time, in order (Linux serializes hotplug work): an
+        # eject requested while the CPU is still coming online waits for it, then offlines it.
+        self._cpu_locks: dict[int, asyncio.Lock] = {}
+        # Ejects past their last running check: a stop waits for them, so none completes while
+        # the VM is paused (in QEMU the eject is a vCPU's write, which a stop cannot split).
+        self._ejecting: set[asyncio.Future[None]] = set()
         self._booted = False
 
     def attach(self, machine: GuestMachine) -> None:
@@ -126,6 +132,12 @@ class GuestOs:
     def cpu_gone(self, index: int) -> None:
         self.present.discard(index)
         self.online.discard(index)
+        self._cpu_locks.pop(index, None)
+
+    async def quiesce(self) -> None:
+        """Wait for ejects already under way (the VM is stopping)."""
+        if self._ejecting:
+            await asyncio.wait(list(self._ejecting))
 
     async def close(self) -> None:
         tasks = [*self._tasks, *([self._worker] if self._worker else [])]
@@ -193,17 +205,37 @@ class GuestOs:
                 self._spawn(self._eject(index), f"guest-eject-{index}")
 
     async def _eject(self, index: int) -> None:
-        try:
-            await self._change(index, False)
-        except TimeoutError:
-            log.error("guest: CPU %d did not go offline; its eject fails", index)
-            self.machine.acpi.ost(index, OST_EJECT_REQUEST, OST_DEVICE_BUSY)
-            self.machine.unplug_refused(index)
-            return
-        await self.machine.eject(index)
-        self.machine.acpi.ost(index, OST_EJECT_REQUEST, OST_SUCCESS)
+        lock = self._lock(index)
+        async with lock:
+            try:
+                await self._change_locked(index, False)
+            except TimeoutError:
+                log.error("guest: CPU %d did not go offline; its eject fails", index)
+                self.machine.acpi.ost(index, OST_EJECT_REQUEST, OST_DEVICE_BUSY)
+                self.machine.unplug_refused(index)
+                return
+            await self._running.wait()
+            done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._ejecting.add(done)
+            try:
+                await self.machine.eject(index)
+                self.machine.acpi.ost(index, OST_EJECT_REQUEST, OST_SUCCESS)
+            finally:
+                self._ejecting.discard(done)
+                done.set_result(None)
+
+    def _lock(self, index: int) -> asyncio.Lock:
+        lock = self._cpu_locks.get(index)
+        if lock is None:
+            lock = self._cpu_locks[index] = asyncio.Lock()
+        return lock
 
     async def _change(self, index: int, online: bool) -> None:
+        async with self._lock(index):
+            if index in self.present:  # it may have been ejected while this waited its turn
+                await self._change_locked(index, online)
+
+    async def _change_locked(self, index: int, online: bool) -> None:
         """Flip the CPU's online bit, wake it, and wait until the vCPU confirms (while running)."""
         want = fw.CPU_STATE_ONLINE if online else fw.CPU_STATE_OFFLINE
         if (index in self.online) == online:

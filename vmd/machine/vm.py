@@ -192,6 +192,7 @@ class VirtualMachine:
         # Enter the new state before waiting, as QEMU does, so a concurrent query sees it at once.
         self.runstate.enter(state)
         self.guest.set_running(False)
+        await self.guest.quiesce()
         await self.vcpus.pause_all()
         self._emit(rs.STOP, None)
 
