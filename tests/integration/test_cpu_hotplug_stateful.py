@@ -1,0 +1,540 @@
+"""CPU hotplug as a state machine: random sequences of plug, unplug, stop/cont and guest policy
+changes against one real vmd per example, every view checked against a model after every step.
+
+The model is what vmd's documentation and code say (vmd/machine/cpu_hotplug.py,
+vmd/machine/acpi_cpu_hotplug.py, vmd/guest/os_model.py):
+
+* device_add raises the SCI; device_del only flags the slot and raises the SCI; a guest that
+  does not run (paused, or not booted yet under -S) scans nothing until `cont`;
+* a scan answers every pending insert (_OST(1, 0), then online if auto-online is on), then,
+  unless the policy is *ignore*, every pending remove: *refuse* gives _OST(3, 0x82) and
+  DEVICE_UNPLUG_GUEST_ERROR, *accept* gives _OST(3, 0x84), the eject and its DEVICE_DELETED
+  pair, then _OST(3, 0).  A request left pending under *ignore* stays flagged: the next scan
+  under another policy answers it;
+* a guest booting (the first `cont` after -S) enumerates every present CPU and onlines it; a
+  CPU unplug before that is refused as QEMU 7.2 refuses it (the ACPI block is still legacy).
+
+After each step the test waits (each wait bounded) for exactly the events the step must produce,
+then compares the slots (query-hotpluggable-cpus), the present vCPUs (query-cpus-fast: index,
+qom-path, a distinct real thread named after it), the daemon's vcpu{N} threads, _OST status,
+the run state and the guest's present and online lists with the model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+from hypothesis import HealthCheck, Phase, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
+from qemu.qmp import ExecuteError, QMPClient
+from qemu.qmp.events import EventListener
+
+from tests.peers import TIMEOUT, Peer, start_peer
+
+CPU = "qemu64-x86_64-cpu"
+IDS = ("c1", "c2", "c3", "hot-cpu")  # few enough that duplicates come up often
+UNPLUG_POLICIES = ("accept", "refuse", "ignore")
+# Names that are usually nobody's, for device_del of something absent (the model resolves every
+# name, so the anonymous one may be a CPU's by then).
+ABSENT = ("ghost", "device[0]", "/machine/peripheral/ghost", "/machine/peripheral-anon/device[7]")
+# Every event and every settled view comes within milliseconds; a failing example is re-run many
+# times while hypothesis shrinks it, so a wait that will not succeed must give up soon.
+WAIT = 3.0
+# A whole example takes well under a second; a step that takes this long has hung.
+STEP_TIMEOUT = 2 * TIMEOUT
+
+T = TypeVar("T")
+Event = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Topology:
+    smp: str
+    sockets: int
+    cores: int
+    threads: int
+
+    @property
+    def max_cpus(self) -> int:
+        return self.sockets * self.cores * self.threads
+
+    def props(self, index: int) -> dict[str, int]:
+        return {
+            "socket-id": index // (self.threads * self.cores),
+            "core-id": index // self.threads % self.cores,
+            "thread-id": index % self.threads,
+        }
+
+    def apic_id(self, index: int) -> int:
+        # hw/i386/topology.h: each level gets just enough bits for its count.
+        thread_bits = (self.threads - 1).bit_length()
+        core_bits = (self.cores - 1).bit_length()
+        ids = self.props(index)
+        return (
+            ids["socket-id"] << (core_bits + thread_bits) | ids["core-id"] << thread_bits | ids["thread-id"]
+        )
+
+
+TOPOLOGIES = (
+    Topology("2,maxcpus=8", 1, 8, 1),  # QEMU 7.2's q35 prefers cores
+    Topology("2,sockets=2,cores=2,threads=2,maxcpus=8", 2, 2, 2),
+    Topology("2,sockets=4,cores=1,threads=2,maxcpus=8", 4, 1, 2),
+    Topology("2,sockets=2,cores=3,threads=1,maxcpus=6", 2, 3, 1),  # APIC IDs with holes
+    Topology("2,sockets=1,cores=2,threads=3,maxcpus=6", 1, 2, 3),
+)
+
+
+def cpu_list(cpus: set[int]) -> str:
+    """Linux's range syntax, written independently of vmd's."""
+    ranges: list[list[int]] = []
+    for cpu in sorted(cpus):
+        if ranges and ranges[-1][1] == cpu - 1:
+            ranges[-1][1] = cpu
+        else:
+            ranges.append([cpu, cpu])
+    return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in ranges)
+
+
+def ost(index: int, source: int, status: int, device: str | None) -> Event:
+    info: dict[str, Any] = {"slot": str(index), "slot-type": "CPU", "source": source, "status": status}
+    if device is not None:
+        info = {"device": device, **info}
+    return {"event": "ACPI_DEVICE_OST", "data": {"info": info}}
+
+
+def with_device(device: str | None, path: str) -> dict[str, str]:
+    return {"path": path} if device is None else {"device": device, "path": path}
+
+
+@dataclass
+class Cpu:
+    index: int
+    path: str
+    device_id: str | None
+
+
+@dataclass
+class Model:
+    """What every view must say, and the events each step must produce."""
+
+    topology: Topology
+    unplug: str
+    auto_online: bool
+    status: str  # prelaunch, running or paused
+    cpus: dict[int, Cpu] = field(default_factory=dict)
+    guest_present: set[int] = field(default_factory=set)
+    online: set[int] = field(default_factory=set)  # what the guest will have once it had time
+    inserts: set[int] = field(default_factory=set)  # hot-added, not scanned yet
+    removes: set[int] = field(default_factory=set)  # unplug requested, not answered yet
+    sci: bool = False  # raised while the guest could not scan
+    ost: dict[int, tuple[int, int]] = field(default_factory=dict)
+    anon: int = 0  # QEMU's peripheral-anon counter: every anonymous device_add uses one up
+    booted: bool = False
+    paths: set[str] = field(default_factory=set)  # every CPU path seen, for absent-path requests
+
+    def ids(self) -> set[str]:
+        return {cpu.device_id for cpu in self.cpus.values() if cpu.device_id is not None}
+
+    def find(self, name: str) -> Cpu | None:
+        for cpu in self.cpus.values():
+            if (cpu.path if name.startswith("/") else cpu.device_id) == name:
+                return cpu
+        return None
+
+    def add(self, cpu: Cpu) -> None:
+        self.cpus[cpu.index] = cpu
+        self.paths.add(cpu.path)
+
+    def boot(self) -> None:
+        """The first run: the guest enumerates every present CPU and brings it online."""
+        self.booted = True
+        self.guest_present = set(self.cpus)
+        self.online = set(self.cpus)
+        self.inserts.clear()
+        self.sci = False
+
+    def raise_sci(self) -> tuple[list[Event], list[list[Event]]]:
+        if self.status != "running":
+            self.sci = True
+            return [], []
+        return self.scan()
+
+    def scan(self) -> tuple[list[Event], list[list[Event]]]:
+        """The guest's scan: (events in this order, then per-slot chains that may interleave)."""
+        self.sci = False
+        now: list[Event] = []
+        chains: list[list[Event]] = []
+        for index in sorted(self.inserts):
+            self.guest_present.add(index)
+            self.ost[index] = (1, 0)
+            now.append(ost(index, 1, 0, self.cpus[index].device_id))
+            if self.auto_online:
+                self.online.add(index)
+        self.inserts.clear()
+        if self.unplug == "ignore":
+            return now, chains
+        for index in sorted(self.removes):
+            cpu = self.cpus[index]
+            if self.unplug == "refuse":
+                self.ost[index] = (3, 0x82)
+                now.append(ost(index, 3, 0x82, cpu.device_id))
+                now.append(
+                    {"event": "DEVICE_UNPLUG_GUEST_ERROR", "data": with_device(cpu.device_id, cpu.path)}
+                )
+                continue
+            now.append(ost(index, 3, 0x84, cpu.device_id))
+            chains.append(
+                [
+                    {"event": "DEVICE_DELETED", "data": {"path": f"{cpu.path}/lapic"}},
+                    {"event": "DEVICE_DELETED", "data": with_device(cpu.device_id, cpu.path)},
+                    ost(index, 3, 0, None),
+                ]
+            )
+            self.ost[index] = (3, 0)
+            del self.cpus[index]
+            self.guest_present.discard(index)
+            self.online.discard(index)
+        self.removes.clear()
+        return now, chains
+
+    def slots(self) -> list[dict[str, Any]]:
+        listing = []
+        for index in reversed(range(self.topology.max_cpus)):
+            entry: dict[str, Any] = {"type": CPU, "vcpus-count": 1, "props": self.topology.props(index)}
+            if index in self.cpus:
+                entry["qom-path"] = self.cpus[index].path
+            listing.append(entry)
+        return listing
+
+    def ospm(self) -> list[dict[str, Any]]:
+        if not self.booted:
+            return []  # legacy interface: QEMU lists no CPU slots
+        status = []
+        for index in range(self.topology.max_cpus):
+            source, code = self.ost.get(index, (0, 0))
+            cpu = self.cpus.get(index)
+            status.append(ost(index, source, code, None if cpu is None else cpu.device_id)["data"]["info"])
+        return status
+
+    def guest(self) -> dict[str, str]:
+        possible = set(range(self.topology.max_cpus))
+        return {
+            "possible": cpu_list(possible),
+            "present": cpu_list(self.guest_present),
+            "online": cpu_list(self.online),
+            "offline": cpu_list(possible - self.online),
+        }
+
+    def policy(self) -> dict[str, Any]:
+        return {"auto-online": self.auto_online, "unplug": self.unplug, "delay-ms": 0, "cpu0-hotplug": False}
+
+
+Outcome = tuple[object, tuple[str, str] | None]
+OK: Outcome = ({}, None)
+
+
+def failure(error_class: str, desc: str) -> Outcome:
+    return None, (error_class, desc)
+
+
+async def eventually(probe: Callable[[], Awaitable[T]], expected: T) -> T:
+    """Poll (bounded) until `probe` gives `expected`; the last value seen otherwise."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + WAIT
+    seen = await probe()
+    while seen != expected and loop.time() < deadline:
+        await asyncio.sleep(0.01)
+        seen = await probe()
+    return seen
+
+
+def vcpu_threads(peer: Peer) -> list[str]:
+    """The daemon's vcpu{N} threads; one that ends while they are listed is not one of them."""
+    names = []
+    for task in Path(f"/proc/{peer.pid}/task").iterdir():
+        try:
+            name = (task / "comm").read_text().strip()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if name.startswith("vcpu"):
+            names.append(name)
+    return sorted(names)
+
+
+class CpuHotplugMachine(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.runner = asyncio.Runner()
+        self.peer: Peer | None = None
+        self.qmp: QMPClient | None = None
+        self.listener = EventListener()
+        self.listening = False
+        self.model: Model
+
+    # -- plumbing -----------------------------------------------------------------------------
+
+    def run(self, work: Coroutine[Any, Any, T]) -> T:
+        return self.runner.run(asyncio.wait_for(work, STEP_TIMEOUT))
+
+    @property
+    def client(self) -> QMPClient:
+        assert self.qmp is not None
+        return self.qmp
+
+    async def execute(self, command: str, arguments: dict[str, Any] | None = None) -> Outcome:
+        try:
+            return await self.client.execute(command, arguments), None
+        except ExecuteError as error:
+            return None, (error.error.error.class_, error.error.error.desc)
+
+    def assert_no_stray_events(self) -> None:
+        stray = [{"event": e["event"], "data": e.get("data")} for e in self.listener.clear()]
+        assert not stray, f"events nothing asked for: {stray}"
+
+    async def expect_events(self, now: list[Event], chains: list[list[Event]]) -> None:
+        """`now` in this order, then every chain in its own order (ejects run concurrently)."""
+        got: list[Event] = []
+        for _ in range(len(now) + sum(map(len, chains))):
+            event = await asyncio.wait_for(self.listener.get(), WAIT)
+            got.append({"event": event["event"], **({"data": event["data"]} if "data" in event else {})})
+        expected = f"expected {now} then the chains {chains}, got {got}"
+        assert got[: len(now)] == now, expected
+        waiting = [list(chain) for chain in chains]
+        for event in got[len(now) :]:
+            chain = next((c for c in waiting if c and c[0] == event), None)
+            assert chain is not None, expected
+            chain.pop(0)
+
+    def step(
+        self,
+        command: str,
+        arguments: dict[str, Any] | None,
+        expected: Outcome,
+        now: list[Event] | None = None,
+        chains: list[list[Event]] | None = None,
+    ) -> None:
+        """Run one command: its reply must be `expected`, and the events it causes `now`, `chains`."""
+        self.assert_no_stray_events()
+
+        async def go() -> None:
+            outcome = await self.execute(command, arguments)
+            assert outcome == expected, f"{command} {arguments}"
+            await self.expect_events(now or [], chains or [])
+
+        self.run(go())
+
+    # -- the VM -------------------------------------------------------------------------------
+
+    @initialize(
+        topology=st.sampled_from(TOPOLOGIES),
+        unplug=st.sampled_from(UNPLUG_POLICIES),
+        auto_online=st.booleans(),
+        paused=st.booleans(),
+    )
+    def start(self, topology: Topology, unplug: str, auto_online: bool, paused: bool) -> None:
+        guest = f"unplug={unplug},auto-online={'on' if auto_online else 'off'}"
+        args = ["-M", "q35", "-smp", topology.smp, "-vmd-guest", guest, *(["-S"] if paused else [])]
+        self.peer = start_peer("vmd", args)
+        model = self.model = Model(topology, unplug, auto_online, "prelaunch" if paused else "running")
+        model.add(Cpu(0, "/machine/unattached/device[0]", None))
+        model.add(Cpu(1, "/machine/unattached/device[2]", None))
+        if not paused:
+            model.boot()
+
+        async def connect(socket: str) -> None:
+            self.qmp = QMPClient("stateful")
+            await asyncio.wait_for(self.qmp.connect(socket), TIMEOUT)
+            self.qmp.register_listener(self.listener)
+            self.listening = True
+
+        self.run(connect(self.peer.socket))
+
+    def teardown(self) -> None:
+        try:
+            if self.listening:
+                self.client.remove_listener(self.listener)
+            if self.qmp is not None:
+                self.run(self.client.disconnect())
+        finally:
+            self.runner.close()
+            if self.peer is not None:
+                self.peer.stop()
+                text = self.peer.log.read_text() if self.peer.log.exists() else ""
+                shutil.rmtree(self.peer.workdir, ignore_errors=True)
+                assert "Traceback" not in text, f"vmd logged an exception:\n{text}"
+
+    # -- steps --------------------------------------------------------------------------------
+
+    def plug(self, index: int, device_id: str | None) -> None:
+        model = self.model
+        arguments: dict[str, Any] = {"driver": CPU, **model.topology.props(index)}
+        if device_id is not None:
+            arguments["id"] = device_id
+        if device_id is not None and device_id in model.ids():
+            self.step("device_add", arguments, failure("GenericError", f"Duplicate device ID '{device_id}'"))
+            return
+        name = device_id
+        if device_id is None:
+            name = f"device[{model.anon}]"
+            model.anon += 1
+        if index in model.cpus:
+            apic_id = model.topology.apic_id(index)
+            self.step(
+                "device_add",
+                arguments,
+                failure("GenericError", f"CPU[{index}] with APIC ID {apic_id} exists"),
+            )
+            return
+        container = "peripheral" if device_id is not None else "peripheral-anon"
+        model.add(Cpu(index, f"/machine/{container}/{name}", device_id))
+        model.inserts.add(index)
+        self.step("device_add", arguments, OK, *model.raise_sci())
+
+    def unplug(self, name: str) -> None:
+        model = self.model
+        cpu = model.find(name)
+        if cpu is None:
+            expected = failure("DeviceNotFound", f"Device '{name}' not found")
+        elif cpu.index == 0:
+            expected = failure("GenericError", "Boot CPU is unpluggable")
+        elif not model.booted:
+            expected = failure(
+                "GenericError", f"acpi: device unplug request for not supported device type: {CPU}"
+            )
+        else:
+            model.removes.add(cpu.index)
+            self.step("device_del", {"id": name}, OK, *model.raise_sci())
+            return
+        self.step("device_del", {"id": name}, expected)
+
+    @precondition(lambda self: len(self.model.cpus) < self.model.topology.max_cpus)
+    @rule(data=st.data())
+    def plug_into_a_free_slot(self, data: st.DataObject) -> None:
+        free = sorted(set(range(self.model.topology.max_cpus)) - set(self.model.cpus))
+        index = data.draw(st.sampled_from(free), label="slot")
+        self.plug(index, data.draw(st.none() | st.sampled_from(IDS), label="id"))
+
+    @rule(data=st.data())
+    def plug_into_any_slot(self, data: st.DataObject) -> None:
+        index = data.draw(st.integers(0, self.model.topology.max_cpus - 1), label="slot")
+        self.plug(index, data.draw(st.none() | st.sampled_from(IDS), label="id"))
+
+    @rule(data=st.data())
+    def unplug_a_present_cpu(self, data: st.DataObject) -> None:
+        names = {cpu.path for cpu in self.model.cpus.values()} | self.model.ids()
+        self.unplug(data.draw(st.sampled_from(sorted(names)), label="name"))
+
+    @rule(data=st.data())
+    def unplug_anything(self, data: st.DataObject) -> None:
+        names = self.model.paths | set(IDS) | set(ABSENT)
+        self.unplug(data.draw(st.sampled_from(sorted(names)), label="name"))
+
+    @rule(command=st.sampled_from(("stop", "cont")))
+    def stop_or_cont(self, command: str) -> None:
+        model = self.model
+        if command == "stop":
+            if model.status != "running":
+                self.step("stop", None, OK)
+                return
+            model.status = "paused"
+            self.step("stop", None, OK, [{"event": "STOP"}])
+            return
+        if model.status == "running":
+            self.step("cont", None, OK)
+            return
+        if not model.booted:
+            model.boot()
+        model.status = "running"
+        now, chains = model.scan() if model.sci else ([], [])
+        self.step("cont", None, OK, [{"event": "RESUME"}, *now], chains)
+
+    @rule(unplug=st.none() | st.sampled_from(UNPLUG_POLICIES), auto_online=st.none() | st.booleans())
+    def set_guest_policy(self, unplug: str | None, auto_online: bool | None) -> None:
+        model = self.model
+        arguments: dict[str, Any] = {}
+        if unplug is not None:
+            model.unplug = arguments["unplug"] = unplug
+        if auto_online is not None:
+            model.auto_online = arguments["auto-online"] = auto_online
+        self.step("__com.vmd_set-guest-policy", arguments, (model.policy(), None))
+
+    # -- the views ----------------------------------------------------------------------------
+
+    @invariant()
+    def every_view_agrees_with_the_model(self) -> None:
+        self.run(self.check_views())
+        self.assert_no_stray_events()
+
+    async def check_views(self) -> None:
+        model, peer, qmp = self.model, self.peer, self.client
+        assert peer is not None
+        status = await qmp.execute("query-status")
+        # Whatever the daemon emitted before this reply has reached the listener by now.
+        self.assert_no_stray_events()
+        assert isinstance(status, dict)
+        assert (status["status"], status["running"]) == (model.status, model.status == "running")
+
+        assert await qmp.execute("query-hotpluggable-cpus") == model.slots()
+
+        cpus = await qmp.execute("query-cpus-fast")
+        assert isinstance(cpus, list)
+        # In creation order, as QEMU's CPU list: a CPU plugged again comes last.
+        assert [(cpu["cpu-index"], cpu["qom-path"]) for cpu in cpus] == [
+            (index, cpu.path) for index, cpu in model.cpus.items()
+        ]
+        threads = [cpu["thread-id"] for cpu in cpus]
+        assert len(set(threads)) == len(threads), f"vCPUs share host threads: {cpus}"
+        for cpu in cpus:
+            assert cpu["props"] == model.topology.props(cpu["cpu-index"])
+            comm = Path(f"/proc/{peer.pid}/task/{cpu['thread-id']}/comm")
+            assert comm.exists(), f"vCPU {cpu['cpu-index']}: thread {cpu['thread-id']} does not exist"
+            assert comm.read_text().strip() == f"vcpu{cpu['cpu-index']}"
+
+        async def threads_now() -> list[str]:
+            return vcpu_threads(peer)
+
+        expected_threads = sorted(f"vcpu{index}" for index in model.cpus)
+        assert await eventually(threads_now, expected_threads) == expected_threads
+
+        assert await qmp.execute("query-acpi-ospm-status") == model.ospm()
+
+        async def guest_now() -> dict[str, str]:
+            view = await qmp.execute("__com.vmd_query-guest-cpus")
+            assert isinstance(view, dict)
+            assert view["policy"] == model.policy()
+            return {key: view[key] for key in ("possible", "present", "online", "offline")}
+
+        assert await eventually(guest_now, model.guest()) == model.guest()
+        assert peer.alive()
+
+
+SETTINGS = settings(
+    max_examples=10,
+    stateful_step_count=25,
+    deadline=None,
+    database=None,  # nothing written under the work tree
+    # A failing example costs a daemon per attempt: shrink one failure, skip the coverage-traced
+    # explain phase.
+    report_multiple_bugs=False,
+    phases=(Phase.explicit, Phase.generate, Phase.target, Phase.shrink),
+    suppress_health_check=[HealthCheck.too_slow],
+)
+
+
+@pytest.mark.slow
+def test_cpu_hotplug_state_machine() -> None:
+    run_state_machine_as_test(CpuHotplugMachine, settings=SETTINGS)
