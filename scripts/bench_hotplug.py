@@ -44,7 +44,6 @@ import argparse
 import contextlib
 import functools
 import gc
-import itertools
 import json
 import os
 import platform
@@ -804,7 +803,7 @@ class Report:
             measured = dict(points)
             base = MAIN_SLOTS if MAIN_SLOTS in measured else (points[0][0] if points else None)
             # A repeated listing is served from vmd's cache: only the changed one should grow.
-            target, linear = ("linear in slots", self.linearity(points)) if changed else ("—", "n/a")
+            target, linear = ("≤ linear in slots", self.linearity(points)) if changed else ("—", "n/a")
             prev: tuple[int, float] | None = None
             for slots in self.opts.sizes:
                 metric = growth_metric(slots)
@@ -831,15 +830,16 @@ class Report:
 
     @staticmethod
     def linearity(points: list[tuple[int, float]]) -> str:
-        """Linear if every segment's cost per added slot is within 0.5-2x of the overall slope."""
-        if len(points) < 3:
+        """The issue's criterion: growth from 255 slots to each larger size is linear or better (no
+        per-slot quadratic work); time may grow at most 1.5x as fast as the slots, which leaves
+        room for cache effects.  Smaller sizes are shown, not judged: fixed costs dominate them."""
+        base = next(((s, t) for s, t in points if s == 255), None)
+        if base is None or base[1] <= 0 or len(points) < 2:
             return "n/a"
-        (s0, t0), (s1, t1) = points[0], points[-1]
-        overall = (t1 - t0) / (s1 - s0)
-        if overall <= 0:
-            return "**not linear**"
-        slopes = [(tb - ta) / (sb - sa) for (sa, ta), (sb, tb) in itertools.pairwise(points)]
-        return "≈ linear" if all(0.5 <= s / overall <= 2 for s in slopes) else "**not linear**"
+        for slots, took in points:
+            if slots > base[0] and took / base[1] > 1.5 * slots / base[0]:
+                return "**superlinear**"
+        return "met (linear or better)"
 
     def busy_rows(self) -> list[str]:
         lines = []
