@@ -14,17 +14,16 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 import shutil
-import socket
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from tests.peers import QEMU_BINARY, TIMEOUT, Peer, short_tmpdir, start_peer
+from tests.integration.blocking_qmp import BlockingQmp
+from tests.peers import Peer, short_tmpdir, start_peer
 from tests.unit.test_topology import smp
 from vmd.errors import QmpError
 from vmd.machine.boards import find_board
@@ -39,56 +38,6 @@ from vmd.machine.cpu_address import (
 from vmd.machine.topology import Topology, resolve_smp
 
 pytestmark = pytest.mark.qemu
-
-
-@pytest.fixture(scope="module")
-def qemu() -> str:
-    if QEMU_BINARY is None:
-        if os.environ.get("VMD_ALLOW_SKIP") == "1":
-            pytest.skip("qemu-system-x86_64 is not installed")
-        pytest.fail("qemu-system-x86_64 is not installed")
-    return QEMU_BINARY
-
-
-class Monitor:
-    """A negotiated QMP connection sending raw argument text; every read has a timeout."""
-
-    def __init__(self, path: str) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(TIMEOUT)
-        self.sock.connect(path)
-        self.stream = self.sock.makefile("rwb")
-        self.next_id = 0
-        assert "QMP" in self._read()
-        assert self.command("qmp_capabilities") == {"return": {}}
-
-    def _read(self) -> Any:
-        line = self.stream.readline()
-        if not line:
-            raise EOFError("QEMU closed the monitor")
-        return json.loads(line)
-
-    def command(self, name: str, arguments: str | None = None) -> Any:
-        """The reply to `name` with `arguments` (JSON text, sent as is), events skipped."""
-        self.next_id += 1
-        text = f'{{"execute": {json.dumps(name)}, "id": {self.next_id}'
-        text += f', "arguments": {arguments}}}' if arguments is not None else "}"
-        self.stream.write(text.encode())
-        self.stream.flush()
-        while True:
-            reply = self._read()
-            if reply.get("id") == self.next_id and "event" not in reply:
-                del reply["id"]
-                return reply
-
-    def result(self, name: str, **arguments: Any) -> Any:
-        reply = self.command(name, json.dumps(arguments) if arguments else None)
-        assert "return" in reply, (name, arguments, reply)
-        return reply["return"]
-
-    def close(self) -> None:
-        self.stream.close()
-        self.sock.close()
 
 
 @contextlib.contextmanager
@@ -349,7 +298,7 @@ SCENARIOS = (
 )
 
 
-def _target(monitor: Monitor, machine: str, topology: Topology) -> CpuPlugTarget:
+def _target(monitor: BlockingQmp, machine: str, topology: Topology) -> CpuPlugTarget:
     """The module's view of the machine, with the CPU type and NUMA nodes QEMU reports."""
     slots = monitor.result("query-hotpluggable-cpus")
     assert len(slots) == topology.max_cpus
@@ -366,7 +315,7 @@ def _target(monitor: Monitor, machine: str, topology: Topology) -> CpuPlugTarget
     )
 
 
-def _check_created(monitor: Monitor, resolved: ResolvedCpu, qom_path: str) -> list[str]:
+def _check_created(monitor: BlockingQmp, resolved: ResolvedCpu, qom_path: str) -> list[str]:
     """Where QEMU put the CPU it just created, against the module's answer."""
     problems = []
     cpus = {cpu["cpu-index"]: cpu for cpu in monitor.result("query-cpus-fast")}
@@ -394,7 +343,7 @@ def _check_created(monitor: Monitor, resolved: ResolvedCpu, qom_path: str) -> li
 def test_device_add_like_qemu(qemu: str, scenario: Scenario) -> None:
     topology = resolve_smp(smp(scenario.smp), find_board(scenario.machine))
     with running_qemu(["-M", scenario.machine, "-smp", scenario.smp, *scenario.extra]) as peer:
-        monitor = Monitor(peer.socket)
+        monitor = BlockingQmp(peer.socket)
         try:
             target = _target(monitor, scenario.machine, topology)
             occupied = set(range(topology.boot_cpus))
@@ -495,7 +444,7 @@ def _start_up_outcome(args: Sequence[str]) -> str | list[int]:
     """QEMU's `-device ...: <error>` line, or the cpu-index of every CPU when it started."""
     try:
         with running_qemu(args) as peer:
-            monitor = Monitor(peer.socket)
+            monitor = BlockingQmp(peer.socket)
             try:
                 return sorted(cpu["cpu-index"] for cpu in monitor.result("query-cpus-fast"))
             finally:

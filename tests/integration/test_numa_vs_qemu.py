@@ -9,17 +9,15 @@ as the node-id of the slots (no node-id at all when resolve_numa says the machin
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
-import socket
 import subprocess
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from tests.peers import BASE_ARGS, QEMU_BINARY, TIMEOUT, Peer, short_tmpdir
+from tests.integration.blocking_qmp import BlockingQmp
+from tests.peers import BASE_ARGS, TIMEOUT, Peer, short_tmpdir
 from vmd.cli import parse_command_line
 from vmd.machine.boards import find_board
 from vmd.machine.numa import NumaError, NumaLayout, resolve_numa
@@ -36,15 +34,6 @@ NOT_NUMA = (
 )
 
 
-@pytest.fixture(scope="module")
-def qemu() -> str:
-    if QEMU_BINARY is None:
-        if os.environ.get("VMD_ALLOW_SKIP") == "1":
-            pytest.skip("qemu-system-x86_64 is not installed")
-        pytest.fail("qemu-system-x86_64 is not installed")
-    return QEMU_BINARY
-
-
 @dataclass
 class Run:
     """What QEMU did: its stderr lines without the program prefix, and (if it started) the slots
@@ -56,28 +45,13 @@ class Run:
 
 
 def _qmp_slots(path: str) -> list[dict[str, Any]]:
-    """Greeting, qmp_capabilities, query-hotpluggable-cpus, quit on a raw socket; reads time out."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(TIMEOUT)
-        sock.connect(path)
-        with sock.makefile("rwb") as stream:
-
-            def execute(command: str) -> Any:
-                stream.write(json.dumps({"execute": command}).encode())
-                stream.flush()
-                while True:
-                    line = stream.readline()
-                    if not line:
-                        raise EOFError(f"QEMU closed the monitor before answering {command}")
-                    reply = json.loads(line)
-                    if "event" not in reply:
-                        return reply
-
-            greeting = json.loads(stream.readline())
-            assert "QMP" in greeting, greeting
-            assert execute("qmp_capabilities") == {"return": {}}
-            listed = execute("query-hotpluggable-cpus")["return"]
-            assert execute("quit") == {"return": {}}
+    """qmp_capabilities, query-hotpluggable-cpus, quit; reads time out."""
+    qmp = BlockingQmp(path)
+    try:
+        listed = qmp.result("query-hotpluggable-cpus")
+        assert qmp.execute("quit") == {"return": {}}
+    finally:
+        qmp.close()
     return list(reversed(listed))  # QEMU lists the slot table backwards
 
 

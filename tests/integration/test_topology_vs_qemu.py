@@ -9,10 +9,7 @@ and the APIC IDs `qom-get` reads from the CPUs that exist.
 from __future__ import annotations
 
 import contextlib
-import json
-import os
 import shutil
-import socket
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,7 +17,8 @@ from typing import Any
 
 import pytest
 
-from tests.peers import BASE_ARGS, QEMU_BINARY, TIMEOUT, Peer, short_tmpdir
+from tests.integration.blocking_qmp import BlockingQmp
+from tests.peers import BASE_ARGS, TIMEOUT, Peer, short_tmpdir
 from tests.unit.test_topology import smp
 from vmd.machine.boards import BOARDS, UnknownMachineError, find_board
 from vmd.machine.cpu_models import CPU_MODELS, cpu_models_in_help_order
@@ -37,50 +35,9 @@ NOT_TOPOLOGY = (
 )
 
 
-@pytest.fixture(scope="module")
-def qemu() -> str:
-    if QEMU_BINARY is None:
-        if os.environ.get("VMD_ALLOW_SKIP") == "1":
-            pytest.skip("qemu-system-x86_64 is not installed")
-        pytest.fail("qemu-system-x86_64 is not installed")
-    return QEMU_BINARY
-
-
-class Qmp:
-    """A negotiated QMP connection on a plain blocking socket; every read has a timeout."""
-
-    def __init__(self, path: str) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(TIMEOUT)
-        self.sock.connect(path)
-        self.stream = self.sock.makefile("rwb")
-        assert "QMP" in self._read()
-        assert self.execute("qmp_capabilities") == {"return": {}}
-
-    def _read(self) -> Any:
-        line = self.stream.readline()
-        if not line:
-            raise EOFError("QEMU closed the monitor")
-        return json.loads(line)
-
-    def execute(self, command: str, **arguments: Any) -> Any:
-        request: dict[str, Any] = {"execute": command}
-        if arguments:
-            request["arguments"] = arguments
-        self.stream.write(json.dumps(request).encode())
-        self.stream.flush()
-        while "event" in (reply := self._read()):
-            pass
-        return reply
-
-    def close(self) -> None:
-        self.stream.close()
-        self.sock.close()
-
-
 @dataclass
 class Started:
-    qmp: Qmp
+    qmp: BlockingQmp
     stderr: list[str]
 
 
@@ -97,7 +54,7 @@ def start_qemu(qemu: str, *args: str) -> Iterator[Started | Refused]:
     command = [qemu, *BASE_ARGS, *args, "-S", "-qmp", f"unix:{path},server=on,wait=off"]
     command += ["-daemonize", "-pidfile", str(pidfile)]
     peer: Peer | None = None
-    qmp: Qmp | None = None
+    qmp: BlockingQmp | None = None
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT, check=False)
         stderr = [line.removeprefix(PREFIX) for line in done.stderr.splitlines()]
@@ -105,7 +62,7 @@ def start_qemu(qemu: str, *args: str) -> Iterator[Started | Refused]:
             yield Refused(stderr)
             return
         peer = Peer("qemu", workdir, [path], int(pidfile.read_text()), workdir / "qemu.log")
-        qmp = Qmp(path)
+        qmp = BlockingQmp(path)
         yield Started(qmp, stderr)
     finally:
         if qmp is not None:
