@@ -109,6 +109,7 @@ def machine_settings(config: Config) -> MachineSettings:
             SerialSettings(
                 serial.index,
                 chardev.backend,
+                chardev_id=chardev.id,
                 path=chardev.props.get("path"),
                 append=chardev.props.get("append") == "on",
             )

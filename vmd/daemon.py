@@ -63,6 +63,7 @@ class SerialSettings:
 
     index: int
     backend: str  # "file", "null" or "stdio"
+    chardev_id: str = ""
     path: str | None = None
     append: bool = False
 
@@ -189,6 +190,18 @@ class Daemon:
 
     def command_names(self) -> list[str]:
         return list(self.dispatcher.commands)
+
+    def chardevs(self) -> list[tuple[str, str, bool]]:
+        """(label, filename, frontend open) of every character device, as query-chardev shows them:
+        the monitors' sockets ("disconnected:" while no client is connected), then the serial ports'."""
+        listed = []
+        for listener, monitor in zip(self._listeners, self.settings.monitors, strict=False):
+            connected = any(s.chardev_id == monitor.chardev_id for s in self.sessions)
+            filename = f"unix:{listener.path},server=on"
+            listed.append((monitor.chardev_id, filename if connected else f"disconnected:{filename}", True))
+        for serial in self.settings.machine.serials:
+            listed.append((serial.chardev_id, serial.backend, True))
+        return listed
 
     def yankable_chardevs(self) -> list[str]:
         return [monitor.chardev_id for monitor in self.settings.monitors]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 
-from vmd.qapi import acpi, control, cpus, machine, qdev, qom, run_state, stats, vmd_guest, yank
+from vmd.qapi import acpi, control, cpus, host, machine, qdev, qom, run_state, stats, vmd_guest, yank
 from vmd.qapi.registry import Schema
 
 
@@ -24,6 +24,7 @@ def declared_schema() -> Schema:
             *acpi.COMMANDS,
             *qom.COMMANDS,
             *stats.COMMANDS,
+            *host.COMMANDS,
             *yank.COMMANDS,
             *vmd_guest.COMMANDS,
         ),

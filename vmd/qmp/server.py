@@ -123,7 +123,11 @@ class MonitorListener:
             self._inode = (st.st_dev, st.st_ino)
         else:
             sock = adopt_listening_fd(self.endpoint.fd)
+        name = sock.getsockname()
+        self.path = name if isinstance(name, str) else ""  # an inherited socket's too
         return sock
+
+    path = ""
 
     async def start(self, sock: socket.socket) -> None:
         self._server = await asyncio.get_running_loop().create_unix_server(self._accepted, sock=sock)

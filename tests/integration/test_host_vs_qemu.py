@@ -1,0 +1,43 @@
+"""Character devices, I/O threads, jobs and TPMs against real QEMU 7.2.
+
+vmd has QMP monitors and serial ports and nothing else of this kind: where QEMU lists what it has
+and vmd has none (TPM models), vmd's empty answer is the expected difference.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.peers import Peer, qmp_client
+
+pytestmark = pytest.mark.qemu
+
+
+async def host_view(peer: Peer) -> dict[str, Any]:
+    async with qmp_client(peer.socket) as qmp:
+        chardevs = await qmp.execute("query-chardev")
+        view = {
+            name: await qmp.execute(name) for name in ("query-iothreads", "query-jobs", "query-tpm-types")
+        }
+    assert isinstance(chardevs, list)
+    for chardev in chardevs:
+        chardev["filename"] = chardev["filename"].replace(peer.socket, "<monitor>")
+    view["query-chardev"] = sorted(chardevs, key=lambda c: c["label"])
+    return view
+
+
+async def test_host_side_like_qemu(peers: Callable[..., Peer], workdir: Path) -> None:
+    views = []
+    for kind in ("qemu", "vmd"):
+        args = ("-M", "q35", "-S", "-serial", f"file:{workdir / kind}.serial", "-serial", "null")
+        views.append(await host_view(peers(kind, *args)))
+    qemu, vmd = views
+    # QEMU lists the TPM backends it was built with; vmd has none.
+    assert qemu.pop("query-tpm-types") == ["passthrough", "emulator"]
+    assert vmd.pop("query-tpm-types") == []
+    assert vmd == qemu
+    assert [c["label"] for c in vmd["query-chardev"]] == ["compat_monitor0", "serial0", "serial1"]
