@@ -240,7 +240,13 @@ class Model:
         }
 
     def policy(self) -> dict[str, Any]:
-        return {"auto-online": self.auto_online, "unplug": self.unplug, "delay-ms": 0, "cpu0-hotplug": False}
+        return {
+            "auto-online": self.auto_online,
+            "unplug": self.unplug,
+            "delay-ms": 0,
+            "cpu0-hotplug": False,
+            "powerdown": "shutdown",
+        }
 
 
 Outcome = tuple[object, tuple[str, str] | None]

@@ -280,7 +280,13 @@ async def test_cold_plugged_cpus_are_present_at_boot(peers: Callable[..., Peer])
 async def test_guest_policy_can_change_at_run_time(running: tuple[Peer, QMPClient]) -> None:
     _, qmp = running
     policy = await qmp.execute("__com.vmd_set-guest-policy", {"unplug": "ignore", "delay-ms": 5})
-    assert policy == {"auto-online": True, "unplug": "ignore", "delay-ms": 5, "cpu0-hotplug": False}
+    assert policy == {
+        "auto-online": True,
+        "unplug": "ignore",
+        "delay-ms": 5,
+        "cpu0-hotplug": False,
+        "powerdown": "shutdown",
+    }
     with pytest.raises(ExecuteError):
         await qmp.execute("__com.vmd_set-guest-policy", {"unplug": "maybe"})
     assert (await qmp.execute("__com.vmd_query-guest-cpus"))["policy"] == policy

@@ -60,6 +60,8 @@ class GuestMachine(Protocol):
 
     def cpu_online_confirmed(self, index: int) -> None: ...
 
+    def guest_shutdown(self) -> None: ...
+
 
 class GuestOs:
     def __init__(self, policy: GuestPolicy) -> None:
@@ -111,6 +113,19 @@ class GuestOs:
         self._waiters.clear()
         self._booted = False
         self.online.clear()
+
+    def power_button(self) -> None:
+        """The ACPI power button (system_powerdown).  A guest that has not booted has no OS to
+        notice it; a booted one powers off per its policy, once it runs."""
+        if self._booted and self.policy.powerdown == "shutdown":
+            self._spawn(self._power_off(), "guest-power-off")
+
+    async def _power_off(self) -> None:
+        await self._running.wait()
+        if self.policy.delay_ms:
+            await asyncio.sleep(self.policy.delay_ms / 1000)
+            await self._running.wait()
+        self.machine.guest_shutdown()
 
     def sci(self) -> None:
         """The ACPI interrupt: there are slot events to scan."""

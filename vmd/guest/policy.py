@@ -10,6 +10,8 @@ from typing import Literal
 
 UnplugPolicy = Literal["accept", "refuse", "ignore"]
 UNPLUG_POLICIES: tuple[UnplugPolicy, ...] = ("accept", "refuse", "ignore")
+PowerdownPolicy = Literal["shutdown", "ignore"]
+POWERDOWN_POLICIES: tuple[PowerdownPolicy, ...] = ("shutdown", "ignore")
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +23,8 @@ class GuestPolicy:
     delay_ms: int = 0  # before the guest acts on each hotplug notification
     cpu0_hotplug: bool = False  # Linux keeps CPU 0 online unless booted with cpu0_hotplug
     maxcpus: int | None = None  # boot parameter: CPUs past it stay offline after boot
+    # What the ACPI power button does: a Linux guest with systemd-logind or acpid powers off.
+    powerdown: PowerdownPolicy = "shutdown"
 
     def replace(self, **changes: object) -> GuestPolicy:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
@@ -34,7 +38,8 @@ _BOOLS = {"on": True, "yes": True, "true": True, "off": False, "no": False, "fal
 
 
 def parse_policy(options: Mapping[str, str]) -> GuestPolicy:
-    """-vmd-guest auto-online=on|off,unplug=accept|refuse|ignore,delay=MS,cpu0-hotplug=on|off,maxcpus=N"""
+    """-vmd-guest auto-online=on|off,unplug=accept|refuse|ignore,delay=MS,cpu0-hotplug=on|off,
+    maxcpus=N,powerdown=shutdown|ignore"""
     policy = GuestPolicy()
     for key, text in options.items():
         if key in ("auto-online", "cpu0-hotplug"):
@@ -45,13 +50,20 @@ def parse_policy(options: Mapping[str, str]) -> GuestPolicy:
             if text not in UNPLUG_POLICIES:
                 raise PolicyError(f"-vmd-guest unplug={text}: expected one of {', '.join(UNPLUG_POLICIES)}")
             policy = policy.replace(unplug=text)
+        elif key == "powerdown":
+            if text not in POWERDOWN_POLICIES:
+                raise PolicyError(
+                    f"-vmd-guest powerdown={text}: expected one of {', '.join(POWERDOWN_POLICIES)}"
+                )
+            policy = policy.replace(powerdown=text)
         elif key in ("delay", "maxcpus"):
             if not text.isdigit():
                 raise PolicyError(f"-vmd-guest {key}={text}: expected a non-negative integer")
             policy = policy.replace(**({"delay_ms": int(text)} if key == "delay" else {"maxcpus": int(text)}))
         else:
             raise PolicyError(
-                f"-vmd-guest: unknown key '{key}' (auto-online, unplug, delay, cpu0-hotplug, maxcpus)"
+                f"-vmd-guest: unknown key '{key}' "
+                "(auto-online, unplug, delay, cpu0-hotplug, maxcpus, powerdown)"
             )
     return policy
 

@@ -9,6 +9,7 @@ from vmd.handlers.registry import handles
 from vmd.qapi.compiled import (
     GuestCpus,
     GuestPolicy,
+    GuestPowerdownPolicy,
     GuestSetCpuOnlineArgs,
     GuestUnplugPolicy,
     SetGuestPolicyArgs,
@@ -22,6 +23,7 @@ def _policy_info(ctx: CommandContext) -> GuestPolicy:
         unplug=GuestUnplugPolicy(policy.unplug),
         delay_ms=policy.delay_ms,
         cpu0_hotplug=policy.cpu0_hotplug,
+        powerdown=GuestPowerdownPolicy(policy.powerdown),
         maxcpus=policy.maxcpus,
     )
 
@@ -38,6 +40,8 @@ def set_guest_policy(ctx: CommandContext, args: SetGuestPolicyArgs) -> GuestPoli
         if args.delay_ms < 0:
             raise GenericError("Parameter 'delay-ms' expects a non-negative number of milliseconds")
         changes["delay_ms"] = args.delay_ms
+    if args.powerdown is not None:
+        changes["powerdown"] = args.powerdown.value
     if args.cpu0_hotplug is not None:
         changes["cpu0_hotplug"] = args.cpu0_hotplug
     if args.maxcpus is not None:

@@ -83,6 +83,7 @@ class CpuHotplug:
         emit: EventSink,
         boot_cpus: int,
         slot_nodes: tuple[int, ...] | None = None,
+        on_guest_shutdown: Callable[[], None] = lambda: None,
     ) -> None:
         self.board = board
         self.topology = topology
@@ -94,6 +95,7 @@ class CpuHotplug:
         self.guest = guest
         self._emit = emit
         self.boot_cpus = boot_cpus
+        self.guest_shutdown = on_guest_shutdown  # the guest powered itself off
         self.record = HotplugRecord()
         self.objects: dict[int, CpuObject] = {}
         self._target = CpuPlugTarget.for_board(board, topology, cpu_type=cpu_type, slot_nodes=slot_nodes)

@@ -95,6 +95,10 @@ class VcpuHost:
     def resume_all(self) -> None:
         self.engine.resume_all()
 
+    def request_pause_all(self) -> None:
+        """Phase one of pause_all only: every vCPU parks at its next safe point."""
+        self.engine.request_pause_all()
+
     def reset(self) -> None:
         """A machine reset: the firmware image is copied in again (like ROM contents) and every
         present vCPU restarts at the entry point at its next safe point.  RAM is otherwise kept."""

@@ -90,6 +90,7 @@ class VirtualMachine:
             emit=emit,
             boot_cpus=boot_cpus,
             slot_nodes=slot_nodes,
+            on_guest_shutdown=lambda: self.shutdown(ShutdownCause.GUEST_SHUTDOWN),
         )
         self.cpus = self.cpu_hotplug.slots
         # Set while the VM is (being) shut down for good: later requests must not restart it.
@@ -142,6 +143,7 @@ class VirtualMachine:
     def powerdown(self) -> None:
         """The ACPI power button: only a request; the guest decides whether to act on it."""
         self._emit(rs.POWERDOWN, None)
+        self.guest.power_button()
 
     def shutdown(self, cause: ShutdownCause) -> None:
         """A shutdown request.  Host-initiated ones always exit; a guest's obeys -no-shutdown."""
@@ -197,11 +199,13 @@ class VirtualMachine:
         self._emit(rs.STOP, None)
 
     def _stop_now(self, state: RunState) -> None:
-        """Synchronous stop for paths that cannot wait (guest shutdown); vCPUs are parked by the caller."""
+        """Synchronous stop for paths that cannot wait (guest shutdown): the vCPUs are asked to park
+        at once; STOP goes out without waiting for their acknowledgements."""
         if not self.runstate.running:
             if self.runstate.can_enter(state):
                 self.runstate.enter(state)
             return
         self.runstate.enter(state)
         self.guest.set_running(False)
+        self.vcpus.request_pause_all()
         self._emit(rs.STOP, None)

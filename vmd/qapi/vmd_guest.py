@@ -13,11 +13,17 @@ class GuestUnplugPolicy(QapiEnum):
     IGNORE = "ignore"  # never answer the eject request
 
 
+class GuestPowerdownPolicy(QapiEnum):
+    SHUTDOWN = "shutdown"  # the power button powers the guest off (SHUTDOWN guest-shutdown)
+    IGNORE = "ignore"
+
+
 class GuestPolicy(QapiStruct):
     auto_online: bool  # online hot-added CPUs (a udev rule's job on Linux)
     unplug: GuestUnplugPolicy
     delay_ms: int  # before the guest reacts to each hotplug notification
     cpu0_hotplug: bool  # whether CPU 0 may go offline (Linux's cpu0_hotplug)
+    powerdown: GuestPowerdownPolicy
     maxcpus: int | None = None  # boot parameter: CPUs beyond it stay offline after boot
 
 
@@ -27,6 +33,7 @@ class SetGuestPolicyArgs(QapiStruct):
     delay_ms: int | None = None
     cpu0_hotplug: bool | None = None
     maxcpus: int | None = None
+    powerdown: GuestPowerdownPolicy | None = None
 
 
 class GuestCpus(QapiStruct):
