@@ -174,6 +174,13 @@ COMMAND_MODE = {
         b'{"execute": "query-stats-schemas", "arguments": {"provider": 1}, "id": 18}',
         b'{"execute": "query-stats-schemas", "arguments": {"extra": 1}, "id": 19}',
     ],
+    # Commands whose answer is "none" in vmd and in QEMU alike, and their argument errors.
+    "command-line-options": [
+        b'{"execute": "query-command-line-options", "arguments": {"option": "bogus"}, "id": 1}',
+        b'{"execute": "query-command-line-options", "arguments": {"option": 5}, "id": 2}',
+        b'{"execute": "query-iothreads", "id": 3}',
+        b'{"execute": "query-jobs", "id": 4}',
+    ],
     "facts": [
         b'{"execute": "query-name", "id": 1}',
         b'{"execute": "query-uuid", "id": 2}',

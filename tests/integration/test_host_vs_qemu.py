@@ -41,3 +41,19 @@ async def test_host_side_like_qemu(peers: Callable[..., Peer], workdir: Path) ->
     assert vmd.pop("query-tpm-types") == []
     assert vmd == qemu
     assert [c["label"] for c in vmd["query-chardev"]] == ["compat_monitor0", "serial0", "serial1"]
+
+
+async def test_what_vmd_has_none_of(peers: Callable[..., Peer]) -> None:
+    """QEMU lists its migration capabilities and QemuOpts groups; vmd has none to list."""
+    answers = {}
+    for kind in ("qemu", "vmd"):
+        async with qmp_client(peers(kind, "-M", "q35", "-S").socket) as qmp:
+            answers[kind] = [
+                await qmp.execute(c) for c in ("query-migrate-capabilities", "query-command-line-options")
+            ]
+    qemu_caps, qemu_options = answers["qemu"]
+    assert isinstance(qemu_caps, list)
+    assert {"capability": "events", "state": False} in qemu_caps
+    assert isinstance(qemu_options, list)
+    assert qemu_options
+    assert answers["vmd"] == [[], []]

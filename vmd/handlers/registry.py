@@ -31,6 +31,19 @@ def handles(name: str) -> Callable[[F], F]:
 
 def all_handlers() -> dict[str, Handler]:
     # Importing the modules registers their handlers.
-    from vmd.handlers import acpi, control, cpus, host, machine, qdev, qom, run_state, stats, vmd_guest, yank  # noqa: F401
+    from vmd.handlers import (  # noqa: F401
+        acpi,
+        control,
+        cpus,
+        host,
+        machine,
+        migration,
+        qdev,
+        qom,
+        run_state,
+        stats,
+        vmd_guest,
+        yank,
+    )
 
     return HANDLERS

@@ -8,7 +8,20 @@ from __future__ import annotations
 
 import functools
 
-from vmd.qapi import acpi, control, cpus, host, machine, qdev, qom, run_state, stats, vmd_guest, yank
+from vmd.qapi import (
+    acpi,
+    control,
+    cpus,
+    host,
+    machine,
+    migration,
+    qdev,
+    qom,
+    run_state,
+    stats,
+    vmd_guest,
+    yank,
+)
 from vmd.qapi.registry import Schema
 
 
@@ -25,6 +38,7 @@ def declared_schema() -> Schema:
             *qom.COMMANDS,
             *stats.COMMANDS,
             *host.COMMANDS,
+            *migration.COMMANDS,
             *yank.COMMANDS,
             *vmd_guest.COMMANDS,
         ),
