@@ -57,3 +57,28 @@ async def test_what_vmd_has_none_of(peers: Callable[..., Peer]) -> None:
     assert isinstance(qemu_options, list)
     assert qemu_options
     assert answers["vmd"] == [[], []]
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [{}, {"abstract": True}, {"implements": "x86_64-cpu"}, {"implements": "machine", "abstract": True},
+     {"implements": "chardev"}, {"implements": "no-such-type"}],
+    ids=["default", "abstract", "x86-cpus", "machines", "chardevs", "unknown"],
+)  # fmt: skip
+async def test_qom_types_are_a_faithful_subset_of_qemus(
+    peers: Callable[..., Peer], arguments: dict[str, Any]
+) -> None:
+    """Every type vmd lists exists in QEMU 7.2 with the same parent and abstractness; the CPU
+    models and the pc/q35 machine types are all there."""
+    listed = {}
+    for kind in ("qemu", "vmd"):
+        async with qmp_client(peers(kind, "-M", "q35", "-S").socket) as qmp:
+            types = await qmp.execute("qom-list-types", arguments)
+        assert isinstance(types, list)
+        listed[kind] = {t["name"]: t for t in types}
+    qemu, vmd = listed["qemu"], listed["vmd"]
+    assert {name: qemu.get(name) for name in vmd} == vmd
+    if arguments.get("implements") == "x86_64-cpu":
+        assert set(vmd) == set(qemu)  # every x86 CPU model
+    if arguments.get("implements") == "no-such-type":
+        assert vmd == qemu == {}

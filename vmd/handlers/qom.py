@@ -8,7 +8,15 @@ from vmd.errors import GenericError
 from vmd.handlers.context import CommandContext
 from vmd.handlers.registry import handles
 from vmd.machine.qom import QomObject, QomProperty
-from vmd.qapi.compiled import ObjectPropertyInfo, QomGetArgs, QomListArgs, QomSetArgs
+from vmd.machine.qom_types import TYPES, implements
+from vmd.qapi.compiled import (
+    ObjectPropertyInfo,
+    ObjectTypeInfo,
+    QomGetArgs,
+    QomListArgs,
+    QomListTypesArgs,
+    QomSetArgs,
+)
 
 
 @handles("qom-list")
@@ -43,3 +51,17 @@ def qom_set(ctx: CommandContext, args: QomSetArgs) -> None:
     if prop.set is None:
         raise GenericError(f"Property '{obj.type_name}.{args.property}' is not writable")
     prop.set(args.value)
+
+
+@handles("qom-list-types")
+def qom_list_types(ctx: CommandContext, args: QomListTypesArgs) -> list[ObjectTypeInfo]:
+    # QEMU lists abstract types only when asked to, and `abstract` only where it is true.
+    with_abstract = args.abstract is True
+    if args.implements is not None and args.implements not in TYPES:
+        return []
+    return [
+        ObjectTypeInfo(name=t.name, abstract=True if t.abstract else None, parent=t.parent)
+        for t in TYPES.values()
+        if (with_abstract or not t.abstract)
+        and (args.implements is None or implements(t.name, args.implements))
+    ]

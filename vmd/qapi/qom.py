@@ -21,6 +21,17 @@ class QomSetArgs(QapiStruct):
     value: Any_
 
 
+class QomListTypesArgs(QapiStruct):
+    implements: str | None = None
+    abstract: bool | None = None
+
+
+class ObjectTypeInfo(QapiStruct):
+    name: str
+    abstract: bool | None = None
+    parent: str | None = None
+
+
 class ObjectPropertyInfo(QapiStruct):
     name: str
     type: str
@@ -34,6 +45,13 @@ COMMANDS = (
         "The properties (children and links included) of the object at `path`.",
         args=QomListArgs,
         returns=list[ObjectPropertyInfo],
+        allow_preconfig=True,
+    ),
+    CommandSpec(
+        "qom-list-types",
+        "The QOM types vmd has (with QEMU's names and parents), or those implementing `implements`.",
+        args=QomListTypesArgs,
+        returns=list[ObjectTypeInfo],
         allow_preconfig=True,
     ),
     CommandSpec("qom-get", "Read a QOM property.", args=QomGetArgs, returns=Any_, allow_preconfig=True),
