@@ -43,7 +43,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
-import gc
 import json
 import os
 import platform
@@ -56,7 +55,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -68,9 +66,14 @@ from benchlib import (
     QmpConn,
     become_subreaper,
     connect_when_ready,
+    gc_paused,
     log_tail,
+    percentile,
+    positive_int,
+    qemu_version,
     spawn,
     stop_process,
+    write_json,
 )
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -94,12 +97,6 @@ def machine_args(slots: int, machine: str = "q35") -> list[str]:
 
 def qmp_args(sock: Path) -> list[str]:
     return ["-qmp", f"unix:{sock},server=on,wait=off"]
-
-
-def percentile(sorted_values: list[int], pct: float) -> int:
-    """Nearest-rank percentile: an actually observed sample, no interpolation."""
-    rank = max(1, -(-len(sorted_values) * pct // 100))
-    return sorted_values[int(rank) - 1]
 
 
 def p50_us(samples: list[int]) -> float | None:
@@ -311,18 +308,6 @@ def with_exit_status(peer: Peer, exc: Exception) -> PeerError:
     if peer.proc.poll() is None:
         return exc if isinstance(exc, PeerError) else PeerError(repr(exc))
     return PeerError(f"{exc}; exited with status {peer.proc.returncode}:\n{log_tail(peer.log)}")
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    was_enabled = gc.isenabled()
-    gc.collect()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 # --------------------------------------------------------------------------
@@ -925,13 +910,6 @@ def refusal_notes(runs: list[RunData]) -> list[str]:
 # Command line and orchestration
 
 
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be ≥ 1, got {value}")
-    return value
-
-
 def size_list(text: str) -> list[int]:
     try:
         sizes = sorted({int(part) for part in text.split(",") if part})
@@ -997,17 +975,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return opts
 
 
-def qemu_version(binary: str) -> str:
-    try:
-        out = subprocess.run(
-            [binary, "--version"], capture_output=True, text=True, timeout=10, check=False
-        ).stdout
-    except (OSError, subprocess.TimeoutExpired):
-        return "?"
-    words = out.split()
-    return words[3] if len(words) > 3 and words[:3] == ["QEMU", "emulator", "version"] else "?"
-
-
 def header(opts: argparse.Namespace, labels: dict[str, str]) -> list[str]:
     return [
         f"## CPU hotplug benchmark: {labels['qemu']} vs {labels['vmd']}",
@@ -1017,14 +984,6 @@ def header(opts: argparse.Namespace, labels: dict[str, str]) -> list[str]:
         f"{opts.rounds} round(s) of fresh processes per run, {opts.queries} queries per round "
         f"and peer, blocks of {opts.block}, {opts.cycles} vmd plug/unplug cycles per round",
     ]
-
-
-def write_json(path: str, doc: dict[str, Any]) -> None:
-    text = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
-    if path == "-":
-        sys.stdout.write(text)
-    else:
-        Path(path).write_text(text)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import gc
-import json
 import os
 import platform
 import shlex
@@ -34,8 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -48,12 +45,17 @@ from benchlib import (
     QmpConn,
     become_subreaper,
     connect_when_ready,
+    gc_paused,
     kill_adopted,
     kill_pidfile,
     log_tail,
+    percentile,
+    positive_int,
+    qemu_version,
     spawn,
     stop_process,
     watch_pidfile,
+    write_json,
 )
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -105,27 +107,8 @@ ROWS = (
 )  # fmt: skip
 
 
-def percentile(sorted_values: list[int], pct: float) -> int:
-    """Nearest-rank percentile: an actually observed sample, no interpolation."""
-    rank = max(1, -(-len(sorted_values) * pct // 100))  # ceil without floats
-    return sorted_values[int(rank) - 1]
-
-
 # --------------------------------------------------------------------------
 # Measurements
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    # A client GC pause inside a timed window would be billed to the server.
-    was_enabled = gc.isenabled()
-    gc.collect()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 # Peers are measured in alternation (block by block, round by round, start
@@ -408,13 +391,6 @@ def summary_table(summary: dict[str, dict[str, Any]], labels: dict[str, str]) ->
 # Command line and orchestration
 
 
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be ≥ 1, got {value}")
-    return value
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="QMP benchmark: QEMU vs vmd, printed as a markdown table.")
     p.add_argument(
@@ -483,17 +459,6 @@ def build_specs(opts: argparse.Namespace) -> dict[str, PeerSpec]:
     return {"qemu": qemu, "vmd": other}
 
 
-def qemu_version(binary: str) -> str:
-    try:
-        out = subprocess.run(
-            [binary, "--version"], capture_output=True, text=True, timeout=10, check=False
-        ).stdout
-    except (OSError, subprocess.TimeoutExpired):
-        return "?"
-    words = out.split()
-    return words[3] if len(words) > 3 and words[:3] == ["QEMU", "emulator", "version"] else "?"
-
-
 def run_once(specs: dict[str, PeerSpec], opts: argparse.Namespace) -> Results:
     results: Results = {peer: PeerResult() for peer in PEERS}
     chosen = [spec for peer, spec in specs.items() if opts.only in (None, peer)]
@@ -525,14 +490,6 @@ def result_json(r: PeerResult) -> dict[str, Any]:
         "start_ms": r.start_ms,
         "errors": r.errors,
     }
-
-
-def write_json(path: str, doc: dict[str, Any]) -> None:
-    text = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
-    if path == "-":
-        sys.stdout.write(text)
-    else:
-        Path(path).write_text(text)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,9 +7,11 @@ only thing that differs between two measurements is the server.
 
 from __future__ import annotations
 
+import argparse
 import atexit
 import contextlib
 import ctypes
+import gc
 import json
 import os
 import selectors
@@ -17,7 +19,10 @@ import signal
 import socket
 import struct
 import subprocess
+import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -491,3 +496,51 @@ def connect_when_ready(
         if time.monotonic() > deadline:
             raise PeerError(f"QMP socket {sock} not ready after {timeout:g} s:\n" + log_tail(log))
         time.sleep(CONNECT_POLL_S)
+
+
+# --- shared by the benchmark scripts ---------------------------------------
+
+
+def percentile(sorted_values: list[int], pct: float) -> int:
+    """Nearest-rank percentile: an actually observed sample, no interpolation."""
+    rank = max(1, -(-len(sorted_values) * pct // 100))  # ceil without floats
+    return sorted_values[int(rank) - 1]
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    # A client GC pause inside a timed window would be billed to the server.
+    was_enabled = gc.isenabled()
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be ≥ 1, got {value}")
+    return value
+
+
+def qemu_version(binary: str) -> str:
+    try:
+        out = subprocess.run(
+            [binary, "--version"], capture_output=True, text=True, timeout=10, check=False
+        ).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return "?"
+    words = out.split()
+    return words[3] if len(words) > 3 and words[:3] == ["QEMU", "emulator", "version"] else "?"
+
+
+def write_json(path: str, doc: dict[str, Any]) -> None:
+    text = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+    if path == "-":
+        sys.stdout.write(text)
+    else:
+        Path(path).write_text(text)
