@@ -293,6 +293,23 @@ vmd_ram *vmd_ram_new(uint64_t size)
     return ram;
 }
 
+vmd_ram *vmd_ram_new_file(uint64_t size, int fd, int shared)
+{
+    vmd_ram *ram = vmd_ram_new(size);
+    if (!ram)
+        return NULL;
+    /* Keep the guard pages around it; only the guest-visible part comes from the file. */
+    int flags = MAP_FIXED | (shared ? MAP_SHARED : MAP_PRIVATE);
+    void *m = mmap(ram->base, (size_t)size, PROT_READ | PROT_WRITE, flags, fd, 0);
+    if (m == MAP_FAILED) {
+        int saved = errno;
+        vmd_ram_free(ram);
+        errno = saved;
+        return NULL;
+    }
+    return ram;
+}
+
 void vmd_ram_free(vmd_ram *ram)
 {
     if (ram) {

@@ -89,6 +89,9 @@ struct vmd_stats {
 
 /* Guest RAM: one zeroed region, `size` bytes (a multiple of 4096). */
 vmd_ram *vmd_ram_new(uint64_t size);
+/* Guest RAM mapped from the first `size` bytes of the open file `fd` (a memory-backend-file):
+ * shared (writes reach the file, other mappings see them) or private copy-on-write. */
+vmd_ram *vmd_ram_new_file(uint64_t size, int fd, int shared);
 void vmd_ram_free(vmd_ram *ram);
 uint64_t vmd_ram_size(const vmd_ram *ram);
 /* Byte copies (relaxed atomic, word-wise where aligned); 0 or -ERANGE. */

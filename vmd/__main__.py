@@ -31,6 +31,7 @@ from vmd.machine.boards import (
 from vmd.machine.cpu_models import TYPE_SUFFIX, find_cpu_model
 from vmd.machine.numa import NumaError, resolve_numa
 from vmd.machine.topology import TopologyError, resolve_smp
+from vmd.machine.user_objects import ObjectError, create_objects, machine_ram
 from vmd.machine.vm import NIL_UUID, Identity
 from vmd.pidfile import PidfileError
 from vmd.qmp.limits import SessionLimits
@@ -137,6 +138,19 @@ def machine_settings(config: Config) -> MachineSettings:
         raise CommandLineError(str(error) + (f"\n{error.hint}" if error.hint else "")) from None
     for line in numa.warnings if numa is not None else ():
         print(f"vmd: {line}", file=sys.stderr)
+    try:
+        objects = create_objects(config.objects)
+        ram_backend = machine_ram(
+            objects.backends, config.machine_props.get("memory-backend"), config.memory.size_bytes
+        )
+        for node in numa.nodes if numa is not None else ():
+            if node.memdev is not None and objects.backends[node.memdev].mem_path is not None:
+                raise ObjectError(
+                    f"memdev={node.memdev}: vmd maps a memory-backend-file only as the machine's "
+                    "RAM (-machine memory-backend=ID), not as one NUMA node's"
+                )
+    except ObjectError as error:
+        raise CommandLineError(str(error)) from None
     model_name = config.cpu_model or (board.default_cpu_type or DEFAULT_CPU_TYPE).removesuffix(TYPE_SUFFIX)
     model = find_cpu_model(model_name)
     if model is None:
@@ -158,6 +172,8 @@ def machine_settings(config: Config) -> MachineSettings:
         ram_bytes=config.memory.size_bytes,
         firmware=config.machine_props.get("firmware"),
         serials=tuple(serials),
+        objects=objects,
+        ram_backend=ram_backend,
     )
 
 

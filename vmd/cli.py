@@ -49,6 +49,7 @@ from vmd.config import (
     SmpConfig,
     UnixPath,
 )
+from vmd.machine.user_objects import ObjectError, check_option
 from vmd.version import QEMU_COMPAT, VMD_VERSION
 
 __all__ = ["CommandLineError", "EarlyExit", "HelpTopic", "parse_command_line", "usage_text", "version_text"]
@@ -1239,6 +1240,10 @@ class _Builder:
             obj = _json_object(arg.value)
         else:
             obj = _opts_object(self.opts(_OBJECT, arg.value))  # refuses an id used by an earlier one
+        try:
+            check_option(obj)
+        except ObjectError as error:
+            raise _Invalid(str(error)) from None
         if obj.id in self.object_ids:
             # QEMU finds this clash only when it creates the object, and names no option.
             raise CommandLineError(

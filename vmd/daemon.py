@@ -32,6 +32,7 @@ from vmd.handlers.registry import all_handlers
 from vmd.machine.boards import DEFAULT_BOARD, DEFAULT_CPU_TYPE, Board
 from vmd.machine.cpu_address import ArgumentSource
 from vmd.machine.topology import Topology
+from vmd.machine.user_objects import MemoryBackend, UserObjects, add_to_qom
 from vmd.machine.vcpus import FaultHandler, LoopHandoff, VcpuHost, VcpuSetupError
 from vmd.machine.vm import Identity, VirtualMachine
 from vmd.pidfile import Pidfile
@@ -80,6 +81,8 @@ class MachineSettings:
     slot_nodes: tuple[int, ...] | None = None  # each slot's NUMA node, None without NUMA
     firmware: str | None = None  # -bios: a raw vmd-ISA image instead of the standard firmware
     serials: tuple[SerialSettings, ...] = ()
+    objects: UserObjects = field(default_factory=lambda: UserObjects({}, {}))  # -object
+    ram_backend: MemoryBackend | None = None  # -machine memory-backend=ID
 
 
 @dataclass(frozen=True)
@@ -135,6 +138,7 @@ def _build_vcpus(
         try:
             host = VcpuHost(
                 ram_bytes=machine.ram_bytes,
+                ram_backend=machine.ram_backend,
                 max_vcpus=machine.topology.max_cpus,
                 bus=bus,
                 on_fault=on_fault,
@@ -174,6 +178,7 @@ class Daemon:
             slot_nodes=settings.machine.slot_nodes,
             guest=guest,
         )
+        add_to_qom(settings.machine.objects, self.vm.qom.root.children["objects"])
         self.dispatcher = Dispatcher(SCHEMA, all_handlers())
         self._greeting = {
             "QMP": {"version": to_wire(version_info()), "capabilities": list(OFFERED_CAPABILITIES)}

@@ -188,7 +188,7 @@ REFUSED = [
     case("-M pc-i440fx-5.0 -m 128 -smp 2", "node,mem=64M", "node,memdev=m0", ram=("64M",)),
     case("-M q35 -m 128 -smp 2", "node,memdev=m1", ram=("128M",)),
     case("-M q35 -m 128 -smp 2", "node,memdev=a/objects/m0", ram=("128M",)),
-    case("-M q35 -m 128 -smp 2", "node,memdev=io0", extra=("-object", "iothread,id=io0")),
+    case("-M q35 -m 128 -smp 2", "node,memdev=s0", extra=("-object", "secret,id=s0,data=x")),
     case("-M q35 -m 256 -smp 2", "node,memdev=m0", "node,memdev=m1", ram=("128M", "64M")),
     case("-M q35 -m 128 -smp 2", "node"),
     case("-M q35 -m 256 -smp 2", "node,memdev=m0", "node,memdev=/objects/m0", ram=("128M",)),

@@ -833,13 +833,36 @@ def test_a_json_device_id_that_is_not_a_string_is_no_id() -> None:
 
 def test_objects_in_both_forms() -> None:
     config = parse(
-        "-object", "memory-backend-ram,id=m0,size=1G,share=on",
+        "-object", "memory-backend-ram,id=m0,size=1G,share=off",
         "-object", '{"qom-type":"memory-backend-ram","id":"m1","size":1073741824,"prealloc":false}',
     )  # fmt: skip
     assert config.objects == (
-        ObjectConfig("memory-backend-ram", "m0", {"size": "1G", "share": "on"}),
+        ObjectConfig("memory-backend-ram", "m0", {"size": "1G", "share": "off"}),
         ObjectConfig("memory-backend-ram", "m1", {"size": 1073741824, "prealloc": False}, from_json=True),
     )
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [("foo,id=x", "-object foo,id=x: Parameter 'qom-type' does not accept value 'foo'"),
+     ("iothread,id=io0", "-object iothread,id=io0: Parameter 'qom-type' does not accept value 'iothread'"),
+     ("memory-backend-ram,id=m", "-object memory-backend-ram,id=m: Parameter 'size' is missing"),
+     ("memory-backend-ram,id=m,size=1M,bogus=1",
+      "-object memory-backend-ram,id=m,size=1M,bogus=1: Invalid parameter 'bogus'"),
+     ("memory-backend-ram,id=m,size=1M,share=on",
+      "-object memory-backend-ram,id=m,size=1M,share=on: memory-backend-ram property 'share' is not "
+      "supported by vmd"),
+     ("memory-backend-file,id=m,size=1M",
+      "-object memory-backend-file,id=m,size=1M: Parameter 'mem-path' is missing"),
+     ("secret,id=s,data=x,keyid=k",
+      "-object secret,id=s,data=x,keyid=k: secret property 'keyid' is not supported by vmd")],
+)  # fmt: skip
+def test_objects_vmd_cannot_honour_are_refused(option: str, message: str) -> None:
+    """QEMU's words where QEMU refuses too (the first ones are compared with QEMU in
+    tests/integration); vmd's own, naming the property, where QEMU would accept what vmd cannot do."""
+    with pytest.raises(CommandLineError) as caught:
+        parse("-object", option)
+    assert caught.value.message == message
 
 
 def test_numa() -> None:

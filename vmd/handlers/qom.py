@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from vmd.errors import GenericError
+from vmd.errors import DeviceNotFound, GenericError
 from vmd.handlers.context import CommandContext
 from vmd.handlers.registry import handles
 from vmd.machine.qom import QomObject, QomProperty
-from vmd.machine.qom_types import TYPES, implements
+from vmd.machine.qom_types import TYPES, ClassProperty, class_properties, implements
 from vmd.qapi.compiled import (
     ObjectPropertyInfo,
     ObjectTypeInfo,
@@ -16,7 +16,11 @@ from vmd.qapi.compiled import (
     QomListArgs,
     QomListTypesArgs,
     QomSetArgs,
+    TypenameArgs,
 )
+
+# What device-list-properties leaves out: the properties of every object and every device.
+_COMMON_DEVICE_PROPERTIES = frozenset({"type", "realized", "hotpluggable", "hotplugged", "parent_bus"})
 
 
 @handles("qom-list")
@@ -65,3 +69,34 @@ def qom_list_types(ctx: CommandContext, args: QomListTypesArgs) -> list[ObjectTy
         if (with_abstract or not t.abstract)
         and (args.implements is None or implements(t.name, args.implements))
     ]
+
+
+def _info(prop: ClassProperty, *, with_default: bool) -> ObjectPropertyInfo:
+    return ObjectPropertyInfo(
+        name=prop.name,
+        type=prop.type,
+        description=prop.description,
+        default_value=prop.default if with_default else None,
+    )
+
+
+@handles("device-list-properties")
+def device_list_properties(ctx: CommandContext, args: TypenameArgs) -> list[ObjectPropertyInfo]:
+    qom_type = TYPES.get(args.typename)
+    if qom_type is None:
+        raise DeviceNotFound(f"Device '{args.typename}' not found")
+    if qom_type.abstract or not implements(qom_type.name, "device"):
+        raise GenericError("Parameter 'typename' expects a non-abstract device type")
+    return [
+        _info(prop, with_default=True)
+        for prop in class_properties(qom_type.name)
+        if prop.name not in _COMMON_DEVICE_PROPERTIES
+    ]
+
+
+@handles("qom-list-properties")
+def qom_list_properties(ctx: CommandContext, args: TypenameArgs) -> list[ObjectPropertyInfo]:
+    if args.typename not in TYPES:
+        raise DeviceNotFound(f"Class '{args.typename}' not found")
+    # QEMU 7.2 gives defaults in device-list-properties only.
+    return [_info(prop, with_default=False) for prop in class_properties(args.typename)]

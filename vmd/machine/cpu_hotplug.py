@@ -25,7 +25,7 @@ from vmd.machine.boards import Board
 from vmd.machine.cpu_address import ArgumentSource, CpuPlugTarget, parse_cpu_device, resolve_cpu_slot
 from vmd.machine.cpu_qom import CpuObject
 from vmd.machine.cpus import CpuDevice, CpuSlots, boot_cpu_qom_path
-from vmd.machine.qom import QomObject, QomProperty, QomTree
+from vmd.machine.qom import DeviceObject, QomObject, QomProperty, QomTree
 from vmd.machine.topology import CpuIds, Topology
 from vmd.machine.vcpus import VcpuHost
 from vmd.qapi import compiled as ev
@@ -293,7 +293,7 @@ class CpuHotplug:
         if not self.board.hotpluggable_cpus:
             return
         index = self.boot_cpus + 1 if q35 else self.boot_cpus + 17
-        obj = QomObject("ICH9-LPC" if q35 else "PIIX4_PM")
+        obj = DeviceObject("ICH9-LPC" if q35 else "PIIX4_PM")
         obj.add_property(
             QomProperty("cpu-hotplug-legacy", "bool", get=lambda: self.acpi.legacy, set=self._set_legacy)
         )

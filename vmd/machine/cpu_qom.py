@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from vmd.errors import GenericError
-from vmd.machine.qom import QomObject, QomProperty
+from vmd.machine.qom import DeviceObject, QomObject, QomProperty
 from vmd.machine.topology import CpuIds
 
 ADDRESS_PROPERTIES = ("socket-id", "die-id", "core-id", "thread-id", "node-id", "apic-id")
@@ -51,7 +51,7 @@ class CpuObject(QomObject):
             self.add_property(
                 QomProperty(name, kind, get=_constant(values[name]), set=self._after_realize(name))
             )
-        self.add_child("lapic", QomObject(LAPIC_TYPE))
+        self.add_child("lapic", DeviceObject(LAPIC_TYPE, hotplugged=hotplugged))
 
     def _after_realize(self, name: str) -> Callable[[Any], None]:
         def refuse(value: Any) -> None:

@@ -278,7 +278,7 @@ class _Builder:
             if backend is None:
                 # Sic: QEMU says "ambiguous" for a missing object too.
                 raise _Refused(f"memdev={option.memdev} is ambiguous")
-            node.mem_bytes = _backend_size(backend)
+            node.mem_bytes = backend_size(backend)
             node.memdev = backend.id
         self.nodes[node_id] = node
 
@@ -419,7 +419,7 @@ _SIZE = re.compile(r"[ \t\n\v\f\r]*(?:0[xX]([0-9a-fA-F]+)|(\d+)(?:\.(\d*))?)([bB
 _UNITS = "bkmgtpe"  # powers of 1024
 
 
-def _backend_size(backend: ObjectConfig) -> int:
+def backend_size(backend: ObjectConfig) -> int:
     """A memory backend's size= in bytes (a number without suffix is bytes, as QEMU reads it)."""
     value: JsonValue = backend.props.get("size")
     if isinstance(value, int) and not isinstance(value, bool):

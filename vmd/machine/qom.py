@@ -66,6 +66,17 @@ class QomObject:
             yield from child.walk()
 
 
+class DeviceObject(QomObject):
+    """A realized device: the properties every QEMU device has (read-only here)."""
+
+    def __init__(self, type_name: str, *, hotplugged: bool = False, hotpluggable: bool = False) -> None:
+        super().__init__(type_name)
+        self.add_property(QomProperty("realized", "bool", get=lambda: True))
+        self.add_property(QomProperty("hotplugged", "bool", get=lambda: hotplugged))
+        self.add_property(QomProperty("hotpluggable", "bool", get=lambda: hotpluggable))
+        self.add_property(QomProperty("parent_bus", "link<bus>", get=lambda: ""))
+
+
 class QomTree:
     def __init__(self, machine_type: str) -> None:
         self.root = QomObject("container")

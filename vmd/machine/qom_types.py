@@ -1,7 +1,7 @@
 """The QOM types vmd has, with QEMU 7.2's names and parents: what qom-list-types reports.
 
 Only types vmd gives meaning to are here: its machine types, CPU models and the CPU's lapic, the
-ACPI device that carries CPU hotplug, the memory backends -numa may name, and the character
+ACPI device that carries CPU hotplug, the memory backends and secrets -object creates, and the character
 devices of its monitors and serial ports.  Each name and parent is QEMU 7.2's, so a client that
 looks a type up by name (libvirt does) finds what it would find in QEMU; a type vmd does not
 implement is absent rather than faked.
@@ -17,28 +17,77 @@ from vmd.machine.cpu_models import CPU_MODELS
 
 
 @dataclass(frozen=True, slots=True)
+class ClassProperty:
+    """A property every object of a type (and of its subtypes) has, as introspection shows it."""
+
+    name: str
+    type: str
+    description: str | None = None
+    default: object = None
+
+
+@dataclass(frozen=True, slots=True)
 class QomType:
     name: str
     parent: str | None
     abstract: bool = False
+    properties: tuple[ClassProperty, ...] = ()
+
+
+def _ids() -> tuple[ClassProperty, ...]:
+    # An unplugged CPU's address is unset: QEMU's -1 (and UINT32_MAX for apic-id).
+    names = ("socket-id", "die-id", "core-id", "thread-id", "node-id")
+    return (
+        *(ClassProperty(name, "int32", default=-1) for name in names),
+        ClassProperty("apic-id", "uint32", default=0xFFFFFFFF),
+    )
+
+
+_DEVICE = (
+    ClassProperty("realized", "bool"),
+    ClassProperty("hotplugged", "bool"),
+    ClassProperty("hotpluggable", "bool"),
+    ClassProperty("parent_bus", "link<bus>"),
+)
+_BACKEND = (ClassProperty("size", "int", "Size of the memory region (ex: 500M)"),)
+# vmd honours `share` for file-backed RAM only (anonymous RAM is always private).
+_FILE = (
+    ClassProperty("mem-path", "string"),
+    ClassProperty("share", "bool", "Mark the memory as private to QEMU or shared"),
+)
+_SECRET = (
+    ClassProperty("loaded", "bool"),
+    ClassProperty("format", "QCryptoSecretFormat"),
+    ClassProperty("keyid", "string"),
+    ClassProperty("iv", "string"),
+    ClassProperty("data", "string"),
+    ClassProperty("file", "string"),
+)
 
 
 _FIXED = (
-    QomType("object", None, abstract=True),
+    QomType("object", None, abstract=True, properties=(ClassProperty("type", "string"),)),
     QomType("container", "object"),
-    QomType("device", "object", abstract=True),
+    # vmd's interpreter is what -accel tcg selects (the only accelerator vmd has).
+    QomType("accel", "object"),  # not abstract in QEMU 7.2 either
+    QomType("tcg-accel", "accel"),
+    QomType("device", "object", abstract=True, properties=_DEVICE),
     QomType("machine", "object", abstract=True),
     QomType("x86-machine", "machine", abstract=True),
     QomType("generic-pc-machine", "x86-machine", abstract=True),
-    QomType("cpu", "device", abstract=True),
-    QomType("x86_64-cpu", "cpu", abstract=True),
+    QomType("cpu", "device", abstract=True, properties=(ClassProperty("start-powered-off", "bool"),)),
+    QomType("x86_64-cpu", "cpu", abstract=True, properties=_ids()),
     QomType("apic-common", "device", abstract=True),
     QomType("apic", "apic-common"),
     QomType("pci-device", "device", abstract=True),
-    QomType("ICH9-LPC", "pci-device"),
+    QomType("ICH9-LPC", "pci-device", properties=(ClassProperty("cpu-hotplug-legacy", "bool"),)),
+    # PIIX4_PM gets cpu-hotplug-legacy when it is realized, so its type does not show it (QEMU).
     QomType("PIIX4_PM", "pci-device"),
-    QomType("memory-backend", "object", abstract=True),
+    QomType("memory-backend", "object", abstract=True, properties=_BACKEND),
     QomType("memory-backend-ram", "memory-backend"),
+    QomType("memory-backend-file", "memory-backend", properties=_FILE),
+    QomType("secret_common", "object", abstract=True, properties=_SECRET[:4]),
+    QomType("secret", "secret_common", properties=_SECRET[4:]),
     QomType("chardev", "object", abstract=True),
     QomType("chardev-fd", "chardev", abstract=True),
     QomType("chardev-socket", "chardev"),
@@ -60,6 +109,19 @@ def _all_types() -> Iterator[QomType]:
 
 
 TYPES: dict[str, QomType] = {t.name: t for t in _all_types()}
+
+
+def ancestry(name: str) -> Iterator[QomType]:
+    """The type `name`, then its parent, up to `object`."""
+    current: str | None = name
+    while current is not None:
+        yield TYPES[current]
+        current = TYPES[current].parent
+
+
+def class_properties(name: str) -> list[ClassProperty]:
+    """Every property an object of type `name` has, its own first (QEMU lists them that way)."""
+    return [prop for qom_type in ancestry(name) for prop in qom_type.properties]
 
 
 def implements(name: str, ancestor: str) -> bool:

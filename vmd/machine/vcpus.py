@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Callable
 from typing import Final
 
 from vmd.devices.ports import PortBus
 from vmd.guest import firmware as fw
+from vmd.machine.user_objects import MemoryBackend, ObjectError, open_backing_file
 from vmd.vcpu import FaultInfo, GuestRam, VcpuEngine, VcpuStats
 
 log = logging.getLogger(__name__)
@@ -63,6 +65,7 @@ class VcpuHost:
         on_fault: FaultHandler,
         handoff: LoopHandoff,
         image: bytes | None = None,
+        ram_backend: MemoryBackend | None = None,
     ) -> None:
         if ram_bytes < fw.MIN_RAM_BYTES:
             raise VcpuSetupError(
@@ -71,10 +74,7 @@ class VcpuHost:
             )
         if image is not None and len(image) > MAX_IMAGE_BYTES:
             raise VcpuSetupError(f"firmware image too large ({len(image)} bytes, at most {MAX_IMAGE_BYTES})")
-        try:
-            self.ram = GuestRam(ram_bytes)
-        except (MemoryError, ValueError) as error:
-            raise VcpuSetupError(f"cannot set up guest memory 'pc.ram': {error}") from None
+        self.ram = _guest_ram(ram_bytes, ram_backend)
         standard = fw.firmware()
         self._image = standard.image if image is None else image
         self.custom_image = image is not None
@@ -139,3 +139,21 @@ class VcpuHost:
 
     def _fault_on_vcpu_thread(self, index: int, info: FaultInfo) -> None:
         self._handoff(self._on_fault, index, info)
+
+
+def _guest_ram(ram_bytes: int, backend: MemoryBackend | None) -> GuestRam:
+    """The machine's RAM: anonymous, or mapped from its memory-backend-file."""
+    name = "pc.ram" if backend is None else backend.id
+    fd = None
+    try:
+        if backend is not None and backend.mem_path is not None:
+            fd = open_backing_file(backend)
+            return GuestRam(ram_bytes, backing_fd=fd, shared=backend.share)
+        return GuestRam(ram_bytes)
+    except ObjectError as error:
+        raise VcpuSetupError(str(error)) from None
+    except (MemoryError, ValueError) as error:
+        raise VcpuSetupError(f"cannot set up guest memory '{name}': {error}") from None
+    finally:
+        if fd is not None:
+            os.close(fd)  # the mapping keeps the file

@@ -26,6 +26,10 @@ class QomListTypesArgs(QapiStruct):
     abstract: bool | None = None
 
 
+class TypenameArgs(QapiStruct):
+    typename: str
+
+
 class ObjectTypeInfo(QapiStruct):
     name: str
     abstract: bool | None = None
@@ -52,6 +56,21 @@ COMMANDS = (
         "The QOM types vmd has (with QEMU's names and parents), or those implementing `implements`.",
         args=QomListTypesArgs,
         returns=list[ObjectTypeInfo],
+        allow_preconfig=True,
+    ),
+    CommandSpec(
+        "device-list-properties",
+        "The properties a device of type `typename` is created with (QEMU leaves out the ones every "
+        "device has: realized, hotplugged, hotpluggable, parent_bus, and type).",
+        args=TypenameArgs,
+        returns=list[ObjectPropertyInfo],
+        allow_preconfig=True,
+    ),
+    CommandSpec(
+        "qom-list-properties",
+        "Every property an object of type `typename` has.",
+        args=TypenameArgs,
+        returns=list[ObjectPropertyInfo],
         allow_preconfig=True,
     ),
     CommandSpec("qom-get", "Read a QOM property.", args=QomGetArgs, returns=Any_, allow_preconfig=True),
