@@ -26,7 +26,12 @@ NOT_IN_QEMU_72: dict[str, str] = {
 }
 
 # Where vmd's declared shape knowingly differs from QEMU 7.2's.
-KNOWN_DIFFERENCES: dict[str, str] = {}
+KNOWN_DIFFERENCES: dict[str, str] = {
+    "query-block": "vmd has no block layer and answers []; BlockInfo keeps QEMU's members, but its "
+    "nested image info leaves out what only a block layer fills (format-specific data, snapshots, "
+    "backing images, dirty bitmaps)",
+    "query-named-block-nodes": "as query-block: BlockDeviceInfo without QEMU's deepest parts",
+}
 
 
 def canonical(schema: dict[str, dict[str, Any]], name: str, seen: frozenset[str] = frozenset()) -> Any:
@@ -67,6 +72,11 @@ async def fetch_schema(path: str) -> dict[str, dict[str, Any]]:
     return {entity["name"]: entity for entity in entities}
 
 
+def _element(schema: dict[str, dict[str, Any]], name: str) -> dict[str, Any]:
+    entity = schema[name]
+    return schema[entity["element-type"]] if entity["meta-type"] == "array" else entity
+
+
 async def test_shared_commands_and_events_have_qemus_shapes(peers: Callable[..., Peer]) -> None:
     qemu_schema = await fetch_schema(peers("qemu", "-M", "q35", "-S").socket)
     vmd_schema = await fetch_schema(peers("vmd", "-M", "q35", "-S").socket)
@@ -79,9 +89,14 @@ async def test_shared_commands_and_events_have_qemus_shapes(peers: Callable[...,
                 f"{name} is not a QEMU 7.2 {entity['meta-type']}: say why in NOT_IN_QEMU_72"
             )
             continue
-        if name in KNOWN_DIFFERENCES:
-            continue
         theirs = qemu_schema[name]
+        if name in KNOWN_DIFFERENCES:
+            # Still no member QEMU does not have, at the top of the returned type.
+            ours_ret, their_ret = (
+                _element(s, e["ret-type"]) for s, e in ((vmd_schema, entity), (qemu_schema, theirs))
+            )
+            assert {m["name"] for m in ours_ret["members"]} <= {m["name"] for m in their_ret["members"]}
+            continue
         for key in ("arg-type", "ret-type"):
             if key in entity and canonical(vmd_schema, entity[key]) != canonical(qemu_schema, theirs[key]):
                 mismatches.append(f"{name} {key}")

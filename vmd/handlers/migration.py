@@ -1,16 +1,30 @@
-"""Migration capabilities and command-line introspection: vmd has none to report."""
+"""Migration capabilities and command-line introspection."""
 
 from __future__ import annotations
 
 from vmd.errors import GenericError
 from vmd.handlers.context import CommandContext
 from vmd.handlers.registry import handles
-from vmd.qapi.compiled import CommandLineOptionInfo, MigrationCapabilityStatus, QueryCommandLineOptionsArgs
+from vmd.qapi.compiled import (
+    CommandLineOptionInfo,
+    MigrateSetCapabilitiesArgs,
+    MigrationCapability,
+    MigrationCapabilityStatus,
+    QueryCommandLineOptionsArgs,
+)
 
 
 @handles("query-migrate-capabilities")
 def query_migrate_capabilities(ctx: CommandContext, args: None) -> list[MigrationCapabilityStatus]:
-    return []
+    return [
+        MigrationCapabilityStatus(capability=MigrationCapability(name), state=state)
+        for name, state in ctx.vm.migration.items()
+    ]
+
+
+@handles("migrate-set-capabilities")
+def migrate_set_capabilities(ctx: CommandContext, args: MigrateSetCapabilitiesArgs) -> None:
+    ctx.vm.migration.set((cap.capability.value, cap.state) for cap in args.capabilities)
 
 
 @handles("query-command-line-options")

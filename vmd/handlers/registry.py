@@ -33,6 +33,7 @@ def all_handlers() -> dict[str, Handler]:
     # Importing the modules registers their handlers.
     from vmd.handlers import (  # noqa: F401
         acpi,
+        block,
         control,
         cpus,
         host,

@@ -16,6 +16,7 @@ from vmd.errors import GenericError
 from vmd.guest.os_model import GuestOs
 from vmd.machine.boards import Board
 from vmd.machine.cpu_hotplug import CpuHotplug
+from vmd.machine.migration import MigrationCapabilities
 from vmd.machine.qom import QomTree
 from vmd.machine.runstate import RunStateMachine
 from vmd.machine.topology import Topology
@@ -93,6 +94,7 @@ class VirtualMachine:
             on_guest_shutdown=lambda: self.shutdown(ShutdownCause.GUEST_SHUTDOWN),
         )
         self.cpus = self.cpu_hotplug.slots
+        self.migration = MigrationCapabilities()
         # Set while the VM is (being) shut down for good: later requests must not restart it.
         self.exiting = False
         self._background: set[asyncio.Task[None]] = set()

@@ -1,7 +1,8 @@
 """Migration capabilities and command-line introspection, in QEMU 7.2's shapes.
 
-vmd does not migrate yet and describes none of its options through QEMU's QemuOpts
-introspection: both answer with empty lists, which clients such as libvirt read as "none"."""
+vmd does not migrate yet: of QEMU's capabilities it keeps `events` alone (see
+vmd/machine/migration.py).  It describes none of its options through QEMU's QemuOpts
+introspection: that answer is an empty list, which clients such as libvirt read as "none"."""
 
 from __future__ import annotations
 
@@ -38,6 +39,10 @@ class MigrationCapabilityStatus(QapiStruct):
     state: bool
 
 
+class MigrateSetCapabilitiesArgs(QapiStruct):
+    capabilities: list[MigrationCapabilityStatus]
+
+
 class CommandLineParameterType(QapiEnum):
     STRING = "string"
     BOOLEAN = "boolean"
@@ -64,8 +69,13 @@ class QueryCommandLineOptionsArgs(QapiStruct):
 COMMANDS = (
     CommandSpec(
         "query-migrate-capabilities",
-        "Migration capabilities and their state (vmd does not migrate: none).",
+        "The migration capabilities vmd has and their state (vmd does not migrate yet: only `events`).",
         returns=list[MigrationCapabilityStatus],
+    ),
+    CommandSpec(
+        "migrate-set-capabilities",
+        "Switch migration capabilities on or off (all or none of the changes are applied).",
+        args=MigrateSetCapabilitiesArgs,
     ),
     CommandSpec(
         "query-command-line-options",

@@ -10,6 +10,7 @@ import functools
 
 from vmd.qapi import (
     acpi,
+    block,
     control,
     cpus,
     host,
@@ -38,6 +39,7 @@ def declared_schema() -> Schema:
             *qom.COMMANDS,
             *stats.COMMANDS,
             *host.COMMANDS,
+            *block.COMMANDS,
             *migration.COMMANDS,
             *yank.COMMANDS,
             *vmd_guest.COMMANDS,

@@ -1,0 +1,17 @@
+"""Block devices: vmd has none, so both lists are empty."""
+
+from __future__ import annotations
+
+from vmd.handlers.context import CommandContext
+from vmd.handlers.registry import handles
+from vmd.qapi.compiled import BlockDeviceInfo, BlockInfo, QueryNamedBlockNodesArgs
+
+
+@handles("query-block")
+def query_block(ctx: CommandContext, args: None) -> list[BlockInfo]:
+    return []
+
+
+@handles("query-named-block-nodes")
+def query_named_block_nodes(ctx: CommandContext, args: QueryNamedBlockNodesArgs) -> list[BlockDeviceInfo]:
+    return []
