@@ -194,6 +194,20 @@ def _check(rc: int, what: str) -> None:
         raise ValueError(f"{what}: invalid size or alignment")
 
 
+async def _until_task_gone(tid: int, limit: float = 2.0) -> None:
+    """Wait until the kernel has released thread `tid`.
+
+    A joined thread can still be finishing its exit in the kernel for a moment, and until then it
+    is in its cgroup: management software that removes a vCPU's cgroup as soon as the unplug is
+    reported (libvirt does) would find it busy.  Usually this returns at the first look."""
+    path = f"/proc/self/task/{tid}"
+    delay, waited = 50e-6, 0.0
+    while os.path.exists(path) and waited < limit:  # noqa: ASYNC240 (procfs: no disk I/O)
+        await asyncio.sleep(delay)
+        waited += delay
+        delay = min(delay * 2, 0.005)
+
+
 class GuestRam:
     """The guest's RAM: one zeroed region, allocated once, shared by every vCPU.
 
@@ -201,12 +215,18 @@ class GuestRam:
     look at RAM while vCPUs run (as QEMU does).  Sizes are multiples of 4 KiB.
     """
 
-    def __init__(self, size_bytes: int) -> None:
+    def __init__(self, size_bytes: int, *, backing_fd: int | None = None, shared: bool = False) -> None:
+        """Anonymous RAM, or with `backing_fd` the first `size_bytes` of that open file (which
+        must be at least that long), shared with the file or a private copy of it."""
         if size_bytes <= 0 or size_bytes % 4096:
             raise ValueError(f"guest RAM size must be a positive multiple of 4096, not {size_bytes}")
-        ptr = _lib.vmd_ram_new(size_bytes)
+        if backing_fd is None:
+            ptr = _lib.vmd_ram_new(size_bytes)
+        else:
+            ptr = _lib.vmd_ram_new_file(size_bytes, backing_fd, int(shared))
         if ptr == _ffi.NULL:
-            raise MemoryError(f"cannot allocate {size_bytes} bytes of guest RAM")
+            errno = _ffi.errno
+            raise MemoryError(f"cannot map {size_bytes} bytes of guest RAM: {os.strerror(errno)}")
         self._ptr: Any = _ffi.gc(ptr, _lib.vmd_ram_free)
         self._size = size_bytes
 
@@ -377,7 +397,10 @@ class VcpuEngine:
         slot = self._slot(index)
         _lib.vmd_vcpu_request_stop(slot.ctx)
         await self._until(lambda: bool(_lib.vmd_vcpu_exited(slot.ctx)))
+        tid = slot.thread.native_id
         self._retire(slot)
+        if tid is not None:
+            await _until_task_gone(tid)
 
     def request_stop(self, index: int) -> None:
         """Ask vCPU `index` to stop, without waiting; :meth:`wait_exited` (thread-safe, blocking)
