@@ -254,6 +254,10 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(config.log_file)
     for option, value in config.ignored_options:
         log.info("%s %s: accepted for compatibility, no effect in vmd", option, value)
+    if config.cpu_features:
+        features = ",".join(f"{name}={value}" for name, value in config.cpu_features)
+        # vmd's guest does not execute CPUID: a model's feature set changes nothing it runs.
+        log.info("-cpu features %s: accepted, no effect in vmd (its guest does not use CPUID)", features)
     try:
         settings = settings_from_config(config)
     except CommandLineError as error:

@@ -19,6 +19,7 @@ sizes, QemuOpts, keyval, QEMU's JSON dialect), the option table, and the options
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -1276,7 +1277,12 @@ class _Builder:
         self.ignore(arg)
 
     def opt_overcommit(self, arg: _Arg) -> None:
-        self.opts(_OVERCOMMIT, arg.value, abbrev=False)
+        opts = self.opts(_OVERCOMMIT, arg.value, abbrev=False)
+        for key, value in opts.items:
+            if _parse_bool(value):
+                # QEMU locks all its memory (mlockall) or passes CPU power management to a KVM
+                # guest; vmd does neither, so asking for it must not look as if it were done.
+                raise _Invalid(f"vmd cannot honour {key}=on")
         self.ignore(arg)
 
     def opt_sandbox(self, arg: _Arg) -> None:
@@ -1352,6 +1358,9 @@ class _Builder:
             raise CommandLineError("-append only allowed with -kernel option")
         if kernel is None and initrd is not None:
             raise CommandLineError("-initrd only allowed with -kernel option")
+        if kernel is not None:
+            # The guest vmd runs is its own firmware (or a vmd-ISA image given with -bios).
+            raise CommandLineError(f"-kernel {kernel}: vmd cannot boot a Linux kernel")
         add_fds = tuple(_add_fd(arg, opts) for arg, opts in self.add_fds)
         if _is_help(self.cpu_option):
             raise EarlyExit("cpu")
@@ -1988,6 +1997,10 @@ def _add_fd(arg: _Arg, opts: _Opts) -> AddFdConfig:
     fdset = -1 if set_text is None else _as_signed(_c_strtou64(set_text), 64)
     if fdset < 0:
         raise arg.error("set option is required and must be non-negative")
+    try:
+        fcntl.fcntl(fd, fcntl.F_GETFD)
+    except OSError:
+        raise arg.error("fd is not valid or already in use") from None
     return AddFdConfig(fd, fdset, opts.get("opaque"))
 
 

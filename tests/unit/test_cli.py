@@ -157,24 +157,39 @@ def test_libvirt_domain_command_line() -> None:
 
 
 def test_libvirt_hotplug_additions() -> None:
-    config = parse(
-        *DOMAIN,
-        "-add-fd", "set=0,fd=33,opaque=log",
-        "-device", '{"driver":"qemu64-x86_64-cpu","id":"vcpu1","socket-id":1,"core-id":0,"thread-id":0}',
-        "-kernel", "/boot/vmlinuz", "-initrd", "/boot/initrd", "-append", "console=ttyS0 quiet",
-    )  # fmt: skip
-    assert config.add_fds == (AddFdConfig(fd=33, set=0, opaque="log"),)
+    read_end, write_end = os.pipe()
+    inherited = 33
+    os.dup2(read_end, inherited)
+    try:
+        config = parse(
+            *DOMAIN,
+            "-add-fd", f"set=0,fd={inherited},opaque=log",
+            "-device", '{"driver":"qemu64-x86_64-cpu","id":"vcpu1","socket-id":1,"core-id":0,"thread-id":0}',
+        )  # fmt: skip
+    finally:
+        for fd in (inherited, read_end, write_end):
+            os.close(fd)
+    assert config.add_fds == (AddFdConfig(fd=inherited, set=0, opaque="log"),)
     assert config.devices == (
         DeviceConfig(
             "qemu64-x86_64-cpu", "vcpu1", {"socket-id": 1, "core-id": 0, "thread-id": 0}, from_json=True
         ),
     )
-    assert (config.kernel, config.initrd, config.append) == (
-        "/boot/vmlinuz",
-        "/boot/initrd",
-        "console=ttyS0 quiet",
-    )
-    assert "kernel" not in config.machine_props
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [(["-kernel", "/boot/vmlinuz", "-append", "console=ttyS0"],
+      "-kernel /boot/vmlinuz: vmd cannot boot a Linux kernel"),
+     (["-overcommit", "mem-lock=on"], "-overcommit mem-lock=on: vmd cannot honour mem-lock=on"),
+     (["-overcommit", "cpu-pm=on"], "-overcommit cpu-pm=on: vmd cannot honour cpu-pm=on"),
+     (["-add-fd", "fd=1000,set=1"], "-add-fd fd=1000,set=1: fd is not valid or already in use")],
+)  # fmt: skip
+def test_what_vmd_cannot_honour_is_refused(args: list[str], message: str) -> None:
+    """Not accepted and then ignored: the last is QEMU's text, the others vmd's."""
+    with pytest.raises(CommandLineError) as caught:
+        parse(*args)
+    assert caught.value.message == message
 
 
 # --------------------------------------------------------------------------------------

@@ -1,0 +1,71 @@
+"""One libvirt for the whole libvirt suite; a fresh domain (whose emulator is vmd) per test."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.libvirt.harness import Libvirt, LibvirtError, domain_xml, emulator_wrapper, installed
+from tests.peers import short_tmpdir
+
+_names = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def libvirt() -> Iterator[Libvirt]:
+    """virtlogd and libvirtd started by hand (scripts/install-deps installs libvirt); missing or
+    not root, the suite fails unless VMD_ALLOW_SKIP=1 says a partial run is fine."""
+    reason = None
+    if not installed():
+        reason = "libvirt (libvirt-daemon-system, libvirt-clients) is not installed"
+    elif os.geteuid() != 0:
+        reason = "the libvirt suite runs libvirtd as root"
+    if reason is not None:
+        if os.environ.get("VMD_ALLOW_SKIP") == "1":
+            pytest.skip(reason)
+        pytest.fail(reason)
+    workdir = short_tmpdir()
+    instance = Libvirt(workdir)
+    try:
+        instance.start()
+    except LibvirtError as error:
+        instance.stop()
+        pytest.fail(str(error))
+    yield instance
+    instance.stop()
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def emulator(libvirt: Libvirt) -> Path:
+    return emulator_wrapper(libvirt.workdir)
+
+
+class Domain:
+    def __init__(self, libvirt: Libvirt, emulator: Path) -> None:
+        self.libvirt = libvirt
+        self.emulator = emulator
+        self.names: list[str] = []
+
+    def start(self, *, maxvcpus: int = 4, current: int = 1, extra_args: tuple[str, ...] = ()) -> str:
+        name = f"vmd-e2e-{os.getpid()}-{next(_names)}"
+        self.names.append(name)
+        xml = domain_xml(name, str(self.emulator), maxvcpus=maxvcpus, current=current,
+                         extra_args=extra_args)  # fmt: skip
+        created = self.libvirt.create(name, xml)
+        assert created.ok, f"virsh create: {created.stderr}\n{self.libvirt.log.read_text()[-4000:]}"
+        return name
+
+
+@pytest.fixture
+def domains(libvirt: Libvirt, emulator: Path) -> Iterator[Domain]:
+    """Start domains with `domains.start()`; whatever is left is destroyed afterwards."""
+    made = Domain(libvirt, emulator)
+    yield made
+    for name in made.names:
+        libvirt.destroy_quietly(name)

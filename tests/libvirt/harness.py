@@ -1,0 +1,272 @@
+"""Real libvirt 9.0, run by hand: virtlogd and libvirtd with a test configuration, and virsh.
+
+What ../shared/spec/libvirt-contract.md measured is what this does: no systemd, no D-Bus; both
+daemons are started with -d and a pid file of our own and stopped by that pid.  libvirtd.conf
+is ours (-f); the QEMU driver reads only /etc/libvirt/qemu.conf, so that file is replaced for
+the run (the emulator must run as root with no security driver here) and put back afterwards.
+
+Both daemons run under tests/libvirt/reaper.py, which reaps the processes libvirt daemonizes as
+a real init would (this sandbox's init takes a second or more).
+
+The emulator is a two-line wrapper that execs `python -m vmd` from this checkout, as libvirt
+requires (it tracks the pid it started).  Used by tests/libvirt and scripts/bench_libvirt.py.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+URI = "qemu:///system"
+QEMU_CONF = Path("/etc/libvirt/qemu.conf")
+REAPER = Path(__file__).with_name("reaper.py")
+RUN_DIR = Path("/run/libvirt/qemu")
+VIRSH_TIMEOUT = 60.0
+# libvirt waits this long for DEVICE_DELETED before virsh reports an unplug as failed.
+LIBVIRT_UNPLUG_WAIT = 5.0
+
+_QEMU_CONF_TEXT = """\
+# Written by vmd's libvirt tests for the length of a run (the original is put back).
+user = "root"
+group = "root"
+security_driver = "none"
+"""
+
+
+class LibvirtError(Exception):
+    pass
+
+
+def installed() -> bool:
+    return all(shutil.which(tool) for tool in ("libvirtd", "virtlogd", "virsh"))
+
+
+def _running(name: str) -> list[int]:
+    found = subprocess.run(["pgrep", "-x", name], capture_output=True, text=True, check=False)
+    return [int(pid) for pid in found.stdout.split()]
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def wait_until(condition: Any, timeout: float, what: str, interval: float = 0.02) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"gave up after {timeout} s waiting for {what}")
+        time.sleep(interval)
+
+
+@dataclass
+class Virsh:
+    returncode: int
+    stdout: str
+    stderr: str
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+
+def emulator_wrapper(workdir: Path) -> Path:
+    """An executable libvirt can name as <emulator>: it execs vmd from this checkout."""
+    path = workdir / "vmd-emulator"
+    path.write_text(
+        "#!/bin/sh\n"
+        f"PYTHONPATH={REPO}${{PYTHONPATH:+:$PYTHONPATH}}; export PYTHONPATH\n"
+        f'exec {sys.executable} -m vmd "$@"\n'
+    )
+    path.chmod(0o755)
+    return path
+
+
+def domain_xml(
+    name: str,
+    emulator: str,
+    *,
+    maxvcpus: int = 4,
+    current: int = 1,
+    extra_args: Sequence[str] = (),
+) -> str:
+    """The contract's domain: q35, one socket per vCPU, vCPU 0 fixed and the others hot-pluggable.
+    `extra_args` go on the emulator's command line (libvirt's qemu:commandline)."""
+    vcpus = ["<vcpu id='0' enabled='yes' hotpluggable='no' order='1'/>"]
+    for index in range(1, maxvcpus):
+        enabled = "yes" if index < current else "no"
+        order = f" order='{index + 1}'" if index < current else ""
+        vcpus.append(f"<vcpu id='{index}' enabled='{enabled}' hotpluggable='yes'{order}/>")
+    args = "".join(f"<qemu:arg value='{arg}'/>" for arg in extra_args)
+    commandline = f"<qemu:commandline>{args}</qemu:commandline>" if extra_args else ""
+    return f"""\
+<domain type='qemu' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>
+  <name>{name}</name>
+  <memory unit='MiB'>128</memory>
+  <vcpu placement='static' current='{current}'>{maxvcpus}</vcpu>
+  <vcpus>{"".join(vcpus)}</vcpus>
+  <os><type arch='x86_64' machine='q35'>hvm</type></os>
+  <features><acpi/></features>
+  <cpu mode='custom' match='exact'><model fallback='allow'>qemu64</model>
+    <topology sockets='{maxvcpus}' dies='1' cores='1' threads='1'/></cpu>
+  <on_poweroff>destroy</on_poweroff>
+  <devices>
+    <emulator>{emulator}</emulator>
+    <controller type='usb' model='none'/>
+    <memballoon model='none'/>
+  </devices>
+  {commandline}
+</domain>
+"""
+
+
+class Libvirt:
+    """virtlogd + libvirtd for one run.  Start with :meth:`start`, end with :meth:`stop`."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.log = workdir / "libvirtd.log"
+        self._conf = workdir / "libvirtd.conf"
+        self._libvirtd_pidfile = workdir / "libvirtd.pid"
+        self._virtlogd_pidfile = workdir / "virtlogd.pid"
+        self._qemu_conf_backup: bytes | None = None
+        self.libvirtd_pid: int | None = None
+        self.virtlogd_pid: int | None = None
+        self._reapers: list[subprocess.Popen[bytes]] = []
+
+    # -- daemons ---------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        for name in ("libvirtd", "virtlogd"):
+            pids = _running(name)
+            if pids:
+                raise LibvirtError(
+                    f"a {name} is already running (pid {pids[0]}): these tests start their own; stop it"
+                )
+        self._conf.write_text(
+            'auth_unix_ro = "none"\n'
+            'auth_unix_rw = "none"\n'
+            'log_filters = "1:qemu.qemu_monitor 1:qemu.qemu_monitor_json 3:*"\n'
+            f'log_outputs = "1:file:{self.log}"\n'
+        )
+        self._qemu_conf_backup = QEMU_CONF.read_bytes() if QEMU_CONF.exists() else None
+        QEMU_CONF.parent.mkdir(parents=True, exist_ok=True)
+        QEMU_CONF.write_text(_QEMU_CONF_TEXT)
+        self.virtlogd_pid = self._daemon(["virtlogd", "-d", "-p", str(self._virtlogd_pidfile)],
+                                         self._virtlogd_pidfile)  # fmt: skip
+        self.start_libvirtd()
+
+    def start_libvirtd(self) -> None:
+        self.libvirtd_pid = self._daemon(
+            ["libvirtd", "-d", "-f", str(self._conf), "-p", str(self._libvirtd_pidfile)],
+            self._libvirtd_pidfile,
+        )
+        # Ready once it answers; the first call also probes every emulator on PATH.
+        wait_until(lambda: self.virsh("version", check=False).ok, 60.0, "libvirtd to answer", 0.1)
+
+    def stop_libvirtd(self) -> None:
+        if self.libvirtd_pid is not None:
+            self._kill(self.libvirtd_pid)
+            self.libvirtd_pid = None
+
+    def stop(self) -> None:
+        self.stop_libvirtd()
+        if self.virtlogd_pid is not None:
+            self._kill(self.virtlogd_pid)
+            self.virtlogd_pid = None
+        if self._qemu_conf_backup is not None:
+            QEMU_CONF.write_bytes(self._qemu_conf_backup)
+        for reaper in self._reapers:  # each ends once its daemon and the daemon's orphans have
+            try:
+                reaper.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                reaper.kill()
+                reaper.wait()
+        self._reapers.clear()
+
+    def _daemon(self, argv: list[str], pidfile: Path) -> int:
+        """Start a daemon (it forks itself away) under a reaper of its own; its pid."""
+        with contextlib.suppress(FileNotFoundError):
+            pidfile.unlink()
+        reaper = subprocess.Popen([sys.executable, str(REAPER), *argv], stdin=subprocess.DEVNULL)
+        self._reapers.append(reaper)
+        wait_until(lambda: pidfile.exists() and pidfile.read_text().strip() != "", 30.0, f"{pidfile}")
+        return int(pidfile.read_text())
+
+    @staticmethod
+    def _kill(pid: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+        try:
+            wait_until(lambda: not _pid_alive(pid), 15.0, f"pid {pid} to exit")
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+    # -- virsh -----------------------------------------------------------------------------------
+
+    def virsh(self, *args: str, check: bool = True, timeout: float = VIRSH_TIMEOUT) -> Virsh:
+        start = time.monotonic()
+        done = subprocess.run(
+            ["virsh", "-c", URI, *args], capture_output=True, text=True, timeout=timeout, check=False
+        )
+        result = Virsh(done.returncode, done.stdout, done.stderr, time.monotonic() - start)
+        if check and not result.ok:
+            raise LibvirtError(f"virsh {' '.join(args)} failed: {result.stderr.strip()}")
+        return result
+
+    def monitor(self, domain: str, command: str, arguments: dict[str, Any] | None = None) -> Any:
+        """One QMP command through libvirt's own monitor connection; its `return` value."""
+        message: dict[str, Any] = {"execute": command}
+        if arguments is not None:
+            message["arguments"] = arguments
+        reply = json.loads(self.virsh("qemu-monitor-command", domain, json.dumps(message)).stdout)
+        return reply["return"]
+
+    def create(self, name: str, xml: str) -> Virsh:
+        path = self.workdir / f"{name}.xml"
+        path.write_text(xml)
+        return self.virsh("create", str(path), check=False)
+
+    def emulator_pid(self, name: str) -> int:
+        return int((RUN_DIR / f"{name}.pid").read_text())
+
+    def exists(self, name: str) -> bool:
+        return self.virsh("domstate", name, check=False).ok
+
+    def destroy_quietly(self, name: str) -> None:
+        if self.exists(name):
+            self.virsh("destroy", name, check=False)
+
+    def vcpucount_live(self, name: str) -> int:
+        return int(self.virsh("vcpucount", name, "--live", "--active").stdout.strip())
+
+    def domstats_vcpu(self, name: str) -> dict[str, str]:
+        out = self.virsh("domstats", "--vcpu", name).stdout
+        pairs = (line.strip().split("=", 1) for line in out.splitlines() if "=" in line)
+        return {key: value for key, value in pairs}
+
+
+@contextlib.contextmanager
+def running_libvirt(workdir: Path) -> Iterator[Libvirt]:
+    libvirt = Libvirt(workdir)
+    try:
+        libvirt.start()
+        yield libvirt
+    finally:
+        libvirt.stop()

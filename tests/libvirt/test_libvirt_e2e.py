@@ -1,0 +1,156 @@
+"""Unmodified libvirt 9.0 manages domains whose emulator is vmd: start, vCPU hotplug and unplug,
+vCPU threads, statistics, a refusing guest, a libvirtd restart, shutdown and destroy.
+
+Every step goes through virsh, as a user types it; what vmd did is then checked on vmd's side
+(through libvirt's monitor connection) and on the host (/proc), so a step that virsh reports as
+done but vmd did not do fails.  libvirt's own limits are the test's: an unplug must complete
+within libvirt's 5 s wait, or virsh fails.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.libvirt.conftest import Domain
+from tests.libvirt.harness import Libvirt, wait_until
+
+pytestmark = pytest.mark.libvirt
+
+TIMEOUT = 20.0
+
+
+def _threads(libvirt: Libvirt, name: str) -> dict[int, int]:
+    """cpu-index -> thread-id, as vmd reports them."""
+    cpus: list[dict[str, Any]] = libvirt.monitor(name, "query-cpus-fast")
+    return {cpu["cpu-index"]: cpu["thread-id"] for cpu in cpus}
+
+
+def _guest_online(libvirt: Libvirt, name: str) -> str:
+    return str(libvirt.monitor(name, "__com.vmd_query-guest-cpus")["online"])
+
+
+def test_start_runs_vmd_with_real_vcpu_threads(libvirt: Libvirt, domains: Domain) -> None:
+    name = domains.start(current=2)
+    assert libvirt.virsh("domstate", name).stdout.strip() == "running"
+    assert libvirt.monitor(name, "query-status")["status"] == "running"
+    pid = libvirt.emulator_pid(name)
+    cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    assert b"vmd" in cmdline  # the pid libvirt tracks is vmd itself, not the wrapper
+    assert b"pc-q35-7.2,usb=off,dump-guest-core=off,memory-backend=pc.ram" in cmdline
+    threads = _threads(libvirt, name)
+    assert sorted(threads) == [0, 1]
+    for index, tid in threads.items():
+        assert Path(f"/proc/{pid}/task/{tid}/comm").read_text().strip() == f"vcpu{index}"
+    wait_until(lambda: _guest_online(libvirt, name) == "0-1", TIMEOUT, "the guest to online both")
+
+
+def test_setvcpus_up_to_the_maximum_and_back_down(libvirt: Libvirt, domains: Domain) -> None:
+    name = domains.start()
+    pid = libvirt.emulator_pid(name)
+    for count in (2, 3, 4, 3, 2, 1):
+        result = libvirt.virsh("setvcpus", name, str(count), "--live", check=False)
+        # An unplug that missed libvirt's 5 s wait for DEVICE_DELETED fails here.
+        assert result.ok, result.stderr
+        assert libvirt.vcpucount_live(name) == count
+        threads = _threads(libvirt, name)
+        assert sorted(threads) == list(range(count))
+        live_tasks = {int(tid) for tid in os.listdir(f"/proc/{pid}/task")}
+        assert set(threads.values()) <= live_tasks
+        want = "0" if count == 1 else f"0-{count - 1}"
+        wait_until(lambda want=want: _guest_online(libvirt, name) == want, TIMEOUT, f"online {want}")
+    # Every unplugged vCPU thread is gone from the host.
+    names = {Path(f"/proc/{pid}/task/{t}/comm").read_text().strip() for t in os.listdir(f"/proc/{pid}/task")}
+    assert {n for n in names if n.startswith("vcpu")} == {"vcpu0"}
+
+
+def test_setvcpu_enables_and_disables_one_vcpu(libvirt: Libvirt, domains: Domain) -> None:
+    name = domains.start()
+    libvirt.virsh("setvcpu", name, "2", "--enable", "--live")
+    info = libvirt.virsh("vcpuinfo", name).stdout
+    assert "VCPU:           2" in info
+    assert libvirt.vcpucount_live(name) == 2
+    slots = libvirt.monitor(name, "query-hotpluggable-cpus")
+    plugged = {slot["props"]["socket-id"]: slot.get("qom-path") for slot in slots}
+    assert plugged[2] == "/machine/peripheral/vcpu2"
+    libvirt.virsh("setvcpu", name, "2", "--disable", "--live")
+    assert "VCPU:           2" not in libvirt.virsh("vcpuinfo", name).stdout
+    assert libvirt.vcpucount_live(name) == 1
+    assert sorted(_threads(libvirt, name)) == [0]
+
+
+def test_vcpuinfo_and_vcpupin_act_on_vmds_threads(libvirt: Libvirt, domains: Domain) -> None:
+    name = domains.start(current=2)
+    threads = _threads(libvirt, name)
+    libvirt.virsh("vcpupin", name, "1", "0", "--live")
+    assert os.sched_getaffinity(threads[1]) == {0}
+    assert os.sched_getaffinity(threads[0]) == set(range(os.cpu_count() or 1))
+    info = libvirt.virsh("vcpuinfo", name).stdout
+    blocks = [block for block in info.split("\n\n") if block.strip()]
+    assert len(blocks) == 2
+    assert "CPU Affinity:   y" + "-" * ((os.cpu_count() or 1) - 1) in blocks[1]
+    # libvirt moved each vCPU thread into its own cgroup.
+    for index, tid in threads.items():
+        assert f"vcpu{index}" in Path(f"/proc/{tid}/cgroup").read_text()
+
+
+def test_domstats_shows_vmds_vcpu_statistics(libvirt: Libvirt, domains: Domain) -> None:
+    name = domains.start(current=2)
+    wait_until(lambda: _guest_online(libvirt, name) == "0-1", TIMEOUT, "the guest to online both")
+    stats = libvirt.domstats_vcpu(name)
+    assert stats["vcpu.current"] == "2"
+    assert stats["vcpu.maximum"] == "4"
+    for index in (0, 1):
+        assert stats[f"vcpu.{index}.state"] == "1"  # running
+        # vmd's own counters, from query-stats (provider __com.vmd_engine).
+        assert int(stats[f"vcpu.{index}.instructions.sum"]) > 0
+        assert int(stats[f"vcpu.{index}.plugs.sum"]) >= 1
+    assert int(stats["vcpu.1.hotplug_online_ns.cur"]) >= 0
+
+
+def test_a_guest_that_refuses_unplug(libvirt: Libvirt, domains: Domain) -> None:
+    """The guest policy comes from vmd's command line (libvirt's qemu:commandline)."""
+    name = domains.start(current=3, extra_args=("-vmd-guest", "unplug=refuse"))
+    result = libvirt.virsh("setvcpus", name, "1", "--live", check=False)
+    assert not result.ok
+    assert "unplug of device was rejected by the guest" in result.stderr
+    # Nothing changed, and every view agrees.
+    assert libvirt.vcpucount_live(name) == 3
+    assert sorted(_threads(libvirt, name)) == [0, 1, 2]
+    assert _guest_online(libvirt, name) == "0-2"
+    # Once the guest accepts, the same request works.
+    libvirt.monitor(name, "__com.vmd_set-guest-policy", {"unplug": "accept"})
+    libvirt.virsh("setvcpus", name, "1", "--live")
+    assert libvirt.vcpucount_live(name) == 1
+
+
+def test_libvirtd_restart_reconnects_to_the_running_domain(libvirt: Libvirt, domains: Domain) -> None:
+    name = domains.start(current=2)
+    pid = libvirt.emulator_pid(name)
+    libvirt.stop_libvirtd()
+    libvirt.start_libvirtd()
+    assert libvirt.virsh("domstate", name).stdout.strip() == "running"
+    assert libvirt.emulator_pid(name) == pid
+    assert libvirt.vcpucount_live(name) == 2
+    libvirt.virsh("setvcpus", name, "4", "--live")
+    libvirt.virsh("setvcpus", name, "1", "--live")
+    assert libvirt.vcpucount_live(name) == 1
+
+
+def test_shutdown_powers_the_guest_off(libvirt: Libvirt, domains: Domain) -> None:
+    name = domains.start()
+    pid = libvirt.emulator_pid(name)
+    libvirt.virsh("shutdown", name)
+    wait_until(lambda: not libvirt.exists(name), TIMEOUT, "the domain to go away")
+    wait_until(lambda: not Path(f"/proc/{pid}").exists(), TIMEOUT, "vmd to exit")
+
+
+def test_destroy_ends_vmd(libvirt: Libvirt, domains: Domain) -> None:
+    name = domains.start(current=2)
+    pid = libvirt.emulator_pid(name)
+    libvirt.virsh("destroy", name)
+    assert not libvirt.exists(name)
+    assert not Path(f"/proc/{pid}").exists()
