@@ -409,6 +409,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "'-daemonize -pidfile FILE' for the start-up row",
     )
     p.add_argument("--peer-name", metavar="NAME", help="column label for vmd / --peer-cmd")
+    p.add_argument(
+        "--cpu",
+        type=int,
+        metavar="N",
+        help="run the client and both peers on host CPU N only: round trips then never wait for "
+        "an idle CPU to wake up (which costs either peer tens of µs on a virtual machine's vCPU)",
+    )
     p.add_argument("--only", choices=PEERS, help="measure one peer only")
     p.add_argument(
         "--runs", type=positive_int, default=1, help="repeat the whole table N times (default: %(default)s)"
@@ -478,7 +485,8 @@ def header(opts: argparse.Namespace, labels: dict[str, str]) -> list[str]:
         f"host: {platform.node()}, {os.cpu_count()} CPUs, Python "
         f"{platform.python_version()}; round trips: {opts.samples} "
         f"(+{opts.warmup} warm-up); pipelined: {opts.pipeline} {TIMES} "
-        f"{opts.pipeline_rounds}; starts: {opts.starts} (+1 discarded)",
+        f"{opts.pipeline_rounds}; starts: {opts.starts} (+1 discarded)"
+        + (f"; client and peers on CPU {opts.cpu} only" if opts.cpu is not None else ""),
     ]
 
 
@@ -497,6 +505,8 @@ def main(argv: list[str] | None = None) -> int:
     # SIGTERM → SystemExit so that finally blocks and atexit reap the peers.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     become_subreaper()
+    if opts.cpu is not None:
+        os.sched_setaffinity(0, {opts.cpu})  # the peers inherit it, daemonized or not
     specs = build_specs(opts)
     labels = {"qemu": f"QEMU {qemu_version(opts.qemu)}", "vmd": specs["vmd"].label}
     out: TextIO = sys.stderr if opts.json == "-" else sys.stdout
