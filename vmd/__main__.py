@@ -17,6 +17,8 @@ from collections.abc import Callable, Mapping
 from vmd.cli import CommandLineError, EarlyExit, parse_command_line
 from vmd.config import Config, InheritedFd, UnixPath
 from vmd.daemon import Daemon, DaemonSettings, MachineSettings, MonitorSettings, SerialSettings, StartupError
+from vmd.devices.isa_serial import DRIVER as ISA_SERIAL
+from vmd.devices.isa_serial import IsaSerialError, resolve_isa_serials
 from vmd.guest.firmware import MAX_CPUS as MAX_VCPUS
 from vmd.guest.policy import PolicyError, parse_policy
 from vmd.machine.boards import (
@@ -81,7 +83,7 @@ def settings_from_config(config: Config) -> DaemonSettings:
     )
 
 
-_SERIAL_BACKENDS = ("file", "null", "stdio")
+_SERIAL_BACKENDS = ("file", "null", "stdio", "pty")
 
 
 def _apply_machine_properties(board: Board, props: Mapping[str, str]) -> Board:
@@ -97,22 +99,49 @@ def _apply_machine_properties(board: Board, props: Mapping[str, str]) -> Board:
     return with_vmd_max_cpus(board, int(text))
 
 
+def _fdsets(config: Config) -> dict[int, tuple[int, ...]]:
+    """-add-fd: the fds of each set, in the order given (they stay open for the VM's life)."""
+    sets: dict[int, list[int]] = {}
+    for add_fd in config.add_fds:
+        sets.setdefault(add_fd.set, []).append(add_fd.fd)
+    return {number: tuple(fds) for number, fds in sets.items()}
+
+
 def machine_settings(config: Config) -> MachineSettings:
+    cpu_devices = tuple(d for d in config.devices if d.driver != ISA_SERIAL)
+    try:
+        isa_serials = resolve_isa_serials(
+            (d for d in config.devices if d.driver == ISA_SERIAL),
+            (serial.index for serial in config.serials),
+            config.chardevs,
+        )
+    except IsaSerialError as error:
+        text = error.device.text if error.device is not None and error.device.text else ISA_SERIAL
+        raise CommandLineError(f"-device {text}: {error}") from None
+    ports: list[tuple[int, str | None, str | None, bool]] = [
+        (serial.index, serial.chardev_id, None, False) for serial in config.serials
+    ]
+    ports += [(port.index, port.chardev_id, port.device_id, True) for port in isa_serials]
     serials = []
-    for serial in config.serials:
-        chardev = config.chardevs[serial.chardev_id]
+    for index, chardev_id, device_id, from_device in ports:
+        if chardev_id is None:
+            serials.append(SerialSettings(index, "null", device_id=device_id, from_device=from_device))
+            continue
+        chardev = config.chardevs[chardev_id]
         if chardev.backend not in _SERIAL_BACKENDS:
             raise CommandLineError(
-                f"serial port {serial.index} (chardev '{chardev.id}'): vmd connects serial ports only to "
+                f"serial port {index} (chardev '{chardev.id}'): vmd connects serial ports only to "
                 f"{', '.join(_SERIAL_BACKENDS)} chardevs, not '{chardev.backend}'"
             )
         serials.append(
             SerialSettings(
-                serial.index,
+                index,
                 chardev.backend,
                 chardev_id=chardev.id,
                 path=chardev.props.get("path"),
                 append=chardev.props.get("append") == "on",
+                device_id=device_id,
+                from_device=from_device,
             )
         )
     try:
@@ -164,7 +193,7 @@ def machine_settings(config: Config) -> MachineSettings:
     return MachineSettings(
         slot_nodes=None if numa is None else numa.slot_nodes,
         guest_policy=policy,
-        devices=config.devices,
+        devices=cpu_devices,
         board=board,
         topology=topology,
         cpu_type=model.typename,
@@ -174,6 +203,7 @@ def machine_settings(config: Config) -> MachineSettings:
         serials=tuple(serials),
         objects=objects,
         ram_backend=ram_backend,
+        fdsets=_fdsets(config),
     )
 
 

@@ -13,16 +13,17 @@ import asyncio
 import functools
 import json
 import logging
+import os
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from vmd.config import DEFAULT_RAM_SIZE, DeviceConfig, thaw_json
 from vmd.devices.cpu_state import CpuStatePort
 from vmd.devices.ports import PortBus
-from vmd.devices.serial import COM_BASES, REGISTERS, ByteSink, FdSink, NullSink, SerialPort
+from vmd.devices.serial import COM_BASES, REGISTERS, ByteSink, FdSink, NullSink, PtySink, SerialPort
 from vmd.errors import QmpError
 from vmd.guest import firmware as fw
 from vmd.guest.os_model import GuestOs
@@ -31,6 +32,7 @@ from vmd.handlers.control import version_info
 from vmd.handlers.registry import all_handlers
 from vmd.machine.boards import DEFAULT_BOARD, DEFAULT_CPU_TYPE, Board
 from vmd.machine.cpu_address import ArgumentSource
+from vmd.machine.qom import DeviceObject, QomProperty
 from vmd.machine.topology import Topology
 from vmd.machine.user_objects import MemoryBackend, UserObjects, add_to_qom
 from vmd.machine.vcpus import FaultHandler, LoopHandoff, VcpuHost, VcpuSetupError
@@ -63,10 +65,12 @@ class SerialSettings:
     """Guest serial port `index` (COM1 is 0) and where its output goes."""
 
     index: int
-    backend: str  # "file", "null" or "stdio"
+    backend: str  # "file", "null", "stdio" or "pty"
     chardev_id: str = ""
     path: str | None = None
     append: bool = False
+    device_id: str | None = None  # set for a -device isa-serial, None for -serial
+    from_device: bool = False
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,7 @@ class MachineSettings:
     serials: tuple[SerialSettings, ...] = ()
     objects: UserObjects = field(default_factory=lambda: UserObjects({}, {}))  # -object
     ram_backend: MemoryBackend | None = None  # -machine memory-backend=ID
+    fdsets: Mapping[int, tuple[int, ...]] = field(default_factory=dict)  # -add-fd: set -> fds
 
 
 @dataclass(frozen=True)
@@ -101,13 +106,31 @@ class StartupError(Exception):
     """Start-up failed; the message is the one line to print."""
 
 
-def _open_serial(serial: SerialSettings) -> ByteSink:
+FDSET_PREFIX = "/dev/fdset/"
+
+
+def _open_serial(serial: SerialSettings, fdsets: Mapping[int, tuple[int, ...]]) -> ByteSink:
     if serial.backend == "null":
         return NullSink()
     if serial.backend == "stdio":
         return FdSink(sys.stdout.fileno(), owned=False)
+    if serial.backend == "pty":
+        try:
+            sink = PtySink()
+        except OSError as error:
+            raise StartupError(f"Failed to create PTY: {error.strerror}") from None
+        # QEMU's words: libvirt and people read the terminal's path from the log.
+        print(f"char device redirected to {sink.path} (label {serial.chardev_id})", file=sys.stderr)
+        return sink
     assert serial.backend == "file"
     assert serial.path is not None
+    if serial.path.startswith(FDSET_PREFIX):
+        # A file the caller opened for vmd and passed with -add-fd (libvirt does this).
+        number = serial.path.removeprefix(FDSET_PREFIX)
+        fds = fdsets.get(int(number)) if number.isdigit() else None
+        if not fds:
+            raise StartupError(f"Could not open '{serial.path}': No such file or directory")
+        return FdSink(os.dup(fds[0]), owned=True)
     try:
         return FdSink.open_file(serial.path, append=serial.append)
     except OSError as error:
@@ -131,7 +154,7 @@ def _build_vcpus(
     sinks: list[ByteSink] = []
     try:
         for serial in machine.serials:
-            sink = _open_serial(serial)
+            sink = _open_serial(serial, machine.fdsets)
             sinks.append(sink)
             bus.map(COM_BASES[serial.index], REGISTERS, SerialPort(sink))
         image = None if machine.firmware is None else _read_firmware(machine.firmware)
@@ -179,6 +202,7 @@ class Daemon:
             guest=guest,
         )
         add_to_qom(settings.machine.objects, self.vm.qom.root.children["objects"])
+        self._add_serial_devices()
         self.dispatcher = Dispatcher(SCHEMA, all_handlers())
         self._greeting = {
             "QMP": {"version": to_wire(version_info()), "capabilities": list(OFFERED_CAPABILITIES)}
@@ -204,8 +228,9 @@ class Daemon:
             connected = any(s.chardev_id == monitor.chardev_id for s in self.sessions)
             filename = f"unix:{listener.path},server=on"
             listed.append((monitor.chardev_id, filename if connected else f"disconnected:{filename}", True))
-        for serial in self.settings.machine.serials:
-            listed.append((serial.chardev_id, serial.backend, True))
+        for serial, sink in zip(self.settings.machine.serials, self._sinks, strict=False):
+            filename = f"pty:{sink.path}" if isinstance(sink, PtySink) else serial.backend
+            listed.append((serial.chardev_id, filename, True))
         return listed
 
     def yankable_chardevs(self) -> list[str]:
@@ -276,6 +301,22 @@ class Daemon:
         )
         self.sessions.add(session)
         return session
+
+    def _add_serial_devices(self) -> None:
+        """-device isa-serial ports as QOM devices, where QEMU puts them (-serial ones are not
+        modelled in QOM)."""
+        machine = self.vm.qom.machine
+        for serial in self.settings.machine.serials:
+            if not serial.from_device:
+                continue
+            obj = DeviceObject("isa-serial")
+            obj.add_property(QomProperty("index", "uint32", get=functools.partial(int, serial.index)))
+            obj.add_property(QomProperty("chardev", "str", get=functools.partial(str, serial.chardev_id)))
+            if serial.device_id is not None:
+                machine.children["peripheral"].add_child(serial.device_id, obj)
+            else:
+                anon = machine.children["peripheral-anon"]
+                anon.add_child(f"device[{len(anon.children)}]", obj)
 
     def _cold_plug(self) -> None:
         """-device, in command-line order, after the boot CPUs (as QEMU creates them)."""

@@ -6,6 +6,7 @@ and vmd has none (TPM models), vmd's empty answer is the expected difference.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -83,3 +84,37 @@ async def test_qom_types_are_a_faithful_subset_of_qemus(
         assert set(vmd) == set(qemu)  # every x86 CPU model
     if arguments.get("implements") == "no-such-type":
         assert vmd == qemu == {}
+
+
+async def test_serial_port_devices_like_qemu(peers: Callable[..., Peer], workdir: Path) -> None:
+    """-device isa-serial on a pty (libvirt's <serial type='pty'>) and on a file: the same
+    query-chardev (terminal numbers aside) and a QOM device with a subset of QEMU's properties."""
+    views = {}
+    for kind in ("qemu", "vmd"):
+        peer = peers(
+            kind, "-M", "q35", "-S",
+            "-chardev", "pty,id=charserial0",
+            "-device", '{"driver":"isa-serial","chardev":"charserial0","id":"serial0","index":1}',
+            "-chardev", f"file,id=charserial1,path={workdir / kind}.log",
+            "-device", "isa-serial,chardev=charserial1,id=serial1",
+        )  # fmt: skip
+        async with qmp_client(peer.socket) as qmp:
+            chardevs = await qmp.execute("query-chardev")
+            props = await qmp.execute("qom-list", {"path": "/machine/peripheral/serial1"})
+            index = await qmp.execute("qom-get", {"path": "/machine/peripheral/serial1", "property": "index"})
+        assert isinstance(chardevs, list)
+        assert isinstance(props, list)
+        pty = next(c for c in chardevs if c["label"] == "charserial0")
+        assert re.fullmatch(r"pty:/dev/pts/\d+", pty["filename"])
+        pty["filename"] = "pty:<terminal>"
+        views[kind] = (
+            sorted((c for c in chardevs if c["label"].startswith("charserial")), key=lambda c: c["label"]),
+            {p["name"]: p["type"] for p in props if not p["type"].startswith("child<")},
+            index,
+        )
+    vmd_chardevs, vmd_props, vmd_index = views["vmd"]
+    qemu_chardevs, qemu_props, qemu_index = views["qemu"]
+    assert vmd_index == qemu_index == 0  # QEMU numbers only the ports it was not given an index for
+    assert {name: qemu_props.get(name) for name in vmd_props} == vmd_props
+    # QEMU names a file chardev's backend "file" too; vmd's view is QEMU's.
+    assert vmd_chardevs == qemu_chardevs

@@ -52,11 +52,13 @@ class Domain:
         self.emulator = emulator
         self.names: list[str] = []
 
-    def start(self, *, maxvcpus: int = 4, current: int = 1, extra_args: tuple[str, ...] = ()) -> str:
+    def start(
+        self, *, maxvcpus: int = 4, current: int = 1, extra_args: tuple[str, ...] = (), devices: str = ""
+    ) -> str:
         name = f"vmd-e2e-{os.getpid()}-{next(_names)}"
         self.names.append(name)
         xml = domain_xml(name, str(self.emulator), maxvcpus=maxvcpus, current=current,
-                         extra_args=extra_args)  # fmt: skip
+                         extra_args=extra_args, devices=devices)  # fmt: skip
         created = self.libvirt.create(name, xml)
         assert created.ok, f"virsh create: {created.stderr}\n{self.libvirt.log.read_text()[-4000:]}"
         return name

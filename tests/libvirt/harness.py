@@ -104,9 +104,11 @@ def domain_xml(
     maxvcpus: int = 4,
     current: int = 1,
     extra_args: Sequence[str] = (),
+    devices: str = "",
 ) -> str:
     """The contract's domain: q35, one socket per vCPU, vCPU 0 fixed and the others hot-pluggable.
-    `extra_args` go on the emulator's command line (libvirt's qemu:commandline)."""
+    `extra_args` go on the emulator's command line (libvirt's qemu:commandline); `devices` is
+    more XML for <devices>."""
     vcpus = ["<vcpu id='0' enabled='yes' hotpluggable='no' order='1'/>"]
     for index in range(1, maxvcpus):
         enabled = "yes" if index < current else "no"
@@ -128,7 +130,7 @@ def domain_xml(
   <devices>
     <emulator>{emulator}</emulator>
     <controller type='usb' model='none'/>
-    <memballoon model='none'/>
+    <memballoon model='none'/>{devices}
   </devices>
   {commandline}
 </domain>

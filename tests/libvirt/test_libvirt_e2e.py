@@ -10,6 +10,8 @@ within libvirt's 5 s wait, or virsh fails.
 from __future__ import annotations
 
 import os
+import select
+import time
 from pathlib import Path
 from typing import Any
 
@@ -138,6 +140,44 @@ def test_libvirtd_restart_reconnects_to_the_running_domain(libvirt: Libvirt, dom
     libvirt.virsh("setvcpus", name, "4", "--live")
     libvirt.virsh("setvcpus", name, "1", "--live")
     assert libvirt.vcpucount_live(name) == 1
+
+
+def _read_terminal(path: str, want: bytes) -> bytes:
+    fd = os.open(path, os.O_RDONLY | os.O_NOCTTY | os.O_NONBLOCK)
+    got = b""
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while want not in got and time.monotonic() < deadline:
+            ready, _, _ = select.select([fd], [], [], 0.5)
+            if ready:
+                got += os.read(fd, 4096)
+    finally:
+        os.close(fd)
+    return got
+
+
+def test_serial_console_is_a_terminal(libvirt: Libvirt, domains: Domain) -> None:
+    """libvirt's <serial type='pty'> with its <console>: what `virsh console` attaches to."""
+    name = domains.start(
+        devices="<serial type='pty'><target port='0'/></serial>"
+        "<console type='pty'><target port='0'/></console>"
+    )
+    terminal = libvirt.virsh("ttyconsole", name).stdout.strip()
+    assert terminal.startswith("/dev/pts/")
+    chardevs = {c["label"]: c["filename"] for c in libvirt.monitor(name, "query-chardev")}
+    assert chardevs["charserial0"] == f"pty:{terminal}"
+    # The firmware prints its banner on COM1 at boot; the terminal kept it for whoever attaches.
+    assert b"vmd firmware" in _read_terminal(terminal, b"cpu0 up")
+    peripherals = {p["name"] for p in libvirt.monitor(name, "qom-list", {"path": "/machine/peripheral"})}
+    assert "serial0" in peripherals
+
+
+def test_serial_log_file_handed_over_as_an_fd(libvirt: Libvirt, domains: Domain, tmp_path: Path) -> None:
+    """<serial type='file'>: libvirt opens the file and passes it with -add-fd (/dev/fdset/N)."""
+    log = tmp_path / "serial0.log"
+    name = domains.start(devices=f"<serial type='file'><source path='{log}'/><target port='0'/></serial>")
+    wait_until(lambda: log.exists() and b"cpu0 up" in log.read_bytes(), TIMEOUT, "the banner in the log")
+    assert libvirt.virsh("domstate", name).stdout.strip() == "running"
 
 
 def test_shutdown_powers_the_guest_off(libvirt: Libvirt, domains: Domain) -> None:

@@ -40,6 +40,7 @@ async def test_every_live_object_has_what_its_type_declares(
         "vmd", "-M", f"{board},memory-backend=ram0", "-m", "64", "-smp", "2,maxcpus=4",
         "-object", "memory-backend-ram,id=ram0,size=64M",
         "-object", f'{{"qom-type":"secret","id":"masterKey0","format":"raw","file":"{secret}"}}',
+        "-chardev", "null,id=c0", "-device", "isa-serial,chardev=c0,id=serial0", "-device", "isa-serial",
         "-S",
     )  # fmt: skip
     async with qmp_client(vmd.socket) as qmp:
@@ -57,6 +58,8 @@ async def test_every_live_object_has_what_its_type_declares(
     assert seen["/objects/ram0"][0] == "memory-backend-ram"
     assert seen["/objects/masterKey0"][0] == "secret"
     assert seen["/machine/peripheral/vcpu3"][0] == "qemu64-x86_64-cpu"
+    assert seen["/machine/peripheral/serial0"][0] == "isa-serial"
+    assert seen["/machine/peripheral-anon/device[0]"][0] == "isa-serial"
 
 
 async def test_user_objects_show_their_values(peers: Callable[..., Peer], workdir: Path) -> None:

@@ -209,9 +209,9 @@ async def test_stats_filters_follow_qemu(peers: Callable[..., Peer]) -> None:
             "vmd: Could not open '/nonexistent/dir/x': No such file or directory",
         ),
         (
-            ["-serial", "pty"],
-            "vmd: serial port 0 (chardev 'serial0'): vmd connects serial ports only to file, null, stdio "
-            "chardevs, not 'pty'",
+            ["-serial", "msmouse"],
+            "vmd: serial port 0 (chardev 'serial0'): vmd connects serial ports only to file, null, stdio, "
+            "pty chardevs, not 'msmouse'",
         ),
     ],
 )

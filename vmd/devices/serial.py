@@ -8,8 +8,10 @@ reads 0 and ignores writes.  Bytes go out on the vCPU thread that wrote them.
 
 from __future__ import annotations
 
+import errno
 import os
 import threading
+import tty
 from typing import Final, Protocol
 
 # The I/O bases QEMU gives -serial 0..3 on pc and q35.
@@ -50,6 +52,37 @@ class FdSink:
     def close(self) -> None:
         if self._owned:
             os.close(self._fd)
+
+
+class PtySink:
+    """A pseudo-terminal (QEMU's `pty` backend): `path` is its terminal side, e.g. for
+    `virsh console`.
+
+    vmd keeps the terminal side open itself, so output written while nobody is attached waits in
+    the terminal's buffer (a console attached later shows the boot messages); once that buffer is
+    full, output is dropped rather than stopping the vCPU.  Both ends are raw: bytes pass as
+    they are."""
+
+    def __init__(self) -> None:
+        self._master, self._slave = os.openpty()
+        for fd in (self._master, self._slave):
+            tty.setraw(fd)
+            os.set_inheritable(fd, False)
+        os.set_blocking(self._master, False)
+        self.path = os.ttyname(self._slave)
+        self._lock = threading.Lock()
+
+    def send(self, data: bytes) -> None:
+        with self._lock:
+            try:
+                os.write(self._master, data)
+            except OSError as error:
+                if error.errno not in (errno.EAGAIN, errno.EIO):
+                    raise
+
+    def close(self) -> None:
+        os.close(self._master)
+        os.close(self._slave)
 
 
 class NullSink:

@@ -50,6 +50,11 @@ _DEVICE = (
     ClassProperty("parent_bus", "link<bus>"),
 )
 _BACKEND = (ClassProperty("size", "int", "Size of the memory region (ex: 500M)"),)
+# vmd places a serial port at its index's standard I/O base and IRQ: only these two are settable.
+_ISA_SERIAL = (
+    ClassProperty("index", "uint32", default=0xFFFFFFFF),
+    ClassProperty("chardev", "str", "ID of a chardev to use as a backend"),
+)
 # vmd honours `share` for file-backed RAM only (anonymous RAM is always private).
 _FILE = (
     ClassProperty("mem-path", "string"),
@@ -94,6 +99,9 @@ _FIXED = (
     QomType("chardev-file", "chardev-fd"),
     QomType("chardev-stdio", "chardev-fd"),
     QomType("chardev-null", "chardev"),
+    QomType("chardev-pty", "chardev"),
+    QomType("isa-device", "device", abstract=True),
+    QomType("isa-serial", "isa-device", properties=_ISA_SERIAL),
 )
 
 
