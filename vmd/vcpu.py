@@ -49,7 +49,7 @@ import logging
 import os
 import threading
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, Final
@@ -517,8 +517,18 @@ class VcpuEngine:
     def state(self, index: int) -> VcpuState:
         return VcpuState(int(_lib.vmd_vcpu_state(self._existing(index))))
 
+    def sync_stats(self, indices: Iterable[int], timeout: float = 0.0) -> int:
+        """Ask the running vCPUs among `indices` to publish their counters at their next safe point
+        (a vCPU that does not exit publishes only when asked), and wait at most `timeout` for them
+        (0: do not wait); returns how many had not published by then."""
+        contexts = [self._existing(index) for index in indices]
+        if not contexts:
+            return 0
+        array = _ffi.new("vmd_vcpu *[]", contexts)
+        return int(_lib.vmd_vcpus_sync_stats(array, len(contexts), int(timeout * 1e9)))
+
     def stats(self, index: int) -> VcpuStats:
-        """Counters of vCPU `index` (present or parked).  Never blocks."""
+        """Counters of vCPU `index` (present or parked), as last published.  Never blocks."""
         out = _ffi.new("struct vmd_stats *")
         _lib.vmd_vcpu_stats(self._existing(index), out)
         exits = {reason: int(out.exits[reason.value]) for reason in ExitReason}

@@ -490,3 +490,21 @@ async def test_stats_and_registers(machine: Machine) -> None:
     assert st.thread_id == machine.engine.thread_id(0)
     assert bytes(machine.rec.serial) == fw.BANNER
     machine.engine.resume_all()
+
+
+async def test_sync_stats_makes_a_busy_vcpu_publish(machine: Machine) -> None:
+    """A vCPU in the work loop never exits; asked to sync, it publishes at its next safe point
+    (waited for here), asked with no wait it publishes soon after; a halted one is not waited for."""
+    load_firmware(machine, online=[0])
+    machine.engine.start(0)
+    machine.engine.start(1)
+    await eventually(lambda: machine.engine.state(1) is VcpuState.HALTED)
+    await asyncio.sleep(0.1)
+    before = machine.engine.stats(0)
+    assert await asyncio.to_thread(machine.engine.sync_stats, [0, 1], 1.0) == 0
+    after = machine.engine.stats(0)
+    fresh = after.instructions
+    assert fresh > before.instructions
+    assert after.exits == before.exits  # publishing is not an exit
+    machine.engine.sync_stats([0])  # no wait
+    await eventually(lambda: machine.engine.stats(0).instructions > fresh)

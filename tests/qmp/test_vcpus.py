@@ -221,3 +221,32 @@ def test_machine_set_up_errors_are_one_line(
     with pytest.raises(RuntimeError) as caught:
         peers("vmd", "-S", *args)
     assert str(caught.value).rstrip().splitlines()[-1] == message
+
+
+async def test_counters_of_a_vcpu_that_never_exits_stay_current(peers: Callable[..., Peer]) -> None:
+    """The firmware's work loop runs without a single exit; its counters still advance between
+    queries (the engine asks running vCPUs to publish every 100 ms) and stop when paused."""
+    vmd = peers("vmd", "-M", "q35")
+
+    async def counters() -> tuple[int, int]:
+        async with qmp_client(vmd.socket) as qmp:
+            result = await qmp.execute("query-stats", {"target": "vcpu", "providers": [
+                {"provider": "__com.vmd_engine", "names": ["instructions", "exits"]}]})  # fmt: skip
+        assert isinstance(result, list)
+        values = {s["name"]: s["value"] for s in result[0]["stats"]}
+        return values["instructions"], values["exits"]
+
+    await asyncio.sleep(0.35)
+    first, exits = await counters()
+    # The boot path (banner, a few exits) is some hundred instructions; the loop runs millions
+    # without exiting: the first query already sees them.
+    assert first > 1_000_000
+    await asyncio.sleep(0.35)
+    second, later_exits = await counters()
+    assert second > first
+    assert later_exits == exits  # no exit was needed to publish them
+    async with qmp_client(vmd.socket) as qmp:
+        await qmp.execute("stop")
+    paused, _ = await counters()
+    await asyncio.sleep(0.25)
+    assert (await counters())[0] == paused

@@ -29,6 +29,7 @@ FaultHandler = Callable[[int, FaultInfo], None]
 # A custom -bios image is loaded where the standard firmware goes and entered there.
 IMAGE_BASE: Final = fw.FIRMWARE_BASE
 MAX_IMAGE_BYTES: Final = fw.ONLINE_MASK - fw.FIRMWARE_BASE
+STATS_PERIOD: Final = 0.1  # seconds: how old the counters query-stats reads may be
 
 
 class LoopHandoff:
@@ -82,6 +83,7 @@ class VcpuHost:
         self.ram.load(IMAGE_BASE, self._image)
         self._on_fault = on_fault
         self._handoff = handoff
+        self._publisher: asyncio.TimerHandle | None = None
         self.engine = VcpuEngine(
             self.ram, entry=entry, on_io=bus.io, on_fault=self._fault_on_vcpu_thread, max_vcpus=max_vcpus
         )
@@ -90,14 +92,40 @@ class VcpuHost:
     # -- run control (the VM's VcpuRunControl) -------------------------------------------------
 
     async def pause_all(self) -> None:
+        self._stop_publishing()
         await self.engine.pause_all()
 
     def resume_all(self) -> None:
         self.engine.resume_all()
+        self._start_publishing()
 
     def request_pause_all(self) -> None:
         """Phase one of pause_all only: every vCPU parks at its next safe point."""
+        self._stop_publishing()
         self.engine.request_pause_all()
+
+    # -- counters ------------------------------------------------------------------------------
+
+    def _start_publishing(self) -> None:
+        """While the VM runs, ask the vCPUs to publish their counters every STATS_PERIOD: a vCPU
+        that never exits would otherwise show the counts of its last exit (query-stats then
+        reads values at most that old, without waiting for any vCPU)."""
+        if self._publisher is not None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # driven without an event loop (tests of the engine)
+        self._publisher = loop.call_later(STATS_PERIOD, self._publish)
+
+    def _publish(self) -> None:
+        self.engine.sync_stats(self.engine.present(), timeout=0)
+        self._publisher = asyncio.get_running_loop().call_later(STATS_PERIOD, self._publish)
+
+    def _stop_publishing(self) -> None:
+        if self._publisher is not None:
+            self._publisher.cancel()
+            self._publisher = None
 
     def reset(self) -> None:
         """A machine reset: the firmware image is copied in again (like ROM contents) and every
@@ -119,6 +147,7 @@ class VcpuHost:
         await self.engine.stop(index)
 
     async def close(self) -> None:
+        self._stop_publishing()
         await self.engine.close()
 
     # -- inspection ---------------------------------------------------------------------------
@@ -134,6 +163,10 @@ class VcpuHost:
 
     def stats(self, index: int) -> VcpuStats:
         return self.engine.stats(index)
+
+    def sync_stats(self, indices: list[int]) -> None:
+        """Ask the running vCPUs among `indices` to publish now, without waiting."""
+        self.engine.sync_stats(indices, timeout=0)
 
     # -- vCPU thread side ---------------------------------------------------------------------
 
