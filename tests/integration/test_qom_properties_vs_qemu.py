@@ -121,3 +121,4 @@ async def test_block_queries_answer_empty(peers: Callable[..., Peer]) -> None:
             assert await qmp.execute("query-block") == []
             assert await qmp.execute("query-named-block-nodes") == []
             assert await qmp.execute("query-named-block-nodes", {"flat": True}) == []
+            assert await qmp.execute("query-blockstats") == []

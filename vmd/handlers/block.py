@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from vmd.handlers.context import CommandContext
 from vmd.handlers.registry import handles
-from vmd.qapi.compiled import BlockDeviceInfo, BlockInfo, QueryNamedBlockNodesArgs
+from vmd.qapi.compiled import (
+    BlockDeviceInfo,
+    BlockInfo,
+    BlockStats,
+    QueryBlockstatsArgs,
+    QueryNamedBlockNodesArgs,
+)
 
 
 @handles("query-block")
@@ -14,4 +20,9 @@ def query_block(ctx: CommandContext, args: None) -> list[BlockInfo]:
 
 @handles("query-named-block-nodes")
 def query_named_block_nodes(ctx: CommandContext, args: QueryNamedBlockNodesArgs) -> list[BlockDeviceInfo]:
+    return []
+
+
+@handles("query-blockstats")
+def query_blockstats(ctx: CommandContext, args: QueryBlockstatsArgs) -> list[BlockStats]:
     return []
