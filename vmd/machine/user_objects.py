@@ -93,7 +93,10 @@ def check_option(obj: ObjectConfig) -> None:
         raise ObjectError(f"Parameter 'qom-type' does not accept value '{obj.qom_type}'")
     for key, value in obj.props.items():
         if key not in known:
-            raise ObjectError(f"Invalid parameter '{key}'")
+            # The JSON form goes through QEMU's QObject visitor, which words it differently.
+            raise ObjectError(
+                f"Parameter '{key}' is unexpected" if obj.from_json else f"Invalid parameter '{key}'"
+            )
         if key not in _HONOURED[obj.qom_type] and (key, value) not in _HARMLESS:
             raise ObjectError(f"{obj.qom_type} property '{key}' is not supported by vmd")
     if obj.qom_type in (MEMORY_BACKEND_RAM, MEMORY_BACKEND_FILE):
@@ -101,6 +104,9 @@ def check_option(obj: ObjectConfig) -> None:
             raise ObjectError("Parameter 'size' is missing")
         if obj.qom_type == MEMORY_BACKEND_FILE and "mem-path" not in obj.props:
             raise ObjectError("Parameter 'mem-path' is missing")
+        size = obj.props["size"]
+        if obj.from_json and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
+            raise ObjectError("Parameter 'size' expects uint64")
         try:
             backend_size(obj)
         except ValueError:
@@ -110,6 +116,8 @@ def check_option(obj: ObjectConfig) -> None:
                 "and exabytes, respectively."
             ) from None
     share = obj.props.get("share", False)
+    if obj.from_json and not isinstance(share, bool):
+        raise ObjectError("Invalid parameter type for 'share', expected: boolean")
     if share not in ("on", "off", True, False):
         raise ObjectError("Parameter 'share' expects 'on' or 'off'")
     for key in ("data", "file", "format", "mem-path"):
@@ -121,7 +129,8 @@ def check_option(obj: ObjectConfig) -> None:
 
 
 def create_objects(objects: Sequence[ObjectConfig]) -> UserObjects:
-    """Complete every object as QEMU does after the command line: secrets are read and decoded."""
+    """Complete every object as QEMU does after the command line: backing files are opened,
+    secrets read and decoded."""
     backends: dict[str, MemoryBackend] = {}
     secrets: dict[str, Secret] = {}
     for obj in objects:
@@ -130,7 +139,10 @@ def create_objects(objects: Sequence[ObjectConfig]) -> UserObjects:
         elif obj.qom_type == MEMORY_BACKEND_FILE:
             share = obj.props.get("share", False) in ("on", True)
             mem_path = str(obj.props["mem-path"])
-            backends[obj.id] = MemoryBackend(obj.id, backend_size(obj), mem_path, share)
+            backend = MemoryBackend(obj.id, backend_size(obj), mem_path, share)
+            # QEMU opens (or creates) every backing file when it creates the object, used or not.
+            os.close(open_backing_file(backend))
+            backends[obj.id] = backend
         elif obj.qom_type == SECRET:
             secret_format = str(obj.props.get("format", "raw"))
             secrets[obj.id] = Secret(obj.id, _load_secret(obj.props), secret_format)
