@@ -10,6 +10,7 @@ within libvirt's 5 s wait, or virsh fails.
 from __future__ import annotations
 
 import os
+import re
 import select
 import time
 from pathlib import Path
@@ -48,6 +49,24 @@ def test_start_runs_vmd_with_real_vcpu_threads(libvirt: Libvirt, domains: Domain
     for index, tid in threads.items():
         assert Path(f"/proc/{pid}/task/{tid}/comm").read_text().strip() == f"vcpu{index}"
     wait_until(lambda: _guest_online(libvirt, name) == "0-1", TIMEOUT, "the guest to online both")
+
+
+def test_domain_capabilities_are_vmds(libvirt: Libvirt, domains: Domain, emulator: Path) -> None:
+    """What libvirt learnt from probing is what vmd says of itself: q35's vCPU limit and the
+    CPU models (libvirt's domcapabilities against vmd's query-machines/-cpu-definitions)."""
+    name = domains.start()
+    machines = libvirt.monitor(name, "query-machines")
+    q35 = next(m for m in machines if m.get("alias") == "q35")
+    models = {m["name"] for m in libvirt.monitor(name, "query-cpu-definitions")}
+    caps = libvirt.virsh(
+        "domcapabilities", "--emulatorbin", str(emulator), "--virttype", "qemu", "--arch", "x86_64",
+        "--machine", "q35",
+    ).stdout  # fmt: skip
+    assert f"<machine>{q35['name']}</machine>" in caps
+    assert f"<vcpu max='{q35['cpu-max']}'/>" in caps
+    listed = set(re.findall(r"<model usable='[a-z]+'[^>]*>([^<]+)</model>", caps))
+    assert listed
+    assert listed <= models
 
 
 def test_setvcpus_up_to_the_maximum_and_back_down(libvirt: Libvirt, domains: Domain) -> None:
