@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from tests.libvirt.conftest import Domain
-from tests.libvirt.harness import Libvirt, wait_until
+from tests.libvirt.harness import LIBVIRT_UNPLUG_WAIT, Libvirt, wait_until
 
 pytestmark = pytest.mark.libvirt
 
@@ -146,6 +146,22 @@ def test_a_guest_that_refuses_unplug(libvirt: Libvirt, domains: Domain) -> None:
     libvirt.monitor(name, "__com.vmd_set-guest-policy", {"unplug": "accept"})
     libvirt.virsh("setvcpus", name, "1", "--live")
     assert libvirt.vcpucount_live(name) == 1
+
+
+def test_a_guest_that_ignores_unplug(libvirt: Libvirt, domains: Domain) -> None:
+    """No answer at all: libvirt gives up after its 5 s wait; nothing changed in vmd either, and
+    once the guest answers, libvirt's retry works."""
+    name = domains.start(current=3, extra_args=("-vmd-guest", "unplug=ignore"))
+    result = libvirt.virsh("setvcpus", name, "2", "--live", check=False)
+    assert not result.ok
+    assert "vcpu unplug request timed out" in result.stderr
+    assert result.seconds >= LIBVIRT_UNPLUG_WAIT
+    assert libvirt.vcpucount_live(name) == 3
+    assert sorted(_threads(libvirt, name)) == [0, 1, 2]
+    libvirt.monitor(name, "__com.vmd_set-guest-policy", {"unplug": "accept"})
+    libvirt.virsh("setvcpus", name, "2", "--live")
+    assert libvirt.vcpucount_live(name) == 2
+    assert sorted(_threads(libvirt, name)) == [0, 1]
 
 
 def test_libvirtd_restart_reconnects_to_the_running_domain(libvirt: Libvirt, domains: Domain) -> None:
