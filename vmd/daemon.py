@@ -32,7 +32,7 @@ from vmd.handlers.control import version_info
 from vmd.handlers.registry import all_handlers
 from vmd.machine.boards import DEFAULT_BOARD, DEFAULT_CPU_TYPE, Board
 from vmd.machine.cpu_address import ArgumentSource
-from vmd.machine.qom import DeviceObject, QomProperty
+from vmd.machine.qom import DeviceObject, QomProperty, constant
 from vmd.machine.topology import Topology
 from vmd.machine.user_objects import MemoryBackend, UserObjects, add_to_qom
 from vmd.machine.vcpus import FaultHandler, LoopHandoff, VcpuHost, VcpuSetupError
@@ -310,8 +310,8 @@ class Daemon:
             if not serial.from_device:
                 continue
             obj = DeviceObject("isa-serial")
-            obj.add_property(QomProperty("index", "uint32", get=functools.partial(int, serial.index)))
-            obj.add_property(QomProperty("chardev", "str", get=functools.partial(str, serial.chardev_id)))
+            obj.add_property(QomProperty("index", "uint32", get=constant(serial.index)))
+            obj.add_property(QomProperty("chardev", "str", get=constant(serial.chardev_id)))
             if serial.device_id is not None:
                 machine.children["peripheral"].add_child(serial.device_id, obj)
             else:

@@ -12,14 +12,14 @@ from collections.abc import Callable
 from typing import Any
 
 from vmd.errors import GenericError
-from vmd.machine.qom import DeviceObject, QomObject, QomProperty
+from vmd.machine.qom import DeviceObject, QomProperty, constant
 from vmd.machine.topology import CpuIds
 
 ADDRESS_PROPERTIES = ("socket-id", "die-id", "core-id", "thread-id", "node-id", "apic-id")
 LAPIC_TYPE = "apic"  # QEMU's TCG local APIC ("kvm-apic" under KVM)
 
 
-class CpuObject(QomObject):
+class CpuObject(DeviceObject):
     def __init__(
         self,
         type_name: str,
@@ -31,7 +31,7 @@ class CpuObject(QomObject):
         hotplugged: bool,
         start_powered_off: bool = False,
     ) -> None:
-        super().__init__(type_name)
+        super().__init__(type_name, hotplugged=hotplugged, hotpluggable=True)
         self.device_id = device_id
         values: dict[str, Any] = {
             "socket-id": ids.socket,
@@ -41,15 +41,12 @@ class CpuObject(QomObject):
             "node-id": node_id,
             "apic-id": apic_id,
         }
-        self.add_property(QomProperty("parent_bus", "link<bus>", get=lambda: ""))
-        self.add_property(QomProperty("realized", "bool", get=lambda: True, set=self._refuse_unrealize))
-        self.add_property(QomProperty("hotplugged", "bool", get=lambda: hotplugged))
-        self.add_property(QomProperty("hotpluggable", "bool", get=lambda: True))
-        self.add_property(QomProperty("start-powered-off", "bool", get=lambda: start_powered_off))
+        self.add_property(QomProperty("realized", "bool", get=constant(True), set=self._refuse_unrealize))
+        self.add_property(QomProperty("start-powered-off", "bool", get=constant(start_powered_off)))
         for name in ADDRESS_PROPERTIES:
             kind = "uint32" if name == "apic-id" else "int32"
             self.add_property(
-                QomProperty(name, kind, get=_constant(values[name]), set=self._after_realize(name))
+                QomProperty(name, kind, get=constant(values[name]), set=self._after_realize(name))
             )
         self.add_child("lapic", DeviceObject(LAPIC_TYPE, hotplugged=hotplugged))
 
@@ -65,7 +62,3 @@ class CpuObject(QomObject):
 
     def _refuse_unrealize(self, value: Any) -> None:
         raise GenericError("vmd does not unrealize CPUs through qom-set: use device_del")
-
-
-def _constant(value: Any) -> Callable[[], Any]:
-    return lambda: value

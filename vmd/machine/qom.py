@@ -17,6 +17,11 @@ Getter = Callable[[], Any]
 Setter = Callable[[Any], None]
 
 
+def constant(value: Any) -> Getter:
+    """A getter for a property whose value never changes."""
+    return lambda: value
+
+
 @dataclass(slots=True)
 class QomProperty:
     name: str
@@ -71,10 +76,11 @@ class DeviceObject(QomObject):
 
     def __init__(self, type_name: str, *, hotplugged: bool = False, hotpluggable: bool = False) -> None:
         super().__init__(type_name)
-        self.add_property(QomProperty("realized", "bool", get=lambda: True))
-        self.add_property(QomProperty("hotplugged", "bool", get=lambda: hotplugged))
-        self.add_property(QomProperty("hotpluggable", "bool", get=lambda: hotpluggable))
-        self.add_property(QomProperty("parent_bus", "link<bus>", get=lambda: ""))
+        # QEMU's order, as qom-list shows it.
+        self.add_property(QomProperty("parent_bus", "link<bus>", get=constant("")))
+        self.add_property(QomProperty("realized", "bool", get=constant(True)))
+        self.add_property(QomProperty("hotplugged", "bool", get=constant(hotplugged)))
+        self.add_property(QomProperty("hotpluggable", "bool", get=constant(hotpluggable)))
 
 
 class QomTree:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from vmd.config import JsonValue, ObjectConfig
 from vmd.machine.numa import backend_size
-from vmd.machine.qom import Getter, QomObject, QomProperty
+from vmd.machine.qom import QomObject, QomProperty, constant
 
 MEMORY_BACKEND_RAM = "memory-backend-ram"
 MEMORY_BACKEND_FILE = "memory-backend-file"
@@ -190,22 +190,18 @@ def add_to_qom(objects: UserObjects, container: QomObject) -> None:
     secret's data and file, have no getter, as in QEMU)."""
     for backend in objects.backends.values():
         obj = QomObject(backend.qom_type)
-        obj.add_property(QomProperty("size", "int", get=_constant(backend.size)))
+        obj.add_property(QomProperty("size", "int", get=constant(backend.size)))
         if backend.mem_path is not None:
-            obj.add_property(QomProperty("share", "bool", get=_constant(backend.share)))
-            obj.add_property(QomProperty("mem-path", "string", get=_constant(backend.mem_path)))
+            obj.add_property(QomProperty("share", "bool", get=constant(backend.share)))
+            obj.add_property(QomProperty("mem-path", "string", get=constant(backend.mem_path)))
         container.add_child(backend.id, obj)
     for secret in objects.secrets.values():
         obj = QomObject(SECRET)
-        obj.add_property(QomProperty("loaded", "bool", get=_constant(True)))
-        obj.add_property(QomProperty("format", "QCryptoSecretFormat", get=_constant(secret.format)))
+        obj.add_property(QomProperty("loaded", "bool", get=constant(True)))
+        obj.add_property(QomProperty("format", "QCryptoSecretFormat", get=constant(secret.format)))
         for name in ("keyid", "iv", "data", "file"):
             obj.add_property(QomProperty(name, "string"))
         container.add_child(secret.id, obj)
-
-
-def _constant(value: object) -> Getter:
-    return lambda: value
 
 
 def open_backing_file(backend: MemoryBackend) -> int:
