@@ -673,26 +673,11 @@ int vmd_vcpu_wait_exited(vmd_vcpu *c, int64_t timeout_ns)
     }
 }
 
-int vmd_vcpus_sync_stats(vmd_vcpu *const *cs, int n, int64_t timeout_ns)
+void vmd_vcpus_request_sync(vmd_vcpu *const *cs, int n)
 {
     for (int i = 0; i < n; i++)
         if (atomic_load(&cs[i]->state) == VMD_STATE_RUNNING)
             request(cs[i], REQ_SYNC, 0);
-    uint64_t deadline = now_ns() + (uint64_t)(timeout_ns > 0 ? timeout_ns : 0);
-    int late = 0;
-    for (int i = 0; i < n; i++) {
-        for (;;) {
-            bool pending = atomic_load(&cs[i]->req) & REQ_SYNC;
-            if (!pending || atomic_load(&cs[i]->state) != VMD_STATE_RUNNING)
-                break;
-            if (now_ns() >= deadline) {
-                late++;
-                break;
-            }
-            sched_yield();  /* on a busy host the vCPU may need this CPU to reach its safe point */
-        }
-    }
-    return late;
 }
 
 void vmd_vcpu_stats(vmd_vcpu *c, struct vmd_stats *out)

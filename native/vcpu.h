@@ -142,10 +142,9 @@ uint32_t vmd_vcpu_state(const vmd_vcpu *c);
 int vmd_vcpu_exited(const vmd_vcpu *c);
 int vmd_vcpu_wait_exited(vmd_vcpu *c, int64_t timeout_ns);
 void vmd_vcpu_stats(vmd_vcpu *c, struct vmd_stats *out);
-/* Have the running vCPUs among `cs` publish their counters now: each is asked at once, then
- * waited for (yielding the CPU) until it has published, stopped running, or `timeout_ns` has
- * passed.  Returns how many had not published in time. */
-int vmd_vcpus_sync_stats(vmd_vcpu *const *cs, int n, int64_t timeout_ns);
+/* Ask the running vCPUs among `cs` to publish their counters at their next safe point (no exit,
+ * no waiting). */
+void vmd_vcpus_request_sync(vmd_vcpu *const *cs, int n);
 /* Registers and pc; 0, or -EBUSY unless the vCPU is quiescent (unplugged,
  * ready, paused, faulted or stopped) or `force` (caller is the vCPU thread). */
 int vmd_vcpu_get_regs(const vmd_vcpu *c, uint64_t *regs, uint64_t *pc, int force);

@@ -517,15 +517,12 @@ class VcpuEngine:
     def state(self, index: int) -> VcpuState:
         return VcpuState(int(_lib.vmd_vcpu_state(self._existing(index))))
 
-    def sync_stats(self, indices: Iterable[int], timeout: float = 0.0) -> int:
-        """Ask the running vCPUs among `indices` to publish their counters at their next safe point
-        (a vCPU that does not exit publishes only when asked), and wait at most `timeout` for them
-        (0: do not wait); returns how many had not published by then."""
+    def request_sync(self, indices: Iterable[int]) -> None:
+        """Ask the running vCPUs among `indices` to publish their counters at their next safe
+        point: a vCPU that never exits publishes only when asked.  Does not wait."""
         contexts = [self._existing(index) for index in indices]
-        if not contexts:
-            return 0
-        array = _ffi.new("vmd_vcpu *[]", contexts)
-        return int(_lib.vmd_vcpus_sync_stats(array, len(contexts), int(timeout * 1e9)))
+        if contexts:
+            _lib.vmd_vcpus_request_sync(_ffi.new("vmd_vcpu *[]", contexts), len(contexts))
 
     def stats(self, index: int) -> VcpuStats:
         """Counters of vCPU `index` (present or parked), as last published.  Never blocks."""

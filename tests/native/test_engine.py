@@ -492,19 +492,16 @@ async def test_stats_and_registers(machine: Machine) -> None:
     machine.engine.resume_all()
 
 
-async def test_sync_stats_makes_a_busy_vcpu_publish(machine: Machine) -> None:
-    """A vCPU in the work loop never exits; asked to sync, it publishes at its next safe point
-    (waited for here), asked with no wait it publishes soon after; a halted one is not waited for."""
+async def test_request_sync_makes_a_busy_vcpu_publish(machine: Machine) -> None:
+    """A vCPU in the work loop never exits, so it publishes its count only when asked (reading
+    the stats asks for the next read; request_sync asks without reading).  Nothing reads the
+    stats here before request_sync, so only it can have made the first read current."""
     load_firmware(machine, online=[0])
     machine.engine.start(0)
-    machine.engine.start(1)
-    await eventually(lambda: machine.engine.state(1) is VcpuState.HALTED)
+    await eventually(lambda: progress(machine, [0])[0] > 0)  # in the loop, past every exit
     await asyncio.sleep(0.1)
-    before = machine.engine.stats(0)
-    assert await asyncio.to_thread(machine.engine.sync_stats, [0, 1], 1.0) == 0
-    after = machine.engine.stats(0)
-    fresh = after.instructions
-    assert fresh > before.instructions
-    assert after.exits == before.exits  # publishing is not an exit
-    machine.engine.sync_stats([0])  # no wait
-    await eventually(lambda: machine.engine.stats(0).instructions > fresh)
+    machine.engine.request_sync([0])
+    await asyncio.sleep(0.05)
+    first = machine.engine.stats(0)
+    assert first.instructions > 1_000_000  # not just the boot path's few hundred
+    assert first.exits[ExitReason.KICK] == 0  # publishing is not an exit

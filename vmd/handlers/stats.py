@@ -126,15 +126,9 @@ def _own_results(
         return []
     results = []
     plugs = vm.cpu_hotplug.record.plugs
-    chosen = [
-        (index, cpu)
-        for index, cpu in sorted(vm.cpus.devices.items())
-        if vcpus is None or cpu.qom_path in vcpus
-    ]
-    if vcpu_stats:
-        # Running vCPUs publish their counters when asked (every 100 ms, and now, for the next query).
-        vm.vcpus.sync_stats([index for index, _ in chosen])
-    for index, cpu in chosen:
+    for index, cpu in sorted(vm.cpus.devices.items()):
+        if vcpus is not None and cpu.qom_path not in vcpus:
+            continue
         counters = vm.vcpus.stats(index)
         values = [Stats(name=s.name, value=s.read(counters)) for s in vcpu_stats]
         times = plugs.get(index)

@@ -119,7 +119,7 @@ class VcpuHost:
         self._publisher = loop.call_later(STATS_PERIOD, self._publish)
 
     def _publish(self) -> None:
-        self.engine.sync_stats(self.engine.present(), timeout=0)
+        self.engine.request_sync(self.engine.present())
         self._publisher = asyncio.get_running_loop().call_later(STATS_PERIOD, self._publish)
 
     def _stop_publishing(self) -> None:
@@ -163,10 +163,6 @@ class VcpuHost:
 
     def stats(self, index: int) -> VcpuStats:
         return self.engine.stats(index)
-
-    def sync_stats(self, indices: list[int]) -> None:
-        """Ask the running vCPUs among `indices` to publish now, without waiting."""
-        self.engine.sync_stats(indices, timeout=0)
 
     # -- vCPU thread side ---------------------------------------------------------------------
 
