@@ -62,7 +62,9 @@ def scenario(libvirt: Libvirt, emulator: str, name: str) -> dict[str, Outcome]:
         result = virsh(*args, check=False)
         out[label] = _from(result, after() if after is not None and result.ok else "")
 
-    count = lambda: _count(libvirt, name)  # noqa: E731
+    def count() -> str:
+        return _count(libvirt, name)
+
     step("setvcpu 2 --enable --live", "setvcpu", name, "2", "--enable", "--live", after=count)
     step("setvcpu 2 --disable --live", "setvcpu", name, "2", "--disable", "--live", after=count)
     step("setvcpus 4 --live (up)", "setvcpus", name, "4", "--live", after=count)

@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +38,20 @@ BASE_ARGS = ("-nodefaults", "-no-user-config", "-display", "none")
 
 def vmd_command() -> list[str]:
     return [sys.executable, "-m", "vmd"]
+
+
+def read_terminal(path: str, until: bytes, timeout: float = TIMEOUT) -> bytes:
+    """What a terminal (a pty serial port's path) gives until `until` appears or `timeout` passes."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOCTTY | os.O_NONBLOCK)
+    got = b""
+    try:
+        deadline = time.monotonic() + timeout
+        while until not in got and time.monotonic() < deadline:
+            if select.select([fd], [], [], 0.2)[0]:
+                got += os.read(fd, 4096)
+    finally:
+        os.close(fd)
+    return got
 
 
 def short_tmpdir() -> Path:

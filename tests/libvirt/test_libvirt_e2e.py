@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-import select
-import time
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +18,7 @@ import pytest
 
 from tests.libvirt.conftest import Domain
 from tests.libvirt.harness import LIBVIRT_UNPLUG_WAIT, Libvirt, wait_until
+from tests.peers import read_terminal
 
 pytestmark = pytest.mark.libvirt
 
@@ -177,20 +176,6 @@ def test_libvirtd_restart_reconnects_to_the_running_domain(libvirt: Libvirt, dom
     assert libvirt.vcpucount_live(name) == 1
 
 
-def _read_terminal(path: str, want: bytes) -> bytes:
-    fd = os.open(path, os.O_RDONLY | os.O_NOCTTY | os.O_NONBLOCK)
-    got = b""
-    try:
-        deadline = time.monotonic() + TIMEOUT
-        while want not in got and time.monotonic() < deadline:
-            ready, _, _ = select.select([fd], [], [], 0.5)
-            if ready:
-                got += os.read(fd, 4096)
-    finally:
-        os.close(fd)
-    return got
-
-
 def test_serial_console_is_a_terminal(libvirt: Libvirt, domains: Domain) -> None:
     """libvirt's <serial type='pty'> with its <console>: what `virsh console` attaches to."""
     name = domains.start(
@@ -202,7 +187,7 @@ def test_serial_console_is_a_terminal(libvirt: Libvirt, domains: Domain) -> None
     chardevs = {c["label"]: c["filename"] for c in libvirt.monitor(name, "query-chardev")}
     assert chardevs["charserial0"] == f"pty:{terminal}"
     # The firmware prints its banner on COM1 at boot; the terminal kept it for whoever attaches.
-    assert b"vmd firmware" in _read_terminal(terminal, b"cpu0 up")
+    assert b"vmd firmware" in read_terminal(terminal, b"cpu0 up")
     peripherals = {p["name"] for p in libvirt.monitor(name, "qom-list", {"path": "/machine/peripheral"})}
     assert "serial0" in peripherals
 

@@ -3,27 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import select
-import time
 from collections.abc import Callable
 
 import pytest
 
-from tests.peers import TIMEOUT, Peer, qmp_client
-
-
-def _read_until(path: str, want: bytes) -> bytes:
-    fd = os.open(path, os.O_RDONLY | os.O_NOCTTY | os.O_NONBLOCK)
-    got = b""
-    try:
-        deadline = time.monotonic() + TIMEOUT
-        while want not in got and time.monotonic() < deadline:
-            if select.select([fd], [], [], 0.2)[0]:
-                got += os.read(fd, 4096)
-    finally:
-        os.close(fd)
-    return got
+from tests.peers import Peer, qmp_client, read_terminal
 
 
 @pytest.mark.parametrize(
@@ -38,5 +22,5 @@ async def test_pty_serial_keeps_the_boot_output(peers: Callable[..., Peer], args
     assert isinstance(chardevs, list)
     (terminal,) = [c["filename"] for c in chardevs if c["filename"].startswith("pty:")]
     await asyncio.sleep(0.2)  # the banner is printed before anyone reads: the terminal keeps it
-    output = await asyncio.to_thread(_read_until, terminal.removeprefix("pty:"), b"cpu0 up")
+    output = await asyncio.to_thread(read_terminal, terminal.removeprefix("pty:"), b"cpu0 up")
     assert b"vmd firmware 1: cpu0 up" in output
