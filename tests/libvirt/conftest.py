@@ -32,13 +32,15 @@ def libvirt() -> Iterator[Libvirt]:
     workdir = short_tmpdir()
     instance = Libvirt(workdir)
     try:
-        instance.start()
-    except LibvirtError as error:
+        try:
+            instance.start()
+        except LibvirtError as error:
+            pytest.fail(str(error))
+        yield instance
+    finally:
+        # Whatever failed: daemons stopped by pid, qemu.conf put back.
         instance.stop()
-        pytest.fail(str(error))
-    yield instance
-    instance.stop()
-    shutil.rmtree(workdir, ignore_errors=True)
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
