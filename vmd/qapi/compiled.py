@@ -263,7 +263,7 @@ class QmpCapabilitiesArgs(WireStruct):
     def to_wire(self) -> dict[str, Any]:
         wire: dict[str, Any] = {}
         if self.enable is not None:
-            wire["enable"] = [v0.value for v0 in self.enable]
+            wire["enable"] = [v0._value_ for v0 in self.enable]
         return wire
 
 
@@ -314,7 +314,7 @@ class SchemaInfo(WireStruct):
     def to_wire(self) -> dict[str, Any]:
         wire: dict[str, Any] = {}
         wire["name"] = self.name
-        wire["meta-type"] = self.meta_type.value
+        wire["meta-type"] = self.meta_type._value_
         if self.features is not None:
             wire["features"] = list(self.features)
         if self.branch is not None:
@@ -329,7 +329,7 @@ class SchemaInfoBuiltin(WireStruct):
         self.json_type = json_type
 
     def to_wire(self) -> dict[str, Any]:
-        return {"json-type": self.json_type.value}
+        return {"json-type": self.json_type._value_}
 
 
 class SchemaInfoEnum(WireStruct):
@@ -473,7 +473,7 @@ class StatusInfo(WireStruct):
         self.status = status
 
     def to_wire(self) -> dict[str, Any]:
-        return {"running": self.running, "singlestep": self.singlestep, "status": self.status.value}
+        return {"running": self.running, "singlestep": self.singlestep, "status": self.status._value_}
 
 
 class NameInfo(WireStruct):
@@ -506,7 +506,7 @@ class TargetInfo(WireStruct):
         self.arch = arch
 
     def to_wire(self) -> dict[str, Any]:
-        return {"arch": self.arch.value}
+        return {"arch": self.arch._value_}
 
 
 class KvmInfo(WireStruct):
@@ -589,7 +589,7 @@ class CpuInfoFast(WireStruct):
         wire["thread-id"] = self.thread_id
         if self.props is not None:
             wire["props"] = self.props.to_wire()
-        wire["target"] = self.target.value
+        wire["target"] = self.target._value_
         if self.branch is not None:
             wire.update(self.branch.to_wire())
         return wire
@@ -602,7 +602,7 @@ class CpuInfoS390(WireStruct):
         self.cpu_state = cpu_state
 
     def to_wire(self) -> dict[str, Any]:
-        return {"cpu-state": self.cpu_state.value}
+        return {"cpu-state": self.cpu_state._value_}
 
 
 class MachineInfo(WireStruct):
@@ -719,7 +719,7 @@ class ACPIOSTInfo(WireStruct):
         if self.device is not None:
             wire["device"] = self.device
         wire["slot"] = self.slot
-        wire["slot-type"] = self.slot_type.value
+        wire["slot-type"] = self.slot_type._value_
         wire["source"] = self.source
         wire["status"] = self.status
         return wire
@@ -834,7 +834,7 @@ class StatsFilter(WireStruct):
 
     def to_wire(self) -> dict[str, Any]:
         wire: dict[str, Any] = {}
-        wire["target"] = self.target.value
+        wire["target"] = self.target._value_
         if self.providers is not None:
             wire["providers"] = [v0.to_wire() for v0 in self.providers]
         if self.branch is not None:
@@ -851,7 +851,7 @@ class StatsRequest(WireStruct):
 
     def to_wire(self) -> dict[str, Any]:
         wire: dict[str, Any] = {}
-        wire["provider"] = self.provider.value
+        wire["provider"] = self.provider._value_
         if self.names is not None:
             wire["names"] = list(self.names)
         return wire
@@ -880,7 +880,7 @@ class StatsResult(WireStruct):
 
     def to_wire(self) -> dict[str, Any]:
         wire: dict[str, Any] = {}
-        wire["provider"] = self.provider.value
+        wire["provider"] = self.provider._value_
         if self.qom_path is not None:
             wire["qom-path"] = self.qom_path
         wire["stats"] = [v0.to_wire() for v0 in self.stats]
@@ -907,7 +907,7 @@ class QueryStatsSchemasArgs(WireStruct):
     def to_wire(self) -> dict[str, Any]:
         wire: dict[str, Any] = {}
         if self.provider is not None:
-            wire["provider"] = self.provider.value
+            wire["provider"] = self.provider._value_
         return wire
 
 
@@ -920,7 +920,7 @@ class StatsSchema(WireStruct):
         self.stats = stats
 
     def to_wire(self) -> dict[str, Any]:
-        return {"provider": self.provider.value, "target": self.target.value, "stats": [v0.to_wire() for v0 in self.stats]}
+        return {"provider": self.provider._value_, "target": self.target._value_, "stats": [v0.to_wire() for v0 in self.stats]}
 
 
 class StatsSchemaValue(WireStruct):
@@ -937,9 +937,9 @@ class StatsSchemaValue(WireStruct):
     def to_wire(self) -> dict[str, Any]:
         wire: dict[str, Any] = {}
         wire["name"] = self.name
-        wire["type"] = self.type.value
+        wire["type"] = self.type._value_
         if self.unit is not None:
-            wire["unit"] = self.unit.value
+            wire["unit"] = self.unit._value_
         if self.base is not None:
             wire["base"] = self.base
         wire["exponent"] = self.exponent
@@ -989,8 +989,8 @@ class JobInfo(WireStruct):
     def to_wire(self) -> dict[str, Any]:
         wire: dict[str, Any] = {}
         wire["id"] = self.id
-        wire["type"] = self.type.value
-        wire["status"] = self.status.value
+        wire["type"] = self.type._value_
+        wire["status"] = self.status._value_
         wire["current-progress"] = self.current_progress
         wire["total-progress"] = self.total_progress
         if self.error is not None:
@@ -1024,7 +1024,7 @@ class BlockInfo(WireStruct):
         if self.tray_open is not None:
             wire["tray_open"] = self.tray_open
         if self.io_status is not None:
-            wire["io-status"] = self.io_status.value
+            wire["io-status"] = self.io_status._value_
         return wire
 
 
@@ -1061,7 +1061,7 @@ class BlockDeviceInfo(WireStruct):
             wire["backing_file"] = self.backing_file
         wire["backing_file_depth"] = self.backing_file_depth
         wire["encrypted"] = self.encrypted
-        wire["detect_zeroes"] = self.detect_zeroes.value
+        wire["detect_zeroes"] = self.detect_zeroes._value_
         wire["bps"] = self.bps
         wire["bps_rd"] = self.bps_rd
         wire["bps_wr"] = self.bps_wr
@@ -1289,7 +1289,7 @@ class MigrationCapabilityStatus(WireStruct):
         self.state = state
 
     def to_wire(self) -> dict[str, Any]:
-        return {"capability": self.capability.value, "state": self.state}
+        return {"capability": self.capability._value_, "state": self.state}
 
 
 class MigrateSetCapabilitiesArgs(WireStruct):
@@ -1338,7 +1338,7 @@ class CommandLineParameterInfo(WireStruct):
     def to_wire(self) -> dict[str, Any]:
         wire: dict[str, Any] = {}
         wire["name"] = self.name
-        wire["type"] = self.type.value
+        wire["type"] = self.type._value_
         if self.help is not None:
             wire["help"] = self.help
         if self.default is not None:
@@ -1367,7 +1367,7 @@ class YankInstance(WireStruct):
 
     def to_wire(self) -> dict[str, Any]:
         wire: dict[str, Any] = {}
-        wire["type"] = self.type.value
+        wire["type"] = self.type._value_
         if self.branch is not None:
             wire.update(self.branch.to_wire())
         return wire
@@ -1409,7 +1409,7 @@ class SetGuestPolicyArgs(WireStruct):
         if self.auto_online is not None:
             wire["auto-online"] = self.auto_online
         if self.unplug is not None:
-            wire["unplug"] = self.unplug.value
+            wire["unplug"] = self.unplug._value_
         if self.delay_ms is not None:
             wire["delay-ms"] = self.delay_ms
         if self.cpu0_hotplug is not None:
@@ -1417,7 +1417,7 @@ class SetGuestPolicyArgs(WireStruct):
         if self.maxcpus is not None:
             wire["maxcpus"] = self.maxcpus
         if self.powerdown is not None:
-            wire["powerdown"] = self.powerdown.value
+            wire["powerdown"] = self.powerdown._value_
         return wire
 
 
@@ -1435,10 +1435,10 @@ class GuestPolicy(WireStruct):
     def to_wire(self) -> dict[str, Any]:
         wire: dict[str, Any] = {}
         wire["auto-online"] = self.auto_online
-        wire["unplug"] = self.unplug.value
+        wire["unplug"] = self.unplug._value_
         wire["delay-ms"] = self.delay_ms
         wire["cpu0-hotplug"] = self.cpu0_hotplug
-        wire["powerdown"] = self.powerdown.value
+        wire["powerdown"] = self.powerdown._value_
         if self.maxcpus is not None:
             wire["maxcpus"] = self.maxcpus
         return wire
@@ -1479,7 +1479,7 @@ class ShutdownEventData(WireStruct):
         self.reason = reason
 
     def to_wire(self) -> dict[str, Any]:
-        return {"guest": self.guest, "reason": self.reason.value}
+        return {"guest": self.guest, "reason": self.reason._value_}
 
 
 class ResetEventData(WireStruct):
@@ -1490,7 +1490,7 @@ class ResetEventData(WireStruct):
         self.reason = reason
 
     def to_wire(self) -> dict[str, Any]:
-        return {"guest": self.guest, "reason": self.reason.value}
+        return {"guest": self.guest, "reason": self.reason._value_}
 
 
 class DeviceDeletedData(WireStruct):

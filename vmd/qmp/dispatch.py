@@ -25,6 +25,9 @@ log = logging.getLogger(__name__)
 
 Reply = dict[str, Any]
 _MISSING = object()
+_NO_ARGUMENTS: dict[str, Any] = {}
+# Members a request may have without `exec-oob`; requests with no others take the short way.
+_PLAIN_ENVELOPE = frozenset(("execute", "arguments", "id"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +37,9 @@ class BoundCommand:
     is_async: bool
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass pays a setattr call per field, and one Request is built per
+# command.  Nothing changes a Request after parse() made it.
+@dataclass(slots=True)
 class Request:
     """A request that passed the envelope checks."""
 
@@ -60,6 +65,10 @@ def error_reply(error: QmpError, request_id: Any = _MISSING) -> Reply:
     body = {"class": error.error_class, "desc": error.desc}
     # QEMU happens to put "id" first in error replies and last in successful ones.
     return {"error": body} if request_id is _MISSING else {"id": request_id, "error": body}
+
+
+def _envelope_error(error: QmpError, request_id: Any) -> EnvelopeError:
+    return EnvelopeError(error_reply(error, request_id))
 
 
 def return_reply(value: Any, request_id: Any = _MISSING) -> Reply:
@@ -88,50 +97,71 @@ class Dispatcher:
         if not isinstance(message, dict):
             raise EnvelopeError(error_reply(GenericError("QMP input must be a JSON object")))
         request_id = message.get("id", _MISSING)
+        # The usual request passes every envelope check at a glance; anything else is walked
+        # member by member, because a bad envelope is reported by its first bad member.
+        name = message.get("execute")
+        arguments = message.get("arguments", _NO_ARGUMENTS)
+        if not (type(name) is str and type(arguments) is dict and message.keys() <= _PLAIN_ENVELOPE):
+            return self._parse_unusual(message, request_id, negotiating, oob_enabled)
+        return Request(self._lookup(name, request_id, negotiating), arguments, request_id, False)
 
-        def fail(error: QmpError) -> EnvelopeError:
-            return EnvelopeError(error_reply(error, request_id))
-
+    def _parse_unusual(
+        self, message: dict[str, Any], request_id: Any, negotiating: bool, oob_enabled: bool
+    ) -> Request:
         for key, value in message.items():
             if key == "execute" or (key == "exec-oob" and oob_enabled):
                 if not isinstance(value, str):
-                    raise fail(GenericError(f"QMP input member '{key}' must be a string"))
+                    raise _envelope_error(
+                        GenericError(f"QMP input member '{key}' must be a string"), request_id
+                    )
             elif key == "arguments":
                 if not isinstance(value, dict):
-                    raise fail(GenericError("QMP input member 'arguments' must be an object"))
+                    raise _envelope_error(
+                        GenericError("QMP input member 'arguments' must be an object"), request_id
+                    )
             elif key != "id":
-                raise fail(GenericError(f"QMP input member '{key}' is unexpected"))
+                raise _envelope_error(GenericError(f"QMP input member '{key}' is unexpected"), request_id)
         oob = "exec-oob" in message
         if oob and "execute" in message:
-            raise fail(GenericError("QMP input member 'execute' clashes with 'exec-oob'"))
+            raise _envelope_error(
+                GenericError("QMP input member 'execute' clashes with 'exec-oob'"), request_id
+            )
         name = message.get("exec-oob") if oob else message.get("execute")
         if name is None:
-            raise fail(GenericError("QMP input lacks member 'execute'"))
+            raise _envelope_error(GenericError("QMP input lacks member 'execute'"), request_id)
+        command = self._lookup(name, request_id, negotiating)
+        if oob and not command.spec.allow_oob:
+            raise _envelope_error(GenericError(f"The command {name} does not support OOB"), request_id)
+        return Request(command, message.get("arguments", _NO_ARGUMENTS), request_id, oob)
 
-        table = self.negotiation_commands if negotiating else self.commands
-        command = table.get(name)
+    def _lookup(self, name: str, request_id: Any, negotiating: bool) -> BoundCommand:
+        command = (self.negotiation_commands if negotiating else self.commands).get(name)
         if command is None:
             if negotiating:
-                raise fail(CommandNotFound("Expecting capabilities negotiation with 'qmp_capabilities'"))
-            raise fail(CommandNotFound(f"The command {name} has not been found"))
-        if oob and not command.spec.allow_oob:
-            raise fail(GenericError(f"The command {name} does not support OOB"))
-        return Request(command, message.get("arguments", {}), request_id, oob)
+                raise _envelope_error(
+                    CommandNotFound("Expecting capabilities negotiation with 'qmp_capabilities'"), request_id
+                )
+            raise _envelope_error(CommandNotFound(f"The command {name} has not been found"), request_id)
+        return command
 
     def call(self, request: Request, ctx: CommandContext) -> Reply | Awaitable[Reply]:
         """Validate the arguments and run the handler; a coroutine handler gives an awaitable reply."""
-        spec = request.command.spec
+        command = request.command
+        spec = command.spec
         try:
-            if spec.raw_args:
-                args: Any = request.arguments
+            if spec.raw_args:  # the handler owns the object: never hand out the shared empty one
+                args: Any = request.arguments if request.arguments is not _NO_ARGUMENTS else {}
             elif spec.args is None:
-                visit_no_arguments(request.arguments)
+                if request.arguments:
+                    visit_no_arguments(request.arguments)
                 args = None
             else:
                 args = visit_struct(spec.args, request.arguments)
-            if request.command.is_async:
-                return self._finish(request, request.command.handler(ctx, args))
-            return return_reply(to_wire(request.command.handler(ctx, args)), request.id)
+            if command.is_async:
+                return self._finish(request, command.handler(ctx, args))
+            value = command.handler(ctx, args)
+            wire = {} if value is None else wire_value(value)
+            return {"return": wire} if request.id is _MISSING else {"return": wire, "id": request.id}
         except QmpError as error:
             return error_reply(error, request.id)
         except Exception as error:  # a bug: report it to this one client, keep serving

@@ -86,6 +86,7 @@ _STRUCTURAL_TEXT: Final = {LCURLY: b"{", RCURLY: b"}", LSQUARE: b"[", RSQUARE: b
 ) = range(15)
 
 _WHITESPACE_RUN: Final = re.compile(rb"[ \t\r\n]*")
+_WHITESPACE_BYTES: Final = b" \t\r\n"
 # String bodies: any byte from 0x20 to 0xFD except the closing quote and the backslash.
 # Control bytes and the impossible UTF-8 bytes 0xFE/0xFF end the token as stray.
 _DQ_RUN: Final = re.compile(rb'[^"\\\x00-\x1f\xfe\xff]*')
@@ -665,6 +666,16 @@ def _reject_constant(name: str) -> JsonValue:
 # U+FDxx/U+FExx/U+FFxx may be invalid to QEMU.  Matches inside strings are false alarms that
 # only cost a trip through the exact path.
 _NEEDS_EXACT_PATH: Final = re.compile(r"[0-9]{19}|\\u(?:[dD][89a-fA-F]|[fF][dDeEfF])")
+_MIN_SUSPECT_DIGITS: Final = 19
+
+
+def _may_need_exact_path(data: bytes, text: str) -> bool:
+    """Whether any value in this input could match `_NEEDS_EXACT_PATH`.
+
+    Two C-speed scans of the whole input instead of the regular expression at every
+    position of every value: most requests have neither a backslash-u nor 19 digits.
+    """
+    return "\\u" in text or len(data) - len(data.translate(None, _DIGIT_BYTES)) >= _MIN_SUSPECT_DIGITS
 
 
 class _FastScanner:
@@ -690,17 +701,20 @@ class _FastScanner:
         # open brackets than characters.
         self._always_within_limits = min(max_token_size - 1, max_token_count, max_nesting)
 
-    def scan(self, text: str, pos: int, data: bytes, ascii_data: bool) -> tuple[JsonValue, int] | None:
+    def scan(
+        self, text: str, pos: int, data: bytes, ascii_data: bool, suspect: bool
+    ) -> tuple[JsonValue, int] | None:
         """Parse the value at text[pos] ('{' or '['); return it and its end, or None.
 
         ``text`` is ``data`` decoded as Latin-1 (one character per byte), ``ascii_data``
-        whether all of ``data`` is ASCII (computed once per feed, not once per value).
+        whether all of ``data`` is ASCII, ``suspect`` what `_may_need_exact_path` says of
+        it (both computed once per feed, not once per value).
         """
         try:
             value, end = self._scan(text, pos)
         except (StopIteration, ValueError, RecursionError, _NotFast):
             return None
-        if _NEEDS_EXACT_PATH.search(text, pos, end):
+        if suspect and _NEEDS_EXACT_PATH.search(text, pos, end):
             return None
         if end - pos > self._always_within_limits and not self._within_limits(text, pos, end):
             return None
@@ -735,19 +749,23 @@ class JsonStreamParser:
         lexer = self._lexer
         grouper = self._grouper
         text: str | None = None
-        ascii_data = False
+        ascii_data = suspect = False
         pos = 0
         size = len(data)
         while pos < size:
             if lexer.state == _START and not grouper.tokens:
-                pos = _WHITESPACE_RUN.match(data, pos).end()  # type: ignore[union-attr]
-                if pos == size:
-                    break
+                if data[pos] in _WHITESPACE_BYTES:
+                    if pos + 1 == size:
+                        break  # the usual line end after a request
+                    pos = _WHITESPACE_RUN.match(data, pos).end()  # type: ignore[union-attr]
+                    if pos == size:
+                        break
                 if data[pos] in b"{[":
                     if text is None:
                         text = data.decode("latin-1")  # one char per byte: offsets agree
                         ascii_data = data.isascii()
-                    fast = self._fast.scan(text, pos, data, ascii_data)
+                        suspect = _may_need_exact_path(data, text)
+                    fast = self._fast.scan(text, pos, data, ascii_data, suspect)
                     if fast is not None:
                         out.append(fast[0])
                         pos = fast[1]

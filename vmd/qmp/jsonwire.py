@@ -193,11 +193,13 @@ def _encode_exact(root: object) -> str:
 
 def encode(obj: JsonValue) -> str:
     """``obj`` as QEMU would write it, without a line terminator."""
-    if isinstance(obj, Encoded):
+    if isinstance(obj, dict):
+        for value in obj.values():  # a loop, not any(): no generator per reply
+            if isinstance(value, Encoded):
+                members = (f"{_quote(key)}: {encode(value)}" for key, value in obj.items())
+                return "{" + ", ".join(members) + "}"
+    elif isinstance(obj, Encoded):
         return str(obj)
-    if isinstance(obj, dict) and any(isinstance(value, Encoded) for value in obj.values()):
-        members = (f"{_quote(key)}: {encode(value)}" for key, value in obj.items())
-        return "{" + ", ".join(members) + "}"
     if _C_ENCODE is not None:
         try:
             text = "".join(_C_ENCODE(obj, 0))

@@ -148,18 +148,20 @@ class QmpSession(asyncio.Protocol):
 
     def _pump(self) -> None:
         """Run queued in-band requests until one must be awaited, output backs up, or none are left."""
-        while self._queue and self._busy is None and not self._writing_paused and self._transport is not None:
+        queue = self._queue
+        while queue and self._busy is None and not self._writing_paused and self._transport is not None:
             if self._ctx.vm.exiting:  # nothing runs after `quit`; the daemon is closing every session
-                self._queue.clear()
+                queue.clear()
                 break
-            outcome = self._execute(self._queue.popleft())
+            outcome = self._execute(queue.popleft())
             if isinstance(outcome, dict):
                 self._send(outcome)
             else:
                 self._busy = asyncio.get_running_loop().create_task(self._complete(outcome))
                 self._busy.add_done_callback(self._release)
                 break
-        self._apply_read_backpressure()
+        if self._reading_paused or len(queue) >= self._limits.queue_depth:
+            self._apply_read_backpressure()
         self._flush()
 
     def _execute(self, item: Any) -> Reply | Awaitable[Reply]:
@@ -211,10 +213,9 @@ class QmpSession(asyncio.Protocol):
     def _send(self, message: dict[str, Any]) -> None:
         if self._trace:
             log.debug("%s: <-- %s", self.name, encode(message))
-        if self._pretty:
-            self._append(encode_pretty_line(message))
-        else:
-            self._append(encode_line(message))
+        line = encode_pretty_line(message) if self._pretty else encode_line(message)
+        self._out.append(line)
+        self._out_size += len(line)
 
     def _append(self, data: bytes) -> None:
         self._out.append(data)
