@@ -1,15 +1,24 @@
 #!/usr/bin/env python3
 """Benchmark QMP against QEMU and vmd in one run and print a markdown table.
 
-Rows (same raw-socket client for both peers, see benchlib.QmpConn):
-  * query-status round trip, p50 and p99, sequential request/reply;
+Rows (same raw-socket client for every peer, see benchlib.QmpConn):
+  * query-status round trip, p50 and p99, sequential request/reply, once with
+    client and peer pinned to one CPU and once to two (see Placement);
   * pipelined query-status, commands per second;
   * process start until the QMP greeting has arrived, with -daemonize.
+
+Besides QEMU and vmd, a third column measures the floor: scripts/qmp_floor.c,
+a C program that answers each request line with a fixed reply and does
+nothing else.  It is what any separate process costs on this machine with
+this client (system calls, wake-ups, scheduling), so a target that the floor
+itself misses cannot be met by any server here.  gcc builds it into the
+run's scratch directory; --no-floor leaves it out.
 
 Usage:
   python scripts/bench_qmp.py                    # QEMU vs `python -m vmd`
   python scripts/bench_qmp.py --only qemu        # QEMU only
   python scripts/bench_qmp.py --runs 3 --json results.json
+  python scripts/bench_qmp.py --placements free  # round trips unpinned
   python scripts/bench_qmp.py --peer-cmd \\
       'qemu-system-x86_64 -S -display none -nodefaults \\
        -qmp unix:{sock},server=on,wait=off {daemon}'
@@ -21,6 +30,7 @@ never because a target is missed.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import os
 import platform
@@ -65,7 +75,7 @@ COMMON_ARGS = (
     "-qmp", "unix:{sock},server=on,wait=off",
     "{daemon}",
 )  # fmt: skip
-PEERS = ("qemu", "vmd")
+FLOOR_SOURCE = REPO_ROOT / "scripts" / "qmp_floor.c"
 # Spelled as escapes: ruff (RUF001) rejects ambiguous literal characters.
 TIMES = "\N{MULTIPLICATION SIGN}"
 DASH = "\N{EN DASH}"
@@ -77,13 +87,13 @@ DASH = "\N{EN DASH}"
 
 @dataclass
 class PeerResult:
-    """One peer's figures for one run; None where the measurement failed."""
+    """One peer's figures for one run, by metric key; missing where the measurement failed."""
 
-    rt_p50_us: float | None = None
-    rt_p99_us: float | None = None
-    pipelined_per_s: float | None = None
-    start_ms: float | None = None
+    values: dict[str, float] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+
+    def get(self, metric: str) -> float | None:
+        return self.values.get(metric)
 
 
 @dataclass(frozen=True)
@@ -95,16 +105,74 @@ class Row:
     meets: Callable[[float], bool]  # applied to the ratio vmd / QEMU
 
 
-ROWS = (
-    Row("rt_p50_us", "query-status round trip p50", "µs", f"≤ 0.25{TIMES}",
-        lambda r: r <= 0.25),
-    Row("rt_p99_us", "query-status round trip p99", "µs", f"≤ 0.25{TIMES}",
-        lambda r: r <= 0.25),
-    Row("pipelined_per_s", "pipelined query-status", "cmd/s", f"≥ 5{TIMES}",
-        lambda r: r >= 5),
-    Row("start_ms", "start to QMP greeting (-daemonize)", "ms", f"≤ 3{TIMES}",
-        lambda r: r <= 3),
-)  # fmt: skip
+@dataclass(frozen=True)
+class Placement:
+    """Where the client and the peers run while round trips are timed.
+
+    Left to itself the scheduler puts a client and its server on one CPU or on two, and
+    keeps each pair the way it first put it, so an unpinned figure depends on a coin toss
+    per peer.  Pinned, each figure means one thing: on one CPU a round trip is two
+    context switches; on two CPUs it is two wake-ups of an idle CPU, which cost tens of µs
+    on a virtual machine (a vCPU that halted has to be scheduled again by the host).
+    """
+
+    key: str
+    title: str
+    client: frozenset[int] | None  # None: wherever the scheduler likes
+    peers: frozenset[int] | None
+
+
+def placements(names: list[str]) -> list[Placement]:
+    """The placements asked for, on the CPUs this process may use (the last one for peers)."""
+    cpus = sorted(os.sched_getaffinity(0))
+    first, last = frozenset({cpus[0]}), frozenset({cpus[-1]})
+    known = {
+        "one-cpu": Placement("one-cpu", f"client and peer on CPU {cpus[-1]}", last, last),
+        "two-cpus": Placement("two-cpus", f"client on CPU {cpus[0]}, peer on CPU {cpus[-1]}", first, last),
+        "free": Placement("free", "unpinned", None, None),
+    }
+    chosen = []
+    for name in names:
+        if name not in known:
+            raise SystemExit(f"--placements: unknown placement {name!r} (one of: {', '.join(known)})")
+        if name == "two-cpus" and len(cpus) < 2:
+            print("two-cpus: left out, this process may use one CPU only", file=sys.stderr)
+            continue
+        chosen.append(known[name])
+    return chosen
+
+
+def rows_for(chosen: list[Placement]) -> list[Row]:
+    rows = []
+    for pl in chosen:
+        for pct in (50, 99):
+            rows.append(
+                Row(f"rt_p{pct}_us/{pl.key}", f"query-status round trip p{pct}, {pl.title}", "µs",
+                    f"≤ 0.25{TIMES}", lambda r: r <= 0.25)
+            )  # fmt: skip
+    return [
+        *rows,
+        Row("pipelined_per_s", "pipelined query-status", "cmd/s", f"≥ 5{TIMES}", lambda r: r >= 5),
+        Row("start_ms", "start to QMP greeting (-daemonize)", "ms", f"≤ 3{TIMES}", lambda r: r <= 3),
+    ]
+
+
+def pin(pid: int, cpus: frozenset[int] | None) -> None:
+    """Move every thread of `pid` (0: this process) to `cpus` (None: every CPU we may use)."""
+    target = cpus if cpus is not None else _ALL_CPUS
+    if pid == 0:
+        os.sched_setaffinity(0, target)
+        return
+    try:
+        tids = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+    except FileNotFoundError:
+        return  # it died; the next round trip reports that
+    for tid in tids:
+        with contextlib.suppress(ProcessLookupError):  # a thread that ended meanwhile
+            os.sched_setaffinity(tid, target)
+
+
+_ALL_CPUS = frozenset(os.sched_getaffinity(0))
 
 
 # --------------------------------------------------------------------------
@@ -113,8 +181,8 @@ ROWS = (
 
 # Peers are measured in alternation (block by block, round by round, start
 # by start) rather than one after the other, so that a burst of load from
-# elsewhere on the machine hits both columns alike and the ratio stays fair.
-RT_BLOCK = 250  # recorded round trips per peer before switching
+# elsewhere on the machine hits every column alike and the ratios stay fair.
+RT_BLOCK = 250  # default recorded round trips per peer before switching
 RT_REWARM = 10  # unrecorded round trips after each switch, see latency_block
 
 
@@ -126,7 +194,7 @@ class Live:
     proc: subprocess.Popen[bytes]
     log: Path
     conn: QmpConn | None = None
-    samples: list[int] = field(default_factory=list)
+    samples: list[int] = field(default_factory=list)  # of the placement being measured
     rates: list[float] = field(default_factory=list)
 
     @property
@@ -194,15 +262,19 @@ def pipeline_round(live: Live, k: int) -> None:
     live.rates.append(k * 1e9 / live.qmp.pipeline(k))
 
 
-def measure_latency(lives: Lives, results: Results, opts: argparse.Namespace) -> None:
+def measure_latency(lives: Lives, results: Results, opts: argparse.Namespace, where: Placement) -> None:
+    pin(0, where.client)
+    for live in lives.values():
+        pin(live.proc.pid, where.peers)
+        live.samples = []
     rotate(lives, results, "round trip", lambda live: live.qmp.round_trips(opts.warmup))
-    for start in range(0, opts.samples, RT_BLOCK):
-        count = min(RT_BLOCK, opts.samples - start)
+    for start in range(0, opts.samples, opts.block):
+        count = min(opts.block, opts.samples - start)
         rotate(lives, results, "round trip", functools.partial(latency_block, count=count))
     for key, live in lives.items():
         samples = sorted(live.samples)
-        results[key].rt_p50_us = percentile(samples, 50) / 1000
-        results[key].rt_p99_us = percentile(samples, 99) / 1000
+        for pct in (50, 99):
+            results[key].values[f"rt_p{pct}_us/{where.key}"] = percentile(samples, pct) / 1000
 
 
 def measure_pipeline(lives: Lives, results: Results, opts: argparse.Namespace) -> None:
@@ -211,7 +283,7 @@ def measure_pipeline(lives: Lives, results: Results, opts: argparse.Namespace) -
     for _ in range(opts.pipeline_rounds):
         rotate(lives, results, "pipelined", functools.partial(pipeline_round, k=k))
     for key, live in lives.items():
-        results[key].pipelined_per_s = statistics.median(live.rates)
+        results[key].values["pipelined_per_s"] = statistics.median(live.rates)
 
 
 def measure_live(specs: list[PeerSpec], work: Path, opts: argparse.Namespace, results: Results) -> None:
@@ -224,7 +296,11 @@ def measure_live(specs: list[PeerSpec], work: Path, opts: argparse.Namespace, re
             except PeerError as exc:
                 record_failure(results, spec, "start", exc)
         with gc_paused():
-            measure_latency(lives, results, opts)
+            for where in opts.chosen_placements:
+                measure_latency(lives, results, opts, where)
+            pin(0, None)  # the rest unpinned, as before
+            for live in lives.values():
+                pin(live.proc.pid, None)
             measure_pipeline(lives, results, opts)
     finally:
         for live in lives.values():
@@ -292,7 +368,7 @@ def measure_start(specs: list[PeerSpec], work: Path, opts: argparse.Namespace, r
             if i:
                 times[spec.key].append(elapsed)
     for spec in active:
-        results[spec.key].start_ms = statistics.median(times[spec.key]) / 1e6
+        results[spec.key].values["start_ms"] = statistics.median(times[spec.key]) / 1e6
 
 
 # --------------------------------------------------------------------------
@@ -321,25 +397,31 @@ def verdict(row: Row, ratio: float | None) -> str:
     return "met" if row.meets(ratio) else "**not met**"
 
 
+def fmt_ratio(ratio: float | None) -> str:
+    return "—" if ratio is None else f"{ratio:.2f}{TIMES}"
+
+
 def table_header(labels: dict[str, str]) -> list[str]:
+    columns = [labels[p] for p in labels]
+    ratios = [f"{labels[p]} / QEMU" for p in labels if p != "qemu"]
     return [
-        f"| metric | {labels['qemu']} | {labels['vmd']} | ratio ({labels['vmd']} / QEMU) | target | met? |",
-        "|---|---:|---:|---:|---|---|",
+        "| metric | " + " | ".join(columns + ratios) + " | target | met? |",
+        "|---|" + "---:|" * (len(columns) + len(ratios)) + "---|---|",
     ]
 
 
-def run_table(result: dict[str, PeerResult], labels: dict[str, str]) -> list[str]:
+def table_line(row: Row, values: dict[str, str], ratios: dict[str, float | None]) -> str:
+    """One row: a value per peer, then each peer's ratio to QEMU; the verdict is vmd's."""
+    shown = [values[p] for p in values] + [fmt_ratio(ratios[p]) for p in ratios]
+    return f"| {row.title} | " + " | ".join(shown) + f" | {row.target} | {verdict(row, ratios.get('vmd'))} |"
+
+
+def run_table(result: dict[str, PeerResult], labels: dict[str, str], rows: list[Row]) -> list[str]:
     lines = table_header(labels)
-    for row in ROWS:
-        q = getattr(result["qemu"], row.metric)
-        v = getattr(result["vmd"], row.metric)
-        ratio = ratio_of(q, v)
-        shown = "—" if ratio is None else f"{ratio:.2f}{TIMES}"
-        lines.append(
-            f"| {row.title} | {fmt_value(row.metric, q)} | "
-            f"{fmt_value(row.metric, v)} | {shown} | {row.target} | "
-            f"{verdict(row, ratio)} |"
-        )
+    for row in rows:
+        values = {p: result[p].get(row.metric) for p in labels}
+        ratios = {p: ratio_of(values["qemu"], values[p]) for p in labels if p != "qemu"}
+        lines.append(table_line(row, {p: fmt_value(row.metric, v) for p, v in values.items()}, ratios))
     return lines
 
 
@@ -358,32 +440,33 @@ def fmt_spread(metric: str, s: dict[str, float] | None) -> str:
     )
 
 
-def summarize(runs: list[dict[str, PeerResult]]) -> dict[str, dict[str, Any]]:
-    """Median and range over runs; the ratio is that of the medians."""
+def summarize(
+    runs: list[dict[str, PeerResult]], peers: list[str], rows: list[Row]
+) -> dict[str, dict[str, Any]]:
+    """Median and range over runs; each ratio is that of the medians ("ratio" is vmd's)."""
     summary: dict[str, dict[str, Any]] = {}
-    for row in ROWS:
+    for row in rows:
         entry: dict[str, Any] = {}
-        for peer in PEERS:
-            values = [getattr(r[peer], row.metric) for r in runs]
+        for peer in peers:
+            values = [r[peer].get(row.metric) for r in runs]
             entry[peer] = spread([x for x in values if x is not None])
-        q, v = entry["qemu"], entry["vmd"]
-        ratio = ratio_of(q and q["median"], v and v["median"])
+        q = entry["qemu"]
+        for peer in peers:
+            if peer != "qemu":
+                e = entry[peer]
+                entry[f"{peer}_ratio"] = ratio_of(q and q["median"], e and e["median"])
+        ratio = entry.get("vmd_ratio")
         entry.update(ratio=ratio, target=row.target, met=None if ratio is None else row.meets(ratio))
         summary[row.metric] = entry
     return summary
 
 
-def summary_table(summary: dict[str, dict[str, Any]], labels: dict[str, str]) -> list[str]:
+def summary_table(summary: dict[str, dict[str, Any]], labels: dict[str, str], rows: list[Row]) -> list[str]:
     lines = table_header(labels)
-    for row in ROWS:
+    for row in rows:
         e = summary[row.metric]
-        ratio = e["ratio"]
-        shown = "—" if ratio is None else f"{ratio:.2f}{TIMES}"
-        lines.append(
-            f"| {row.title} | {fmt_spread(row.metric, e['qemu'])} | "
-            f"{fmt_spread(row.metric, e['vmd'])} | {shown} | "
-            f"{row.target} | {verdict(row, ratio)} |"
-        )
+        values = {p: fmt_spread(row.metric, e[p]) for p in labels}
+        lines.append(table_line(row, values, {p: e[f"{p}_ratio"] for p in labels if p != "qemu"}))
     return lines
 
 
@@ -410,13 +493,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--peer-name", metavar="NAME", help="column label for vmd / --peer-cmd")
     p.add_argument(
-        "--cpu",
-        type=int,
-        metavar="N",
-        help="run the client and both peers on host CPU N only: round trips then never wait for "
-        "an idle CPU to wake up (which costs either peer tens of µs on a virtual machine's vCPU)",
+        "--placements",
+        default="one-cpu,two-cpus",
+        metavar="LIST",
+        help="where client and peers run while round trips are timed, comma-separated: "
+        "one-cpu, two-cpus, free (unpinned) (default: %(default)s)",
     )
-    p.add_argument("--only", choices=PEERS, help="measure one peer only")
+    p.add_argument("--only", choices=("qemu", "vmd"), help="measure one peer only (no floor)")
+    p.add_argument("--no-floor", action="store_true", help="leave out the floor column (scripts/qmp_floor.c)")
+    p.add_argument(
+        "--block",
+        type=positive_int,
+        default=RT_BLOCK,
+        metavar="N",
+        help="round trips per peer before switching to the next (default: %(default)s)",
+    )
     p.add_argument(
         "--runs", type=positive_int, default=1, help="repeat the whole table N times (default: %(default)s)"
     )
@@ -453,7 +544,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def build_specs(opts: argparse.Namespace) -> dict[str, PeerSpec]:
+def build_floor(work: Path) -> Path:
+    """Compile the floor peer; PeerError if there is no compiler or it fails."""
+    binary = work / "qmp_floor"
+    cc = shutil.which("gcc") or shutil.which("cc")
+    if cc is None:
+        raise PeerError("no C compiler (gcc or cc) on PATH")
+    built = subprocess.run(
+        [cc, "-O2", "-o", str(binary), str(FLOOR_SOURCE)], capture_output=True, text=True, check=False
+    )
+    if built.returncode != 0:
+        raise PeerError(f"{cc} failed on {FLOOR_SOURCE}:\n{built.stderr.strip()}")
+    return binary
+
+
+def build_specs(opts: argparse.Namespace, floor: Path | None) -> dict[str, PeerSpec]:
     qemu = PeerSpec("qemu", "QEMU", (opts.qemu, *COMMON_ARGS), None)
     if opts.peer_cmd:
         template = tuple(shlex.split(opts.peer_cmd))
@@ -463,11 +568,14 @@ def build_specs(opts: argparse.Namespace) -> dict[str, PeerSpec]:
     else:
         prefix = shlex.split(opts.vmd) if opts.vmd else [sys.executable, "-m", "vmd"]
         other = PeerSpec("vmd", opts.peer_name or "vmd", (*prefix, *COMMON_ARGS), REPO_ROOT)
-    return {"qemu": qemu, "vmd": other}
+    specs = {"qemu": qemu, "vmd": other}
+    if floor is not None:
+        specs["floor"] = PeerSpec("floor", "floor", (str(floor), "{sock}"), None)
+    return specs
 
 
 def run_once(specs: dict[str, PeerSpec], opts: argparse.Namespace) -> Results:
-    results: Results = {peer: PeerResult() for peer in PEERS}
+    results: Results = {peer: PeerResult() for peer in specs}
     chosen = [spec for peer, spec in specs.items() if opts.only in (None, peer)]
     work = Path(tempfile.mkdtemp(prefix="vb", dir="/tmp"))  # sun_path is 108 bytes
     try:
@@ -479,25 +587,26 @@ def run_once(specs: dict[str, PeerSpec], opts: argparse.Namespace) -> Results:
 
 
 def header(opts: argparse.Namespace, labels: dict[str, str]) -> list[str]:
-    return [
+    lines = [
         f"## QMP benchmark: {labels['qemu']} vs {labels['vmd']}",
         "",
         f"host: {platform.node()}, {os.cpu_count()} CPUs, Python "
         f"{platform.python_version()}; round trips: {opts.samples} "
-        f"(+{opts.warmup} warm-up); pipelined: {opts.pipeline} {TIMES} "
-        f"{opts.pipeline_rounds}; starts: {opts.starts} (+1 discarded)"
-        + (f"; client and peers on CPU {opts.cpu} only" if opts.cpu is not None else ""),
+        f"(+{opts.warmup} warm-up, blocks of {opts.block}); pipelined: {opts.pipeline} {TIMES} "
+        f"{opts.pipeline_rounds}; starts: {opts.starts} (+1 discarded); pipelined and starts unpinned",
     ]
+    if "floor" in labels:
+        lines += [
+            "",
+            "floor: scripts/qmp_floor.c, a fixed reply per request line and nothing else (not a QMP "
+            "server): what any separate process costs here; a target the floor misses is out of "
+            "reach on this machine.",
+        ]
+    return lines
 
 
 def result_json(r: PeerResult) -> dict[str, Any]:
-    return {
-        "rt_p50_us": r.rt_p50_us,
-        "rt_p99_us": r.rt_p99_us,
-        "pipelined_per_s": r.pipelined_per_s,
-        "start_ms": r.start_ms,
-        "errors": r.errors,
-    }
+    return {**r.values, "errors": r.errors}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -505,24 +614,35 @@ def main(argv: list[str] | None = None) -> int:
     # SIGTERM → SystemExit so that finally blocks and atexit reap the peers.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     become_subreaper()
-    if opts.cpu is not None:
-        os.sched_setaffinity(0, {opts.cpu})  # the peers inherit it, daemonized or not
-    specs = build_specs(opts)
-    labels = {"qemu": f"QEMU {qemu_version(opts.qemu)}", "vmd": specs["vmd"].label}
+    opts.chosen_placements = placements([name for name in opts.placements.split(",") if name])
+    with tempfile.TemporaryDirectory(prefix="vbf", dir="/tmp") as scratch:
+        floor = None
+        if not opts.no_floor and opts.only is None:
+            try:
+                floor = build_floor(Path(scratch))
+            except PeerError as exc:
+                print(f"floor: left out: {exc}", file=sys.stderr, flush=True)
+        return report(opts, build_specs(opts, floor))
+
+
+def report(opts: argparse.Namespace, specs: dict[str, PeerSpec]) -> int:
+    labels = {"qemu": f"QEMU {qemu_version(opts.qemu)}"}
+    labels.update((key, spec.label) for key, spec in specs.items() if key != "qemu")
     out: TextIO = sys.stderr if opts.json == "-" else sys.stdout
     print("\n".join(header(opts, labels)), file=out, flush=True)
 
+    rows = rows_for(opts.chosen_placements)
     runs: list[dict[str, PeerResult]] = []
     for i in range(opts.runs):
         runs.append(run_once(specs, opts))
         title = f"\n### run {i + 1}/{opts.runs}\n" if opts.runs > 1 else ""
-        print(title + "\n" + "\n".join(run_table(runs[-1], labels)), file=out, flush=True)
+        print(title + "\n" + "\n".join(run_table(runs[-1], labels, rows)), file=out, flush=True)
 
-    summary = summarize(runs)
+    summary = summarize(runs, list(specs), rows)
     if opts.runs > 1:
         print(
             f"\n### summary: median (min {DASH} max) over {opts.runs} runs\n\n"
-            + "\n".join(summary_table(summary, labels)),
+            + "\n".join(summary_table(summary, labels, rows)),
             file=out,
         )
     if opts.json:
@@ -530,12 +650,12 @@ def main(argv: list[str] | None = None) -> int:
             opts.json,
             {
                 "labels": labels,
-                "settings": vars(opts),
-                "runs": [{p: result_json(r[p]) for p in PEERS} for r in runs],
+                "settings": {k: v for k, v in vars(opts).items() if k != "chosen_placements"},
+                "runs": [{p: result_json(r[p]) for p in specs} for r in runs],
                 "summary": summary,
             },
         )
-    failed = any(r[p].errors for r in runs for p in PEERS)
+    failed = any(r[p].errors for r in runs for p in specs)
     return 1 if failed else 0
 
 
