@@ -1361,6 +1361,10 @@ class _Builder:
         if kernel is not None:
             # The guest vmd runs is its own firmware (or a vmd-ISA image given with -bios).
             raise CommandLineError(f"-kernel {kernel}: vmd cannot boot a Linux kernel")
+        if self.incoming is not None:
+            # Parsed and checked as QEMU does (the last one counts), then refused: vmd has no
+            # migration stream yet, and a management stack must not believe it is restoring.
+            raise CommandLineError(f"-incoming {self.incoming}: vmd cannot receive a migration")
         add_fds = tuple(_add_fd(arg, opts) for arg, opts in self.add_fds)
         if _is_help(self.cpu_option):
             raise EarlyExit("cpu")
@@ -1409,7 +1413,6 @@ class _Builder:
             kernel=kernel,
             initrd=initrd,
             append=append,
-            incoming=self.incoming,
             guest_policy=MappingProxyType(dict(self.guest_policy.leaves)),
             limits=MappingProxyType(dict(self.limits)),
             log_file=self.log_file,
@@ -2088,10 +2091,10 @@ Machine
   -machine [type=]NAME[,prop=value...]   (-M)   -accel NAME[,prop=value...]   -enable-kvm
   -cpu MODEL[,feature...]   -smp [cpus=]N[,maxcpus=N][,sockets=N][,dies=N][,clusters=N][,cores=N][,threads=N]
   -m [size=]SIZE[,slots=N][,maxmem=SIZE]   -numa node|cpu|dist,...   -device DRIVER[,prop=value...] or JSON
-  -object TYPE,id=ID[,prop=value...] or JSON   -global DRIVER.PROP=VALUE   -kernel/-initrd/-append
+  -object TYPE,id=ID[,prop=value...] or JSON   -global DRIVER.PROP=VALUE
 Run
   -S   -name [guest=]NAME[,process=NAME][,debug-threads=on|off]   -uuid UUID   -daemonize   -pidfile FILE
-  -no-shutdown   -no-reboot   -action shutdown=...,reboot=...   -incoming URI|defer   -add-fd fd=N,set=N
+  -no-shutdown   -no-reboot   -action shutdown=...,reboot=...   -add-fd fd=N,set=N
   -nodefaults   -no-user-config   -nographic   -display none
 Monitors (QMP only, on unix sockets)
   -qmp unix:PATH,server=on,wait=off[,mode=0660]   -qmp-pretty ...   -qmp chardev:ID
@@ -2103,6 +2106,7 @@ vmd's own
   -vmd-guest KEY=VALUE,...   the guest model's policy
 
 Accepted and ignored (listed at start-up): -rtc -boot -sandbox -msg -overcommit -audiodev -vga -vnc -k -D -d
--trace -seed and other host-side options.  Disks, networks, -gdb, HMP monitors and -readconfig are refused.
+-trace -seed and other host-side options.  Disks, networks, -gdb, HMP monitors, -readconfig, -kernel and
+-incoming (no migration yet) are refused.
   -h, -help   this text        -version   the version
 """

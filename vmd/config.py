@@ -262,7 +262,6 @@ class Config:
     kernel: str | None = None
     initrd: str | None = None
     append: str | None = None
-    incoming: str | None = None
 
     guest_policy: Mapping[str, str] = field(default_factory=_empty)
     limits: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))

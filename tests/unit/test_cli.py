@@ -919,9 +919,16 @@ def test_globals() -> None:
     )
 
 
-def test_incoming() -> None:
-    assert parse("-incoming", "tcp:0:4444", "-incoming", "defer").incoming == "defer"
-    assert parse("-incoming", "unix:/tmp/mig").incoming == "unix:/tmp/mig"
+def test_incoming_is_checked_then_refused() -> None:
+    """Until vmd can receive a migration: the URI is checked as QEMU checks it, the last one
+    given counts, and then start-up stops instead of waiting for a stream that never comes."""
+    for args, last in (
+        (["-incoming", "tcp:0:4444", "-incoming", "defer"], "defer"),
+        (["-incoming", "unix:/tmp/mig"], "unix:/tmp/mig"),
+    ):
+        with pytest.raises(CommandLineError) as caught:
+            parse(*args)
+        assert str(caught.value) == f"-incoming {last}: vmd cannot receive a migration"
 
 
 def test_actions() -> None:
