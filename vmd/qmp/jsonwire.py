@@ -58,8 +58,22 @@ _C_ENCODE: Final[Callable[[object, int], tuple[str, ...] | list[str]] | None] = 
 _MAYBE_FLOAT_OR_HUGE: Final = re.compile(r"[0-9](?:\.[0-9]|e[+-]|[0-9]{18})")
 
 
+_FLOAT_REPR: Final = re.compile(r"[0-9](?:\.[0-9]|e[+-])")
+_DIGITS: Final = b"0123456789"
+_HUGE_DIGITS: Final = 19
+
+
 def _maybe_float_or_huge(text: str) -> bool:
-    return "Infinity" in text or "NaN" in text or _MAYBE_FLOAT_OR_HUGE.search(text) is not None
+    if "Infinity" in text or "NaN" in text:
+        return True
+    ascii_text = text.encode("ascii")  # the C encoder escapes everything else
+    if len(ascii_text) - len(ascii_text.translate(None, _DIGITS)) < _HUGE_DIGITS:
+        # No integer can be huge, and a float's repr shows a '.' or an exponent sign: most
+        # small replies have neither, and these tests cost a fraction of the pattern's search.
+        if "." not in text and "e+" not in text and "e-" not in text:
+            return False
+        return _FLOAT_REPR.search(text) is not None
+    return _MAYBE_FLOAT_OR_HUGE.search(text) is not None
 
 
 class Encoded(str):
