@@ -391,10 +391,14 @@ def ratio_of(qemu: float | None, vmd: float | None) -> float | None:
     return vmd / qemu
 
 
-def verdict(row: Row, ratio: float | None) -> str:
+def verdict(row: Row, ratio: float | None, floor_ratio: float | None = None) -> str:
     if ratio is None:
         return "n/a"
-    return "met" if row.meets(ratio) else "**not met**"
+    if row.meets(ratio):
+        return "met"
+    if floor_ratio is not None and not row.meets(floor_ratio):
+        return "**not met**, out of reach here (the floor misses it too)"
+    return "**not met**"
 
 
 def fmt_ratio(ratio: float | None) -> str:
@@ -413,7 +417,11 @@ def table_header(labels: dict[str, str]) -> list[str]:
 def table_line(row: Row, values: dict[str, str], ratios: dict[str, float | None]) -> str:
     """One row: a value per peer, then each peer's ratio to QEMU; the verdict is vmd's."""
     shown = [values[p] for p in values] + [fmt_ratio(ratios[p]) for p in ratios]
-    return f"| {row.title} | " + " | ".join(shown) + f" | {row.target} | {verdict(row, ratios.get('vmd'))} |"
+    return (
+        f"| {row.title} | "
+        + " | ".join(shown)
+        + f" | {row.target} | {verdict(row, ratios.get('vmd'), ratios.get('floor'))} |"
+    )
 
 
 def run_table(result: dict[str, PeerResult], labels: dict[str, str], rows: list[Row]) -> list[str]:
@@ -455,8 +463,13 @@ def summarize(
             if peer != "qemu":
                 e = entry[peer]
                 entry[f"{peer}_ratio"] = ratio_of(q and q["median"], e and e["median"])
-        ratio = entry.get("vmd_ratio")
-        entry.update(ratio=ratio, target=row.target, met=None if ratio is None else row.meets(ratio))
+        ratio, floor_ratio = entry.get("vmd_ratio"), entry.get("floor_ratio")
+        entry.update(
+            ratio=ratio,
+            target=row.target,
+            met=None if ratio is None else row.meets(ratio),
+            reachable=None if floor_ratio is None else row.meets(floor_ratio),  # by the floor
+        )
         summary[row.metric] = entry
     return summary
 
