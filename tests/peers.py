@@ -54,6 +54,23 @@ def read_terminal(path: str, until: bytes, timeout: float = TIMEOUT) -> bytes:
     return got
 
 
+def startup_error(argv: Sequence[str], program: str) -> str:
+    """The one-line error with which a peer (QEMU or vmd) refuses to start, its program name cut.
+
+    The QMP socket is never bound: the start must fail before monitors open."""
+    done = subprocess.run(
+        [*argv, "-S", *BASE_ARGS, "-qmp", "unix:/tmp/vmd-tests-never.sock,server=on,wait=off"],
+        capture_output=True,
+        text=True,
+        timeout=20,
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr
+    line = done.stderr.strip().splitlines()[-1]
+    assert line.startswith(program + ": ")
+    return line.removeprefix(program + ": ")
+
+
 def short_tmpdir() -> Path:
     # sun_path holds 108 bytes: pytest's tmp_path is often longer than that.
     return Path(tempfile.mkdtemp(prefix="vt", dir="/tmp"))

@@ -6,12 +6,11 @@ and what it checks when it creates the object (it is not)."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.peers import BASE_ARGS, vmd_command
+from tests.peers import startup_error, vmd_command
 
 pytestmark = pytest.mark.qemu
 
@@ -55,20 +54,6 @@ def short_backing_file() -> object:
     SHORT.unlink()
 
 
-def _last_error(argv: list[str], program: str) -> str:
-    done = subprocess.run(
-        [*argv, "-S", *BASE_ARGS, "-qmp", "unix:/tmp/vmd-objects-never.sock,server=on,wait=off"],
-        capture_output=True,
-        text=True,
-        timeout=20,
-        check=False,
-    )
-    assert done.returncode == 1, done.stderr
-    line = done.stderr.strip().splitlines()[-1]
-    assert line.startswith(program + ": ")
-    return line.removeprefix(program + ": ")
-
-
 @pytest.mark.parametrize("args", REFUSED, ids=[" ".join(a)[:60] for a in REFUSED])
 def test_refused_like_qemu(qemu: str, args: list[str]) -> None:
-    assert _last_error([*vmd_command(), *args], "vmd") == _last_error([qemu, *args], "qemu-system-x86_64")
+    assert startup_error([*vmd_command(), *args], "vmd") == startup_error([qemu, *args], "qemu-system-x86_64")

@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from tests.peers import BASE_ARGS, vmd_command
+from tests.peers import BASE_ARGS, startup_error, vmd_command
 
 pytestmark = pytest.mark.qemu
 
@@ -19,25 +19,10 @@ REFUSED = [
 ]
 
 
-def _first_error(argv: list[str], program: str) -> str:
-    done = subprocess.run(
-        [*argv, "-M", "q35", "-S", *BASE_ARGS, "-qmp", "unix:/tmp/vmd-serial-never.sock,server=on,wait=off"],
-        capture_output=True,
-        text=True,
-        timeout=20,
-        check=False,
-    )
-    assert done.returncode == 1, done.stderr
-    line = done.stderr.strip().splitlines()[-1]
-    assert line.startswith(program + ": ")
-    return line.removeprefix(program + ": ")
-
-
 @pytest.mark.parametrize("device", REFUSED)
 def test_refused_like_qemu(qemu: str, device: str) -> None:
-    assert _first_error([*vmd_command(), "-device", device], "vmd") == _first_error(
-        [qemu, "-device", device], "qemu-system-x86_64"
-    )
+    vmd_error = startup_error([*vmd_command(), "-M", "q35", "-device", device], "vmd")
+    assert vmd_error == startup_error([qemu, "-M", "q35", "-device", device], "qemu-system-x86_64")
 
 
 def test_what_vmd_places_itself_is_refused_by_name() -> None:
