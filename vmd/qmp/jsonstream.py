@@ -666,16 +666,19 @@ def _reject_constant(name: str) -> JsonValue:
 # U+FDxx/U+FExx/U+FFxx may be invalid to QEMU.  Matches inside strings are false alarms that
 # only cost a trip through the exact path.
 _NEEDS_EXACT_PATH: Final = re.compile(r"[0-9]{19}|\\u(?:[dD][89a-fA-F]|[fF][dDeEfF])")
-_MIN_SUSPECT_DIGITS: Final = 19
+_HUGE_INT_DIGITS: Final = 19
+
+
+def may_hold_huge_int(data: bytes) -> bool:
+    """False when `data` has too few digits in all for any integer in it to leave QEMU's
+    range (input or output): one C-speed scan instead of a pattern tried at every position."""
+    return len(data) - len(data.translate(None, _DIGIT_BYTES)) >= _HUGE_INT_DIGITS
 
 
 def _may_need_exact_path(data: bytes, text: str) -> bool:
-    """Whether any value in this input could match `_NEEDS_EXACT_PATH`.
-
-    Two C-speed scans of the whole input instead of the regular expression at every
-    position of every value: most requests have neither a backslash-u nor 19 digits.
-    """
-    return "\\u" in text or len(data) - len(data.translate(None, _DIGIT_BYTES)) >= _MIN_SUSPECT_DIGITS
+    """Whether any value in this input could match `_NEEDS_EXACT_PATH`: most requests have
+    neither a backslash-u nor 19 digits."""
+    return "\\u" in text or may_hold_huge_int(data)
 
 
 class _FastScanner:

@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterator
 from json.encoder import encode_basestring_ascii
 from typing import Final
 
-from vmd.qmp.jsonstream import JsonValue
+from vmd.qmp.jsonstream import JsonValue, may_hold_huge_int
 
 _DOUBLE_MAX: Final = 1.7976931348623157e308
 _INT_MIN: Final = -(1 << 63)
@@ -59,15 +59,12 @@ _MAYBE_FLOAT_OR_HUGE: Final = re.compile(r"[0-9](?:\.[0-9]|e[+-]|[0-9]{18})")
 
 
 _FLOAT_REPR: Final = re.compile(r"[0-9](?:\.[0-9]|e[+-])")
-_DIGITS: Final = b"0123456789"
-_HUGE_DIGITS: Final = 19
 
 
 def _maybe_float_or_huge(text: str) -> bool:
     if "Infinity" in text or "NaN" in text:
         return True
-    ascii_text = text.encode("ascii")  # the C encoder escapes everything else
-    if len(ascii_text) - len(ascii_text.translate(None, _DIGITS)) < _HUGE_DIGITS:
+    if not may_hold_huge_int(text.encode("ascii")):  # ASCII: the C encoder escapes the rest
         # No integer can be huge, and a float's repr shows a '.' or an exponent sign: most
         # small replies have neither, and these tests cost a fraction of the pattern's search.
         if "." not in text and "e+" not in text and "e-" not in text:
