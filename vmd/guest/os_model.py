@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Coroutine
 from typing import Any, Protocol
 
 from vmd.guest import firmware as fw
@@ -54,7 +54,7 @@ class GuestMachine(Protocol):
 
     def wake_cpu(self, index: int) -> None: ...
 
-    async def eject(self, index: int) -> None: ...
+    def eject(self, index: int) -> Awaitable[None] | None: ...
 
     def unplug_refused(self, index: int) -> None: ...
 
@@ -77,9 +77,9 @@ class GuestOs:
         # One guest operation per CPU at a time, in order (Linux serializes hotplug work): an
         # eject requested while the CPU is still coming online waits for it, then offlines it.
         self._cpu_locks: dict[int, asyncio.Lock] = {}
-        # Ejects past their last running check: a stop waits for them, so none completes while
-        # the VM is paused (in QEMU the eject is a vCPU's write, which a stop cannot split).
-        self._ejecting: set[asyncio.Future[None]] = set()
+        # Eject requests the guest accepted and is still working on (taking the CPU offline): a
+        # reboot drops that work, so the request is raised again for the rebooted guest to answer.
+        self._accepted: set[int] = set()
         self._booted = False
 
     def attach(self, machine: GuestMachine) -> None:
@@ -105,7 +105,12 @@ class GuestOs:
             self._running.clear()
 
     def reset(self) -> None:
-        """A machine reset reboots the guest: in-flight work is dropped, the next run boots again."""
+        """A machine reset reboots the guest: in-flight work is dropped, the next run boots again.
+
+        An eject the guest had accepted but not performed yet is not lost: the request is raised
+        again, and the rebooted guest answers it by its policy once it runs (so every device_del
+        still ends in DEVICE_DELETED or DEVICE_UNPLUG_GUEST_ERROR, or stays pending under
+        `ignore`).  An eject already performed is the machine's to finish."""
         for task in list(self._tasks):
             task.cancel()
         for _, waiter in self._waiters.values():
@@ -113,6 +118,9 @@ class GuestOs:
         self._waiters.clear()
         self._booted = False
         self.online.clear()
+        accepted, self._accepted = sorted(self._accepted), set()
+        for index in accepted:
+            self.machine.acpi.raise_remove(index)
 
     def power_button(self) -> None:
         """The ACPI power button (system_powerdown).  A guest that has not booted has no OS to
@@ -148,11 +156,6 @@ class GuestOs:
         self.present.discard(index)
         self.online.discard(index)
         self._cpu_locks.pop(index, None)
-
-    async def quiesce(self) -> None:
-        """Wait for ejects already under way (the VM is stopping)."""
-        if self._ejecting:
-            await asyncio.wait(list(self._ejecting))
 
     async def close(self) -> None:
         tasks = [*self._tasks, *([self._worker] if self._worker else [])]
@@ -217,27 +220,29 @@ class GuestOs:
                 self.machine.unplug_refused(index)
             else:
                 acpi.ost(index, OST_EJECT_REQUEST, OST_EJECT_IN_PROGRESS)
+                self._accepted.add(index)  # now, not when the task starts: a reset may come first
                 self._spawn(self._eject(index), f"guest-eject-{index}")
 
     async def _eject(self, index: int) -> None:
-        lock = self._lock(index)
-        async with lock:
-            try:
-                await self._change_locked(index, False)
-            except TimeoutError:
-                log.error("guest: CPU %d did not go offline; its eject fails", index)
-                self.machine.acpi.ost(index, OST_EJECT_REQUEST, OST_DEVICE_BUSY)
-                self.machine.unplug_refused(index)
-                return
-            await self._running.wait()
-            done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            self._ejecting.add(done)
-            try:
-                await self.machine.eject(index)
-                self.machine.acpi.ost(index, OST_EJECT_REQUEST, OST_SUCCESS)
-            finally:
-                self._ejecting.discard(done)
-                done.set_result(None)
+        try:
+            async with self._lock(index):
+                try:
+                    await self._change_locked(index, False)
+                except TimeoutError:
+                    log.error("guest: CPU %d did not go offline; its eject fails", index)
+                    self.machine.acpi.ost(index, OST_EJECT_REQUEST, OST_DEVICE_BUSY)
+                    self.machine.unplug_refused(index)
+                    return
+                await self._running.wait()
+                # The eject itself: one step on the loop, no await between the check and it.
+                self._accepted.discard(index)
+                release = self.machine.eject(index)
+        finally:
+            self._accepted.discard(index)
+        if release is not None:
+            # Shielded: a reboot that cancels this task must not cancel the machine's release.
+            await asyncio.shield(release)
+            self.machine.acpi.ost(index, OST_EJECT_REQUEST, OST_SUCCESS)
 
     def _lock(self, index: int) -> asyncio.Lock:
         lock = self._cpu_locks.get(index)

@@ -15,7 +15,9 @@ ACPI_CPU_HOTPLUG_ID_LIMIT = 288
 
 
 @handles("device_add")
-def device_add(ctx: CommandContext, args: dict[str, Any]) -> None:
+async def device_add(ctx: CommandContext, args: dict[str, Any]) -> None:
+    # A slot whose CPU was just ejected is free once its thread is gone (a moment).
+    await ctx.vm.cpu_hotplug.releases_done()
     ctx.vm.cpu_hotplug.device_add(args, hotplug=True)
 
 
@@ -25,10 +27,11 @@ def device_del(ctx: CommandContext, args: DeviceDelArgs) -> None:
 
 
 @handles("cpu-add")
-def cpu_add(ctx: CommandContext, args: CpuAddArgs) -> None:
+async def cpu_add(ctx: CommandContext, args: CpuAddArgs) -> None:
     """QEMU 5.1's pc_hot_add_cpu: the CPU index becomes an APIC ID through the topology (past
     maxcpus too), then it is plugged as device_add would plug it, without an id."""
     hotplug = ctx.vm.cpu_hotplug
+    await hotplug.releases_done()
     if not hotplug.board.hotpluggable_cpus:
         raise GenericError("Not supported")
     index = args.id

@@ -73,6 +73,12 @@ class AcpiCpuHotplug:
         self._slot(index).removing = True
         self._on_sci()
 
+    def raise_remove(self, index: int) -> None:
+        """Flag a remove event again (the guest rebooted before it finished an eject it had
+        accepted) and raise the SCI: the guest answers it afterwards."""
+        self._slot(index).removing = True
+        self._on_sci()
+
     def cpu_gone(self, index: int) -> None:
         state = self._state.get(index)
         if state is not None:

@@ -2,16 +2,21 @@
 
 Plug: a resolved slot gets its QOM object, its vCPU thread (the parked context
 reused), and, for a hot-add, the ACPI insert event; the guest takes it from
-there.  Unplug: device_del only *asks* (the ACPI remove event); when the guest
-ejects, the vCPU thread is stopped and joined, its context parked, the object
-removed, and DEVICE_DELETED sent for the lapic and then for the CPU itself —
-the event QEMU 7.2 under TCG never sends.  Every phase is timed.
+there.  Unplug: device_del only *asks* (the ACPI remove event).  When the guest
+ejects, the CPU leaves every view in one step on the loop (slot table, QOM,
+the guest's lists, query-cpus-fast) while its thread is still alive, so no
+answer ever names a thread that has exited; then the thread is stopped and
+joined, its context parked, and DEVICE_DELETED sent for the lapic and then for
+the CPU itself (the event QEMU 7.2 under TCG never sends).  That release is the
+machine's own work: nothing the guest does afterwards (a reset cancelling its
+tasks) can leave it half done.  Every phase is timed.
 
 Runs on the event loop; the guest model (vmd.guest.os_model) is its counterpart.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -98,6 +103,8 @@ class CpuHotplug:
         self.guest_shutdown = on_guest_shutdown  # the guest powered itself off
         self.record = HotplugRecord()
         self.objects: dict[int, CpuObject] = {}
+        # Ejected CPUs whose threads are still being joined: their slots are not free yet.
+        self._releases: dict[int, asyncio.Task[None]] = {}
         self._target = CpuPlugTarget.for_board(board, topology, cpu_type=cpu_type, slot_nodes=slot_nodes)
         self._anon_count = 0
         self.acpi = AcpiCpuHotplug(
@@ -139,13 +146,14 @@ class CpuHotplug:
                 ev.DeviceUnplugGuestErrorData(device=obj.device_id, path=device.qom_path),
             )
 
-    async def eject(self, index: int) -> None:
-        """The guest wrote eject: stop and join the vCPU thread, park it, drop the CPU."""
+    def eject(self, index: int) -> asyncio.Task[None] | None:
+        """The guest wrote eject (on the loop): the CPU leaves every view now, while its thread is
+        still alive; the returned release stops and joins the thread, parks its context and sends
+        DEVICE_DELETED.  None when there is nothing to eject (QEMU ignores an eject of the boot CPU
+        or of an empty slot)."""
         if index == 0 or index not in self.slots.devices:
-            return  # QEMU ignores an eject of the boot CPU or of an empty slot
+            return None
         requested = self.record.unplug_requests.pop(index, time.monotonic_ns())
-        await self.vcpus.unplug(index)
-        times = UnplugTimes(requested, ejected=time.monotonic_ns())
         device = self.slots.remove(index)
         obj = self.objects.pop(index)
         parent = obj.parent
@@ -154,11 +162,34 @@ class CpuHotplug:
         self.acpi.cpu_gone(index)
         self.guest.cpu_gone(index)
         self.record.plugs.pop(index, None)
+        self.vcpus.request_unplug(index)
+        release = asyncio.get_running_loop().create_task(
+            self._release(index, device, obj.device_id, requested), name=f"cpu-release-{index}"
+        )
+        self._releases[index] = release
+        release.add_done_callback(lambda _: self._released(index, release))
+        return release
+
+    def _released(self, index: int, release: asyncio.Task[None]) -> None:
+        if self._releases.get(index) is release:
+            del self._releases[index]
+        if not release.cancelled() and release.exception() is not None:
+            log.error("CPU %d: its release failed", index, exc_info=release.exception())
+
+    async def _release(self, index: int, device: CpuDevice, device_id: str | None, requested: int) -> None:
+        await self.vcpus.unplug(index)
+        times = UnplugTimes(requested, ejected=time.monotonic_ns())
         self._emit(ev.DEVICE_DELETED, ev.DeviceDeletedData(path=f"{device.qom_path}/lapic"))
-        self._emit(ev.DEVICE_DELETED, ev.DeviceDeletedData(device=obj.device_id, path=device.qom_path))
+        self._emit(ev.DEVICE_DELETED, ev.DeviceDeletedData(device=device_id, path=device.qom_path))
         times.deleted = time.monotonic_ns()
         self.record.last_unplug = times
         self.record.unplugs += 1
+
+    async def releases_done(self) -> None:
+        """Wait until every ejected CPU is fully released (a plug into its slot must wait for that,
+        and a stop waits so that no unplug completes while the VM is paused)."""
+        while self._releases:
+            await asyncio.wait(list(self._releases.values()))
 
     # -- plug ----------------------------------------------------------------------------------
 
@@ -229,10 +260,10 @@ class CpuHotplug:
             hotplugged=hotplugged,
             start_powered_off=start_powered_off,
         )
-        container.add_child(name, obj)
         # A CPU present at boot is onlined by the boot (up to maxcpus); a hot-added one waits for
-        # the guest's decision.
+        # the guest's decision.  The thread first: if it cannot start, nothing else has changed.
         self.vcpus.plug(index, online=not hotplug and self.guest.boot_plan(index))
+        container.add_child(name, obj)
         device = CpuDevice(index, obj.path())
         self.slots.add(device)
         self.objects[index] = obj

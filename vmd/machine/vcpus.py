@@ -127,11 +127,12 @@ class VcpuHost:
             self._publisher.cancel()
             self._publisher = None
 
-    def reset(self) -> None:
-        """A machine reset: the firmware image is copied in again (like ROM contents) and every
-        present vCPU restarts at the entry point at its next safe point.  RAM is otherwise kept."""
+    def reset(self, indices: list[int]) -> None:
+        """A machine reset: the firmware image is copied in again (like ROM contents) and the
+        vCPUs `indices` (the machine's present CPUs; not one being unplugged) restart at the entry
+        point at their next safe point.  RAM is otherwise kept."""
         self.ram.load(IMAGE_BASE, self._image)
-        for index in self.engine.present():
+        for index in indices:
             self.engine.reset(index)
 
     # -- plug and unplug -------------------------------------------------------------------
@@ -141,6 +142,10 @@ class VcpuHost:
         if not self.custom_image:
             fw.set_online(self.ram, index, online)
         self.engine.start(index)
+
+    def request_unplug(self, index: int) -> None:
+        """Ask vCPU `index`'s thread to stop at its next safe point; `unplug` completes it."""
+        self.engine.request_stop(index)
 
     async def unplug(self, index: int) -> None:
         """Stop and join vCPU `index`'s thread; its context stays parked for the next plug."""

@@ -134,7 +134,7 @@ class VirtualMachine:
         if self._no_reboot and cause is not ShutdownCause.SUBSYSTEM_RESET:
             self.shutdown(cause)
             return
-        self.vcpus.reset()
+        self.vcpus.reset(self.cpu_hotplug.present_cpus())
         self.guest.reset()  # the guest reboots: it boots again when the VM next runs
         self._emit(rs.RESET, rs.ResetEventData(guest=cause in _GUEST_CAUSES, reason=cause))
         if self.runstate.state not in (RunState.RUNNING, RunState.INMIGRATE, RunState.FINISH_MIGRATE):
@@ -196,7 +196,7 @@ class VirtualMachine:
         # Enter the new state before waiting, as QEMU does, so a concurrent query sees it at once.
         self.runstate.enter(state)
         self.guest.set_running(False)
-        await self.guest.quiesce()
+        await self.cpu_hotplug.releases_done()  # an eject the guest made completes before STOP
         await self.vcpus.pause_all()
         self._emit(rs.STOP, None)
 
