@@ -31,6 +31,24 @@ async def test_power_button_shuts_the_guest_down_and_no_shutdown_keeps_the_vm(
     assert vmd.alive()
 
 
+async def test_stop_after_a_guest_shutdown_comes_once_every_vcpu_parked(peers: Callable[..., Peer]) -> None:
+    """Four busy vCPUs, the guest powers off under -no-shutdown, five times over: each STOP comes
+    only once the vCPUs have parked, so the counters read after it never move again."""
+    vmd = peers("vmd", "-M", "q35", "-smp", "4", "-no-shutdown")
+    async with qmp_client(vmd.socket) as qmp:
+        for _ in range(5):
+            with qmp.listener() as listener:
+                await qmp.execute("system_powerdown")
+                async with asyncio.timeout(TIMEOUT):
+                    while (await listener.get())["event"] != "STOP":
+                        pass
+            stats = await qmp.execute("query-stats", {"target": "vcpu"})
+            await asyncio.sleep(0.02)
+            assert await qmp.execute("query-stats", {"target": "vcpu"}) == stats
+            await qmp.execute("system_reset")
+            await qmp.execute("cont")
+
+
 async def test_power_button_without_no_shutdown_ends_the_daemon(peers: Callable[..., Peer]) -> None:
     vmd = peers("vmd", "-M", "q35")
     raw = await RawQmp.connect(vmd.socket, negotiate=True)

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from vmd.errors import GenericError
 from vmd.guest.os_model import GuestOs
@@ -170,9 +170,7 @@ class VirtualMachine:
             log.error("vCPU %d: %s (the VM was not running)", index, fault)
             return
         log.error("vCPU %d: %s: the VM stops in internal-error until reset", index, fault)
-        task = asyncio.get_running_loop().create_task(self._stop_into(RunState.INTERNAL_ERROR))
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        self._in_background(self._stop_into(RunState.INTERNAL_ERROR))
 
     async def settle(self) -> None:
         """Wait for state changes still in flight (a stop after a fault), and end the guest's work."""
@@ -201,8 +199,9 @@ class VirtualMachine:
         self._emit(rs.STOP, None)
 
     def _stop_now(self, state: RunState) -> None:
-        """Synchronous stop for paths that cannot wait (guest shutdown): the vCPUs are asked to park
-        at once; STOP goes out without waiting for their acknowledgements."""
+        """A stop for paths that cannot wait (a guest shutdown): the state changes at once and the
+        vCPUs are asked to park; STOP goes out once every one of them has parked, as after `stop`
+        (a client that sees STOP must see the vCPUs' counters still)."""
         if not self.runstate.running:
             if self.runstate.can_enter(state):
                 self.runstate.enter(state)
@@ -210,4 +209,14 @@ class VirtualMachine:
         self.runstate.enter(state)
         self.guest.set_running(False)
         self.vcpus.request_pause_all()
+        self._in_background(self._parked_then_stop())
+
+    async def _parked_then_stop(self) -> None:
+        await self.cpu_hotplug.releases_done()
+        await self.vcpus.pause_all()
         self._emit(rs.STOP, None)
+
+    def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
