@@ -41,6 +41,7 @@ from vmd.pidfile import Pidfile
 from vmd.qapi.compiled import SCHEMA, SCHEMA_INFO_JSON, ShutdownCause
 from vmd.qmp.dispatch import Dispatcher, to_wire
 from vmd.qmp.events import EventBus
+from vmd.qmp.jsonwire import Encoded, encode
 from vmd.qmp.limits import SessionLimits
 from vmd.qmp.server import Endpoint, MonitorListener
 from vmd.qmp.session import OFFERED_CAPABILITIES, QmpSession
@@ -212,10 +213,10 @@ class Daemon:
 
     # -- DaemonServices -----------------------------------------------------------------------
 
-    @functools.cache  # noqa: B019 - one daemon per process; parsed on first use to keep start-up short
-    def schema_info(self) -> list[dict[str, Any]]:
-        info: list[dict[str, Any]] = json.loads(SCHEMA_INFO_JSON)
-        return info
+    @functools.cache  # noqa: B019 - one daemon per process; encoded on first use to keep start-up short
+    def schema_info(self) -> Encoded:
+        """query-qmp-schema's reply, in wire form once and for all (it never changes)."""
+        return Encoded(encode(json.loads(SCHEMA_INFO_JSON)))
 
     def command_names(self) -> list[str]:
         return list(self.dispatcher.commands)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from vmd.machine.vm import VirtualMachine
+from vmd.qmp.jsonwire import Encoded
 
 
 class SessionHandle(Protocol):
@@ -16,7 +17,7 @@ class SessionHandle(Protocol):
 
 
 class DaemonServices(Protocol):
-    def schema_info(self) -> list[dict[str, Any]]: ...
+    def schema_info(self) -> Encoded: ...
 
     def command_names(self) -> list[str]: ...
 

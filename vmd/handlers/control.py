@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from vmd.errors import CommandNotFound
 from vmd.handlers.context import CommandContext
 from vmd.handlers.registry import handles
 from vmd.qapi.compiled import CommandInfo, QmpCapabilitiesArgs, ShutdownCause, VersionInfo, VersionTriple
+from vmd.qmp.jsonwire import Encoded
 from vmd.version import PACKAGE, QEMU_COMPAT
 
 
@@ -34,8 +33,7 @@ def query_commands(ctx: CommandContext, args: None) -> list[CommandInfo]:
 
 
 @handles("query-qmp-schema")
-def query_qmp_schema(ctx: CommandContext, args: None) -> list[dict[str, Any]]:
-    # Built once from the registry; already in wire form.
+def query_qmp_schema(ctx: CommandContext, args: None) -> Encoded:
     return ctx.daemon.schema_info()
 
 

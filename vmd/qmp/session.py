@@ -6,9 +6,18 @@ Synchronous handlers run inline; a coroutine handler holds the queue until it
 finishes.  With the `oob` capability, `exec-oob` requests run as soon as they
 are read and may overtake queued in-band replies.
 
-Output is collected while a burst of input is handled and written in one go,
+Output is collected while a burst of input is handled and written in chunks,
 which is what makes pipelined clients fast.  Events and replies share that
 buffer, so an event raised by a command always precedes the command's reply.
+
+Back-pressure: a client's requests are executed only as fast as it reads the
+replies.  Once its unread output passes the transport's high-water mark,
+nothing more of its input is executed (and, with the queue full, nothing more
+is read) until it drains.  A burst runs in turns of a bounded size, so one
+client's pipeline never holds the loop long enough to delay another client.
+Events still reach a client that does not read; if more than `max-output` of
+them pile up unread, it is disconnected.  Its own unread replies never count
+towards that limit: it asked for them.
 """
 
 from __future__ import annotations
@@ -32,6 +41,14 @@ from vmd.qmp.pretty import encode_pretty_line
 log = logging.getLogger(__name__)
 
 OFFERED_CAPABILITIES = ("oob",)
+# Output collected beyond this is written out at once, so that the transport's high-water mark
+# takes effect in the middle of a burst rather than after it.
+FLUSH_BYTES = 64 * 1024
+# Requests of one session executed in one turn of the loop before other work gets its turn.
+TURN_REQUESTS = 64
+# Input is parsed this much at a time, and only while the request queue has room: a client that
+# writes thousands of requests at once costs the loop one slice per turn, not one long parse.
+PARSE_BYTES = 8 * 1024
 
 
 class QmpSession(asyncio.Protocol):
@@ -60,11 +77,17 @@ class QmpSession(asyncio.Protocol):
         self._ctx = CommandContext(vm=vm, session=self, daemon=daemon)
         self._parser = JsonStreamParser(max_token_size=limits.max_message, max_nesting=limits.max_nesting)
         self._queue: deque[Any] = deque()  # parsed values and JsonParseErrors, in arrival order
+        self._unparsed: deque[bytes] = deque()  # input read but not parsed yet (the queue was full)
+        self._unparsed_at = 0  # how much of the first chunk has been parsed
         self._busy: asyncio.Task[None] | None = None  # the coroutine command holding the queue
         self._oob_tasks: set[asyncio.Task[None]] = set()
         self._out: list[bytes] = []
         self._out_size = 0
         self._flush_scheduled = False
+        self._pump_scheduled = False
+        # Bytes of events queued since the client last drained its output below the high-water
+        # mark: what max-output limits.
+        self._unread_events = 0
         self._transport: asyncio.Transport | None = None
         self._reading_paused = False
         self._writing_paused = False
@@ -95,11 +118,7 @@ class QmpSession(asyncio.Protocol):
         self._flush()
 
     def data_received(self, data: bytes) -> None:
-        for item in self._parser.feed(data):
-            if self.oob_enabled and isinstance(item, dict) and "exec-oob" in item and "execute" not in item:
-                self._run_oob(item)
-            else:
-                self._queue.append(item)
+        self._unparsed.append(data)
         self._pump()
 
     def eof_received(self) -> bool | None:
@@ -111,6 +130,7 @@ class QmpSession(asyncio.Protocol):
         self._bus.unsubscribe(self)
         self._transport = None
         self._queue.clear()
+        self._unparsed.clear()
         self._out.clear()
         # A command already running (e.g. waiting for vCPUs to pause) is left to finish: cancelling
         # it could leave the VM half-way through a transition.  Its reply is dropped.
@@ -124,6 +144,7 @@ class QmpSession(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self._writing_paused = False
+        self._unread_events = 0
         self._pump()
 
     # -- EventSubscriber --------------------------------------------------------------------
@@ -131,14 +152,16 @@ class QmpSession(asyncio.Protocol):
     def send_event(self, line: bytes) -> None:
         if self._transport is None:
             return
-        if self._transport.get_write_buffer_size() + self._out_size > self._limits.max_output:
-            log.warning(
-                "%s: client is not reading; %d bytes unsent: disconnecting it",
-                self.name,
-                self._transport.get_write_buffer_size() + self._out_size,
-            )
-            self._transport.abort()
-            return
+        if self._writing_paused:
+            self._unread_events += len(line)
+            if self._unread_events > self._limits.max_output:
+                log.warning(
+                    "%s: client is not reading; %d bytes of events unsent: disconnecting it",
+                    self.name,
+                    self._unread_events,
+                )
+                self._transport.abort()
+                return
         self._append(line)
         if not self._flush_scheduled:
             self._flush_scheduled = True
@@ -147,22 +170,73 @@ class QmpSession(asyncio.Protocol):
     # -- request processing -----------------------------------------------------------------
 
     def _pump(self) -> None:
-        """Run queued in-band requests until one must be awaited, output backs up, or none are left."""
+        """Parse input while the queue has room, and run queued in-band requests until one must be
+        awaited, output backs up, the turn is over or none are left."""
+        if self._pump_scheduled:  # this session's next turn is already queued on the loop
+            self._apply_read_backpressure()
+            return
         queue = self._queue
-        while queue and self._busy is None and not self._writing_paused and self._transport is not None:
+        depth = self._limits.queue_depth
+        budget = TURN_REQUESTS
+        while self._transport is not None:
+            if self._unparsed and len(queue) < depth:
+                if budget <= 0:
+                    self._schedule_turn()
+                    break
+                budget -= TURN_REQUESTS // 4  # a slice of input costs about as much as 16 requests
+                self._parse_slice()
+                continue
+            if not queue or self._busy is not None or self._writing_paused:
+                break
             if self._ctx.vm.exiting:  # nothing runs after `quit`; the daemon is closing every session
                 queue.clear()
+                self._unparsed.clear()
                 break
+            if budget <= 0:
+                # Let other sessions and the guest model run; this session continues next turn.
+                self._schedule_turn()
+                break
+            budget -= 1
             outcome = self._execute(queue.popleft())
             if isinstance(outcome, dict):
                 self._send(outcome)
+                if self._out_size >= FLUSH_BYTES:
+                    self._flush()  # may pause writing, which ends this loop
             else:
                 self._busy = asyncio.get_running_loop().create_task(self._complete(outcome))
                 self._busy.add_done_callback(self._release)
-                break
-        if self._reading_paused or len(queue) >= self._limits.queue_depth:
-            self._apply_read_backpressure()
+        self._apply_read_backpressure()
         self._flush()
+
+    def _parse_slice(self) -> None:
+        """Parse up to PARSE_BYTES of the input waiting, cut after a `}` where there is one (so that
+        whole requests take the parser's fast path); out-of-band requests run at once."""
+        chunk = self._unparsed[0]
+        start = self._unparsed_at
+        end = start + PARSE_BYTES
+        if end >= len(chunk):
+            end = len(chunk)
+            self._unparsed.popleft()
+            self._unparsed_at = 0
+        else:
+            cut = chunk.rfind(b"}", start, end)
+            if cut >= 0:
+                end = cut + 1
+            self._unparsed_at = end
+        data = chunk if start == 0 and end == len(chunk) else chunk[start:end]
+        for item in self._parser.feed(data):
+            if self.oob_enabled and isinstance(item, dict) and "exec-oob" in item and "execute" not in item:
+                self._run_oob(item)
+            else:
+                self._queue.append(item)
+
+    def _schedule_turn(self) -> None:
+        self._pump_scheduled = True
+        asyncio.get_running_loop().call_soon(self._next_turn)
+
+    def _next_turn(self) -> None:
+        self._pump_scheduled = False
+        self._pump()
 
     def _execute(self, item: Any) -> Reply | Awaitable[Reply]:
         if isinstance(item, JsonParseError):
@@ -199,12 +273,14 @@ class QmpSession(asyncio.Protocol):
         self._flush()
 
     def _apply_read_backpressure(self) -> None:
+        """Read more only while the queue has room and every byte read has been parsed."""
         if self._transport is None:
             return
-        if len(self._queue) >= self._limits.queue_depth and not self._reading_paused:
+        full = len(self._queue) >= self._limits.queue_depth or bool(self._unparsed)
+        if full and not self._reading_paused:
             self._reading_paused = True
             self._transport.pause_reading()
-        elif len(self._queue) < self._limits.queue_depth and self._reading_paused:
+        elif not full and self._reading_paused:
             self._reading_paused = False
             self._transport.resume_reading()
 
