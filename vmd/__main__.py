@@ -94,7 +94,7 @@ def _apply_machine_properties(board: Board, props: Mapping[str, str]) -> Board:
     text = props.get(VMD_MAX_CPUS)
     if text is None:
         return board
-    if not text.isdigit() or not 1 <= int(text) <= MAX_VCPUS:
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_VCPUS:
         raise CommandLineError(f"{VMD_MAX_CPUS}={text}: expected a number of vCPUs from 1 to {MAX_VCPUS}")
     return with_vmd_max_cpus(board, int(text))
 

@@ -1810,9 +1810,12 @@ def _check_socket(props: Mapping[str, str]) -> None:
 
 
 def _socket_fd(text: str) -> int:
-    if not re.fullmatch(r"[ \t\n\v\f\r]*[+-]?\d+", text):
+    # QEMU reads it with qemu_strtoi (base 10, into a C int).
+    if not re.fullmatch(r"[ \t\n\v\f\r]*[+-]?[0-9]+", text):
         raise _Invalid(f"Unable to parse FD number {text}")
     fd = int(text)
+    if not -(1 << 31) <= fd < 1 << 31:
+        raise _Invalid(f"Unable to parse FD number {text}: Numerical result out of range")
     if fd < 0:
         raise _Invalid(f"File descriptor '{text}' is not a socket")
     return fd

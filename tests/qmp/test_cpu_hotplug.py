@@ -289,6 +289,10 @@ async def test_guest_policy_can_change_at_run_time(running: tuple[Peer, QMPClien
     }
     with pytest.raises(ExecuteError):
         await qmp.execute("__com.vmd_set-guest-policy", {"unplug": "maybe"})
+    for member, value in (("delay-ms", 1 << 32), ("delay-ms", -1), ("maxcpus", 1 << 32)):
+        with pytest.raises(ExecuteError) as caught:
+            await qmp.execute("__com.vmd_set-guest-policy", {member: value})
+        assert caught.value.error.error.desc == f"Parameter '{member}' expects uint32_t"
     assert (await qmp.execute("__com.vmd_query-guest-cpus"))["policy"] == policy
 
 

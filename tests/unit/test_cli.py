@@ -333,6 +333,14 @@ QEMU_ERRORS: list[tuple[list[str], str]] = [
      "-chardev socket,id=c,fd=abc,server=on,wait=off: Unable to parse FD number abc"),
     (["-chardev", "socket,id=c,fd=-1,server=on,wait=off"],
      "-chardev socket,id=c,fd=-1,server=on,wait=off: File descriptor '-1' is not a socket"),
+    (["-chardev", "socket,id=c,fd=2147483648,server=on,wait=off"],
+     "-chardev socket,id=c,fd=2147483648,server=on,wait=off: Unable to parse FD number 2147483648: "
+     "Numerical result out of range"),
+    (["-chardev", "socket,id=c,fd=99999999999999999999,server=on,wait=off"],
+     "-chardev socket,id=c,fd=99999999999999999999,server=on,wait=off: Unable to parse FD number "
+     "99999999999999999999: Numerical result out of range"),
+    (["-chardev", "socket,id=c,fd=0x10,server=on,wait=off"],
+     "-chardev socket,id=c,fd=0x10,server=on,wait=off: Unable to parse FD number 0x10"),
     (["-chardev", "socket,id=c,path={d}/s,server=off,wait=off"],
      "-chardev socket,id=c,path={d}/s,server=off,wait=off: "
      "'wait' option is incompatible with socket in client connect mode"),

@@ -35,11 +35,23 @@ class PolicyError(ValueError):
 
 
 _BOOLS = {"on": True, "yes": True, "true": True, "off": False, "no": False, "false": False}
+UINT32_MAX = 0xFFFFFFFF
+
+
+def _uint32(key: str, text: str) -> int:
+    """A number as QEMU's keyval visitor reads a uint32 member: decimal digits only (QEMU's
+    words when it is not a number, and when it does not fit)."""
+    if not text.isascii() or not text.isdigit():
+        raise PolicyError(f"-vmd-guest {key}={text}: Parameter '{key}' expects uint32_t")
+    number = int(text)
+    if number > UINT32_MAX:
+        raise PolicyError(f"-vmd-guest {key}={text}: Parameter '{key}' expects uint32_t")
+    return number
 
 
 def parse_policy(options: Mapping[str, str]) -> GuestPolicy:
-    """-vmd-guest auto-online=on|off,unplug=accept|refuse|ignore,delay=MS,cpu0-hotplug=on|off,
-    maxcpus=N,powerdown=shutdown|ignore"""
+    """-vmd-guest auto-online=on|off,unplug=accept|refuse|ignore,delay-ms=MS,cpu0-hotplug=on|off,
+    maxcpus=N,powerdown=shutdown|ignore (`delay` is the older name of `delay-ms`)."""
     policy = GuestPolicy()
     for key, text in options.items():
         if key in ("auto-online", "cpu0-hotplug"):
@@ -56,14 +68,17 @@ def parse_policy(options: Mapping[str, str]) -> GuestPolicy:
                     f"-vmd-guest powerdown={text}: expected one of {', '.join(POWERDOWN_POLICIES)}"
                 )
             policy = policy.replace(powerdown=text)
-        elif key in ("delay", "maxcpus"):
-            if not text.isdigit():
-                raise PolicyError(f"-vmd-guest {key}={text}: expected a non-negative integer")
-            policy = policy.replace(**({"delay_ms": int(text)} if key == "delay" else {"maxcpus": int(text)}))
+        elif key in ("delay-ms", "delay"):
+            policy = policy.replace(delay_ms=_uint32(key, text))
+        elif key == "maxcpus":
+            maxcpus = _uint32(key, text)
+            if maxcpus < 1:
+                raise PolicyError(f"-vmd-guest maxcpus={text}: expected a positive number")
+            policy = policy.replace(maxcpus=maxcpus)
         else:
             raise PolicyError(
                 f"-vmd-guest: unknown key '{key}' "
-                "(auto-online, unplug, delay, cpu0-hotplug, maxcpus, powerdown)"
+                "(auto-online, unplug, delay-ms, cpu0-hotplug, maxcpus, powerdown)"
             )
     return policy
 

@@ -37,8 +37,6 @@ def set_guest_policy(ctx: CommandContext, args: SetGuestPolicyArgs) -> GuestPoli
     if args.unplug is not None:
         changes["unplug"] = args.unplug.value
     if args.delay_ms is not None:
-        if args.delay_ms < 0:
-            raise GenericError("Parameter 'delay-ms' expects a non-negative number of milliseconds")
         changes["delay_ms"] = args.delay_ms
     if args.powerdown is not None:
         changes["powerdown"] = args.powerdown.value

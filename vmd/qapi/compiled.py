@@ -1915,18 +1915,18 @@ YankInstanceChardev.__qapi_members__ = (
 SetGuestPolicyArgs.__qapi_members__ = (
     Member("auto-online", "auto_online", BOOL, True),
     Member("unplug", "unplug", EnumType(GuestUnplugPolicy), True),
-    Member("delay-ms", "delay_ms", INT, True),
+    Member("delay-ms", "delay_ms", BuiltinType("int", kinds.ALL["uint32"]), True),
     Member("cpu0-hotplug", "cpu0_hotplug", BOOL, True),
-    Member("maxcpus", "maxcpus", INT, True),
+    Member("maxcpus", "maxcpus", BuiltinType("int", kinds.ALL["uint32"]), True),
     Member("powerdown", "powerdown", EnumType(GuestPowerdownPolicy), True),
 )
 GuestPolicy.__qapi_members__ = (
     Member("auto-online", "auto_online", BOOL, False),
     Member("unplug", "unplug", EnumType(GuestUnplugPolicy), False),
-    Member("delay-ms", "delay_ms", INT, False),
+    Member("delay-ms", "delay_ms", BuiltinType("int", kinds.ALL["uint32"]), False),
     Member("cpu0-hotplug", "cpu0_hotplug", BOOL, False),
     Member("powerdown", "powerdown", EnumType(GuestPowerdownPolicy), False),
-    Member("maxcpus", "maxcpus", INT, True),
+    Member("maxcpus", "maxcpus", BuiltinType("int", kinds.ALL["uint32"]), True),
 )
 GuestCpus.__qapi_members__ = (
     Member("possible", "possible", STR, False),

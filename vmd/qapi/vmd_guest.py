@@ -4,7 +4,7 @@ model's policy, and the guest's own view of its CPUs."""
 from __future__ import annotations
 
 from vmd.qapi.registry import CommandSpec
-from vmd.qapi.types import QapiEnum, QapiStruct
+from vmd.qapi.types import QapiEnum, QapiStruct, UInt32
 
 
 class GuestUnplugPolicy(QapiEnum):
@@ -21,18 +21,18 @@ class GuestPowerdownPolicy(QapiEnum):
 class GuestPolicy(QapiStruct):
     auto_online: bool  # online hot-added CPUs (a udev rule's job on Linux)
     unplug: GuestUnplugPolicy
-    delay_ms: int  # before the guest reacts to each hotplug notification
+    delay_ms: UInt32  # before the guest reacts to each hotplug notification
     cpu0_hotplug: bool  # whether CPU 0 may go offline (Linux's cpu0_hotplug)
     powerdown: GuestPowerdownPolicy
-    maxcpus: int | None = None  # boot parameter: CPUs beyond it stay offline after boot
+    maxcpus: UInt32 | None = None  # boot parameter: CPUs beyond it stay offline after boot
 
 
 class SetGuestPolicyArgs(QapiStruct):
     auto_online: bool | None = None
     unplug: GuestUnplugPolicy | None = None
-    delay_ms: int | None = None
+    delay_ms: UInt32 | None = None
     cpu0_hotplug: bool | None = None
-    maxcpus: int | None = None
+    maxcpus: UInt32 | None = None
     powerdown: GuestPowerdownPolicy | None = None
 
 
