@@ -30,6 +30,7 @@ from vmd.guest.os_model import GuestOs
 from vmd.guest.policy import GuestPolicy
 from vmd.handlers.control import version_info
 from vmd.handlers.registry import all_handlers
+from vmd.json.writer import Encoded, encode
 from vmd.machine.boards import DEFAULT_BOARD, DEFAULT_CPU_TYPE, Board
 from vmd.machine.cpu_address import ArgumentSource
 from vmd.machine.qom import DeviceObject, QomProperty, constant
@@ -41,7 +42,6 @@ from vmd.pidfile import Pidfile
 from vmd.qapi.compiled import SCHEMA, SCHEMA_INFO_JSON, ShutdownCause
 from vmd.qmp.dispatch import Dispatcher, to_wire
 from vmd.qmp.events import EventBus
-from vmd.qmp.jsonwire import Encoded, encode
 from vmd.qmp.limits import SessionLimits
 from vmd.qmp.server import Endpoint, MonitorListener
 from vmd.qmp.session import OFFERED_CAPABILITIES, QmpSession

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from vmd.json.writer import Encoded
 from vmd.machine.vm import VirtualMachine
-from vmd.qmp.jsonwire import Encoded
 
 
 class SessionHandle(Protocol):

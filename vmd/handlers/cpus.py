@@ -7,12 +7,12 @@ import weakref
 from vmd.errors import GenericError
 from vmd.handlers.context import CommandContext
 from vmd.handlers.registry import handles
+from vmd.json.writer import Encoded, encode
 from vmd.machine.boards import BOARDS
 from vmd.machine.cpu_models import CPU_MODELS
 from vmd.machine.cpus import CpuSlots
 from vmd.qapi.compiled import CpuDefinitionInfo, CpuInfoFast, MachineInfo, SysEmuTarget
 from vmd.qapi.runtime import wire_value
-from vmd.qmp.jsonwire import Encoded, encode
 
 
 class _EncodedListing:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 from typing import Any, Protocol
 
+from vmd.json.writer import encode_line
 from vmd.qapi.registry import EventSpec
 from vmd.qapi.runtime import WireStruct
-from vmd.qmp.jsonwire import encode_line
 
 
 class EventSubscriber(Protocol):

@@ -30,13 +30,13 @@ from typing import Any, cast
 
 from vmd.errors import GenericError
 from vmd.handlers.context import CommandContext, DaemonServices
+from vmd.json.pretty import encode_pretty_line
+from vmd.json.stream import JsonParseError, JsonStreamParser
+from vmd.json.writer import encode, encode_line
 from vmd.machine.vm import VirtualMachine
 from vmd.qmp.dispatch import Dispatcher, EnvelopeError, Reply, error_reply
 from vmd.qmp.events import EventBus
-from vmd.qmp.jsonstream import JsonParseError, JsonStreamParser
-from vmd.qmp.jsonwire import encode, encode_line
 from vmd.qmp.limits import SessionLimits
-from vmd.qmp.pretty import encode_pretty_line
 
 log = logging.getLogger(__name__)
 

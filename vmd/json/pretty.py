@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from vmd.qmp.jsonwire import Encoded, encode
+from vmd.json.writer import Encoded, encode
 
 _NEWLINE = "\r\n"
 _INDENT = "    "

@@ -14,7 +14,7 @@ import math
 
 import pytest
 
-from vmd.qmp.jsonstream import JsonItem, JsonStreamParser
+from vmd.json.stream import JsonItem, JsonStreamParser
 
 INPUTS = [
     b'{"execute":"query-status"}\n',

@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterator
 from json.encoder import encode_basestring_ascii
 from typing import Final
 
-from vmd.qmp.jsonstream import JsonValue, may_hold_huge_int
+from vmd.json.stream import JsonValue, may_hold_huge_int
 
 _DOUBLE_MAX: Final = 1.7976931348623157e308
 _INT_MIN: Final = -(1 << 63)

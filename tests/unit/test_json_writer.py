@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from vmd.qmp.jsonwire import Encoded, _encode_exact, encode
-from vmd.qmp.pretty import encode_pretty_line
+from vmd.json.pretty import encode_pretty_line
+from vmd.json.writer import Encoded, _encode_exact, encode
 
 SAMPLES = [
     {"return": [{"core-id": i, "type": "qemu64-x86_64-cpu"} for i in range(300)], "id": "x"},
