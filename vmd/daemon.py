@@ -28,8 +28,9 @@ from vmd.errors import QmpError
 from vmd.guest import firmware as fw
 from vmd.guest.os_model import GuestOs
 from vmd.guest.policy import GuestPolicy
+from vmd.handlers.context import CommandContext
 from vmd.handlers.control import version_info
-from vmd.handlers.registry import all_handlers
+from vmd.handlers.table import all_handlers
 from vmd.json.writer import Encoded, encode
 from vmd.machine.boards import DEFAULT_BOARD, DEFAULT_CPU_TYPE, Board
 from vmd.machine.cpu_address import ArgumentSource
@@ -292,8 +293,8 @@ class Daemon:
             name=monitor.name,
             chardev_id=monitor.chardev_id,
             dispatcher=self.dispatcher,
-            vm=self.vm,
-            daemon=self,
+            context=lambda session: CommandContext(vm=self.vm, session=session, daemon=self),
+            accepting=lambda: not self.vm.exiting,
             bus=self.bus,
             greeting=self._greeting,
             limits=self.settings.limits,

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from vmd.errors import GenericError
-from vmd.handlers.registry import all_handlers
+from vmd.handlers.table import all_handlers
 from vmd.qapi import writer
 from vmd.qapi.compiled import SCHEMA
 from vmd.qapi.introspect import build_schema_info

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from vmd.errors import CommandNotFound
+from vmd.handlers.bind import handles
 from vmd.handlers.context import CommandContext
-from vmd.handlers.registry import handles
 from vmd.json.writer import Encoded
 from vmd.qapi.compiled import CommandInfo, QmpCapabilitiesArgs, ShutdownCause, VersionInfo, VersionTriple
 from vmd.version import PACKAGE, QEMU_COMPAT

@@ -5,8 +5,8 @@ from __future__ import annotations
 import weakref
 
 from vmd.errors import GenericError
+from vmd.handlers.bind import handles
 from vmd.handlers.context import CommandContext
-from vmd.handlers.registry import handles
 from vmd.json.writer import Encoded, encode
 from vmd.machine.boards import BOARDS
 from vmd.machine.cpu_models import CPU_MODELS

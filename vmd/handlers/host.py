@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from vmd.handlers.bind import handles
 from vmd.handlers.context import CommandContext
-from vmd.handlers.registry import handles
 from vmd.qapi.compiled import ChardevInfo, IOThreadInfo, JobInfo, TpmModel, TpmType
 
 

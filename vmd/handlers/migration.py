@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from vmd.errors import GenericError
+from vmd.handlers.bind import handles
 from vmd.handlers.context import CommandContext
-from vmd.handlers.registry import handles
 from vmd.qapi.compiled import (
     CommandLineOptionInfo,
     MigrateSetCapabilitiesArgs,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from vmd.errors import GenericError
+from vmd.handlers.bind import handles
 from vmd.handlers.context import CommandContext
-from vmd.handlers.registry import handles
 from vmd.machine.topology import CpuIds
 from vmd.qapi.compiled import CpuAddArgs, DeviceDelArgs
 

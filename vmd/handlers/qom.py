@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from vmd.errors import DeviceNotFound, GenericError
+from vmd.handlers.bind import handles
 from vmd.handlers.context import CommandContext
-from vmd.handlers.registry import handles
 from vmd.machine.qom import QomObject, QomProperty
 from vmd.machine.qom_types import TYPES, ClassProperty, class_properties, implements
 from vmd.qapi.compiled import (

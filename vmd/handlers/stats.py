@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from vmd.handlers.bind import handles
 from vmd.handlers.context import CommandContext
-from vmd.handlers.registry import handles
 from vmd.machine.cpu_hotplug import PlugTimes
 from vmd.machine.vm import VirtualMachine
 from vmd.qapi.compiled import (

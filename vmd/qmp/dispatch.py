@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from vmd.errors import CommandNotFound, GenericError, QmpError
-from vmd.handlers.context import CommandContext
-from vmd.handlers.registry import Handler
 from vmd.qapi.registry import CommandSpec, Schema
 from vmd.qapi.runtime import wire_value
 from vmd.qapi.visitor import visit_no_arguments, visit_struct
@@ -24,6 +22,9 @@ from vmd.qapi.visitor import visit_no_arguments, visit_struct
 log = logging.getLogger(__name__)
 
 Reply = dict[str, Any]
+# A command's implementation: (context, arguments) -> result, or an awaitable of it.  The context
+# is whatever the server passes for the session (the transport never looks inside).
+Handler = Callable[[Any, Any], Any]
 _MISSING = object()
 _NO_ARGUMENTS: dict[str, Any] = {}
 # Members a request may have without `exec-oob`; requests with no others take the short way.
@@ -47,10 +48,6 @@ class Request:
     arguments: dict[str, Any]
     id: Any  # _MISSING when the request had no id
     oob: bool
-
-    @property
-    def has_id(self) -> bool:
-        return self.id is not _MISSING
 
 
 class EnvelopeError(Exception):
@@ -144,7 +141,7 @@ class Dispatcher:
             raise _envelope_error(CommandNotFound(f"The command {name} has not been found"), request_id)
         return command
 
-    def call(self, request: Request, ctx: CommandContext) -> Reply | Awaitable[Reply]:
+    def call(self, request: Request, ctx: Any) -> Reply | Awaitable[Reply]:
         """Validate the arguments and run the handler; a coroutine handler gives an awaitable reply."""
         command = request.command
         spec = command.spec

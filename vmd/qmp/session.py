@@ -29,11 +29,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
 from vmd.errors import GenericError
-from vmd.handlers.context import CommandContext, DaemonServices
 from vmd.json.pretty import encode_pretty_line
 from vmd.json.stream import JsonParseError, JsonStreamParser
 from vmd.json.writer import encode, encode_line
-from vmd.machine.vm import VirtualMachine
 from vmd.qmp.dispatch import Dispatcher, EnvelopeError, Reply, error_reply
 from vmd.qmp.events import EventBus
 from vmd.qmp.limits import SessionLimits
@@ -58,8 +56,8 @@ class QmpSession(asyncio.Protocol):
         name: str,
         chardev_id: str,
         dispatcher: Dispatcher,
-        vm: VirtualMachine,
-        daemon: DaemonServices,
+        context: Callable[[QmpSession], Any],
+        accepting: Callable[[], bool] = lambda: True,
         bus: EventBus,
         greeting: dict[str, Any],
         limits: SessionLimits,
@@ -74,7 +72,10 @@ class QmpSession(asyncio.Protocol):
         self._limits = limits
         self._pretty = pretty
         self._on_closed = on_closed
-        self._ctx = CommandContext(vm=vm, session=self, daemon=daemon)
+        # What handlers receive (opaque here: the transport knows no VM), and whether requests
+        # are still executed (not once the daemon is on its way out).
+        self._ctx = context(self)
+        self._accepting = accepting
         self._parser = JsonStreamParser(max_token_size=limits.max_message, max_nesting=limits.max_nesting)
         self._queue: deque[Any] = deque()  # parsed values and JsonParseErrors, in arrival order
         self._unparsed: deque[bytes] = deque()  # input read but not parsed yet (the queue was full)
@@ -188,7 +189,7 @@ class QmpSession(asyncio.Protocol):
                 continue
             if not queue or self._busy is not None or self._writing_paused:
                 break
-            if self._ctx.vm.exiting:  # nothing runs after `quit`; the daemon is closing every session
+            if not self._accepting():  # nothing runs after `quit`; the daemon is closing every session
                 queue.clear()
                 self._unparsed.clear()
                 break

@@ -3,7 +3,7 @@
 Handlers are plain functions `handler(ctx, args)`; `args` is the command's
 argument model, or None for commands without arguments.  They may be
 coroutines.  The schema, not this table, decides what exists: a test checks the
-two agree.
+two agree.  `vmd.handlers.table` imports every handler module, which fills it.
 """
 
 from __future__ import annotations
@@ -27,24 +27,3 @@ def handles(name: str) -> Callable[[F], F]:
         return fn
 
     return register
-
-
-def all_handlers() -> dict[str, Handler]:
-    # Importing the modules registers their handlers.
-    from vmd.handlers import (  # noqa: F401
-        acpi,
-        block,
-        control,
-        cpus,
-        host,
-        machine,
-        migration,
-        qdev,
-        qom,
-        run_state,
-        stats,
-        vmd_guest,
-        yank,
-    )
-
-    return HANDLERS
