@@ -36,8 +36,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from vmd.guest import firmware as fw  # noqa: E402
-from vmd.guest.asm import assemble  # noqa: E402
+from vmd.firmware import standard as fw  # noqa: E402
+from vmd.firmware.asm import assemble  # noqa: E402
 from vmd.vcpu import GuestRam, VcpuEngine  # noqa: E402
 
 CODE = 0x1000
@@ -148,7 +148,7 @@ def throughput(seconds: float) -> dict[str, float]:
 _CHILD = """
 import sys
 sys.path.insert(0, {root!r})
-from vmd.guest.asm import assemble
+from vmd.firmware.asm import assemble
 from vmd.vcpu import GuestRam, VcpuEngine
 ram = GuestRam(1 << 20)
 ram.load(0x1000, assemble({source!r}, base=0x1000).image)

@@ -19,7 +19,7 @@ from vmd.config import Config, InheritedFd, UnixPath
 from vmd.daemon import Daemon, DaemonSettings, MachineSettings, MonitorSettings, SerialSettings, StartupError
 from vmd.devices.isa_serial import DRIVER as ISA_SERIAL
 from vmd.devices.isa_serial import IsaSerialError, resolve_isa_serials
-from vmd.guest.firmware import MAX_CPUS as MAX_VCPUS
+from vmd.firmware.standard import MAX_CPUS as MAX_VCPUS
 from vmd.guest.policy import PolicyError, parse_policy
 from vmd.machine.boards import (
     DEFAULT_CPU_TYPE,

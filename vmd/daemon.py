@@ -25,7 +25,7 @@ from vmd.devices.cpu_state import CpuStatePort
 from vmd.devices.ports import PortBus
 from vmd.devices.serial import COM_BASES, REGISTERS, ByteSink, FdSink, NullSink, PtySink, SerialPort
 from vmd.errors import QmpError
-from vmd.guest import firmware as fw
+from vmd.firmware import standard as fw
 from vmd.guest.os_model import GuestOs
 from vmd.guest.policy import GuestPolicy
 from vmd.handlers.context import CommandContext

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from vmd.guest.asm import assemble
+from vmd.firmware.asm import assemble
 from vmd.vcpu import FaultInfo, GuestRam, VcpuEngine
 
 RAM_BYTES = 1 << 20

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from vmd.guest.asm import OPCODES, AsmError, assemble, disassemble, encode
+from vmd.firmware.asm import OPCODES, AsmError, assemble, disassemble, encode
 
 
 def words(source: str, base: int = 0) -> list[tuple[int, int, int, int, int]]:

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from tests.native.conftest import TIMEOUT, Machine, Recorder, eventually, task_count, thread_cpu_ticks
-from vmd.guest import firmware as fw
-from vmd.guest.asm import assemble
+from vmd.firmware import standard as fw
+from vmd.firmware.asm import assemble
 from vmd.vcpu import (
     ExitReason,
     FaultCode,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.native.refinterp import RefCpu
-from vmd.guest import firmware as fw
+from vmd.firmware import standard as fw
 from vmd.vcpu import ExitReason, GuestRam, VcpuEngine
 
 

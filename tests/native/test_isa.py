@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from tests.native import refinterp
 from tests.native.refinterp import MASK, RefCpu
-from vmd.guest.asm import OPCODES, assemble, encode
+from vmd.firmware.asm import OPCODES, assemble, encode
 from vmd.vcpu import ExitReason, FaultCode, GuestRam, HaltResult, VcpuEngine, VcpuFault
 
 RAM = 64 * 1024

@@ -12,8 +12,8 @@ import pytest
 from qemu.qmp import ExecuteError, QMPClient
 
 from tests.peers import TIMEOUT, Peer, qmp_client
-from vmd.guest import firmware as fw
-from vmd.guest.asm import assemble
+from vmd.firmware import standard as fw
+from vmd.firmware.asm import assemble
 
 OWN = "__com.vmd_engine"
 

@@ -26,7 +26,7 @@ import logging
 from collections.abc import Awaitable, Coroutine
 from typing import Any, Protocol
 
-from vmd.guest import firmware as fw
+from vmd.firmware import standard as fw
 from vmd.guest.policy import GuestPolicy
 from vmd.machine.acpi_cpu_hotplug import (
     OST_DEVICE_BUSY,

@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from vmd.errors import DeviceNotFound, GenericError
-from vmd.guest import firmware as fw
+from vmd.firmware import standard as fw
 from vmd.guest.os_model import GuestOs
 from vmd.machine.acpi_cpu_hotplug import OST_DEVICE_CHECK, AcpiCpuHotplug
 from vmd.machine.boards import Board

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Final
 
 from vmd.devices.ports import PortBus
-from vmd.guest import firmware as fw
+from vmd.firmware import standard as fw
 from vmd.machine.user_objects import MemoryBackend, ObjectError, open_backing_file
 from vmd.vcpu import FaultInfo, GuestRam, VcpuEngine, VcpuStats
 

@@ -34,7 +34,7 @@ import functools
 from dataclasses import dataclass, field
 from typing import Final, Protocol
 
-from vmd.guest.asm import Program, assemble
+from vmd.firmware.asm import Program, assemble
 
 SERIAL_PORT: Final = 0x3F8  # COM1: OUTB writes one byte
 CPU_STATE_PORT: Final = 0x0CC0  # OUTB: the CPU's new state (from the CPU itself)
@@ -188,7 +188,7 @@ def source() -> str:
         "CPU_STATE_ONLINE": CPU_STATE_ONLINE,
         "CPU_STATE_OFFLINE": CPU_STATE_OFFLINE,
     }
-    header = "; vmd standard firmware (vmd/guest/firmware.py)\n"
+    header = "; vmd standard firmware (vmd/firmware/standard.py)\n"
     header += "".join(f".equ {name}, {value:#x}\n" for name, value in equs.items())
     return header + _BODY.replace("BANNER_TEXT", _asm_string(BANNER))
 
