@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by scripts/run and scripts/install-deps: the Python that vmd's virtual environments are
 # made from, the apt packages that needs, and the stamps that say a venv is up to date.
 #
