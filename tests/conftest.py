@@ -7,7 +7,20 @@ from pathlib import Path
 
 import pytest
 
+from tests import needs
 from tests.peers import Peer, start_peer
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """One line per reason tests were skipped for, with how many (-ra lists each test)."""
+    reasons: dict[str, int] = {}
+    for report in terminalreporter.stats.get("skipped", []):
+        if isinstance(report.longrepr, tuple):
+            reason = report.longrepr[2].removeprefix("Skipped: ")
+            reasons[reason] = reasons.get(reason, 0) + 1
+    for reason, count in sorted(reasons.items(), key=lambda item: -item[1]):
+        tests = "test" if count == 1 else "tests"
+        terminalreporter.write_line(f"skipped {count} {tests}: {reason}", yellow=True, bold=True)
 
 
 @pytest.fixture
@@ -28,6 +41,12 @@ def peers() -> Iterator[Callable[..., Peer]]:
             text = peer.log.read_text()
             assert "Traceback" not in text, f"vmd logged an exception:\n{text}"
         shutil.rmtree(peer.workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def qemu() -> str:
+    """The qemu-system-x86_64 to compare with (missing: the test fails or is skipped, tests.needs)."""
+    return needs.require_qemu()
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ import contextlib
 import json
 import os
 import select
-import shutil
 import signal
 import subprocess
 import sys
@@ -26,10 +25,11 @@ from typing import Any
 
 from qemu.qmp import QMPClient
 
+from tests.needs import require_qemu
+
 REPO = Path(__file__).resolve().parent.parent
 # QMP allows 1024 levels of nesting; Python's json module recurses once per level.
 sys.setrecursionlimit(max(sys.getrecursionlimit(), 5000))
-QEMU_BINARY = shutil.which("qemu-system-x86_64")
 TIMEOUT = 10.0
 
 # What every peer gets unless a test says otherwise: no devices, no display, wait for `cont`.
@@ -142,11 +142,8 @@ def start_peer(
     sockets = [str(workdir / f"m{i}.sock") for i in range(monitors)]
     pidfile = workdir / f"{kind}.pid"
     log = workdir / f"{kind}.log"
-    if kind == "vmd":
-        command = [*vmd_command(), "-D", str(log)]
-    else:
-        assert QEMU_BINARY, "qemu-system-x86_64 is not installed (.ci/run installs it)"
-        command = [QEMU_BINARY]
+    # QEMU missing: the test fails or is skipped (tests.needs).
+    command = [*vmd_command(), "-D", str(log)] if kind == "vmd" else [require_qemu()]
     command += [*base, *args, "-daemonize", "-pidfile", str(pidfile)]
     for sock in sockets:
         command += ["-qmp", f"unix:{sock},server=on,wait=off"]

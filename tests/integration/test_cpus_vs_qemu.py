@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from qemu.qmp import ExecuteError
 
-from tests.peers import QEMU_BINARY, Peer, qmp_client, vmd_command
+from tests.peers import Peer, qmp_client, vmd_command
 
 pytestmark = pytest.mark.qemu
 
@@ -127,11 +127,10 @@ START_ERRORS = [
 
 
 @pytest.mark.parametrize("args", START_ERRORS, ids=[" ".join(a) for a in START_ERRORS])
-def test_start_up_errors_like_qemu(args: list[str]) -> None:
-    assert QEMU_BINARY is not None
+def test_start_up_errors_like_qemu(qemu: str, args: list[str]) -> None:
     base = ["-S", "-display", "none", "-nodefaults"]
-    qemu = subprocess.run([QEMU_BINARY, *base, *args], capture_output=True, text=True, timeout=30)
+    reference = subprocess.run([qemu, *base, *args], capture_output=True, text=True, timeout=30)
     ours = subprocess.run([*vmd_command(), *base, *args], capture_output=True, text=True, timeout=30)
-    assert qemu.returncode == ours.returncode == 1
-    theirs = [line.removeprefix("qemu-system-x86_64: ") for line in qemu.stderr.splitlines()]
+    assert reference.returncode == ours.returncode == 1
+    theirs = [line.removeprefix("qemu-system-x86_64: ") for line in reference.stderr.splitlines()]
     assert [line.removeprefix("vmd: ") for line in ours.stderr.splitlines()] == theirs

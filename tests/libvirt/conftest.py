@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.libvirt.harness import Libvirt, LibvirtError, domain_xml, emulator_wrapper, installed
+from tests.libvirt.harness import Libvirt, LibvirtError, domain_xml, emulator_wrapper
+from tests.needs import require_libvirt
 from tests.peers import short_tmpdir
 
 _names = itertools.count(1)
@@ -19,16 +20,8 @@ _names = itertools.count(1)
 @pytest.fixture(scope="session")
 def libvirt() -> Iterator[Libvirt]:
     """virtlogd and libvirtd started by hand (scripts/install-deps installs libvirt); missing or
-    not root, the suite fails unless VMD_ALLOW_SKIP=1 says a partial run is fine."""
-    reason = None
-    if not installed():
-        reason = "libvirt (libvirt-daemon-system, libvirt-clients) is not installed"
-    elif os.geteuid() != 0:
-        reason = "the libvirt suite runs libvirtd as root"
-    if reason is not None:
-        if os.environ.get("VMD_ALLOW_SKIP") == "1":
-            pytest.skip(reason)
-        pytest.fail(reason)
+    not root, the suite fails or is skipped (tests.needs)."""
+    require_libvirt()
     workdir = short_tmpdir()
     instance = Libvirt(workdir)
     try:

@@ -1,11 +1,14 @@
-"""The native build: warning-free C, both ways of building, and the missing-module message."""
+"""The native build: warning-free C, both ways of building, the missing-module message, and what a
+machine without a C compiler or Python's headers is told."""
 
 from __future__ import annotations
 
 import os
+import runpy
 import shutil
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 import pytest
@@ -48,6 +51,37 @@ else:
     )
     assert "pip install -e ." in proc.stdout
     assert "python native/vcpu_build.py" in proc.stdout
+
+
+def test_the_build_tools_check_names_what_is_missing(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    check = runpy.run_path(str(NATIVE / "vcpu_build.py"))["missing_build_tools"]
+    assert check() is None  # this machine builds vmd, with the compiler Python's configuration names
+    no_compiler = check("/nonexistent/cc")
+    assert "lacks a C compiler (the build runs '/nonexistent/cc'; set CC to use another)." in no_compiler
+    monkeypatch.setattr(sysconfig, "get_path", lambda name, *args, **kwargs: str(tmp_path))
+    neither = check("/nonexistent/cc")
+    assert (
+        "lacks a C compiler (the build runs '/nonexistent/cc'; set CC to use another) and Python's C "
+        f"headers (there is no Python.h in {tmp_path})."
+    ) in neither
+    assert "apt-get install gcc python3-dev" in neither
+
+
+def test_the_script_without_a_compiler_says_what_to_install() -> None:
+    proc = subprocess.run(
+        [sys.executable, str(NATIVE / "vcpu_build.py")],
+        cwd=ROOT,
+        env={**os.environ, "CC": "/nonexistent/cc"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 1
+    assert proc.stdout == ""
+    assert proc.stderr.startswith(
+        "vmd cannot be built: its vCPU engine is C code, compiled when vmd is installed"
+    )
+    assert proc.stderr.count("\n") == 1  # one paragraph, no traceback
 
 
 def test_setuptools_sees_the_ffibuilder_with_relative_sources() -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
@@ -43,7 +42,6 @@ from vmd.config import (
 
 MiB = 1 << 20
 GiB = 1 << 30
-QEMU = shutil.which("qemu-system-x86_64")
 
 
 def parse(*argv: str) -> Config:
@@ -494,12 +492,11 @@ def test_errors_use_qemu_words(argv: list[str], message: str, workdir: Path) -> 
     assert error_of(*argv) == _fill(message, str(workdir))
 
 
-def _qemu_first_error(argv: list[str]) -> str | None:
+def _qemu_first_error(qemu: str, argv: list[str]) -> str | None:
     """The first error line of qemu-system-x86_64 for `argv`, or None if it did not fail at once."""
-    assert QEMU is not None
     try:
         done = subprocess.run(
-            [QEMU, "-nodefaults", "-display", "none", "-S", *argv],
+            [qemu, "-nodefaults", "-display", "none", "-S", *argv],
             capture_output=True,
             text=True,
             errors="surrogateescape",
@@ -518,13 +515,9 @@ def _qemu_first_error(argv: list[str]) -> str | None:
 @pytest.mark.parametrize(
     ("argv", "message"), QEMU_ERRORS, ids=[" ".join(argv)[:60] for argv, _ in QEMU_ERRORS]
 )
-def test_qemu_says_the_same(argv: list[str], message: str, workdir: Path) -> None:
-    if QEMU is None:
-        if os.environ.get("VMD_ALLOW_SKIP") == "1":
-            pytest.skip("qemu-system-x86_64 is not installed")
-        pytest.fail("qemu-system-x86_64 is not installed")
+def test_qemu_says_the_same(qemu: str, argv: list[str], message: str, workdir: Path) -> None:
     argv = [_fill(arg, str(workdir)) for arg in argv]
-    assert _qemu_first_error(argv) == _fill(message, str(workdir))
+    assert _qemu_first_error(qemu, argv) == _fill(message, str(workdir))
 
 
 # vmd's own refusals: QEMU would accept these, vmd cannot honour them.
