@@ -20,23 +20,22 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from vmd.config import DEFAULT_RAM_SIZE, DeviceConfig, thaw_json
+from vmd.boards.configure import MachineSettings, SerialSettings
+from vmd.config import thaw_json
 from vmd.devices.cpu_state import CpuStatePort
 from vmd.devices.ports import PortBus
 from vmd.devices.serial import COM_BASES, REGISTERS, ByteSink, FdSink, NullSink, PtySink, SerialPort
-from vmd.errors import QmpError
+from vmd.errors import QmpError, StartupError
 from vmd.firmware import standard as fw
+from vmd.guest.drivers import driver_for
 from vmd.guest.os_model import GuestOs
-from vmd.guest.policy import GuestPolicy
 from vmd.handlers.context import CommandContext
 from vmd.handlers.control import version_info
 from vmd.handlers.table import all_handlers
 from vmd.json.writer import Encoded, encode
-from vmd.machine.boards import DEFAULT_BOARD, DEFAULT_CPU_TYPE, Board
-from vmd.machine.cpu_address import ArgumentSource
+from vmd.machine.qdev.opts import ArgumentSource
 from vmd.machine.qom import DeviceObject, QomProperty, constant
-from vmd.machine.topology import Topology
-from vmd.machine.user_objects import MemoryBackend, UserObjects, add_to_qom
+from vmd.machine.user_objects import add_to_qom
 from vmd.machine.vcpus import FaultHandler, LoopHandoff, VcpuHost, VcpuSetupError
 from vmd.machine.vm import Identity, VirtualMachine
 from vmd.pidfile import Pidfile
@@ -62,38 +61,9 @@ class MonitorSettings:
     pretty: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class SerialSettings:
-    """Guest serial port `index` (COM1 is 0) and where its output goes."""
-
-    index: int
-    backend: str  # "file", "null", "stdio" or "pty"
-    chardev_id: str = ""
-    path: str | None = None
-    append: bool = False
-    device_id: str | None = None  # set for a -device isa-serial, None for -serial
-    from_device: bool = False
-
-
-@dataclass(frozen=True)
-class MachineSettings:
-    board: Board = DEFAULT_BOARD
-    topology: Topology = field(default_factory=lambda: Topology(1, 1, 1, 1, 1, 1))
-    cpu_type: str = DEFAULT_CPU_TYPE
-    boot_cpus: int = 1  # what -smp asks for, except on `none`, which has no CPU unless -cpu asks
-    ram_bytes: int = DEFAULT_RAM_SIZE
-    guest_policy: GuestPolicy = field(default_factory=GuestPolicy)
-    devices: tuple[DeviceConfig, ...] = ()  # -device: cold-plugged CPUs
-    slot_nodes: tuple[int, ...] | None = None  # each slot's NUMA node, None without NUMA
-    firmware: str | None = None  # -bios: a raw vmd-ISA image instead of the standard firmware
-    serials: tuple[SerialSettings, ...] = ()
-    objects: UserObjects = field(default_factory=lambda: UserObjects({}, {}))  # -object
-    ram_backend: MemoryBackend | None = None  # -machine memory-backend=ID
-    fdsets: Mapping[int, tuple[int, ...]] = field(default_factory=dict)  # -add-fd: set -> fds
-
-
 @dataclass(frozen=True)
 class DaemonSettings:
+    machine: MachineSettings
     identity: Identity = field(default_factory=Identity)
     monitors: tuple[MonitorSettings, ...] = ()
     start_paused: bool = False
@@ -101,11 +71,6 @@ class DaemonSettings:
     no_reboot: bool = False
     pidfile: str | None = None
     limits: SessionLimits = field(default_factory=SessionLimits)
-    machine: MachineSettings = field(default_factory=MachineSettings)
-
-
-class StartupError(Exception):
-    """Start-up failed; the message is the one line to print."""
 
 
 FDSET_PREFIX = "/dev/fdset/"
@@ -186,7 +151,7 @@ class Daemon:
         self.sessions: set[QmpSession] = set()
         self._exit: asyncio.Future[None] | None = None
         self._handoff = LoopHandoff()
-        guest = GuestOs(settings.machine.guest_policy)
+        self.guest = guest = GuestOs(settings.machine.guest_policy)
         vcpus, self._sinks = _build_vcpus(settings.machine, self._on_guest_fault, self._handoff, guest)
         self.vm = VirtualMachine(
             settings.identity,
@@ -203,6 +168,8 @@ class Daemon:
             slot_nodes=settings.machine.slot_nodes,
             guest=guest,
         )
+        manager = self.vm.cpu_manager
+        guest.attach(manager, driver_for(guest, manager.controller, manager), self.vm.guest_powered_off)
         add_to_qom(settings.machine.objects, self.vm.qom.root.children["objects"])
         self._add_serial_devices()
         self.dispatcher = Dispatcher(SCHEMA, all_handlers())
@@ -293,7 +260,9 @@ class Daemon:
             name=monitor.name,
             chardev_id=monitor.chardev_id,
             dispatcher=self.dispatcher,
-            context=lambda session: CommandContext(vm=self.vm, session=session, daemon=self),
+            context=lambda session: CommandContext(
+                vm=self.vm, guest=self.guest, session=session, daemon=self
+            ),
             accepting=lambda: not self.vm.exiting,
             bus=self.bus,
             greeting=self._greeting,
@@ -329,7 +298,7 @@ class Daemon:
             arguments.update((key, thaw_json(value)) for key, value in device.props.items())
             source = ArgumentSource.CLI_JSON if device.from_json else ArgumentSource.CLI
             try:
-                self.vm.cpu_hotplug.device_add(arguments, hotplug=False, source=source)
+                self.vm.cpu_manager.device_add(arguments, hotplug=False, source=source)
             except QmpError as error:
                 raise StartupError(f"-device {device.text}: {error.desc}") from None
 

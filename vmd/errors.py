@@ -1,8 +1,11 @@
-"""Errors that reach a QMP client.
+"""Errors that reach a QMP client, and the one family of start-up errors.
 
-Domain code raises these; the dispatcher is the only place that turns them into
+Domain code raises QmpErrors; the dispatcher is the only place that turns them into
 `{"error": {"class": ..., "desc": ...}}`.  The class names are QEMU's ErrorClass
 values, which clients match on, so they are part of the wire contract.
+
+A StartupError (the command line, the machine's configuration, a socket, the pidfile, a file a
+device needs) ends the start: `main()` prints `vmd: <message>` and exits 1, as QEMU does.
 """
 
 from __future__ import annotations
@@ -36,3 +39,7 @@ class DeviceNotActive(QmpError):
 
 class KVMMissingCap(QmpError):
     error_class = "KVMMissingCap"
+
+
+class StartupError(Exception):
+    """Start-up failed; the message is the line(s) to print after `vmd: `."""

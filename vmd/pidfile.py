@@ -6,8 +6,10 @@ import contextlib
 import fcntl
 import os
 
+from vmd.errors import StartupError
 
-class PidfileError(Exception):
+
+class PidfileError(StartupError):
     pass
 
 

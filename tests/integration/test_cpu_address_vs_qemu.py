@@ -1,4 +1,4 @@
-"""vmd.machine.cpu_address against QEMU 7.2 itself: the same device_add, the same outcome.
+"""vmd.machine.qdev and the x86 pre-plug against QEMU 7.2 itself: the same device_add, the same outcome.
 
 Each scenario starts qemu-system-x86_64 -S on a topology and sends its argument dicts, as raw
 JSON text, one `device_add` after another.  For every one the module must give what QEMU gave:
@@ -23,19 +23,15 @@ from typing import Any
 import pytest
 
 from tests.integration.blocking_qmp import BlockingQmp
+from tests.machines import plug_target
 from tests.peers import Peer, short_tmpdir, start_peer
 from tests.unit.test_topology import smp
+from vmd.boards.catalog import find_board
+from vmd.boards.x86.apic import ApicIds
 from vmd.errors import QmpError
-from vmd.machine.boards import find_board
-from vmd.machine.cpu_address import (
-    ArgumentSource,
-    CpuPlugTarget,
-    ResolvedCpu,
-    parse_cpu_device,
-    resolve_cpu_device_add,
-    resolve_cpu_slot,
-)
-from vmd.machine.topology import Topology, resolve_smp
+from vmd.machine.qdev.opts import ArgumentSource, parse_device_request
+from vmd.machine.qdev.target import PlugTarget, ResolvedCpu, resolve_device_add, resolve_slot
+from vmd.machine.topology import CpuIds, Topology, resolve_topology
 
 pytestmark = pytest.mark.qemu
 
@@ -298,7 +294,7 @@ SCENARIOS = (
 )
 
 
-def _target(monitor: BlockingQmp, machine: str, topology: Topology) -> CpuPlugTarget:
+def _target(monitor: BlockingQmp, machine: str, topology: Topology) -> PlugTarget:
     """The module's view of the machine, with the CPU type and NUMA nodes QEMU reports."""
     slots = monitor.result("query-hotpluggable-cpus")
     assert len(slots) == topology.max_cpus
@@ -306,25 +302,28 @@ def _target(monitor: BlockingQmp, machine: str, topology: Topology) -> CpuPlugTa
     for slot in slots:
         props = slot["props"]
         index = topology.index_of(
-            props["socket-id"], props.get("die-id", 0), props["core-id"], props["thread-id"]
+            CpuIds(props["socket-id"], props.get("die-id", 0), props["core-id"], props["thread-id"])
         )
+        assert index is not None
         nodes[index] = props.get("node-id", 0)
     numa = any("node-id" in slot["props"] for slot in slots)
-    return CpuPlugTarget.for_board(
+    return plug_target(
         find_board(machine), topology, cpu_type=slots[0]["type"], slot_nodes=nodes if numa else None
     )
 
 
-def _check_created(monitor: BlockingQmp, resolved: ResolvedCpu, qom_path: str) -> list[str]:
+def _check_created(
+    monitor: BlockingQmp, topology: Topology, resolved: ResolvedCpu, qom_path: str
+) -> list[str]:
     """Where QEMU put the CPU it just created, against the module's answer."""
     problems = []
     cpus = {cpu["cpu-index"]: cpu for cpu in monitor.result("query-cpus-fast")}
-    created = cpus.get(resolved.index)
+    created = cpus.get(resolved.slot)
     if created is None or created["qom-path"] != qom_path:
-        return [f"expected a CPU at index {resolved.index} at {qom_path}, QEMU has {sorted(cpus)}: {created}"]
+        return [f"expected a CPU at index {resolved.slot} at {qom_path}, QEMU has {sorted(cpus)}: {created}"]
     ids = resolved.ids
     expected = {
-        "apic-id": resolved.apic_id,
+        "apic-id": ApicIds(topology).of_ids(ids),
         "socket-id": ids.socket,
         "die-id": ids.die,
         "core-id": ids.core,
@@ -341,7 +340,7 @@ def _check_created(monitor: BlockingQmp, resolved: ResolvedCpu, qom_path: str) -
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.name)
 def test_device_add_like_qemu(qemu: str, scenario: Scenario) -> None:
-    topology = resolve_smp(smp(scenario.smp), find_board(scenario.machine))
+    topology = resolve_topology(smp(scenario.smp), find_board(scenario.machine))
     with running_qemu(["-M", scenario.machine, "-smp", scenario.smp, *scenario.extra]) as peer:
         monitor = BlockingQmp(peer.socket)
         try:
@@ -355,21 +354,21 @@ def test_device_add_like_qemu(qemu: str, scenario: Scenario) -> None:
                 theirs = (reply["error"]["class"], reply["error"]["desc"]) if "error" in reply else "ok"
                 resolved: ResolvedCpu | None = None
                 try:
-                    request = parse_cpu_device(json.loads(text), target, existing_ids=existing_ids)
+                    request = parse_device_request(json.loads(text), target, existing_ids=existing_ids)
                     if request.device_id is None:
                         qom_path = f"/machine/peripheral-anon/device[{anonymous}]"
                         anonymous += 1
                     else:
                         qom_path = f"/machine/peripheral/{request.device_id}"
-                    resolved = resolve_cpu_slot(request, target, occupied=occupied)
+                    resolved = resolve_slot(request, target, occupied=occupied)
                     ours: object = "ok"
                 except QmpError as error:
                     ours = (error.error_class, error.desc)
                 if ours != theirs:
                     problems.append(f"{text}\n    QEMU:   {theirs}\n    module: {ours}")
                 elif resolved is not None:
-                    problems += _check_created(monitor, resolved, qom_path)
-                    occupied.add(resolved.index)
+                    problems += _check_created(monitor, topology, resolved, qom_path)
+                    occupied.add(resolved.slot)
                     if resolved.device_id is not None:
                         existing_ids.add(resolved.device_id)
             assert not problems, f"{len(problems)} of {len(scenario.cases)} differ:\n" + "\n".join(problems)
@@ -412,20 +411,20 @@ def _as_arguments(option: str) -> tuple[dict[str, Any], ArgumentSource]:
 @pytest.mark.parametrize("options", CLI_CASES, ids=lambda options: " ".join(options))
 def test_device_option_like_qemu(qemu: str, options: tuple[str, ...]) -> None:
     board = find_board(CLI_MACHINE)
-    topology = resolve_smp(smp(CLI_SMP), board)
-    target = CpuPlugTarget.for_board(board, topology)
+    topology = resolve_topology(smp(CLI_SMP), board)
+    target = plug_target(board, topology)
     occupied, existing_ids = set(range(topology.boot_cpus)), set[str]()
     ours = "ok"
     for option in options:
         arguments, source = _as_arguments(option)
         try:
-            resolved = resolve_cpu_device_add(
+            resolved = resolve_device_add(
                 arguments, target, existing_ids=existing_ids, occupied=occupied, source=source
             )
         except QmpError as error:
             ours = f"-device {option}: {error.desc}"
             break
-        occupied.add(resolved.index)
+        occupied.add(resolved.slot)
         if resolved.device_id is not None:
             existing_ids.add(resolved.device_id)
 

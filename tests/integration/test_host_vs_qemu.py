@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.peers import Peer, qmp_client
+from tests.peers import Peer, RawQmp, qmp_client
 
 pytestmark = pytest.mark.qemu
 
@@ -118,3 +118,21 @@ async def test_serial_port_devices_like_qemu(peers: Callable[..., Peer], workdir
     assert {name: qemu_props.get(name) for name in vmd_props} == vmd_props
     # QEMU names a file chardev's backend "file" too; vmd's view is QEMU's.
     assert vmd_chardevs == qemu_chardevs
+
+
+async def test_acpi_ospm_status_of_a_machine_without_acpi(peers: Callable[..., Peer]) -> None:
+    """`none` has no ACPI device: QEMU refuses the query (vmd once listed a slot)."""
+    answers = []
+    for kind in ("qemu", "vmd"):
+        raw = await RawQmp.connect(peers(kind, "-M", "none", "-S").socket, negotiate=True)
+        await raw.send(b'{"execute": "query-acpi-ospm-status", "id": 1}')
+        answers.append(await raw.recv())
+        await raw.close()
+    assert (
+        answers[0]
+        == answers[1]
+        == {
+            "id": 1,
+            "error": {"class": "GenericError", "desc": "command is not supported, missing ACPI device"},
+        }
+    )

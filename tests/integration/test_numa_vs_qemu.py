@@ -1,6 +1,6 @@
 """vmd.machine.numa against QEMU 7.2 itself: every slot's node, and every -numa message.
 
-Each case is a command line that vmd's own parser turns into a Config; resolve_smp and resolve_numa
+Each case is a command line that vmd's own parser turns into a Config; resolve_topology and resolve_numa
 give vmd's expectation.  QEMU is started with the same options and -S: when it refuses, its stderr
 must be NumaError's lines (the warnings before the error, the error, the hint); when it starts, its
 stderr must be NumaLayout.warnings, and `query-hotpluggable-cpus` must show NumaLayout.slot_nodes
@@ -18,10 +18,10 @@ import pytest
 
 from tests.integration.blocking_qmp import BlockingQmp
 from tests.peers import BASE_ARGS, TIMEOUT, Peer, short_tmpdir
+from vmd.boards.catalog import find_board
 from vmd.cli import parse_command_line
-from vmd.machine.boards import find_board
 from vmd.machine.numa import NumaError, NumaLayout, resolve_numa
-from vmd.machine.topology import resolve_smp
+from vmd.machine.topology import resolve_topology
 
 pytestmark = pytest.mark.qemu
 
@@ -82,7 +82,7 @@ def run_qemu(qemu: str, argv: list[str]) -> Run:
 def vmd_expects(argv: list[str]) -> NumaLayout | NumaError | None:
     config = parse_command_line(argv)
     board = find_board(config.machine_type)
-    topology = resolve_smp(config.smp, board)
+    topology = resolve_topology(config.smp, board)
     texts = [argv[position + 1] for position, arg in enumerate(argv) if arg == "-numa"]
     try:
         return resolve_numa(config.numa, config.objects, topology, board, config.memory, texts)

@@ -20,9 +20,13 @@ import pytest
 from tests.integration.blocking_qmp import BlockingQmp
 from tests.peers import BASE_ARGS, TIMEOUT, Peer, short_tmpdir
 from tests.unit.test_topology import smp
-from vmd.machine.boards import BOARDS, UnknownMachineError, find_board
-from vmd.machine.cpu_models import CPU_MODELS, cpu_models_in_help_order
-from vmd.machine.topology import Topology, TopologyError, resolve_smp
+from vmd.boards.catalog import catalog, find_board
+from vmd.boards.x86.apic import ApicIds
+from vmd.boards.x86.cpu_models import CPU_MODELS, VERSIONED
+from vmd.machine.board import UnknownMachineError
+from vmd.machine.topology import Topology, TopologyError, resolve_topology
+
+BOARDS = catalog().boards
 
 pytestmark = pytest.mark.qemu
 
@@ -78,7 +82,7 @@ def expected_slots(topology: Topology, cpu_type: str) -> list[dict[str, Any]]:
     """query-hotpluggable-cpus as QEMU 7.2 lists it, `qom-path` reduced to whether it is there:
     the slot table reversed, die-id only with dies > 1, no node-id without NUMA."""
     listed = []
-    for index, ids in enumerate(topology.slots()):
+    for index, ids in enumerate(topology.all_ids()):
         props = {"socket-id": ids.socket, "core-id": ids.core, "thread-id": ids.thread}
         if topology.dies > 1:
             props["die-id"] = ids.die
@@ -144,7 +148,7 @@ CASES = [
 def test_smp_like_qemu(qemu: str, machine: str, text: str) -> None:
     board = find_board(machine)
     try:
-        topology: Topology | TopologyError = resolve_smp(smp(text), board)
+        topology: Topology | TopologyError = resolve_topology(smp(text), board)
     except TopologyError as error:
         topology = error
     with start_qemu(qemu, "-M", machine, "-smp", text) as run:
@@ -173,8 +177,8 @@ def test_smp_like_qemu(qemu: str, machine: str, text: str) -> None:
             index = len(listed) - 1 - position
             if "qom-path" in entry:
                 apic = run.qmp.execute("qom-get", path=entry["qom-path"], property="apic-id")
-                assert apic == {"return": topology.apic_id(index)}, entry
-                assert topology.index_of_apic_id(apic["return"]) == index
+                assert apic == {"return": ApicIds(topology).of_index(index)}, entry
+                assert ApicIds(topology).index_of(apic["return"]) == index
 
 
 def test_unknown_machine_like_qemu(qemu: str) -> None:
@@ -238,7 +242,7 @@ def test_cpu_definitions_like_qemu(qemu: str, machine: str) -> None:
             "migration-safe": model.migration_safe,
             "deprecated": model.deprecated,
         }
-        if model.alias_of is not None and board.versioned_cpu_models:
+        if model.alias_of is not None and board.cpu_models().show_aliases:
             entry["alias-of"] = model.alias_of
         expected.append(entry)
     assert reply == expected
@@ -247,4 +251,4 @@ def test_cpu_definitions_like_qemu(qemu: str, machine: str) -> None:
 def test_cpu_help_like_qemu(qemu: str) -> None:
     done = subprocess.run([qemu, "-cpu", "help"], capture_output=True, text=True, timeout=TIMEOUT, check=True)
     listed = [line for line in done.stdout.splitlines() if line.startswith("x86 ")]
-    assert listed == [f"x86 {model.name:<20}  {model.description}" for model in cpu_models_in_help_order()]
+    assert listed == [f"x86 {model.name:<20}  {model.description}" for model in VERSIONED.help_order]

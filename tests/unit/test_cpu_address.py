@@ -1,4 +1,5 @@
-"""Where device_add puts an x86 CPU, and which error QEMU 7.2 gives first (vmd.machine.cpu_address).
+"""Where device_add puts an x86 CPU, and which error QEMU 7.2 gives first (vmd.machine.qdev and the
+x86 board's pre-plug, vmd.boards.x86).
 
 No QEMU here: the expected strings and orders are what qemu-system-x86_64 7.2 answered (spec §2.3,
 §5, §6, and the runs behind tests/integration/test_cpu_address_vs_qemu.py, which sends most of
@@ -11,46 +12,50 @@ from typing import Any
 
 import pytest
 
+from tests.machines import plug_target
+from vmd.boards.catalog import find_board
+from vmd.boards.x86.apic import ApicIds
+from vmd.boards.x86.buses import I440FX_BUSES, Q35_BUSES
+from vmd.boards.x86.cpu_models import VERSIONED
+from vmd.boards.x86.cpu_props import ABSTRACT_DEVICE_TYPES, CPU_PROPERTIES
+from vmd.boards.x86.pre_plug import UNASSIGNED_APIC_ID, X86CpuKind
 from vmd.errors import DeviceNotFound, GenericError, QmpError
-from vmd.machine.boards import NONE_BOARD, find_board
-from vmd.machine.cpu_address import (
-    ABSTRACT_DEVICE_TYPES,
-    CPU_PROPERTIES,
-    EMPTY_BUSES,
-    I440FX_BUSES,
-    Q35_BUSES,
-    UNASSIGNED_APIC_ID,
-    X86_CPU_TYPES,
+from vmd.machine.qdev.bus import EMPTY_BUSES, find_bus
+from vmd.machine.qdev.opts import (
     ArgumentSource,
-    CpuDeviceRequest,
-    CpuPlugTarget,
-    ResolvedCpu,
-    find_bus,
+    DeviceRequest,
     is_identifier,
-    parse_c_integer,
-    parse_cpu_device,
+    parse_device_request,
     property_order,
     qdict_bucket,
-    resolve_cpu_device_add,
-    resolve_cpu_slot,
 )
+from vmd.machine.qdev.props import PropertyKind, parse_c_integer
+from vmd.machine.qdev.target import PlugTarget, ResolvedCpu, resolve_device_add, resolve_slot
 from vmd.machine.topology import CpuIds, Topology
+
+X86_CPU_TYPES = VERSIONED.typenames()
 
 CPU = "qemu64-x86_64-cpu"
 Q35 = find_board("q35")
 PC = find_board("pc")
 
 # sockets=2,cores=2,threads=1,maxcpus=4, one boot CPU: the spec's §5.2 examples.
-S2C2 = CpuPlugTarget.for_board(Q35, Topology(2, 1, 2, 1, 1, 4))
+S2C2 = plug_target(Q35, Topology(2, 1, 2, 1, 1, 4))
 # -smp 1,maxcpus=4 on q35-7.2: one socket of four cores.
-FLAT = CpuPlugTarget.for_board(Q35, Topology(1, 1, 4, 1, 1, 4))
+FLAT = plug_target(Q35, Topology(1, 1, 4, 1, 1, 4))
 # sockets=2,cores=3,threads=3: thread and core fields of 2 bits each leave holes (3, 7, 11, 12 ...).
-HOLES = CpuPlugTarget.for_board(Q35, Topology(2, 1, 3, 3, 2, 18))
+HOLES = plug_target(Q35, Topology(2, 1, 3, 3, 2, 18))
 # pc, sockets=2,dies=2,cores=2,threads=2: 16 slots, two boot CPUs.
-DIES = CpuPlugTarget.for_board(PC, Topology(2, 2, 2, 2, 2, 16))
+DIES = plug_target(PC, Topology(2, 2, 2, 2, 2, 16))
 # -numa node,nodeid=0,cpus=0-1 -numa node,nodeid=1,cpus=2-3 on S2C2's topology.
-NUMA = CpuPlugTarget.for_board(Q35, Topology(2, 1, 2, 1, 1, 4), slot_nodes=(0, 0, 1, 1))
-NONE = CpuPlugTarget.for_board(NONE_BOARD, None)
+NUMA = plug_target(Q35, Topology(2, 1, 2, 1, 1, 4), slot_nodes=(0, 0, 1, 1))
+NONE = plug_target(find_board("none"), Topology(1, 1, 1, 1, 1, 1))
+
+
+def topology_of(target: PlugTarget) -> Topology:
+    kind = target.devices[CPU]
+    assert isinstance(kind, X86CpuKind)
+    return kind.topology
 
 
 def cpu(**props: Any) -> dict[str, Any]:
@@ -60,21 +65,21 @@ def cpu(**props: Any) -> dict[str, Any]:
 
 def outcome(
     arguments: dict[str, Any],
-    target: CpuPlugTarget = S2C2,
+    target: PlugTarget = S2C2,
     *,
     occupied: frozenset[int] = frozenset({0}),
     existing_ids: frozenset[str] = frozenset(),
     source: ArgumentSource = ArgumentSource.QMP,
 ) -> ResolvedCpu | QmpError:
     try:
-        return resolve_cpu_device_add(
+        return resolve_device_add(
             arguments, target, existing_ids=existing_ids, occupied=occupied, source=source
         )
     except QmpError as error:
         return error
 
 
-def error_of(arguments: dict[str, Any], target: CpuPlugTarget = S2C2, **kwargs: Any) -> str:
+def error_of(arguments: dict[str, Any], target: PlugTarget = S2C2, **kwargs: Any) -> str:
     result = outcome(arguments, target, **kwargs)
     assert isinstance(result, GenericError), result
     assert result.error_class == "GenericError"
@@ -121,7 +126,7 @@ FRONT_ERRORS = [
 @pytest.mark.parametrize(("arguments", "desc"), FRONT_ERRORS)
 def test_errors_before_the_object_exists(arguments: dict[str, Any], desc: str) -> None:
     with pytest.raises(GenericError) as caught:
-        parse_cpu_device(arguments, S2C2, existing_ids={"cpu1"})
+        parse_device_request(arguments, S2C2, existing_ids={"cpu1"})
     assert caught.value.desc == desc
 
 
@@ -144,7 +149,7 @@ def test_duplicate_id(arguments: dict[str, Any], desc: str) -> None:
 
 def test_a_non_string_id_is_ignored() -> None:
     for value in (5, None, True, ["cpu1"], {"a": 1}):
-        request = parse_cpu_device(cpu(id=value), S2C2, existing_ids={"5", "on", "cpu1"})
+        request = parse_device_request(cpu(id=value), S2C2, existing_ids={"5", "on", "cpu1"})
         assert request.device_id is None
         assert request.properties == ()
 
@@ -160,8 +165,8 @@ def test_not_identifiers(text: str) -> None:
 
 
 def test_the_request_once_the_object_exists() -> None:
-    request = parse_cpu_device(cpu(id="c1", socket_id=1, core_id=0, thread_id=0, junk=[1]), S2C2)
-    assert request == CpuDeviceRequest(
+    request = parse_device_request(cpu(id="c1", socket_id=1, core_id=0, thread_id=0, junk=[1]), S2C2)
+    assert request == DeviceRequest(
         CPU,
         "c1",
         # QDict order (core-id, thread-id, socket-id); the list is dropped; numbers are text.
@@ -368,7 +373,7 @@ def test_minus_zero_is_zero() -> None:
 
 
 def test_host_and_max_have_two_more_properties() -> None:
-    target = CpuPlugTarget.for_board(Q35, Topology(1, 1, 4, 1, 1, 4), cpu_type="max-x86_64-cpu")
+    target = plug_target(Q35, Topology(1, 1, 4, 1, 1, 4), cpu_type="max-x86_64-cpu")
     result = outcome({"driver": "max-x86_64-cpu", "migratable": "off", "host-cache-info": "on"}, target)
     assert isinstance(result, GenericError)
     assert result.desc == "CPU socket-id is not set"
@@ -575,8 +580,8 @@ PRE_PLUG_ERRORS = [
 
 
 @pytest.mark.parametrize(("target", "arguments", "desc"), PRE_PLUG_ERRORS)
-def test_pre_plug_errors(target: CpuPlugTarget, arguments: dict[str, Any], desc: str) -> None:
-    occupied = frozenset(range(target.topology.boot_cpus if target.topology else 0))
+def test_pre_plug_errors(target: PlugTarget, arguments: dict[str, Any], desc: str) -> None:
+    occupied = frozenset(range(topology_of(target).boot_cpus))
     assert error_of(arguments, target, occupied=occupied) == desc
 
 
@@ -609,22 +614,23 @@ SUCCESSES = [
 
 @pytest.mark.parametrize(("target", "arguments", "index", "ids", "apic_id", "node_id"), SUCCESSES)
 def test_successes(
-    target: CpuPlugTarget,
+    target: PlugTarget,
     arguments: dict[str, Any],
     index: int,
     ids: CpuIds,
     apic_id: int,
     node_id: int | None,
 ) -> None:
-    assert target.topology is not None
-    occupied = frozenset(range(target.topology.boot_cpus))
+    topology = topology_of(target)
+    occupied = frozenset(range(topology.boot_cpus))
     result = outcome(arguments, target, occupied=occupied)
     assert isinstance(result, ResolvedCpu), result
-    assert (result.index, result.ids, result.apic_id, result.node_id) == (index, ids, apic_id, node_id)
+    assert (result.slot, result.ids, result.node_id) == (index, ids, node_id)
+    assert ApicIds(topology).of_ids(result.ids) == apic_id
     assert result.device_id is None
     assert result.driver == CPU
     assert result.properties == {}
-    assert target.topology.apic_id(index) == apic_id
+    assert ApicIds(topology).of_index(index) == apic_id
 
 
 def test_success_carries_id_and_other_properties() -> None:
@@ -652,12 +658,12 @@ def test_occupancy_and_ids_are_the_callers() -> None:
 
 
 def test_two_steps() -> None:
-    request = parse_cpu_device(cpu(socket_id=0, core_id=1, thread_id=0), S2C2)
+    request = parse_device_request(cpu(socket_id=0, core_id=1, thread_id=0), S2C2)
     assert request.device_id is None  # QEMU has used up an anonymous device number
-    result = resolve_cpu_slot(request, S2C2, occupied={0})
-    assert result.index == 1
+    result = resolve_slot(request, S2C2, occupied={0})
+    assert result.slot == 1
     with pytest.raises(GenericError, match=r"^CPU\[1\] with APIC ID 1 exists$"):
-        resolve_cpu_slot(request, S2C2, occupied={0, 1})
+        resolve_slot(request, S2C2, occupied={0, 1})
 
 
 # --- the `none` machine: no CPU hotplug ------------------------------------------------------
@@ -730,7 +736,7 @@ def test_device_json_success() -> None:
         source=ArgumentSource.CLI_JSON,
     )
     assert isinstance(result, ResolvedCpu)
-    assert (result.index, result.device_id, result.start_powered_off) == (2, "a/b", True)
+    assert (result.slot, result.device_id, result.start_powered_off) == (2, "a/b", True)
 
 
 @pytest.mark.parametrize(
@@ -752,13 +758,13 @@ def test_device_keyval(arguments: dict[str, Any], desc: str) -> None:
 
 def test_property_table() -> None:
     assert len(CPU_PROPERTIES) == 439  # qom-list-properties of qemu64-x86_64-cpu
-    kinds = list(CPU_PROPERTIES.values())
-    assert kinds.count("bool") == 395
-    assert kinds.count("read-only") == 9
+    kinds = [spec.kind for spec in CPU_PROPERTIES.values()]
+    assert kinds.count(PropertyKind.BOOL) == 395
+    assert kinds.count(PropertyKind.READ_ONLY) == 9
     for name in ("socket-id", "die-id", "core-id", "thread-id", "node-id"):
-        assert CPU_PROPERTIES[name] == "int32_t"
-    assert CPU_PROPERTIES["apic-id"] == "uint32_t"
-    assert CPU_PROPERTIES["start-powered-off"] == "bool"
+        assert CPU_PROPERTIES[name].kind is PropertyKind.INT32
+    assert CPU_PROPERTIES["apic-id"].kind is PropertyKind.UINT32
+    assert CPU_PROPERTIES["start-powered-off"].kind is PropertyKind.BOOL
     assert "cluster-id" not in CPU_PROPERTIES
 
 
@@ -771,18 +777,18 @@ def test_types() -> None:
 
 def test_targets_for_boards() -> None:
     topology = Topology(1, 1, 4, 1, 1, 4)
-    assert CpuPlugTarget.for_board(Q35, topology).buses is Q35_BUSES
-    assert CpuPlugTarget.for_board(find_board("pc-q35-2.4"), topology).buses is Q35_BUSES
-    assert CpuPlugTarget.for_board(PC, topology).buses is I440FX_BUSES
-    assert CpuPlugTarget.for_board(find_board("pc-i440fx-1.4"), topology).buses is I440FX_BUSES
-    assert CpuPlugTarget.for_board(PC, topology).cpu_type == CPU
-    assert (
-        CpuPlugTarget.for_board(PC, topology, cpu_type="Haswell-x86_64-cpu").cpu_type == "Haswell-x86_64-cpu"
-    )
-    none = CpuPlugTarget.for_board(NONE_BOARD, topology)
-    assert (none.topology, none.buses) == (None, EMPTY_BUSES)
+    assert plug_target(Q35, topology).buses is Q35_BUSES
+    assert plug_target(find_board("pc-q35-2.4"), topology).buses is Q35_BUSES
+    assert plug_target(PC, topology).buses is I440FX_BUSES
+    assert plug_target(find_board("pc-i440fx-1.4"), topology).buses is I440FX_BUSES
+    kind = plug_target(PC, topology, cpu_type="Haswell-x86_64-cpu").devices[CPU]
+    assert isinstance(kind, X86CpuKind)
+    assert kind.cpu_type == "Haswell-x86_64-cpu"
+    assert set(plug_target(PC, topology).devices) == X86_CPU_TYPES
+    none = plug_target(find_board("none"), topology)
+    assert (none.hotplug_handler, none.buses) == (False, EMPTY_BUSES)
     with pytest.raises(ValueError, match="one node per slot"):
-        CpuPlugTarget.for_board(Q35, topology, slot_nodes=(0, 1))
+        plug_target(Q35, topology, slot_nodes=(0, 1))
 
 
 def test_unassigned_apic_id() -> None:

@@ -7,13 +7,13 @@ cases against QEMU again.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from types import MappingProxyType
 from typing import Any
 
 import pytest
 
+from vmd.boards.catalog import find_board
 from vmd.config import (
     JsonValue,
     MemoryConfig,
@@ -25,7 +25,6 @@ from vmd.config import (
     NumaRawConfig,
     ObjectConfig,
 )
-from vmd.machine.boards import find_board
 from vmd.machine.numa import (
     HMAT_DISABLED,
     MEM_DEPRECATED,
@@ -489,27 +488,25 @@ def test_no_numa_options_no_layout() -> None:
     assert resolve((), FOUR) is None
 
 
-def test_4096_slots_stay_cheap() -> None:
+def test_4096_slots() -> None:
+    # What 4096 slots cost is measured in the benchmarks, not asserted here.
     topology = topo(64, 4, 16, 1, 1, 4096)
     objects = tuple(backend(f"m{n}", "64M") for n in range(4))
     numa: tuple[NumaConfig, ...] = (
         *memdev("m0", "m1", "m2", "m3"),
         *(NumaCpuConfig(node_id=socket % 4, socket_id=socket) for socket in range(64)),
     )
-    started = time.perf_counter()
     layout = resolve(numa, topology, objects=objects)
     default = resolve(memdev("m0", "m1", "m2", "m3"), topology, objects=objects)
     partial = resolve(
         (*memdev("m0", "m1", "m2", "m3"), NumaCpuConfig(1, socket_id=0)), topology, objects=objects
     )
-    elapsed = time.perf_counter() - started
     assert layout is not None
     assert default is not None
     assert partial is not None
     assert layout.slot_nodes == default.slot_nodes == tuple((index // 64) % 4 for index in range(4096))
     assert partial.slot_nodes == (1,) * 64 + (0,) * (4096 - 64)
     assert partial.warnings[0].count("CPU ") == 4096 - 64
-    assert elapsed < 2.0
 
 
 def test_layout_is_a_plain_value() -> None:

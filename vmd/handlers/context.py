@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from vmd.guest.os_model import GuestOs
 from vmd.json.writer import Encoded
 from vmd.machine.vm import VirtualMachine
 
@@ -31,5 +32,6 @@ class DaemonServices(Protocol):
 @dataclass(frozen=True, slots=True)
 class CommandContext:
     vm: VirtualMachine
+    guest: GuestOs
     session: SessionHandle
     daemon: DaemonServices

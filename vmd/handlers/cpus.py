@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import weakref
 
+from vmd.boards.catalog import catalog
 from vmd.errors import GenericError
 from vmd.handlers.bind import handles
 from vmd.handlers.context import CommandContext
 from vmd.json.writer import Encoded, encode
-from vmd.machine.boards import BOARDS
-from vmd.machine.cpu_models import CPU_MODELS
-from vmd.machine.cpus import CpuSlots
-from vmd.qapi.compiled import CpuDefinitionInfo, CpuInfoFast, MachineInfo, SysEmuTarget
+from vmd.machine.slots import SlotTable
+from vmd.qapi.compiled import CpuDefinitionInfo, CpuInfoFast, MachineInfo
 from vmd.qapi.runtime import wire_value
 
 
@@ -20,15 +19,15 @@ class _EncodedListing:
     CPUs come and go, and at thousands of slots encoding is nearly all the cost.  Each slot's entry
     is encoded once; a plug or unplug re-encodes only the slots whose occupant changed."""
 
-    def __init__(self, slots: CpuSlots) -> None:
+    def __init__(self, slots: SlotTable) -> None:
         self._entries = [encode(wire_value(entry)) for entry in slots.hotpluggable()]  # highest first
-        self._occupants = {index: device.qom_path for index, device in slots.devices.items()}
+        self._occupants = {slot: device.qom_path for slot, device in slots.devices.items()}
         self._generation = slots.generation
         self._text = Encoded("[" + ", ".join(self._entries) + "]")
 
-    def current(self, slots: CpuSlots) -> Encoded:
+    def current(self, slots: SlotTable) -> Encoded:
         if slots.generation != self._generation:
-            occupants = {index: device.qom_path for index, device in slots.devices.items()}
+            occupants = {slot: device.qom_path for slot, device in slots.devices.items()}
             last = len(self._entries) - 1
             for index in occupants.keys() | self._occupants.keys():
                 if occupants.get(index) != self._occupants.get(index):
@@ -39,14 +38,14 @@ class _EncodedListing:
         return self._text
 
 
-_listings: weakref.WeakKeyDictionary[CpuSlots, _EncodedListing] = weakref.WeakKeyDictionary()
+_listings: weakref.WeakKeyDictionary[SlotTable, _EncodedListing] = weakref.WeakKeyDictionary()
 
 
 @handles("query-hotpluggable-cpus")
 def query_hotpluggable_cpus(ctx: CommandContext, args: None) -> Encoded:
     if not ctx.vm.board.hotpluggable_cpus:
         raise GenericError("The feature 'query-hotpluggable-cpus' is not enabled")
-    slots = ctx.vm.cpus
+    slots = ctx.vm.slots
     listing = _listings.get(slots)
     if listing is None:
         listing = _listings[slots] = _EncodedListing(slots)
@@ -55,16 +54,16 @@ def query_hotpluggable_cpus(ctx: CommandContext, args: None) -> Encoded:
 
 @handles("query-cpus-fast")
 def query_cpus_fast(ctx: CommandContext, args: None) -> list[CpuInfoFast]:
-    cpus, vcpus = ctx.vm.cpus, ctx.vm.vcpus
+    slots, vcpus, target = ctx.vm.slots, ctx.vm.vcpus, ctx.vm.board.target
     return [
         CpuInfoFast(
             cpu_index=index,
-            qom_path=device.qom_path,
+            qom_path=path,
             thread_id=vcpus.thread_id(index),
-            props=cpus.props(index),
-            target=SysEmuTarget.X86_64,
+            props=slots.vcpu_props(index),
+            target=target,
         )
-        for index, device in cpus.devices.items()
+        for index, path in slots.present_vcpus()
     ]
 
 
@@ -82,14 +81,14 @@ def query_machines(ctx: CommandContext, args: None) -> list[MachineInfo]:
             default_cpu_type=board.default_cpu_type,
             default_ram_id=board.default_ram_id,
         )
-        for board in BOARDS.values()
+        for board in catalog(ctx.vm.board.target).boards.values()
     ]
 
 
 @handles("query-cpu-definitions")
 def query_cpu_definitions(ctx: CommandContext, args: None) -> list[CpuDefinitionInfo]:
     # alias-of names the versioned model the alias stands for on this machine type.
-    versioned = ctx.vm.board.versioned_cpu_models
+    models = ctx.vm.board.cpu_models()
     return [
         CpuDefinitionInfo(
             name=model.name,
@@ -97,8 +96,8 @@ def query_cpu_definitions(ctx: CommandContext, args: None) -> list[CpuDefinition
             static=model.static,
             unavailable_features=list(model.unavailable_features),
             typename=model.typename,
-            alias_of=model.alias_of if versioned else None,
+            alias_of=model.alias_of if models.show_aliases else None,
             deprecated=model.deprecated,
         )
-        for model in CPU_MODELS.values()
+        for model in models.models.values()
     ]

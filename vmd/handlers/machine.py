@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from vmd.handlers.bind import handles
 from vmd.handlers.context import CommandContext
-from vmd.qapi.compiled import KvmInfo, NameInfo, SysEmuTarget, TargetInfo, UuidInfo
+from vmd.qapi.compiled import KvmInfo, NameInfo, TargetInfo, UuidInfo
 
 
 @handles("query-name")
@@ -19,7 +19,7 @@ def query_uuid(ctx: CommandContext, args: None) -> UuidInfo:
 
 @handles("query-target")
 def query_target(ctx: CommandContext, args: None) -> TargetInfo:
-    return TargetInfo(arch=SysEmuTarget.X86_64)
+    return TargetInfo(arch=ctx.vm.board.target)
 
 
 @handles("query-kvm")

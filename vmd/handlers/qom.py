@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from vmd.boards.qom_types import TYPES, ClassProperty, class_properties, implements
 from vmd.errors import DeviceNotFound, GenericError
 from vmd.handlers.bind import handles
 from vmd.handlers.context import CommandContext
 from vmd.machine.qom import QomObject, QomProperty
-from vmd.machine.qom_types import TYPES, ClassProperty, class_properties, implements
 from vmd.qapi.compiled import (
     ObjectPropertyInfo,
     ObjectTypeInfo,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from vmd.handlers.bind import handles
 from vmd.handlers.context import CommandContext
-from vmd.machine.cpu_hotplug import PlugTimes
+from vmd.machine.cpu_manager import PlugTimes
 from vmd.machine.vm import VirtualMachine
 from vmd.qapi.compiled import (
     QueryStatsSchemasArgs,
@@ -83,15 +83,15 @@ PLUG_STATS: tuple[_PlugStat, ...] = (
 
 
 def _last_unplug(vm: VirtualMachine, phase: str) -> int:
-    last = vm.cpu_hotplug.record.last_unplug
+    last = vm.cpu_manager.record.last_unplug
     return 0 if last is None else int(getattr(last, phase)) - last.requested
 
 
 VM_STATS: tuple[_VmStat, ...] = (
     _VmStat("present_vcpus", _I, read=lambda vm: len(vm.vcpus.present())),
     _VmStat("parked_vcpus", _I, read=lambda vm: len(vm.vcpus.parked())),
-    _VmStat("hot_adds", _C, read=lambda vm: vm.cpu_hotplug.record.hot_adds),
-    _VmStat("unplugs", _C, read=lambda vm: vm.cpu_hotplug.record.unplugs),
+    _VmStat("hot_adds", _C, read=lambda vm: vm.cpu_manager.record.hot_adds),
+    _VmStat("unplugs", _C, read=lambda vm: vm.cpu_manager.record.unplugs),
     _VmStat("unplug_eject_ns", _I, _NS, -9, read=lambda vm: _last_unplug(vm, "ejected")),
     _VmStat("unplug_deleted_ns", _I, _NS, -9, read=lambda vm: _last_unplug(vm, "deleted")),
 )
@@ -125,15 +125,16 @@ def _own_results(
     if not vcpu_stats and not plug_stats:
         return []
     results = []
-    plugs = vm.cpu_hotplug.record.plugs
-    for index, cpu in sorted(vm.cpus.devices.items()):
-        if vcpus is not None and cpu.qom_path not in vcpus:
+    plugs = vm.cpu_manager.record.plugs
+    layout = vm.slots.layout
+    for index, path in sorted(vm.slots.present_vcpus()):
+        if vcpus is not None and path not in vcpus:
             continue
         counters = vm.vcpus.stats(index)
         values = [Stats(name=s.name, value=s.read(counters)) for s in vcpu_stats]
-        times = plugs.get(index)
+        times = plugs.get(layout.slot_of(index))  # a vCPU's hot-add is its slot's
         values += [Stats(name=s.name, value=s.read(times) if times else 0) for s in plug_stats]
-        results.append(StatsResult(provider=OWN, qom_path=cpu.qom_path, stats=values))
+        results.append(StatsResult(provider=OWN, qom_path=path, stats=values))
     return results
 
 

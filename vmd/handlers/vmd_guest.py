@@ -17,7 +17,7 @@ from vmd.qapi.compiled import (
 
 
 def _policy_info(ctx: CommandContext) -> GuestPolicy:
-    policy = ctx.vm.guest.policy
+    policy = ctx.guest.policy
     return GuestPolicy(
         auto_online=policy.auto_online,
         unplug=GuestUnplugPolicy(policy.unplug),
@@ -30,7 +30,7 @@ def _policy_info(ctx: CommandContext) -> GuestPolicy:
 
 @handles("__com.vmd_set-guest-policy")
 def set_guest_policy(ctx: CommandContext, args: SetGuestPolicyArgs) -> GuestPolicy:
-    guest = ctx.vm.guest
+    guest = ctx.guest
     changes: dict[str, object] = {}
     if args.auto_online is not None:
         changes["auto_online"] = args.auto_online
@@ -52,8 +52,8 @@ def set_guest_policy(ctx: CommandContext, args: SetGuestPolicyArgs) -> GuestPoli
 
 @handles("__com.vmd_query-guest-cpus")
 def query_guest_cpus(ctx: CommandContext, args: None) -> GuestCpus:
-    guest = ctx.vm.guest
-    possible = set(range(len(ctx.vm.cpus)))
+    guest = ctx.guest
+    possible = set(range(ctx.vm.slots.possible_vcpus))
     return GuestCpus(
         possible=cpu_list(possible),
         present=cpu_list(guest.present),
@@ -66,7 +66,7 @@ def query_guest_cpus(ctx: CommandContext, args: None) -> GuestCpus:
 @handles("__com.vmd_guest-set-cpu-online")
 async def guest_set_cpu_online(ctx: CommandContext, args: GuestSetCpuOnlineArgs) -> None:
     try:
-        await ctx.vm.guest.set_cpu_online(args.cpu_index, args.online)
+        await ctx.guest.set_cpu_online(args.cpu_index, args.online)
     except ValueError as error:
         raise GenericError(str(error)) from None
     except TimeoutError:

@@ -1,54 +1,39 @@
-"""A CPU as a QOM object: the properties QEMU 7.2's x86 CPUs show that matter for hotplug.
+"""A CPU as a QOM object: the properties every QEMU CPU device shows that matter for hotplug.
 
-A real x86 CPU object has some 500 properties (every CPUID flag); vmd shows the
-ones a management tool reads: the address, apic-id, node-id, realized,
-hotplugged, hotpluggable, start-powered-off, parent_bus and the lapic child.
-Address properties are fixed once the CPU is realized, as in QEMU.
+A real CPU object has hundreds of properties (every feature flag); vmd shows the ones a management
+tool reads: realized, start-powered-off, the address properties the board's CPUs have (x86:
+socket-id, die-id, core-id, thread-id, node-id and apic-id), and the device properties.  Address
+properties are fixed once the CPU is realized, as in QEMU.  A board adds its own children (the
+x86 lapic) with `add_child`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from vmd.errors import GenericError
 from vmd.machine.qom import DeviceObject, QomProperty, constant
-from vmd.machine.topology import CpuIds
-
-ADDRESS_PROPERTIES = ("socket-id", "die-id", "core-id", "thread-id", "node-id", "apic-id")
-LAPIC_TYPE = "apic"  # QEMU's TCG local APIC ("kvm-apic" under KVM)
 
 
 class CpuObject(DeviceObject):
+    """`address`: (name, QOM type, value) of each address property, in the order QEMU lists them."""
+
     def __init__(
         self,
         type_name: str,
         *,
-        ids: CpuIds,
-        apic_id: int,
-        node_id: int,
+        address: Sequence[tuple[str, str, int]],
         device_id: str | None,
         hotplugged: bool,
         start_powered_off: bool = False,
     ) -> None:
         super().__init__(type_name, hotplugged=hotplugged, hotpluggable=True)
         self.device_id = device_id
-        values: dict[str, Any] = {
-            "socket-id": ids.socket,
-            "die-id": ids.die,
-            "core-id": ids.core,
-            "thread-id": ids.thread,
-            "node-id": node_id,
-            "apic-id": apic_id,
-        }
         self.add_property(QomProperty("realized", "bool", get=constant(True), set=self._refuse_unrealize))
         self.add_property(QomProperty("start-powered-off", "bool", get=constant(start_powered_off)))
-        for name in ADDRESS_PROPERTIES:
-            kind = "uint32" if name == "apic-id" else "int32"
-            self.add_property(
-                QomProperty(name, kind, get=constant(values[name]), set=self._after_realize(name))
-            )
-        self.add_child("lapic", DeviceObject(LAPIC_TYPE, hotplugged=hotplugged))
+        for name, kind, value in address:
+            self.add_property(QomProperty(name, kind, get=constant(value), set=self._after_realize(name)))
 
     def _after_realize(self, name: str) -> Callable[[Any], None]:
         def refuse(value: Any) -> None:

@@ -1,6 +1,6 @@
-"""NUMA on the x86 boards: what QEMU 7.2 makes of -numa and the memory backends memdev= names.
+"""NUMA: what QEMU 7.2 makes of -numa and the memory backends memdev= names.
 
-`resolve_numa` replays hw/core/numa.c and hw/core/machine.c for pc/q35: each -numa option is
+`resolve_numa` replays hw/core/numa.c and hw/core/machine.c: each -numa option is
 applied in command-line order (node, cpu, dist, hmat-lb, hmat-cache), then the configuration is
 completed (node ids without holes, node memory adding up to -m, each memdev used once, the distance
 table) and every CPU slot gets its node.  The result is a `NumaLayout`, or `None` when the machine
@@ -9,10 +9,10 @@ message.
 
 Where a slot's node comes from, in QEMU's precedence:
 
-1. `-numa node,cpus=A-B` (by cpu-index, i.e. slot index) and `-numa cpu,node-id=N,<ids>` (every
-   slot whose socket/die/core/thread ids match the ones given); a slot assigned twice must get the
-   same node both times;
-2. if no slot was assigned at all, QEMU's default mapping on x86: node = socket-id % nodes;
+1. `-numa node,cpus=A-B` (by cpu-index: the slot holding that vCPU) and `-numa cpu,node-id=N,<ids>`
+   (every slot whose ids match the ones given; an id the board's slots do not have is refused); a
+   slot assigned twice must get the same node both times;
+2. if no slot was assigned at all, the board's default mapping (x86: node = socket-id % nodes);
 3. otherwise the slots left over go to node 0, with two warnings.
 
 Messages: QEMU prints `qemu-system-x86_64: ` and, for an error or warning about one -numa option,
@@ -45,8 +45,10 @@ from vmd.config import (
     NumaRawConfig,
     ObjectConfig,
 )
-from vmd.machine.boards import Board
-from vmd.machine.topology import CpuIds, Topology
+from vmd.machine.board import Board
+from vmd.machine.slots import SlotLayout
+from vmd.machine.topology import Topology
+from vmd.qapi.compiled import CpuInstanceProperties
 
 MAX_NODES = 128  # node ids are 0..127
 LOCAL_DISTANCE = 10  # the distance of a node to itself, and the smallest distance there is
@@ -109,7 +111,7 @@ class NumaLayout:
 
     `nodes` by id (ids are 0..len-1); `slot_nodes` the node of every possible CPU slot, by slot
     index, which is the `node-id` query-hotpluggable-cpus shows in each slot's props (feed it to
-    `CpuPlugTarget.slot_nodes`); `distances[src][dst]` the completed distance table, None without
+    the slot table); `distances[src][dst]` the completed distance table, None without
     -numa dist; `implicit`: QEMU made node 0 by itself because memory hotplug needs NUMA.
     `warnings` are the warning lines in order, each as QEMU prints it after `qemu-system-x86_64: `
     (`warning: ...`, or `-numa node,mem=64M: warning: ...` when tied to an option); they do not
@@ -158,7 +160,7 @@ def resolve_numa(
     builder.location = None
     implicit = False
     if not builder.nodes:
-        if not _numa_enabled_implicitly(board, memory):
+        if not board.numa_enabled_implicitly(memory):
             return None
         builder.nodes[0] = _Node(memory.size_bytes)
         implicit = True
@@ -184,26 +186,18 @@ class _Node:
     memdev: str | None = None
 
 
-def _x86_version(board: Board) -> tuple[int, ...] | None:
-    """The version of a pc/q35 board ("pc-q35-4.0.1" -> (4, 0, 1)); None for boards without NUMA."""
-    match = re.fullmatch(r"pc-(?:i440fx|q35)-(\d+(?:\.\d+)+)", board.name)
-    return None if match is None else tuple(int(part) for part in match.group(1).split("."))
+# The ids a slot may have, in the order QEMU names them in messages (cpu_slot_to_string).
+_LEVELS = ("socket", "die", "cluster", "core", "thread")
 
 
-def _numa_enabled_implicitly(board: Board, memory: MemoryConfig) -> bool:
-    # Without -numa, memory hotplug makes QEMU add one node holding all RAM: DIMM slots from 2.11
-    # on, maxmem above -m (memory devices) from 5.1 on.
-    version = _x86_version(board)
-    if version is None:
-        return False
-    maxram = memory.maxmem_bytes if memory.maxmem_bytes is not None else memory.size_bytes
-    return (bool(memory.slots) and version >= (2, 11)) or (maxram > memory.size_bytes and version >= (5, 1))
-
-
-def _slot_text(ids: CpuIds, dies: int) -> str:
-    """How QEMU names a slot in the partial-mapping warning: its props, die-id only with dies."""
-    die = f"die-id: {ids.die}, " if dies > 1 else ""
-    return f"socket-id: {ids.socket}, {die}core-id: {ids.core}, thread-id: {ids.thread}"
+def _slot_text(props: CpuInstanceProperties) -> str:
+    """How QEMU names a slot in the partial-mapping warning: the ids its props have."""
+    parts = []
+    for level in _LEVELS:
+        value = getattr(props, f"{level}_id")
+        if value is not None:
+            parts.append(f"{level}-id: {value}")
+    return ", ".join(parts)
 
 
 class _Builder:
@@ -212,12 +206,14 @@ class _Builder:
     def __init__(self, objects: Sequence[ObjectConfig], topology: Topology, board: Board) -> None:
         self.topology = topology
         self.board = board
-        self.has_numa = _x86_version(board) is not None
+        self.layout: SlotLayout = board.slot_layout(topology, board.default_cpu_type or "")
+        self.props = [self.layout.props(slot, None) for slot in range(self.layout.count)]
+        self.has_numa = board.numa_supported()
         self.backends: Mapping[str, ObjectConfig] = {
             obj.id: obj for obj in objects if obj.qom_type in MEMORY_BACKEND_TYPES
         }
         self.nodes: dict[int, _Node] = {}
-        self.slot_nodes: list[int | None] = [None] * topology.max_cpus
+        self.slot_nodes: list[int | None] = [None] * self.layout.count
         self.distances: dict[tuple[int, int], int] = {}
         self.uses_memdev = False
         self.uses_mem = False
@@ -258,7 +254,7 @@ class _Builder:
             for index in range(first, last + 1):
                 if index >= max_cpus:
                     raise _Refused(f"CPU index ({index}) should be smaller than maxcpus ({max_cpus})")
-                self._assign(index, node_id)
+                self._assign(self.layout.slot_of(index), node_id)
         self.uses_memdev = self.uses_memdev or option.memdev is not None
         self.uses_mem = self.uses_mem or option.mem is not None
         if (option.mem is not None and self.uses_memdev) or (option.memdev is not None and self.uses_mem):
@@ -299,20 +295,26 @@ class _Builder:
                 f"Invalid node-id={node_id}, NUMA node must be defined with -numa node,nodeid=ID "
                 "before it's used with -numa cpu,node-id=ID"
             )
-        # The ids a slot of this board has not: x86 slots always have socket, core and thread
-        # ids, a die-id only with dies > 1, never a cluster-id.  QEMU checks thread, core,
-        # cluster, socket, die in that order.
-        if option.cluster_id is not None:
-            raise _Refused("cluster-id is not supported")
-        if option.die_id is not None and self.topology.dies == 1:
-            raise _Refused("die-id is not supported")
-        wanted = (option.socket_id, option.die_id, option.core_id, option.thread_id)
+        # QEMU refuses an id the board's slots do not have (checking thread, core, cluster, socket,
+        # die in that order), then matches every slot whose ids equal the ones given.
+        wanted = {
+            "thread": option.thread_id,
+            "core": option.core_id,
+            "cluster": option.cluster_id,
+            "socket": option.socket_id,
+            "die": option.die_id,
+        }
+        first = self.props[0]  # every slot of a board has the same ids
+        for level, value in wanted.items():
+            if value is not None and getattr(first, f"{level}_id") is None:
+                raise _Refused(f"{level}-id is not supported")
         matched = False
-        for index in range(self.topology.max_cpus):
-            ids = self.topology.ids(index)
-            have = (ids.socket, ids.die, ids.core, ids.thread)
-            if all(want is None or want == got for want, got in zip(wanted, have, strict=True)):
-                self._assign(index, node_id)
+        for slot, slot_props in enumerate(self.props):
+            if all(
+                value is None or value == getattr(slot_props, f"{level}_id")
+                for level, value in wanted.items()
+            ):
+                self._assign(slot, node_id)
                 matched = True
         if not matched:
             raise _Refused("no match found")
@@ -395,17 +397,16 @@ class _Builder:
         )
 
     def _finish_slots(self, count: int) -> tuple[int, ...]:
-        topology = self.topology
         default_mapping = all(node is None for node in self.slot_nodes)
         unmapped: list[str] = []
         slot_nodes: list[int] = []
-        for index, node in enumerate(self.slot_nodes):
+        for slot, node in enumerate(self.slot_nodes):
             if node is not None:
                 slot_nodes.append(node)
             elif default_mapping:
-                slot_nodes.append(topology.ids(index).socket % count)
+                slot_nodes.append(self.board.default_node(self.layout.ids(slot), count))
             else:
-                unmapped.append(f"CPU {index} [{_slot_text(topology.ids(index), topology.dies)}]")
+                unmapped.append(f"CPU {slot} [{_slot_text(self.props[slot])}]")
                 slot_nodes.append(0)
         if unmapped:
             self.warn(f"CPU(s) not present in any NUMA nodes: {', '.join(unmapped)}")

@@ -1,25 +1,28 @@
-"""CPU topology: QEMU 7.2's -smp rules and x86 APIC ID packing.
+"""CPU topology: QEMU 7.2's -smp rules (hw/core/machine-smp.c) and the numbering of CPUs.
 
-`resolve_smp` applies hw/core/machine-smp.c (machine_parse_smp_config) and the x86 boards'
-APIC ID limit to the -smp numbers, giving a `Topology` or QEMU's exact refusal.  A Topology maps
-a slot index (QEMU's cpu-index: the position in the machine's possible-CPU table) to
-socket/die/core/thread ids and an APIC ID and back, each in constant time, with the bit
-packing of hw/i386/topology.h.
+`resolve_smp` applies machine_parse_smp_config to the -smp numbers with the levels the board's
+`SmpRules` allow, giving a `Topology` or QEMU's exact refusal; `resolve_topology` adds the board's
+own check (`Board.check_topology`, e.g. the x86 APIC ID limit), which QEMU makes right after.
+A Topology maps a CPU index (QEMU's cpu-index: the position among all possible vCPUs) to its
+drawer/book/socket/die/cluster/core/thread ids and back, in constant time; thread varies
+fastest.  How a board numbers CPUs for its hardware (x86 APIC IDs, pseries DRC indexes) is the
+board's business, not this module's.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from vmd.config import SmpConfig
-from vmd.machine.boards import Board
+
+if TYPE_CHECKING:
+    from vmd.machine.board import Board
 
 ZERO_IS_DEPRECATED = (
     "Deprecated CPU topology (considered invalid): CPU topology parameters must be greater than zero"
 )
-X2APIC_REQUIRED = "current -smp configuration requires kernel irqchip and X2APIC API support."
 
 # QEMU reads the -smp numbers into C `unsigned`: arithmetic on them wraps modulo 2**32.
 _U32 = (1 << 32) - 1
@@ -43,23 +46,22 @@ class TopologyError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class CpuIds:
-    """Where a CPU sits: QEMU's socket-id, die-id, core-id and thread-id."""
+    """Where a CPU sits: QEMU's socket-id, die-id, core-id and thread-id, and the levels only some
+    boards have (cluster-id on ARM virt; books and drawers on s390x)."""
 
     socket: int
     die: int
     core: int
     thread: int
-
-
-def _bit_width(count: int) -> int:
-    # Just enough bits to number `count` things: ceil(log2(count)), 0 for a single one.
-    return (count - 1).bit_length()
+    cluster: int = 0
+    book: int = 0
+    drawer: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class Topology:
-    """A resolved -smp: `max_cpus` slots of sockets x dies x cores x threads, the first
-    `boot_cpus` of which are filled at start-up.
+    """A resolved -smp: `max_cpus` possible vCPUs in drawers x books x sockets x dies x clusters x
+    cores x threads, the first `boot_cpus` of which are present at start-up.
 
     `warnings` are what QEMU warns about the -smp given, without the `warning: ` prefix; they do
     not take part in comparisons.
@@ -72,110 +74,88 @@ class Topology:
     boot_cpus: int
     max_cpus: int
     warnings: tuple[str, ...] = field(default=(), compare=False)
+    clusters: int = 1
+    books: int = 1
+    drawers: int = 1
 
     def __post_init__(self) -> None:
-        if min(self.sockets, self.dies, self.cores, self.threads) < 1:
+        if (
+            min(self.sockets, self.dies, self.cores, self.threads, self.clusters, self.books, self.drawers)
+            < 1
+        ):
             raise ValueError(f"every topology level needs at least one member: {self}")
-        # Normally every slot of the hierarchy exists; a product QEMU saw wrap around 2**32 can
-        # leave fewer slots than places, never more.
-        if not 1 <= self.boot_cpus <= self.max_cpus <= self.sockets * self.dies * self.cores * self.threads:
+        # Normally every place of the hierarchy exists; a product QEMU saw wrap around 2**32 can
+        # leave fewer CPUs than places, never more.
+        if not 1 <= self.boot_cpus <= self.max_cpus <= self.places:
             raise ValueError(f"need 1 <= boot_cpus <= max_cpus <= the hierarchy's size: {self}")
 
-    # --- APIC ID bit fields (thread bits lowest, the socket field unbounded above) ---
-
     @property
-    def thread_width(self) -> int:
-        return _bit_width(self.threads)
-
-    @property
-    def core_width(self) -> int:
-        return _bit_width(self.cores)
-
-    @property
-    def die_width(self) -> int:
-        return _bit_width(self.dies)
-
-    @property
-    def core_offset(self) -> int:
-        return self.thread_width
-
-    @property
-    def die_offset(self) -> int:
-        return self.core_offset + self.core_width
-
-    @property
-    def socket_offset(self) -> int:
-        return self.die_offset + self.die_width
-
-    # --- slot index <-> ids <-> APIC ID ---
+    def places(self) -> int:
+        return (
+            self.drawers * self.books * self.sockets * self.dies * self.clusters * self.cores * self.threads
+        )
 
     def ids(self, index: int) -> CpuIds:
-        """The ids of slot `index`; thread varies fastest, then core, die, socket."""
+        """The ids of CPU `index`; thread varies fastest, then core, cluster, die, socket, book."""
         self._check_index(index)
         rest, thread = divmod(index, self.threads)
         rest, core = divmod(rest, self.cores)
-        socket, die = divmod(rest, self.dies)
-        return CpuIds(socket, die, core, thread)
+        rest, cluster = divmod(rest, self.clusters)
+        rest, die = divmod(rest, self.dies)
+        rest, socket = divmod(rest, self.sockets)
+        drawer, book = divmod(rest, self.books)
+        return CpuIds(socket, die, core, thread, cluster, book, drawer)
 
-    def apic_id(self, index: int) -> int:
-        return self.apic_id_of(self.ids(index))
-
-    def apic_id_of(self, ids: CpuIds) -> int:
-        """The APIC ID of a CPU with these ids (no range check, as in QEMU)."""
-        return (
-            ids.socket << self.socket_offset
-            | ids.die << self.die_offset
-            | ids.core << self.core_offset
-            | ids.thread
-        )
-
-    def decode_apic_id(self, apic_id: int) -> CpuIds:
-        """The ids an APIC ID's bit fields spell, in range or not: QEMU quotes them when it rejects
-        an apic-id (`Invalid CPU [socket: 0, die: 0, core: 0, thread: 3] with APIC ID 3, ...`)."""
-        return CpuIds(
-            socket=apic_id >> self.socket_offset,
-            die=(apic_id >> self.die_offset) & ((1 << self.die_width) - 1),
-            core=(apic_id >> self.core_offset) & ((1 << self.core_width) - 1),
-            thread=apic_id & ((1 << self.thread_width) - 1),
-        )
-
-    def index_of(self, socket: int, die: int, core: int, thread: int) -> int:
-        """The slot index of these ids; ValueError if they name no slot."""
-        index = self._index_or_none(CpuIds(socket, die, core, thread))
-        if index is None:
-            raise ValueError(f"no slot at socket {socket}, die {die}, core {core}, thread {thread}")
-        return index
-
-    def index_of_apic_id(self, apic_id: int) -> int | None:
-        """The slot with this APIC ID, or None for a hole in the ID space or an ID past the end."""
-        # A negative ID decodes to a negative socket, which the range check refuses.
-        return self._index_or_none(self.decode_apic_id(apic_id))
-
-    def slots(self) -> tuple[CpuIds, ...]:
-        """The ids of every slot, in index order (which is also ascending APIC ID order)."""
-        return tuple(self.ids(index) for index in range(self.max_cpus))
-
-    def _index_or_none(self, ids: CpuIds) -> int | None:
+    def index_of(self, ids: CpuIds) -> int | None:
+        """The CPU index of these ids, or None if they name no possible CPU."""
         if not (
             0 <= ids.thread < self.threads
             and 0 <= ids.core < self.cores
+            and 0 <= ids.cluster < self.clusters
             and 0 <= ids.die < self.dies
             and 0 <= ids.socket < self.sockets
+            and 0 <= ids.book < self.books
+            and 0 <= ids.drawer < self.drawers
         ):
             return None
-        index = ((ids.socket * self.dies + ids.die) * self.cores + ids.core) * self.threads + ids.thread
+        index = ids.drawer
+        for count, value in (
+            (self.books, ids.book),
+            (self.sockets, ids.socket),
+            (self.dies, ids.die),
+            (self.clusters, ids.cluster),
+            (self.cores, ids.core),
+            (self.threads, ids.thread),
+        ):
+            index = index * count + value
         return index if index < self.max_cpus else None
+
+    def all_ids(self) -> tuple[CpuIds, ...]:
+        """The ids of every possible CPU, in index order."""
+        return tuple(self.ids(index) for index in range(self.max_cpus))
 
     def _check_index(self, index: int) -> None:
         if not 0 <= index < self.max_cpus:
-            raise IndexError(f"slot {index} out of range 0:{self.max_cpus - 1}")
+            raise IndexError(f"CPU {index} out of range 0:{self.max_cpus - 1}")
+
+
+def resolve_topology(smp: SmpConfig, board: Board) -> Topology:
+    """`resolve_smp`, then the board's own check, as QEMU makes it when it creates the CPUs (its
+    refusal carries the warnings -smp printed)."""
+    topology = resolve_smp(smp, board)
+    try:
+        board.check_topology(topology)
+    except TopologyError as error:
+        error.warnings = topology.warnings
+        raise
+    return topology
 
 
 def resolve_smp(smp: SmpConfig, board: Board) -> Topology:
     """The topology QEMU 7.2 builds for -smp `smp` on `board`, or TopologyError with its message.
 
     Checks happen in QEMU's order: unsupported levels, the hierarchy's product, maxcpus against
-    cpus, the board's minimum and maximum, then (x86 boards) the highest APIC ID.
+    cpus, the board's minimum and maximum.
     """
     given = (smp.cpus, smp.maxcpus, smp.sockets, smp.dies, smp.clusters, smp.cores, smp.threads)
     # An explicit 0 counts as "not given", with a deprecation warning.
@@ -183,19 +163,21 @@ def resolve_smp(smp: SmpConfig, board: Board) -> Topology:
     counts = _SmpCounts(*(_unsigned(value) for value in given))
     try:
         _check_levels_supported(counts, board)
-        _fill_in_omitted(counts, board.smp_prefers_sockets)
+        _fill_in_omitted(counts, board.smp.prefers_sockets)
         _check_counts(counts, board)
-        assert counts.clusters == 1, "a board with clusters needs a Topology that has them"
-        topology = Topology(
-            counts.sockets, counts.dies, counts.cores, counts.threads, counts.cpus, counts.maxcpus, warnings
-        )
-        # x86 boards check this later, when they create the CPUs; nothing else fails in between.
-        if board.apic_id_limit is not None and topology.apic_id(counts.maxcpus - 1) + 1 > board.apic_id_limit:
-            raise TopologyError(X2APIC_REQUIRED)
     except TopologyError as error:
         error.warnings = warnings
         raise
-    return topology
+    return Topology(
+        counts.sockets,
+        counts.dies,
+        counts.cores,
+        counts.threads,
+        counts.cpus,
+        counts.maxcpus,
+        warnings,
+        clusters=counts.clusters,
+    )
 
 
 @dataclass(slots=True)
@@ -221,9 +203,9 @@ def _unsigned(value: int | None) -> int:
 
 def _check_levels_supported(counts: _SmpCounts, board: Board) -> None:
     # A level the board lacks may be given only as 1 (or 0, meaning omitted).
-    if counts.dies > 1 and not board.dies_supported:
+    if counts.dies > 1 and not board.smp.dies:
         raise TopologyError("dies not supported by this machine's CPU topology")
-    if counts.clusters > 1 and not board.clusters_supported:
+    if counts.clusters > 1 and not board.smp.clusters:
         raise TopologyError("clusters not supported by this machine's CPU topology")
 
 
@@ -282,9 +264,9 @@ def _check_counts(n: _SmpCounts, board: Board) -> None:
 def _hierarchy(n: _SmpCounts, board: Board) -> str:
     """QEMU's "sockets (2) * dies (1) * cores (2) * threads (1)": the levels the board has."""
     levels = [f"sockets ({n.sockets})"]
-    if board.dies_supported:
+    if board.smp.dies:
         levels.append(f"dies ({n.dies})")
-    if board.clusters_supported:
+    if board.smp.clusters:
         levels.append(f"clusters ({n.clusters})")
     levels += [f"cores ({n.cores})", f"threads ({n.threads})"]
     return " * ".join(levels)

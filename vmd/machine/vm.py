@@ -8,22 +8,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from vmd.errors import GenericError
-from vmd.guest.os_model import GuestOs
-from vmd.machine.boards import Board
-from vmd.machine.cpu_hotplug import CpuHotplug
+from vmd.machine.board import Board
+from vmd.machine.cpu_manager import CpuManager, GuestLink
 from vmd.machine.migration import MigrationCapabilities
 from vmd.machine.qom import QomTree
 from vmd.machine.runstate import RunStateMachine
+from vmd.machine.slots import SlotTable
 from vmd.machine.topology import Topology
 from vmd.qapi import compiled as rs
 from vmd.qapi.compiled import RunState, ShutdownCause
-from vmd.qapi.registry import EventSpec
-from vmd.qapi.runtime import WireStruct
+from vmd.qapi.registry import EventSink
 
 if TYPE_CHECKING:
     from vmd.machine.vcpus import VcpuHost
@@ -31,13 +30,23 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-EventSink = Callable[[EventSpec, WireStruct | None], None]
-
 NIL_UUID = "00000000-0000-0000-0000-000000000000"
 # The causes QEMU counts as the guest's own doing (the `guest` member of SHUTDOWN/RESET).
 _GUEST_CAUSES = frozenset(
     {ShutdownCause.GUEST_SHUTDOWN, ShutdownCause.GUEST_RESET, ShutdownCause.GUEST_PANIC}
 )
+
+
+class GuestModel(GuestLink, Protocol):
+    """What the VM tells the guest model (vmd.guest.os_model.GuestOs)."""
+
+    def set_running(self, running: bool) -> None: ...
+
+    def reset(self) -> None: ...
+
+    def power_button(self) -> None: ...
+
+    async def close(self) -> None: ...
 
 
 class ExitRequest(Protocol):
@@ -63,7 +72,7 @@ class VirtualMachine:
         topology: Topology,
         cpu_type: str,
         boot_cpus: int,
-        guest: GuestOs,
+        guest: GuestModel,
         slot_nodes: tuple[int, ...] | None = None,
         start_paused: bool = False,
         no_shutdown: bool = False,
@@ -81,19 +90,17 @@ class VirtualMachine:
         self.guest = guest
         self.runstate = RunStateMachine(RunState.PRELAUNCH)
         self.qom = QomTree(f"{board.name}-machine")
-        self.cpu_hotplug = CpuHotplug(
+        self.slots = SlotTable(board.slot_layout(topology, cpu_type), slot_nodes)
+        self.cpu_manager = CpuManager(
             board=board,
-            topology=topology,
+            slots=self.slots,
             cpu_type=cpu_type,
             qom=self.qom,
             vcpus=vcpus,
             guest=guest,
             emit=emit,
             boot_cpus=boot_cpus,
-            slot_nodes=slot_nodes,
-            on_guest_shutdown=lambda: self.shutdown(ShutdownCause.GUEST_SHUTDOWN),
         )
-        self.cpus = self.cpu_hotplug.slots
         self.migration = MigrationCapabilities()
         # Set while the VM is (being) shut down for good: later requests must not restart it.
         self.exiting = False
@@ -103,7 +110,7 @@ class VirtualMachine:
 
     def create_boot_cpus(self) -> None:
         """Realize the boot CPUs: their vCPU threads start, stopped until the VM runs."""
-        self.cpu_hotplug.create_boot_cpus()
+        self.cpu_manager.create_boot_cpus()
 
     def launch(self) -> None:
         """Called once the monitors listen: run the guest unless -S asked to wait for `cont`."""
@@ -134,13 +141,17 @@ class VirtualMachine:
         if self._no_reboot and cause is not ShutdownCause.SUBSYSTEM_RESET:
             self.shutdown(cause)
             return
-        self.vcpus.reset(self.cpu_hotplug.present_cpus())
+        self.vcpus.reset(self.cpu_manager.present_cpus())
         self.guest.reset()  # the guest reboots: it boots again when the VM next runs
         self._emit(rs.RESET, rs.ResetEventData(guest=cause in _GUEST_CAUSES, reason=cause))
         if self.runstate.state not in (RunState.RUNNING, RunState.INMIGRATE, RunState.FINISH_MIGRATE):
             self.runstate.enter(RunState.PRELAUNCH)
         else:
             self.guest.set_running(self.runstate.running)
+
+    def guest_powered_off(self) -> None:
+        """The guest powered itself off (it heard the power button, say)."""
+        self.shutdown(ShutdownCause.GUEST_SHUTDOWN)
 
     def powerdown(self) -> None:
         """The ACPI power button: only a request; the guest decides whether to act on it."""
@@ -194,7 +205,7 @@ class VirtualMachine:
         # Enter the new state before waiting, as QEMU does, so a concurrent query sees it at once.
         self.runstate.enter(state)
         self.guest.set_running(False)
-        await self.cpu_hotplug.releases_done()  # an eject the guest made completes before STOP
+        await self.cpu_manager.releases_done()  # an eject the guest made completes before STOP
         await self.vcpus.pause_all()
         self._emit(rs.STOP, None)
 
@@ -212,7 +223,7 @@ class VirtualMachine:
         self._in_background(self._parked_then_stop())
 
     async def _parked_then_stop(self) -> None:
-        await self.cpu_hotplug.releases_done()
+        await self.cpu_manager.releases_done()
         await self.vcpus.pause_all()
         self._emit(rs.STOP, None)
 

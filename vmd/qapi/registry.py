@@ -8,7 +8,7 @@ schema (pydantic argument types) and the generated runtime one.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +42,11 @@ class EventSpec:
     doc: str
     data: type | None = None
     features: tuple[str, ...] = ()
+
+
+# Sends one event (its spec, its data or None): what the VM model reports through.  The data is
+# a generated struct (vmd.qapi.runtime.WireStruct); typed loosely here to keep this module light.
+EventSink = Callable[[EventSpec, Any], None]
 
 
 @dataclass(frozen=True)

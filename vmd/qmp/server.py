@@ -17,12 +17,14 @@ import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from vmd.errors import StartupError
+
 log = logging.getLogger(__name__)
 
 BACKLOG = 16
 
 
-class ListenError(Exception):
+class ListenError(StartupError):
     """A monitor socket could not be set up; the message is for the command line user."""
 
 

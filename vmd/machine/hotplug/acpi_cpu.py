@@ -6,8 +6,8 @@ and _OST reporting).  QEMU's DSDT does that switch when the OS loads it, so a
 VM whose guest has not booted yet refuses CPU unplug, exactly as QEMU 7.2 does;
 `qom-set ... cpu-hotplug-legacy false` forces it.  The mode survives reboot.
 
-The machine side sets flags and raises the SCI; the guest side (vmd.guest.os)
-clears them, reports _OST and writes eject.  Every method runs on the loop.
+The machine side sets flags and raises the SCI; the guest side (vmd.guest.acpi_ospm) clears
+them, reports _OST and writes eject.  Every method runs on the loop.
 """
 
 from __future__ import annotations
@@ -16,7 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from vmd.errors import GenericError
+from vmd.qapi import compiled as ev
 from vmd.qapi.compiled import ACPIOSTInfo, ACPISlotType
+from vmd.qapi.registry import EventSink
 
 # _OST codes (ACPI spec 6.3.5; the names Linux uses).
 OST_DEVICE_CHECK = 0x01
@@ -35,24 +37,31 @@ class _SlotState:
 
 
 class AcpiCpuHotplug:
+    """The block, for `slots` CPU slots.  `occupant_id` gives the id of the CPU in a slot (for
+    _OST reports), `emit` sends ACPI_DEVICE_OST, `on_taken` hears that the guest took a new CPU
+    in (its _OST for the insert).  The guest's driver attaches with `attach_guest`."""
+
     def __init__(
         self,
         slots: int,
         *,
         cpu_type: str,
         occupant_id: Callable[[int], str | None],
-        on_sci: Callable[[], None],
-        on_ost: Callable[[ACPIOSTInfo], None],
-        on_eject: Callable[[int], None],
+        emit: EventSink,
+        on_taken: Callable[[int], None],
     ) -> None:
         self._count = slots
         self._cpu_type = cpu_type
-        self._occupant_id = occupant_id  # the id of the CPU in a slot, if it has one
-        self._on_sci = on_sci
-        self._on_ost = on_ost
-        self._on_eject = on_eject
+        self._occupant_id = occupant_id
+        self._emit = emit
+        self._on_taken = on_taken
+        self._on_sci: Callable[[], None] = lambda: None  # until a guest listens
         self._state: dict[int, _SlotState] = {}  # only slots that left the all-zero state
         self.legacy = True
+
+    def attach_guest(self, on_sci: Callable[[], None]) -> None:
+        """The guest's OSPM: `on_sci` is its interrupt."""
+        self._on_sci = on_sci
 
     # -- machine side -------------------------------------------------------------------------
 
@@ -60,7 +69,7 @@ class AcpiCpuHotplug:
         """What the guest's _INI (or qom-set cpu-hotplug-legacy=false) does; no way back."""
         self.legacy = False
 
-    def cpu_plugged(self, index: int, *, hotplug: bool) -> None:
+    def plugged(self, index: int, *, hotplug: bool) -> None:
         """A CPU was realized in `index`; a hot-add flags it for the guest and raises the SCI."""
         if hotplug:
             self._slot(index).inserting = True
@@ -79,7 +88,7 @@ class AcpiCpuHotplug:
         self._slot(index).removing = True
         self._on_sci()
 
-    def cpu_gone(self, index: int) -> None:
+    def gone(self, index: int) -> None:
         state = self._state.get(index)
         if state is not None:
             state.inserting = state.removing = False
@@ -106,10 +115,9 @@ class AcpiCpuHotplug:
         """The guest's _OST for a slot: stored, and reported as ACPI_DEVICE_OST."""
         state = self._slot(index)
         state.ost_source, state.ost_status = source, status
-        self._on_ost(self._info(index, state))
-
-    def eject(self, index: int) -> None:
-        self._on_eject(index)
+        if source == OST_DEVICE_CHECK:
+            self._on_taken(index)
+        self._emit(ev.ACPI_DEVICE_OST, ev.AcpiDeviceOstData(info=self._info(index, state)))
 
     # -- query-acpi-ospm-status -----------------------------------------------------------------
 

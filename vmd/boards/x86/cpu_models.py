@@ -5,7 +5,7 @@ TCG) by a throw-away script: `query-cpu-definitions` on `-M none` gave the order
 static, migration-safe, deprecated and unavailable-features, `-cpu help` the description column.
 Capture again rather than edit them by hand.
 
-What depends on the board: alias-of is reported only when `Board.versioned_cpu_models` (pc/q35
+What depends on the board: alias-of is reported only by the VERSIONED catalog (pc/q35
 4.1 and later, and `none`); older types get the same rows without it.  unavailable-features is
 what TCG cannot provide, the same on every board, and is what vmd reports too.
 """
@@ -13,8 +13,9 @@ what TCG cannot provide, the same on every board, and is what vmd reports too.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from types import MappingProxyType
+
+from vmd.machine.cpu_catalog import CpuCatalog, CpuModel
 
 # A model's QOM type name is the model name with this suffix (qemu64 -> qemu64-x86_64-cpu).
 TYPE_SUFFIX = "-x86_64-cpu"
@@ -23,45 +24,31 @@ TYPE_SUFFIX = "-x86_64-cpu"
 _LISTED_LAST = ("base", "host", "max")
 
 
-@dataclass(frozen=True, slots=True)
-class CpuModel:
-    """One entry of query-cpu-definitions, plus the text `-cpu help` prints after its name.
-
-    `description` is that text exactly, including QEMU's "(alias configured by machine type)" or
-    "(alias of X)" for aliases, and its odd spacing.
-    """
-
-    name: str
-    alias_of: str | None
-    static: bool
-    migration_safe: bool
-    deprecated: bool
-    description: str
-    unavailable_features: tuple[str, ...]
-
-    @property
-    def typename(self) -> str:
-        return self.name + TYPE_SUFFIX
-
-
-def find_cpu_model(name: str) -> CpuModel | None:
-    """The model -cpu `name` selects (case-sensitive), or None."""
-    return CPU_MODELS.get(name)
-
-
-def cpu_models_in_help_order() -> tuple[CpuModel, ...]:
+def help_order(models: Mapping[str, CpuModel]) -> tuple[CpuModel, ...]:
     """The models in `-cpu help` order: by name (strcmp, so upper case first), base/host/max last."""
 
     def key(model: CpuModel) -> tuple[int, str]:
         last = _LISTED_LAST.index(model.name) + 1 if model.name in _LISTED_LAST else 0
         return (last, model.name)
 
-    return tuple(sorted(CPU_MODELS.values(), key=key))
+    return tuple(sorted(models.values(), key=key))
 
 
 def _model(name: str, alias_of: str | None, flags: str, description: str, *unavailable: str) -> CpuModel:
     # flags: s = static, m = migration-safe, d = deprecated
-    return CpuModel(name, alias_of, "s" in flags, "m" in flags, "d" in flags, description, unavailable)
+    # QEMU derives `host` from `max` (max is host's features where the accelerator allows).
+    parent = "max" + TYPE_SUFFIX if name == "host" else "x86_64-cpu"
+    return CpuModel(
+        name,
+        name + TYPE_SUFFIX,
+        alias_of,
+        "s" in flags,
+        "m" in flags,
+        "d" in flags,
+        description,
+        unavailable,
+        parent,
+    )
 
 
 # fmt: off
@@ -460,3 +447,8 @@ _ROWS = (
 
 # Every model by name, in query-cpu-definitions order.
 CPU_MODELS: Mapping[str, CpuModel] = MappingProxyType({model.name: model for model in _ROWS})
+DEFAULT_CPU_TYPE = "qemu64" + TYPE_SUFFIX
+
+# Types from 4.1 on report alias-of for unversioned names; older ones do not.
+VERSIONED = CpuCatalog(_ROWS, help_order(CPU_MODELS), show_aliases=True)
+LEGACY = CpuCatalog(_ROWS, VERSIONED.help_order, show_aliases=False)

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from vmd.machine.boards import BOARDS
-from vmd.machine.cpu_models import CPU_MODELS
+from vmd.boards.catalog import catalog
+from vmd.qapi.compiled import SysEmuTarget
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,10 +28,16 @@ class ClassProperty:
 
 @dataclass(frozen=True, slots=True)
 class QomType:
+    """A type; `targets` are the targets that have it (empty: every target)."""
+
     name: str
     parent: str | None
     abstract: bool = False
     properties: tuple[ClassProperty, ...] = ()
+    targets: frozenset[SysEmuTarget] = frozenset()
+
+
+_X86 = frozenset({SysEmuTarget.X86_64})
 
 
 def _ids() -> tuple[ClassProperty, ...]:
@@ -78,16 +84,18 @@ _FIXED = (
     QomType("tcg-accel", "accel"),
     QomType("device", "object", abstract=True, properties=_DEVICE),
     QomType("machine", "object", abstract=True),
-    QomType("x86-machine", "machine", abstract=True),
-    QomType("generic-pc-machine", "x86-machine", abstract=True),
+    QomType("x86-machine", "machine", abstract=True, targets=_X86),
+    QomType("generic-pc-machine", "x86-machine", abstract=True, targets=_X86),
     QomType("cpu", "device", abstract=True, properties=(ClassProperty("start-powered-off", "bool"),)),
-    QomType("x86_64-cpu", "cpu", abstract=True, properties=_ids()),
-    QomType("apic-common", "device", abstract=True),
-    QomType("apic", "apic-common"),
-    QomType("pci-device", "device", abstract=True),
-    QomType("ICH9-LPC", "pci-device", properties=(ClassProperty("cpu-hotplug-legacy", "bool"),)),
+    QomType("x86_64-cpu", "cpu", abstract=True, properties=_ids(), targets=_X86),
+    QomType("apic-common", "device", abstract=True, targets=_X86),
+    QomType("apic", "apic-common", targets=_X86),
+    QomType("pci-device", "device", abstract=True, targets=_X86),
+    QomType(
+        "ICH9-LPC", "pci-device", properties=(ClassProperty("cpu-hotplug-legacy", "bool"),), targets=_X86
+    ),
     # PIIX4_PM gets cpu-hotplug-legacy when it is realized, so its type does not show it (QEMU).
-    QomType("PIIX4_PM", "pci-device"),
+    QomType("PIIX4_PM", "pci-device", targets=_X86),
     QomType("memory-backend", "object", abstract=True, properties=_BACKEND),
     QomType("memory-backend-ram", "memory-backend"),
     QomType("memory-backend-file", "memory-backend", properties=_FILE),
@@ -100,23 +108,21 @@ _FIXED = (
     QomType("chardev-stdio", "chardev-fd"),
     QomType("chardev-null", "chardev"),
     QomType("chardev-pty", "chardev"),
-    QomType("isa-device", "device", abstract=True),
-    QomType("isa-serial", "isa-device", properties=_ISA_SERIAL),
+    QomType("isa-device", "device", abstract=True, targets=_X86),
+    QomType("isa-serial", "isa-device", properties=_ISA_SERIAL, targets=_X86),
 )
 
 
-def _all_types() -> Iterator[QomType]:
-    yield from _FIXED
-    for board in BOARDS.values():
-        parent = "generic-pc-machine" if board.hotpluggable_cpus else "machine"
-        yield QomType(f"{board.name}-machine", parent)
-    for model in CPU_MODELS.values():
-        # QEMU derives `host` from `max` (max is host's features where the accelerator allows).
-        parent = "max-x86_64-cpu" if model.name == "host" else "x86_64-cpu"
-        yield QomType(model.typename, parent)
+def _all_types(target: SysEmuTarget) -> Iterator[QomType]:
+    yield from (t for t in _FIXED if not t.targets or target in t.targets)
+    boards = catalog(target)
+    for board in boards.boards.values():
+        yield QomType(f"{board.name}-machine", board.qom_parent)
+    for model in boards.default.cpu_models().models.values():
+        yield QomType(model.typename, model.qom_parent)
 
 
-TYPES: dict[str, QomType] = {t.name: t for t in _all_types()}
+TYPES: dict[str, QomType] = {t.name: t for t in _all_types(SysEmuTarget.X86_64)}
 
 
 def ancestry(name: str) -> Iterator[QomType]:

@@ -1,0 +1,111 @@
+"""QEMU's `none` machine: no devices, no CPU unless -cpu asks for one, no CPU hotplug.
+
+libvirt probes an emulator with `-machine none`; the answers must be the target's (its CPU
+models and QOM types), so a `none` board is made for each target from that target's CPU family.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from vmd.errors import GenericError
+from vmd.machine.board import Board, BoardCpus, MachineDevices, MachineParts
+from vmd.machine.cpu_catalog import CpuCatalog
+from vmd.machine.cpu_qom import CpuObject
+from vmd.machine.qdev.target import PlugTarget
+from vmd.machine.qom import QomObject, QomTree
+from vmd.machine.slots import SlotLayout
+from vmd.machine.topology import Topology
+from vmd.qapi.compiled import SysEmuTarget
+
+MiB = 1 << 20
+
+
+class CpuFamily(Protocol):
+    """What a target's CPUs are, whatever the board."""
+
+    def models(self, versioned: bool = True) -> CpuCatalog: ...
+
+    def layout(self, topology: Topology, cpu_type: str) -> SlotLayout: ...
+
+    def plug_target(
+        self,
+        cpu_type: str,
+        layout: SlotLayout,
+        slot_nodes: Sequence[int] | None,
+        *,
+        hotplug_handler: bool = True,
+    ) -> PlugTarget: ...
+
+    def cpus(self, qom: QomTree, layout: SlotLayout, cpu_type: str) -> BoardCpus: ...
+
+
+class _OnlyBootCpu(BoardCpus):
+    """The target's CPU objects, where `none` puts its one CPU; it can never be unplugged."""
+
+    def __init__(self, cpus: BoardCpus) -> None:
+        self._cpus = cpus
+
+    def boot_place(self, slot: int) -> tuple[QomObject, str]:
+        return self._cpus.boot_place(slot)
+
+    def create(
+        self, slot: int, *, node_id: int, device_id: str | None, hotplugged: bool, start_powered_off: bool
+    ) -> CpuObject:
+        return self._cpus.create(
+            slot,
+            node_id=node_id,
+            device_id=device_id,
+            hotplugged=hotplugged,
+            start_powered_off=start_powered_off,
+        )
+
+    def vcpu_paths(self, device_path: str, slot: int) -> tuple[str, ...]:
+        return self._cpus.vcpu_paths(device_path, slot)
+
+    def check_unplug(self, slot: int) -> None:
+        raise GenericError("Boot CPU is unpluggable")
+
+
+@dataclass(frozen=True)
+class NoneBoard(Board):
+    cpu_family: CpuFamily | None = None
+
+    @property
+    def _family(self) -> CpuFamily:
+        assert self.cpu_family is not None
+        return self.cpu_family
+
+    def cpu_models(self) -> CpuCatalog:
+        return self._family.models()
+
+    def slot_layout(self, topology: Topology, cpu_type: str) -> SlotLayout:
+        return self._family.layout(topology, cpu_type)
+
+    def boot_cpu_count(self, topology: Topology, cpu_model_given: bool) -> int:
+        # `none` creates a CPU only when -cpu names one.
+        return topology.boot_cpus if cpu_model_given else 0
+
+    def plug_target(self, cpu_type: str, layout: SlotLayout, slot_nodes: Sequence[int] | None) -> PlugTarget:
+        return self._family.plug_target(cpu_type, layout, slot_nodes, hotplug_handler=False)
+
+    def realize(self, parts: MachineParts) -> MachineDevices:
+        cpus = self._family.cpus(parts.qom, parts.slots.layout, parts.cpu_type)
+        return MachineDevices(_OnlyBootCpu(cpus), None)
+
+
+def none_board(target: SysEmuTarget, family: CpuFamily) -> NoneBoard:
+    return NoneBoard(
+        name="none",
+        description="empty machine",
+        target=target,
+        cpu_max=1,
+        hotpluggable_cpus=False,
+        default_cpu_type=None,
+        default_ram_id="ram",
+        default_ram_size=128 * MiB,
+        numa_mem_supported=False,
+        cpu_family=family,
+    )

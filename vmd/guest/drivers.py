@@ -1,0 +1,19 @@
+"""Which driver the guest OS speaks to a board's CPU hotplug controller through."""
+
+from __future__ import annotations
+
+from vmd.guest.acpi_ospm import AcpiOspm
+from vmd.guest.os_model import FirmwareDriver, GuestMachine, GuestOs
+from vmd.machine.hotplug.acpi_cpu import AcpiCpuHotplug
+from vmd.machine.hotplug.controller import HotplugController
+
+
+def driver_for(
+    os: GuestOs, controller: HotplugController | None, machine: GuestMachine
+) -> FirmwareDriver | None:
+    """The guest's driver for `controller` (None for a board without CPU hotplug)."""
+    if controller is None:
+        return None
+    if isinstance(controller, AcpiCpuHotplug):
+        return AcpiOspm(os, controller, machine)
+    raise TypeError(f"the guest has no driver for {type(controller).__name__}")

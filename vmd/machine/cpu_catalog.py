@@ -1,0 +1,53 @@
+"""CPU models as a board offers them: what -cpu takes, `-cpu help` lists and query-cpu-definitions
+reports.  The models themselves are the board family's data (vmd/boards/<family>/cpu_models.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+
+
+@dataclass(frozen=True, slots=True)
+class CpuModel:
+    """One entry of query-cpu-definitions, plus the text `-cpu help` prints after its name.
+
+    `description` is that text exactly, including QEMU's "(alias configured by machine type)" or
+    "(alias of X)" for aliases, and its odd spacing.  `typename` is the model's QOM type.
+    """
+
+    name: str
+    typename: str
+    alias_of: str | None
+    static: bool
+    migration_safe: bool
+    deprecated: bool
+    description: str
+    unavailable_features: tuple[str, ...]
+    qom_parent: str  # the abstract CPU type of the target (x86_64-cpu), or the model it derives from
+
+
+class CpuCatalog:
+    """The models of one board: by name in query-cpu-definitions order, and in `-cpu help` order.
+
+    `show_aliases`: whether query-cpu-definitions reports alias-of on this board (x86 types from
+    4.1 on resolve an unversioned name to its -v1; older ones keep the legacy models)."""
+
+    def __init__(
+        self, models: Sequence[CpuModel], help_order: Sequence[CpuModel], *, show_aliases: bool
+    ) -> None:
+        self.models: Mapping[str, CpuModel] = MappingProxyType({model.name: model for model in models})
+        self.help_order = tuple(help_order)
+        self.show_aliases = show_aliases
+        self._by_type = {model.typename: model for model in models}
+
+    def find(self, name: str) -> CpuModel | None:
+        """The model -cpu `name` selects (case-sensitive), or None."""
+        return self.models.get(name)
+
+    def model_of_type(self, typename: str) -> str | None:
+        model = self._by_type.get(typename)
+        return None if model is None else model.name
+
+    def typenames(self) -> frozenset[str]:
+        return frozenset(self._by_type)

@@ -1,0 +1,371 @@
+"""The CPU manager: plug a slot, request its unplug, eject it, and know when either ended.
+
+Board-neutral.  What a CPU is (its QOM object, where a boot CPU goes, what an unplug removes) is
+the board's `BoardCpus`; how the guest hears of it is the board's `HotplugController`; which slot a
+device_add names is the board's `PlugTarget`.  The typed API (`plug`, `request_unplug`,
+`wait_unplugged`) is what device_add, -device, cpu-add and, above them, resize jobs use; nothing
+here builds or reads QMP dictionaries except `device_add`'s arguments, which are qdev's.
+
+Plug: the slot's vCPU threads start (their parked contexts reused), its object enters the QOM
+tree and the slot table, and the controller announces a hot-add.  Unplug: device_del only asks
+(the controller's request); the guest answers.  When it ejects, the CPU leaves every view in one
+step on the loop (slot table, QOM, the guest's lists, query-cpus-fast) while its threads are still
+alive, so no answer ever names a thread that has exited; then the threads are stopped and joined,
+their contexts parked, and DEVICE_DELETED is sent for the board's children and then for the device
+itself (the event QEMU 7.2 under TCG never sends for a CPU).  That release is the machine's own
+work: nothing the guest does afterwards (a reset cancelling its tasks) can leave it half done.
+Every phase is timed.  Everything runs on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from vmd.errors import DeviceNotFound, GenericError
+from vmd.firmware import standard as fw
+from vmd.machine.board import Board, BoardCpus, MachineDevices, MachineParts
+from vmd.machine.cpu_qom import CpuObject
+from vmd.machine.qdev.opts import ArgumentSource, parse_device_request
+from vmd.machine.qdev.target import PlugTarget, resolve_slot
+from vmd.machine.qom import QomObject, QomTree
+from vmd.machine.slots import CpuDevice, SlotTable
+from vmd.machine.vcpus import VcpuHost
+from vmd.qapi import compiled as ev
+from vmd.qapi.registry import EventSink
+
+log = logging.getLogger(__name__)
+
+
+class GuestLink(Protocol):
+    """What the manager tells the guest model directly (the rest goes through the controller)."""
+
+    def boot_plan(self, cpu_index: int) -> bool:
+        """Whether a vCPU present at boot is brought online (the guest's maxcpus=)."""
+
+    def cpu_gone(self, cpu_index: int) -> None: ...
+
+
+@dataclass(slots=True)
+class PlugTimes:
+    """Monotonic nanoseconds of one slot's plug phases (0: not reached yet): the request, its
+    vCPU threads started, the guest took it in, every vCPU of it confirmed online."""
+
+    requested: int
+    thread_running: int = 0
+    guest_notified: int = 0
+    online: int = 0
+    waiting: set[int] = field(default_factory=set)  # vCPUs not confirmed online yet
+
+    def since_request(self, moment: int) -> int:
+        return moment - self.requested if moment else 0
+
+
+@dataclass(slots=True)
+class UnplugTimes:
+    """The last completed unplug: device_del, the guest's eject (threads joined), DEVICE_DELETED."""
+
+    requested: int
+    ejected: int = 0
+    deleted: int = 0
+
+
+@dataclass(slots=True)
+class HotplugRecord:
+    plugs: dict[int, PlugTimes] = field(default_factory=dict)  # by slot, the latest plug
+    unplug_requests: dict[int, int] = field(default_factory=dict)  # by slot, pending requests
+    last_unplug: UnplugTimes | None = None
+    hot_adds: int = 0
+    unplugs: int = 0
+
+
+class CpuManager:
+    def __init__(
+        self,
+        *,
+        board: Board,
+        slots: SlotTable,
+        cpu_type: str,
+        qom: QomTree,
+        vcpus: VcpuHost,
+        guest: GuestLink,
+        emit: EventSink,
+        boot_cpus: int,
+    ) -> None:
+        self.board = board
+        self.slots = slots
+        self.layout = slots.layout
+        self.cpu_type = cpu_type
+        self.qom = qom
+        self.vcpus = vcpus
+        self.guest = guest
+        self._emit = emit
+        self.boot_cpus = boot_cpus
+        self.record = HotplugRecord()
+        self.objects: dict[int, CpuObject] = {}  # by slot
+        # Ejected CPUs whose threads are still being joined: their slots are not free yet.
+        self._releases: dict[int, asyncio.Task[None]] = {}
+        self._unplug_waiters: dict[int, list[asyncio.Future[bool]]] = {}
+        self._anon_count = 0
+        self.target: PlugTarget = board.plug_target(cpu_type, slots.layout, slots.slot_nodes)
+        devices: MachineDevices = board.realize(
+            MachineParts(
+                qom=qom,
+                slots=slots,
+                cpu_type=cpu_type,
+                boot_cpus=boot_cpus,
+                emit=emit,
+                occupant_id=self._occupant_id,
+                on_taken=self._guest_took,
+            )
+        )
+        self.cpus: BoardCpus = devices.cpus
+        self.controller = devices.controller
+
+    # -- what the guest reaches (vmd.guest's GuestMachine) ---------------------------------------
+
+    def present_cpus(self) -> list[int]:
+        """The cpu-indexes of the present vCPUs, in creation order."""
+        return [index for device in self.slots.devices.values() for index in device.vcpus]
+
+    def slot_vcpus(self, slot: int) -> range:
+        return self.layout.vcpus(slot)
+
+    def set_cpu_online_bit(self, index: int, online: bool) -> None:
+        if not self.vcpus.custom_image:
+            fw.set_online(self.vcpus.ram, index, online)
+
+    def wake_cpu(self, index: int) -> None:
+        if self.layout.slot_of(index) in self.slots.devices:
+            self.vcpus.engine.post_interrupt(index, fw.IRQ_WAKE)
+
+    def cpu_online_confirmed(self, index: int) -> None:
+        times = self.record.plugs.get(self.layout.slot_of(index))
+        if times is not None and not times.online:
+            times.waiting.discard(index)
+            if not times.waiting:
+                times.online = time.monotonic_ns()
+
+    def unplug_refused(self, slot: int) -> None:
+        self.record.unplug_requests.pop(slot, None)
+        device = self.slots.devices.get(slot)
+        if device is not None:
+            obj = self.objects[slot]
+            self._emit(
+                ev.DEVICE_UNPLUG_GUEST_ERROR,
+                ev.DeviceUnplugGuestErrorData(device=obj.device_id, path=device.qom_path),
+            )
+        self._settle_waiters(slot, False)
+
+    def eject(self, slot: int) -> asyncio.Task[None] | None:
+        """The guest ejected `slot` (on the loop): the CPU leaves every view now, while its threads
+        are still alive; the returned release stops and joins them, parks their contexts and sends
+        DEVICE_DELETED.  None when there is nothing to eject (QEMU ignores an eject of the boot CPU
+        or of an empty slot)."""
+        if slot == 0 or slot not in self.slots.devices:
+            return None
+        requested = self.record.unplug_requests.pop(slot, time.monotonic_ns())
+        device = self.slots.remove(slot)
+        obj = self.objects.pop(slot)
+        parent = obj.parent
+        assert parent is not None
+        parent.remove_child(obj.name)
+        if self.controller is not None:
+            self.controller.gone(slot)
+        for index in device.vcpus:
+            self.guest.cpu_gone(index)
+            self.vcpus.request_unplug(index)
+        self.record.plugs.pop(slot, None)
+        release = asyncio.get_running_loop().create_task(
+            self._release(device, obj.device_id, requested), name=f"cpu-release-{slot}"
+        )
+        self._releases[slot] = release
+        release.add_done_callback(lambda _: self._released(slot, release))
+        return release
+
+    # -- plug ----------------------------------------------------------------------------------
+
+    def device_add(
+        self,
+        arguments: Mapping[str, object],
+        *,
+        hotplug: bool,
+        source: ArgumentSource = ArgumentSource.QMP,
+        legacy_cpu_add: bool = False,
+    ) -> CpuDevice:
+        """device_add / -device / cpu-add of a CPU: QEMU 7.2's checks in its order, then the plug."""
+        peripheral = self.qom.machine.children["peripheral"]
+        request = parse_device_request(
+            arguments, self.target, existing_ids=peripheral.children, source=source
+        )
+        anon_name = None
+        if request.device_id is None and not legacy_cpu_add:
+            # QEMU numbers anonymous devices with a counter that every created object uses up.
+            anon_name = f"device[{self._anon_count}]"
+            self._anon_count += 1
+        resolved = resolve_slot(request, self.target, occupied=self.slots.devices)
+        if legacy_cpu_add:
+            container, name = self.qom.machine.children["unattached"], None
+        elif resolved.device_id is not None:
+            container, name = peripheral, resolved.device_id
+        else:
+            container, name = self.qom.machine.children["peripheral-anon"], anon_name
+        return self.plug(
+            resolved.slot,
+            container,
+            name or _free_name(container),
+            device_id=resolved.device_id,
+            hotplug=hotplug,
+            node_id=-1 if resolved.node_id is None else resolved.node_id,
+            start_powered_off=resolved.start_powered_off,
+        )
+
+    def legacy_cpu_add(self, index: int) -> CpuDevice:
+        """cpu-add: the board turns the index into device_add arguments."""
+        arguments = self.board.legacy_cpu_add(index, self.layout, self.cpu_type)
+        return self.device_add(arguments, hotplug=True, legacy_cpu_add=True)
+
+    def create_boot_cpus(self) -> None:
+        for slot in range(self.boot_cpus):
+            container, name = self.cpus.boot_place(slot)
+            # As for any CPU, QEMU fills node-id in from the slot when NUMA is configured.
+            node = self.slots.node(slot)
+            self.plug(
+                slot, container, name, device_id=None, hotplug=False, node_id=-1 if node is None else node
+            )
+
+    def plug(
+        self,
+        slot: int,
+        container: QomObject,
+        name: str,
+        *,
+        device_id: str | None,
+        hotplug: bool,
+        node_id: int = -1,
+        start_powered_off: bool = False,
+    ) -> CpuDevice:
+        """Realize a CPU in free slot `slot`, under `container` as `name`: its vCPU threads start,
+        then it enters the QOM tree and the slot table, and a hot-add is announced to the guest."""
+        requested = time.monotonic_ns()
+        obj = self.cpus.create(
+            slot,
+            node_id=node_id,
+            device_id=device_id,
+            hotplugged=hotplug,
+            start_powered_off=start_powered_off,
+        )
+        vcpus = self.layout.vcpus(slot)
+        # A CPU present at boot is onlined by the boot (up to maxcpus); a hot-added one waits for
+        # the guest's decision.  The threads first: if one cannot start, the model is unchanged.
+        for index in vcpus:
+            self.vcpus.plug(index, online=not hotplug and self.guest.boot_plan(index))
+        container.add_child(name, obj)
+        path = obj.path()
+        device = CpuDevice(slot, vcpus, path, self.cpus.vcpu_paths(path, slot))
+        self.slots.add(device)
+        self.objects[slot] = obj
+        if self.controller is not None:
+            self.controller.plugged(slot, hotplug=hotplug)
+        if hotplug:  # boot and -device CPUs are not hot-added: no phases to time
+            self.record.plugs[slot] = PlugTimes(requested, time.monotonic_ns(), waiting=set(vcpus))
+            self.record.hot_adds += 1
+        return device
+
+    # -- unplug --------------------------------------------------------------------------------
+
+    def device_del(self, name: str) -> None:
+        """device_del of a CPU: the lookup and checks of QEMU 7.2, then the board's request."""
+        obj = self._find_device(name)
+        if not isinstance(obj, CpuObject):
+            raise GenericError(f"Device '{obj.type_name}' does not support hotplugging")
+        self.request_unplug(next(slot for slot, o in self.objects.items() if o is obj))
+
+    def request_unplug(self, slot: int) -> None:
+        """Ask the guest to give up the CPU in `slot`; `wait_unplugged` tells how it ended."""
+        self.cpus.check_unplug(slot)
+        if self.controller is None:
+            raise GenericError("Not supported")
+        self.controller.request_unplug(slot)
+        self.record.unplug_requests.setdefault(slot, time.monotonic_ns())
+
+    def wait_unplugged(self, slot: int) -> asyncio.Future[bool]:
+        """Resolves once the unplug of `slot` ended: True when the CPU is gone (after its
+        DEVICE_DELETED), False when the guest refused.  A guest that ignores the request never
+        resolves it: bound the wait."""
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        if slot not in self.slots.devices and slot not in self._releases:
+            future.set_result(True)
+        else:
+            self._unplug_waiters.setdefault(slot, []).append(future)
+        return future
+
+    async def releases_done(self) -> None:
+        """Wait until every ejected CPU is fully released (a plug into its slot must wait for that,
+        and a stop waits so that no unplug completes while the VM is paused)."""
+        while self._releases:
+            await asyncio.wait(list(self._releases.values()))
+
+    # -- internals -----------------------------------------------------------------------------
+
+    async def _release(self, device: CpuDevice, device_id: str | None, requested: int) -> None:
+        for index in device.vcpus:
+            await self.vcpus.unplug(index)
+        times = UnplugTimes(requested, ejected=time.monotonic_ns())
+        for child in self.cpus.deleted_children(device.qom_path):
+            self._emit(ev.DEVICE_DELETED, ev.DeviceDeletedData(path=child))
+        self._emit(ev.DEVICE_DELETED, ev.DeviceDeletedData(device=device_id, path=device.qom_path))
+        times.deleted = time.monotonic_ns()
+        self.record.last_unplug = times
+        self.record.unplugs += 1
+        self._settle_waiters(device.slot, True)
+
+    def _released(self, slot: int, release: asyncio.Task[None]) -> None:
+        if self._releases.get(slot) is release:
+            del self._releases[slot]
+        if not release.cancelled() and release.exception() is not None:
+            log.error("CPU in slot %d: its release failed", slot, exc_info=release.exception())
+
+    def _settle_waiters(self, slot: int, gone: bool) -> None:
+        for future in self._unplug_waiters.pop(slot, ()):
+            if not future.done():
+                future.set_result(gone)
+
+    def _find_device(self, name: str) -> QomObject:
+        # QEMU resolves the id under /machine/peripheral, or as an absolute path.
+        obj: QomObject | None
+        if name.startswith("/"):
+            try:
+                obj = self.qom.resolve(name)
+            except DeviceNotFound:
+                obj = None
+        else:
+            obj = self.qom.machine.children["peripheral"]
+            for part in name.split("/"):
+                obj = obj.children.get(part) if obj is not None else None
+        if obj is None:
+            raise DeviceNotFound(f"Device '{name}' not found")
+        if obj.type_name in ("container", "") or obj is self.qom.machine:
+            raise GenericError(f"{name} is not a hotpluggable device")
+        return obj
+
+    def _occupant_id(self, slot: int) -> str | None:
+        obj = self.objects.get(slot)
+        return None if obj is None else obj.device_id
+
+    def _guest_took(self, slot: int) -> None:
+        times = self.record.plugs.get(slot)
+        if times is not None and not times.guest_notified:
+            times.guest_notified = time.monotonic_ns()
+
+
+def _free_name(container: QomObject) -> str:
+    """QEMU's "device[*]": the lowest free index."""
+    n = 0
+    while f"device[{n}]" in container.properties:
+        n += 1
+    return f"device[{n}]"

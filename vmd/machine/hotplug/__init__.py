@@ -1,0 +1,1 @@
+"""How a board tells its guest about CPUs and hears back: the controller seam and its kinds."""
