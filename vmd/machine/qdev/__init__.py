@@ -1,1 +1,2 @@
-"""device_add generics: argument handling as QEMU 7.2 creates a device, property values, buses, and what a board lets one create."""
+"""device_add generics: arguments as QEMU 7.2 creates a device, property values, buses, and
+what a board lets device_add create."""
