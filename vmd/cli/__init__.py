@@ -1,0 +1,55 @@
+"""The QEMU-compatible command line: `parse_command_line(argv) -> Config`.
+
+libvirt and scripts start vmd exactly as they start qemu-system-x86_64, so vmd accepts
+QEMU 7.2's options with QEMU's value syntaxes (QemuOpts `key=val,...`, keyval, JSON) and
+reports mistakes with QEMU's words.  Errors are `CommandLineError`: the caller prints
+`vmd: <message>` to stderr and exits 1.  Requests for information (-help, -version,
+`-machine help`, ...) are `EarlyExit`: the caller prints `text` (or, when `text` is empty,
+renders `topic` from its own model) to stdout and exits 0.
+
+Parsing runs like QEMU's: first every option name is looked up (unknown options and
+missing arguments win over everything else: `argv`), then each option is parsed in order
+(`builder`, with the table of `options`), then the checks QEMU makes only once the whole
+line is known (`Builder.finish`).
+
+The package knows options, not boards: the default RAM size, the -machine properties of a
+board and the -smp rules are decided by the machine.  Its modules:
+
+    errors        CommandLineError, EarlyExit, HelpTopic, and the internal value error
+    argv          the first pass: option names and their arguments, given a table
+    options       the option table
+    specs         the QemuOpts lists of the options (keys, types, implied key)
+    qemuopts      QemuOpts key=val,... and keyval (dotted keys)
+    json_arg      -device/-object JSON
+    builder       the options in order, QEMU's late checks, the frozen Config
+    machine_opts  -m, -smp, -machine, -cpu, -numa, -display values
+    chardev       -chardev, -qmp, -mon, -serial and their legacy syntax
+    devices       -device, -object, -global, -add-fd values
+    help          -help and -version
+"""
+
+from __future__ import annotations
+
+from vmd.cli.argv import scan
+from vmd.cli.builder import Builder
+from vmd.cli.errors import CommandLineError, EarlyExit, HelpTopic, Invalid
+from vmd.cli.help import usage_text, version_text
+from vmd.cli.options import OPTIONS, POSITIONAL
+from vmd.config import Config
+
+__all__ = ["CommandLineError", "EarlyExit", "HelpTopic", "parse_command_line", "usage_text", "version_text"]
+
+
+def parse_command_line(argv: list[str]) -> Config:
+    """Parse `argv` (without the program name) into a Config.
+
+    Raises CommandLineError for a mistake and EarlyExit for -help, -version and the
+    `help` values QEMU accepts.
+    """
+    builder = Builder()
+    for arg in scan(argv, OPTIONS, POSITIONAL):
+        try:
+            arg.option.handle(builder, arg)
+        except Invalid as exc:
+            raise arg.error(str(exc)) from None
+    return builder.finish()

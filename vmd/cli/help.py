@@ -1,0 +1,51 @@
+"""What -help and -version print.
+
+The topic listings (-machine help, -cpu help, -device help, ...) are rendered by the caller
+from its own model: the command line answers them with an `EarlyExit` whose text is empty.
+"""
+
+from __future__ import annotations
+
+from vmd.version import QEMU_COMPAT, VMD_VERSION
+
+__all__ = ["usage_text", "version_text"]
+
+
+def version_text() -> str:
+    # Scripts match "QEMU emulator version X.Y.Z"; the parenthesis says who answers,
+    # where QEMU puts its package name.
+    major, minor, micro = QEMU_COMPAT
+    return (
+        f"QEMU emulator version {major}.{minor}.{micro} (vmd {VMD_VERSION})\n"
+        "vmd speaks QEMU's QMP and command line; it is not QEMU.\n"
+    )
+
+
+def usage_text() -> str:
+    return f"""{version_text()}usage: vmd [options]
+
+vmd accepts qemu-system-x86_64's command line.  What it does with it:
+
+Machine
+  -machine [type=]NAME[,prop=value...]   (-M)   -accel NAME[,prop=value...]   -enable-kvm
+  -cpu MODEL[,feature...]   -smp [cpus=]N[,maxcpus=N][,sockets=N][,dies=N][,clusters=N][,cores=N][,threads=N]
+  -m [size=]SIZE[,slots=N][,maxmem=SIZE]   -numa node|cpu|dist,...   -device DRIVER[,prop=value...] or JSON
+  -object TYPE,id=ID[,prop=value...] or JSON   -global DRIVER.PROP=VALUE
+Run
+  -S   -name [guest=]NAME[,process=NAME][,debug-threads=on|off]   -uuid UUID   -daemonize   -pidfile FILE
+  -no-shutdown   -no-reboot   -action shutdown=...,reboot=...   -add-fd fd=N,set=N
+  -nodefaults   -no-user-config   -nographic   -display none
+Monitors (QMP only, on unix sockets)
+  -qmp unix:PATH,server=on,wait=off[,mode=0660]   -qmp-pretty ...   -qmp chardev:ID
+  -chardev socket,id=ID,path=PATH|fd=N,server=on[,wait=off][,mode=0660]
+  -mon chardev=ID,mode=control[,pretty=on]
+Serial ports
+  -chardev file|null|socket|...,id=ID,...   -serial chardev:ID|file:PATH|null|stdio|none
+vmd's own
+  -vmd-guest KEY=VALUE,...   the guest model's policy
+
+Accepted and ignored (listed at start-up): -rtc -boot -sandbox -msg -overcommit -audiodev -vga -vnc -k -D -d
+-trace -seed and other host-side options.  Disks, networks, -gdb, HMP monitors, -readconfig, -kernel and
+-incoming (no migration yet) are refused.
+  -h, -help   this text        -version   the version
+"""
