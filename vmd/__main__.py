@@ -33,7 +33,7 @@ from vmd.machine.boards import (
 from vmd.machine.cpu_models import TYPE_SUFFIX, find_cpu_model
 from vmd.machine.numa import NumaError, resolve_numa
 from vmd.machine.topology import TopologyError, resolve_smp
-from vmd.machine.user_objects import ObjectError, create_objects, machine_ram
+from vmd.machine.user_objects import ObjectError, check_option, create_objects, machine_ram
 from vmd.machine.vm import NIL_UUID, Identity
 from vmd.pidfile import PidfileError
 from vmd.qmp.limits import SessionLimits
@@ -274,7 +274,9 @@ def daemonize(settings: DaemonSettings) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        config = parse_command_line(sys.argv[1:] if argv is None else argv)
+        config = parse_command_line(
+            sys.argv[1:] if argv is None else argv, check_object=check_option, object_error=ObjectError
+        )
     except EarlyExit as early:
         print(early.text, end="" if early.text.endswith("\n") else "\n")
         return 0

@@ -31,7 +31,7 @@ board and the -smp rules are decided by the machine.  Its modules:
 from __future__ import annotations
 
 from vmd.cli.argv import scan
-from vmd.cli.builder import Builder
+from vmd.cli.builder import Builder, ObjectCheck
 from vmd.cli.errors import CommandLineError, EarlyExit, HelpTopic, Invalid
 from vmd.cli.help import usage_text, version_text
 from vmd.cli.options import OPTIONS, POSITIONAL
@@ -40,13 +40,21 @@ from vmd.config import Config
 __all__ = ["CommandLineError", "EarlyExit", "HelpTopic", "parse_command_line", "usage_text", "version_text"]
 
 
-def parse_command_line(argv: list[str]) -> Config:
+def parse_command_line(
+    argv: list[str], *, check_object: ObjectCheck | None = None, object_error: type[Exception] = Exception
+) -> Config:
     """Parse `argv` (without the program name) into a Config.
 
     Raises CommandLineError for a mistake and EarlyExit for -help, -version and the
     `help` values QEMU accepts.
+
+    `check_object` makes the checks QEMU makes of an -object as it reads the option (its
+    type, its properties); the command line knows options, not object types, so the caller
+    hands them in (`vmd.machine.user_objects.check_option`).  It refuses an object by raising
+    `object_error`, whose text becomes the option's error ("-object foo,id=x: Parameter
+    'qom-type' does not accept value 'foo'"); anything else it raises is not caught.
     """
-    builder = Builder()
+    builder = Builder(check_object, object_error)
     for arg in scan(argv, OPTIONS, POSITIONAL):
         try:
             arg.option.handle(builder, arg)

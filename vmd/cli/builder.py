@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Callable
 from types import MappingProxyType
 
 from vmd.cli import chardev, devices, machine_opts, specs
@@ -40,10 +41,13 @@ from vmd.config import (
     NumaConfig,
     ObjectConfig,
 )
-from vmd.machine.user_objects import ObjectError, check_option
 from vmd.syntax import BadValue, OutOfRange, parse_bool, qemu_strtosz, qemu_strtou64
 
-__all__ = ["Builder"]
+__all__ = ["Builder", "ObjectCheck"]
+
+# What QEMU checks of an -object while it reads the option (its type, its property names):
+# the machine's knowledge, handed in by the caller.  It raises to refuse the object.
+ObjectCheck = Callable[[ObjectConfig], None]
 
 _MIGRATION_SCHEMES = ("tcp:", "rdma:", "exec:", "unix:", "fd:")
 _VGA = re.compile(r"(none|std|cirrus|vmware|virtio|qxl|tcx|cg3|xenfb)(,retrace=(dumb|precise))*\Z")
@@ -61,7 +65,11 @@ def _name(arg: Arg) -> str:
 class Builder:
     """Collects the options in command-line order; `finish` makes QEMU's late checks and freezes."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self, check_object: ObjectCheck | None = None, object_error: type[Exception] = Exception
+    ) -> None:
+        self.check_object = check_object
+        self.object_error = object_error
         self.machine = Keyval()
         self.accel: list[AccelConfig] = []
         self.cpu_option: str | None = None
@@ -314,10 +322,11 @@ class Builder:
             obj = devices.opts_object(
                 self.opts(specs.OBJECT, arg.value)
             )  # refuses an id used by an earlier one
-        try:
-            check_option(obj)
-        except ObjectError as error:
-            raise Invalid(str(error)) from None
+        if self.check_object is not None:
+            try:
+                self.check_object(obj)
+            except self.object_error as error:
+                raise Invalid(str(error)) from None
         if obj.id in self.object_ids:
             # QEMU finds this clash only when it creates the object, and names no option.
             raise CommandLineError(

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from vmd.cli import CommandLineError, EarlyExit, parse_command_line
 from vmd.config import Config
+from vmd.machine.user_objects import ObjectError, check_option
 
 MiB = 1 << 20
 GiB = 1 << 30
@@ -20,19 +21,24 @@ UUID = "c7a5fdbd-cdaf-9455-926a-d65c16db1809"
 argument_text = st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\x00"), max_size=40)
 
 
+def parse_argv(argv: list[str]) -> Config:
+    """What vmd's main() does: the -object checks are the machine's (vmd.machine.user_objects)."""
+    return parse_command_line(argv, check_object=check_option, object_error=ObjectError)
+
+
 def parse(*argv: str) -> Config:
-    return parse_command_line(list(argv))
+    return parse_argv(list(argv))
 
 
 def error_of(*argv: str) -> str:
     with pytest.raises(CommandLineError) as caught:
-        parse_command_line(list(argv))
+        parse_argv(list(argv))
     return caught.value.message
 
 
 def early_exit(*argv: str) -> EarlyExit:
     with pytest.raises(EarlyExit) as caught:
-        parse_command_line(list(argv))
+        parse_argv(list(argv))
     return caught.value
 
 
