@@ -17,7 +17,7 @@ board and the -smp rules are decided by the machine.  Its modules:
 
     errors        CommandLineError, EarlyExit, HelpTopic, and the internal value error
     argv          the first pass: option names and their arguments, given a table
-    options       the option table
+    options       the option table of each target (x86_64, ppc64, s390x, aarch64)
     specs         the QemuOpts lists of the options (keys, types, implied key)
     qemuopts      QemuOpts key=val,... and keyval (dotted keys)
     json_arg      -device/-object JSON
@@ -34,16 +34,29 @@ from vmd.cli.argv import scan
 from vmd.cli.builder import Builder, ObjectCheck
 from vmd.cli.errors import CommandLineError, EarlyExit, HelpTopic, Invalid
 from vmd.cli.help import usage_text, version_text
-from vmd.cli.options import OPTIONS, POSITIONAL
+from vmd.cli.options import OPTIONS, POSITIONAL, TARGETS, Target
 from vmd.config import Config
 
-__all__ = ["CommandLineError", "EarlyExit", "HelpTopic", "parse_command_line", "usage_text", "version_text"]
+__all__ = [
+    "TARGETS",
+    "CommandLineError",
+    "EarlyExit",
+    "HelpTopic",
+    "Target",
+    "parse_command_line",
+    "usage_text",
+    "version_text",
+]
 
 
 def parse_command_line(
-    argv: list[str], *, check_object: ObjectCheck | None = None, object_error: type[Exception] = Exception
+    argv: list[str],
+    *,
+    target: Target = "x86_64",
+    check_object: ObjectCheck | None = None,
+    object_error: type[Exception] = Exception,
 ) -> Config:
-    """Parse `argv` (without the program name) into a Config.
+    """Parse `argv` (without the program name) into a Config, as qemu-system-`target` would.
 
     Raises CommandLineError for a mistake and EarlyExit for -help, -version and the
     `help` values QEMU accepts.
@@ -54,8 +67,10 @@ def parse_command_line(
     `object_error`, whose text becomes the option's error ("-object foo,id=x: Parameter
     'qom-type' does not accept value 'foo'"); anything else it raises is not caught.
     """
+    if target not in OPTIONS:
+        raise ValueError(f"unknown target {target!r}; vmd knows {', '.join(TARGETS)}")
     builder = Builder(check_object, object_error)
-    for arg in scan(argv, OPTIONS, POSITIONAL):
+    for arg in scan(argv, OPTIONS[target], POSITIONAL):
         try:
             arg.option.handle(builder, arg)
         except Invalid as exc:

@@ -18,7 +18,6 @@ from vmd.cli import chardev, devices, machine_opts, specs
 from vmd.cli.argv import Arg
 from vmd.cli.chardev import HMP_REFUSED, MONITOR_SOCKETS_ONLY, LegacySyntax, MonitorRequest, SerialRequest
 from vmd.cli.errors import CommandLineError, EarlyExit, Invalid
-from vmd.cli.help import usage_text, version_text
 from vmd.cli.json_arg import json_members
 from vmd.cli.qemuopts import (
     Keyval,
@@ -52,6 +51,8 @@ ObjectCheck = Callable[[ObjectConfig], None]
 _MIGRATION_SCHEMES = ("tcp:", "rdma:", "exec:", "unix:", "fd:")
 _VGA = re.compile(r"(none|std|cirrus|vmware|virtio|qxl|tcx|cg3|xenfb)(,retrace=(dumb|precise))*\Z")
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")
+
+_MAX_PROM_ENVS = 128  # QEMU's MAX_PROM_ENVS
 
 _UNSUPPORTED = "not supported by vmd"
 _NOT_FOR_TARGET = "Option not supported for this target"
@@ -103,6 +104,7 @@ class Builder:
         self.log_file: str | None = None
         self.ignored: list[tuple[str, str]] = []
         self.device_help: EarlyExit | None = None
+        self.prom_envs = 0
         # ids each QemuOpts list has handed out ("Duplicate ID 'x' for chardev")
         self.opts_ids: dict[str, set[str]] = {}
 
@@ -407,6 +409,17 @@ class Builder:
             raise EarlyExit("log")
         self.ignore(arg)
 
+    def opt_graphic(self, arg: Arg) -> None:
+        machine_opts.check_graphic_mode(arg.value)
+        self.ignore(arg)
+
+    def opt_prom_env(self, arg: Arg) -> None:
+        # OpenBIOS variables: vmd's guest is its own firmware, so they are only counted.
+        if self.prom_envs >= _MAX_PROM_ENVS:
+            raise Invalid("too many prom variables")
+        self.prom_envs += 1
+        self.ignore(arg)
+
     def opt_ignored(self, arg: Arg) -> None:
         self.ignore(arg)
 
@@ -423,12 +436,6 @@ class Builder:
 
     def opt_positional(self, arg: Arg) -> None:
         raise Invalid("disk images are not supported by vmd")
-
-    def opt_help(self, arg: Arg) -> None:
-        raise EarlyExit("help", usage_text())
-
-    def opt_version(self, arg: Arg) -> None:
-        raise EarlyExit("version", version_text())
 
     # --- the end of the line ----------------------------------------------------------
 

@@ -21,10 +21,10 @@ def version_text() -> str:
     )
 
 
-def usage_text() -> str:
+def usage_text(target: str = "x86_64") -> str:
     return f"""{version_text()}usage: vmd [options]
 
-vmd accepts qemu-system-x86_64's command line.  What it does with it:
+vmd accepts qemu-system-{target}'s command line.  What it does with it:
 
 Machine
   -machine [type=]NAME[,prop=value...]   (-M)   -accel NAME[,prop=value...]   -enable-kvm

@@ -1,4 +1,4 @@
-"""The values of -m, -smp, -machine (its property names), -cpu, -numa and -display.
+"""The values of -m, -smp, -machine (its property names), -cpu, -numa, -display and -g.
 
 Each function checks what QEMU checks while it reads the option, with QEMU's words, and
 gives the frozen value of `vmd.config`.  What the numbers mean for a board (the default RAM
@@ -7,6 +7,7 @@ size, the -smp rules, the NUMA layout) is decided later, by the machine.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from types import MappingProxyType
 
@@ -26,7 +27,7 @@ from vmd.config import (
 )
 from vmd.syntax import C_SPACE, BadValue, OutOfRange, qemu_strtoi64, qemu_strtosz, qemu_strtou64
 
-__all__ = ["cpu", "dashify", "display_type", "memory", "numa", "smp"]
+__all__ = ["check_graphic_mode", "cpu", "dashify", "display_type", "memory", "numa", "smp"]
 
 _DIGITS = "0123456789"
 
@@ -285,3 +286,38 @@ def display_type(text: str) -> Display:
             if key.split(".")[0] not in _DISPLAY_COMMON_KEYS:
                 raise Invalid(f"Parameter '{key.split('.')[0]}' is unexpected")
     return kind
+
+
+# --- -g (ppc64's OpenBIOS graphic mode) -----------------------------------------------
+
+_GRAPHIC_DEPTHS = (1, 2, 4, 8, 15, 16, 24, 32)
+_LONG_MIN, _LONG_MAX = -(1 << 63), (1 << 63) - 1
+_STRTOL = re.compile(r"[ \t\n\v\f\r]*([+-]?[0-9]+)")
+
+
+def _c_int_strtol(text: str, pos: int) -> tuple[int, int]:
+    """`int n = strtol(text + pos, &end, 10)`: the number (clamped to a long, then cut to a
+    C int) and where it ends; no digits give 0 and leave the position where it was."""
+    match = _STRTOL.match(text, pos)
+    if not match:
+        return 0, pos
+    number = max(_LONG_MIN, min(_LONG_MAX, int(match[1])))
+    number &= 0xFFFFFFFF
+    return (number - (1 << 32) if number >> 31 else number), match.end()
+
+
+def check_graphic_mode(text: str) -> None:
+    """-g WIDTHxHEIGHT[xDEPTH] as QEMU's vl.c reads it (with strtol: blanks and a sign pass)."""
+    wrong = Invalid("invalid resolution or depth")
+    width, pos = _c_int_strtol(text, 0)
+    if width <= 0 or text[pos : pos + 1] != "x":
+        raise wrong
+    height, pos = _c_int_strtol(text, pos + 1)
+    if height <= 0:
+        raise wrong
+    if text[pos : pos + 1] == "x":
+        depth, pos = _c_int_strtol(text, pos + 1)
+        if depth not in _GRAPHIC_DEPTHS:
+            raise wrong
+    elif pos != len(text):
+        raise wrong

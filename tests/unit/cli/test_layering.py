@@ -42,6 +42,8 @@ def test_the_package_exports_the_interface_only() -> None:
         "CommandLineError",
         "EarlyExit",
         "HelpTopic",
+        "TARGETS",  # and Target: which command line, for main()
+        "Target",
         "parse_command_line",
         "usage_text",
         "version_text",
