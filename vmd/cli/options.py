@@ -137,10 +137,6 @@ def _table(target: Target) -> dict[str, Option[Builder]]:
         table.update({name: Option(has_arg, handle) for name in names.split()})
     for name, (takes_arg, accepted, targets) in _BY_TARGET.items():
         table[name] = Option(takes_arg, accepted if target in targets else _B.opt_not_for_target)
-    if target == "x86_64":
-        # QEMU refuses -g on x86_64, but vmd has ignored it there; kept until it is fixed on
-        # its own, so that this table changes nothing for x86_64.
-        table["g"] = Option(True, _B.opt_ignored)
     return table
 
 

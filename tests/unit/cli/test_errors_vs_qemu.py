@@ -29,6 +29,7 @@ QEMU_ERRORS: list[tuple[list[str], str]] = [
     (["-m", "12Q", "-foo"], "-foo: invalid option"),
     (["-machine"], "-machine: requires an argument"),
     (["-semihosting"], "-semihosting: Option not supported for this target"),
+    (["-g", "800x600"], "-g 800x600: Option not supported for this target"),
     # -uuid
     (["-uuid", "bad"], "-uuid bad: failed to parse UUID string: wrong format"),
     (["-uuid", "{12345678-1234-1234-1234-123456789abc}"],

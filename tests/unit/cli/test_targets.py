@@ -33,8 +33,6 @@ NOT_FOR_TARGET: dict[Target, frozenset[str]] = {
     }),
     "aarch64": frozenset({"acpitable", "g", "no-fd-bootchk", "no-hpet", "prom-env", "win2k-hack", *_XEN}),
 }  # fmt: skip
-# Where vmd still differs from QEMU (fixed on its own).
-KNOWN_DIFFERENCES = {("x86_64", "g")}
 
 TARGET_SPECIFIC = sorted(frozenset().union(*NOT_FOR_TARGET.values()))
 # Options every target has, a few of each kind (handled, sugar, ignored, refused by vmd).
@@ -71,8 +69,7 @@ def _vmd_outcome(target: Target, argv: list[str]) -> str:
 @pytest.mark.parametrize("name", SAMPLE)
 def test_vmd_refuses_what_qemu_refuses(target: Target, name: str) -> None:
     refused = _vmd_outcome(target, _argv(name)) == _not_for_target(name)
-    expected = name in NOT_FOR_TARGET[target]
-    assert refused == (expected if (target, name) not in KNOWN_DIFFERENCES else not expected)
+    assert refused == (name in NOT_FOR_TARGET[target])
 
 
 @pytest.mark.parametrize("target", TARGETS)
