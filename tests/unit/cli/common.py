@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
 
 import pytest
 from hypothesis import strategies as st
@@ -13,7 +15,6 @@ from vmd.machine.user_objects import ObjectError, check_option
 
 MiB = 1 << 20
 GiB = 1 << 30
-QEMU = shutil.which("qemu-system-x86_64")
 
 UUID = "c7a5fdbd-cdaf-9455-926a-d65c16db1809"
 
@@ -51,3 +52,38 @@ def outcome_of(*argv: str) -> str:
     except EarlyExit:
         return "early exit"
     return "ok"
+
+
+def qemu_binary(target: str = "x86_64") -> str:
+    """qemu-system-<target>: missing, the test fails (it skips with VMD_ALLOW_SKIP=1)."""
+    binary = shutil.which(f"qemu-system-{target}")
+    if binary is None:
+        if os.environ.get("VMD_ALLOW_SKIP") == "1":
+            pytest.skip(f"qemu-system-{target} is not installed")
+        pytest.fail(f"qemu-system-{target} is not installed")
+    return binary
+
+
+def require_qemu() -> None:
+    qemu_binary()
+
+
+def qemu_first_error(argv: list[str], target: str = "x86_64") -> str | None:
+    """The first error line of qemu-system-<target> for `argv`, or None if it did not fail at once."""
+    binary = qemu_binary(target)
+    try:
+        done = subprocess.run(
+            [binary, "-nodefaults", "-display", "none", "-S", *argv],
+            capture_output=True,
+            text=True,
+            errors="surrogateescape",
+            timeout=10,
+            stdin=subprocess.DEVNULL,
+        )
+    except subprocess.TimeoutExpired:
+        return None
+    prefix = f"qemu-system-{target}: "
+    for line in done.stderr.splitlines():
+        if line.startswith(prefix) and ": warning: " not in line:
+            return line.removeprefix(prefix)
+    return done.stderr

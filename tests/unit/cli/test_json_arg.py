@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 import math
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.unit.cli.common import parse
-from vmd.config import (
-    thaw_json,
-)
+from tests.unit.cli.common import parse, qemu_first_error, require_qemu
+from vmd.config import thaw_json
 
 
 def _valid_code_point(char: str) -> bool:
@@ -52,3 +51,29 @@ def _same_json(left: object, right: object) -> bool:
     if isinstance(left, list) and isinstance(right, list):
         return len(left) == len(right) and all(_same_json(a, b) for a, b in zip(left, right, strict=True))
     return type(left) is type(right) and left == right
+
+
+# JSON that QEMU accepts and the old private reader of vmd.cli did not, or read otherwise.
+ACCEPTED = [
+    ('{"driver":"x","a":"\udcc0\udc80"}', {"a": "\x00"}),  # modified UTF-8's NUL
+    ('{"driver":"x","\xe9":"\u20ac"}', {"\xe9": "\u20ac"}),
+    ('{"driver":"x","a":"\\ud83d\\ude00"}', {"a": "\U0001f600"}),
+    ('{"driver":"x","a":18446744073709551615,"b":18446744073709551616}', {"a": (1 << 64) - 1, "b": 2.0**64}),
+]
+
+
+@pytest.mark.parametrize(("text", "props"), ACCEPTED)
+def test_json_qemu_accepts(text: str, props: dict[str, object]) -> None:
+    (device,) = parse("-device", text).devices
+    assert thaw_json(device.props) == props
+
+
+@pytest.mark.qemu
+@pytest.mark.parametrize(("text", "props"), ACCEPTED)
+def test_qemu_accepts_the_same_json(text: str, props: dict[str, object]) -> None:
+    require_qemu()
+    # QEMU reads -device JSON with the option and creates the device later: an error of the
+    # -m after it shows the JSON was accepted.
+    assert qemu_first_error(["-device", text, "-m", "12Q"]) == (
+        "-m 12Q: Parameter 'size' expects a non-negative number below 2^64"
+    )

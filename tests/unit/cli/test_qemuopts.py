@@ -5,9 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 
 from tests.unit.cli.common import argument_text, error_of, parse
-from vmd.config import (
-    UnixPath,
-)
+from vmd.config import UnixPath
 
 
 def test_double_comma_escapes_a_comma() -> None:

@@ -9,13 +9,9 @@ refuses; `test_vmd_refuses_what_qemu_refuses` holds vmd to it and
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-
 import pytest
 
-from tests.unit.cli.common import outcome_of
+from tests.unit.cli.common import outcome_of, qemu_first_error
 from tests.unit.cli.test_options import QEMU_OPTIONS_WITH_ARG, QEMU_OPTIONS_WITHOUT_ARG
 from vmd.cli import TARGETS, CommandLineError, EarlyExit, Target, parse_command_line
 from vmd.config import Config
@@ -138,36 +134,11 @@ def test_ppc64_graphic_modes(mode: str, accepted: bool) -> None:
 # --------------------------------------------------------------------------------------
 
 
-def _qemu(target: Target) -> str:
-    binary = shutil.which(f"qemu-system-{target}")
-    if binary is None:
-        if os.environ.get("VMD_ALLOW_SKIP") == "1":
-            pytest.skip(f"qemu-system-{target} is not installed")
-        pytest.fail(f"qemu-system-{target} is not installed")
-    return binary
-
-
-def _qemu_first_error(target: Target, argv: list[str]) -> str:
-    done = subprocess.run(
-        [_qemu(target), "-nodefaults", "-display", "none", "-S", *argv],
-        capture_output=True,
-        text=True,
-        errors="surrogateescape",
-        timeout=10,
-        stdin=subprocess.DEVNULL,
-    )
-    prefix = f"qemu-system-{target}: "
-    for line in done.stderr.splitlines():
-        if line.startswith(prefix) and ": warning: " not in line:
-            return line.removeprefix(prefix)
-    return done.stderr
-
-
 @pytest.mark.qemu
 @pytest.mark.parametrize("target", TARGETS)
 @pytest.mark.parametrize("name", SAMPLE)
 def test_qemu_refuses_the_same(target: Target, name: str) -> None:
-    said = _qemu_first_error(target, _argv(name))
+    said = qemu_first_error(_argv(name), target)
     assert "invalid option" not in said
     assert (said == _not_for_target(name)) == (name in NOT_FOR_TARGET[target])
 
@@ -175,7 +146,7 @@ def test_qemu_refuses_the_same(target: Target, name: str) -> None:
 @pytest.mark.qemu
 @pytest.mark.parametrize(("mode", "accepted"), GRAPHIC_MODES.items())
 def test_qemu_ppc64_reads_graphic_modes_the_same(mode: str, accepted: bool) -> None:
-    said = _qemu_first_error("ppc64", ["-g", mode, "-m", "12Q"])
+    said = qemu_first_error(["-g", mode, "-m", "12Q"], "ppc64")
     assert said == ("-m 12Q: Parameter 'size' expects a non-negative number below 2^64" if accepted
                     else f"-g {mode}: invalid resolution or depth")  # fmt: skip
 
@@ -183,4 +154,4 @@ def test_qemu_ppc64_reads_graphic_modes_the_same(mode: str, accepted: bool) -> N
 @pytest.mark.qemu
 def test_qemu_ppc64_counts_prom_variables_the_same() -> None:
     too_many = [arg for number in range(129) for arg in ("-prom-env", f"v{number}=1")]
-    assert _qemu_first_error("ppc64", too_many) == "-prom-env v128=1: too many prom variables"
+    assert qemu_first_error(too_many, "ppc64") == "-prom-env v128=1: too many prom variables"
