@@ -18,6 +18,7 @@ from vmd.cli import chardev, devices, machine_opts, specs
 from vmd.cli.argv import Arg
 from vmd.cli.chardev import HMP_REFUSED, MONITOR_SOCKETS_ONLY, LegacySyntax, MonitorRequest, SerialRequest
 from vmd.cli.errors import CommandLineError, EarlyExit, Invalid
+from vmd.cli.help import guest_policy_help
 from vmd.cli.json_arg import json_members
 from vmd.cli.qemuopts import (
     Keyval,
@@ -227,7 +228,7 @@ class Builder:
 
     def opt_vmd_guest(self, arg: Arg) -> None:
         if keyval_parse(arg.value, None, self.guest_policy):
-            raise Invalid("Help is not available for this option")
+            raise EarlyExit("options", guest_policy_help(), "vmd-guest")
 
     # --- monitors, chardevs, serial ports ------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""What -help and -version print.
+"""What -help, -version and `-vmd-guest help` print.
 
 The topic listings (-machine help, -cpu help, -device help, ...) are rendered by the caller
 from its own model: the command line answers them with an `EarlyExit` whose text is empty.
@@ -8,7 +8,42 @@ from __future__ import annotations
 
 from vmd.version import QEMU_COMPAT, VMD_VERSION
 
-__all__ = ["usage_text", "version_text"]
+__all__ = ["GUEST_POLICY_KEYS", "guest_policy_help", "usage_text", "version_text"]
+
+# The keys of -vmd-guest, as vmd.guest.policy.parse_policy reads them: (key, values, what it
+# does).  The command line only collects them; the guest model checks them.
+GUEST_POLICY_KEYS: tuple[tuple[str, str, str], ...] = (
+    ("auto-online", "on|off", "a hot-added CPU goes online at once, as a udev rule does (default: on)"),
+    ("cpu0-hotplug", "on|off", "CPU 0 may go offline, as in Linux booted with cpu0_hotplug (default: off)"),
+    (
+        "delay-ms",
+        "MS",
+        "milliseconds the guest waits before it acts on a hotplug event (default: 0; older name: delay)",
+    ),
+    (
+        "maxcpus",
+        "N",
+        "the CPUs present at boot past the first N stay offline, as Linux's maxcpus= (default: all)",
+    ),
+    (
+        "powerdown",
+        "shutdown|ignore",
+        "what the guest does when the ACPI power button is pressed (default: shutdown)",
+    ),
+    (
+        "unplug",
+        "accept|refuse|ignore",
+        "the guest's answer to an eject request: eject, busy, none (default: accept)",
+    ),
+)
+
+
+def guest_policy_help() -> str:
+    """What `-vmd-guest help` prints: the keys, in the layout of QEMU's `-OPTION help`."""
+    lines = ["vmd-guest options:"]
+    for key, values, what in GUEST_POLICY_KEYS:
+        lines.append(f"  {key}=<{values}>".ljust(24) + f" - {what}")
+    return "\n".join(lines) + "\n"
 
 
 def version_text() -> str:

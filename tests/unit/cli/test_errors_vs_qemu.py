@@ -377,7 +377,6 @@ VMD_ERRORS: list[tuple[list[str], str]] = [
     (["-net", "nic"], "-net nic: not supported by vmd"),
     (["-s"], "-s: not supported by vmd"),
     (["disk.img"], "disk.img: disk images are not supported by vmd"),
-    (["-vmd-guest", "help"], "-vmd-guest help: Help is not available for this option"),
     (["-vmd-guest", "ack"], "-vmd-guest ack: Expected '=' after parameter 'ack'"),
 ]  # fmt: skip
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.unit.cli.common import early_exit, error_of
+from vmd.cli.help import GUEST_POLICY_KEYS
+from vmd.guest.policy import GuestPolicy, PolicyError, parse_policy
 
 
 def test_version() -> None:
@@ -59,3 +63,45 @@ def test_option_key_help_is_rendered_here() -> None:
 def test_cpu_help_waits_for_the_whole_line() -> None:
     # QEMU answers -cpu help only after reading every option
     assert error_of("-cpu", "help", "-m", "x").startswith("-m x: ")
+
+
+def test_vmd_guest_help_lists_the_guest_policy_keys() -> None:
+    for argv in (["-vmd-guest", "help"], ["-vmd-guest", "unplug=refuse,help"]):
+        answer = early_exit(*argv)
+        assert (answer.topic, answer.detail) == ("options", "vmd-guest")
+        assert answer.text == GUEST_HELP
+
+
+GUEST_HELP = """vmd-guest options:
+  auto-online=<on|off>   - a hot-added CPU goes online at once, as a udev rule does (default: on)
+  cpu0-hotplug=<on|off>  - CPU 0 may go offline, as in Linux booted with cpu0_hotplug (default: off)
+  delay-ms=<MS>          - milliseconds the guest waits before it acts on a hotplug event (default: 0; older name: delay)
+  maxcpus=<N>            - the CPUs present at boot past the first N stay offline, as Linux's maxcpus= (default: all)
+  powerdown=<shutdown|ignore> - what the guest does when the ACPI power button is pressed (default: shutdown)
+  unplug=<accept|refuse|ignore> - the guest's answer to an eject request: eject, busy, none (default: accept)
+"""  # noqa: E501
+
+
+def test_the_guest_policy_keys_are_those_the_guest_model_reads() -> None:
+    """The command line lists the keys without importing the guest model: this keeps them in step."""
+    with pytest.raises(PolicyError) as unknown:
+        parse_policy({"bogus": "1"})
+    named = re.search(r"\((.*)\)", str(unknown.value))
+    assert named is not None
+    assert [key for key, _, _ in GUEST_POLICY_KEYS] == sorted(named[1].split(", "))
+    samples = {"auto-online": "off", "cpu0-hotplug": "on", "delay-ms": "10", "delay": "10", "maxcpus": "2",
+               "powerdown": "ignore", "unplug": "refuse"}  # fmt: skip
+    for key, values, _ in GUEST_POLICY_KEYS:
+        for word in values.split("|") if "|" in values else [samples[key]]:
+            parse_policy({key: word})
+    parse_policy({"delay": "10"})  # the older name the help mentions
+    defaults = GuestPolicy()
+    stated = {key: re.findall(r"default: ([^;)]+)", what)[0] for key, _, what in GUEST_POLICY_KEYS}
+    assert stated == {
+        "auto-online": "on" if defaults.auto_online else "off",
+        "cpu0-hotplug": "on" if defaults.cpu0_hotplug else "off",
+        "delay-ms": str(defaults.delay_ms),
+        "maxcpus": "all" if defaults.maxcpus is None else str(defaults.maxcpus),
+        "powerdown": defaults.powerdown,
+        "unplug": defaults.unplug,
+    }
