@@ -7,8 +7,13 @@ import re
 import pytest
 
 from tests.unit.cli.common import early_exit, error_of
-from vmd.cli.help import GUEST_POLICY_KEYS
+from vmd.cli.help import GUEST_POLICY_KEYS, LIMIT_KEYS_HELP
+from vmd.cli.specs import LIMIT_KEYS
+from vmd.guest.firmware import MAX_CPUS as MAX_VCPUS
 from vmd.guest.policy import GuestPolicy, PolicyError, parse_policy
+from vmd.machine.boards import VMD_MAX_CPUS
+from vmd.qmp.limits import SessionLimits
+from vmd.syntax import qemu_strtosz
 
 
 def test_version() -> None:
@@ -105,3 +110,28 @@ def test_the_guest_policy_keys_are_those_the_guest_model_reads() -> None:
         "powerdown": defaults.powerdown,
         "unplug": defaults.unplug,
     }
+
+
+def test_help_describes_vmds_own_options() -> None:
+    text = early_exit("-help").text
+    ignored = text[text.index("Accepted and ignored") :]
+    assert "-D" not in ignored  # -D is vmd's log file, not an ignored option
+    for wanted in (
+        "-D FILE   vmd's log (default: stderr)",
+        "VMD_LOG_LEVEL",
+        "-bios FILE   a raw vmd-ISA image",
+        "-serial chardev:ID|file:PATH|null|stdio|pty|none",
+        f"-machine ...,{VMD_MAX_CPUS}=N   vmd's own: up to N vCPUs (at most {MAX_VCPUS})",
+        "delay-ms=MS (older name: delay)",
+        "-vmd-guest help",
+        *(f"{key}={values}" for key, values, _ in GUEST_POLICY_KEYS),
+        *(f"{key}={default} " for key, _, default in LIMIT_KEYS_HELP),
+    ):
+        assert wanted in text
+
+
+def test_help_gives_the_session_limits_vmd_applies() -> None:
+    assert [key for key, _, _ in LIMIT_KEYS_HELP] == list(LIMIT_KEYS)
+    defaults = SessionLimits()
+    for key, _, default in LIMIT_KEYS_HELP:
+        assert qemu_strtosz(default) == getattr(defaults, key.replace("-", "_"))
