@@ -5,6 +5,10 @@
 checks while it reads that option and records the result; `finish` makes the checks QEMU
 makes only once the whole line is known (monitors naming chardevs defined later, -append
 without -kernel, -smp numbers, ...), in QEMU's order.
+
+It is a little over 500 lines for one reason: one short method per kind of option, which
+is QEMU's option loop (softmmu/vl.c) seen from one place.  The value parsers it calls live
+in machine_opts, chardev and devices.
 """
 
 from __future__ import annotations
