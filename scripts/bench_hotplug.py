@@ -894,7 +894,7 @@ def refusal_notes(runs: list[RunData]) -> list[str]:
         beyond = any(m in machines and int(m.removeprefix("qhc_")) > MAIN_SLOTS for m in refused)
         out.append(
             "  vmd's pc-q35-7.2 keeps QEMU 7.2's limits (cpu-max 288; under TCG the highest APIC ID + 1 "
-            "at most 255: vmd/machine/boards.py, vmd/machine/topology.py), so plain `-M q35` stops at "
+            "at most 255: vmd/boards/x86/apic.py), so plain `-M q35` stops at "
             "255 slots. "
             + (
                 "Larger sizes were started with vmd's own `-machine q35,x-vmd-max-cpus=N` "

@@ -31,11 +31,12 @@ def missing(reason: str) -> NoReturn:
     pytest.fail(f"{reason} (scripts/test installs it; VMD_ALLOW_SKIP=1 skips such tests)", pytrace=False)
 
 
-def require_qemu() -> str:
-    """The qemu-system-x86_64 to compare with."""
-    if QEMU_BINARY is None:
-        missing("qemu-system-x86_64 is not installed")
-    return QEMU_BINARY
+def require_qemu(target: str = "x86_64") -> str:
+    """The qemu-system-<target> to compare with."""
+    binary = QEMU_BINARY if target == "x86_64" else shutil.which(f"qemu-system-{target}")
+    if binary is None:
+        missing(f"qemu-system-{target} is not installed")
+    return binary
 
 
 def require_libvirt() -> None:

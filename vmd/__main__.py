@@ -15,10 +15,11 @@ import sys
 from collections.abc import Callable
 
 from vmd.boards.configure import machine_settings
-from vmd.cli import CommandLineError, EarlyExit, parse_command_line
+from vmd.cli import EarlyExit, parse_command_line
 from vmd.config import Config, InheritedFd, UnixPath
 from vmd.daemon import Daemon, DaemonSettings, MonitorSettings
 from vmd.errors import StartupError
+from vmd.machine.user_objects import ObjectError, check_option
 from vmd.machine.vm import NIL_UUID, Identity
 from vmd.qmp.limits import SessionLimits
 from vmd.qmp.server import FdEndpoint, UnixEndpoint
@@ -134,11 +135,13 @@ def daemonize(settings: DaemonSettings) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        config = parse_command_line(sys.argv[1:] if argv is None else argv)
+        config = parse_command_line(
+            sys.argv[1:] if argv is None else argv, check_object=check_option, object_error=ObjectError
+        )
     except EarlyExit as early:
         print(early.text, end="" if early.text.endswith("\n") else "\n")
         return 0
-    except CommandLineError as error:
+    except StartupError as error:
         print(f"vmd: {error}", file=sys.stderr)
         return 1
     setup_logging(config.log_file)

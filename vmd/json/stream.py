@@ -43,6 +43,9 @@ class JsonParseError:
 
 JsonItem: TypeAlias = JsonValue | JsonParseError
 
+# How input bytes quoted in an error message become text (`render_bytes` or `raw_text`).
+Render: TypeAlias = Callable[[bytes], str]
+
 PARSE_ERROR_PREFIX: Final = "JSON parse error, "
 TOKEN_SIZE_EXCEEDED: Final = "JSON token size limit exceeded"
 TOKEN_COUNT_EXCEEDED: Final = "JSON token count limit exceeded"
@@ -51,6 +54,11 @@ NESTING_EXCEEDED: Final = "JSON nesting depth limit exceeded"
 # QEMU formats parser messages (not the prefix) into a 1024-byte buffer, so a long
 # "invalid keyword '...'" is cut to 1023 bytes.  Seen live with a 2000-letter keyword.
 _MESSAGE_BUFFER_LIMIT: Final = 1023
+
+# QEMU's limits on one value (qobject/json-streamer.c): MAX_TOKEN_SIZE, MAX_TOKEN_COUNT, MAX_NESTING.
+MAX_TOKEN_SIZE: Final = 64 << 20
+MAX_TOKEN_COUNT: Final = 2 << 20
+MAX_NESTING: Final = 1024
 
 _INT_MIN: Final = -(1 << 63)
 _INT_MAX: Final = (1 << 64) - 1  # QEMU keeps non-negative integers up to UINT64_MAX exact
@@ -271,6 +279,18 @@ class _Lexer:
         self.state = state
         return self._extend(data, pos, pos + 1)
 
+    def end_of_input(self) -> None:
+        """The input is over (QEMU's json_lexer_flush): a number or keyword in progress ends
+        as a token, any other partial token is stray, and the lexer is clean again."""
+        state = self.state
+        if state == _RECOVERY:
+            self.state = _START
+        elif state in _SCALAR_RULES and (kind := _SCALAR_RULES[state].ends_as) is not None:
+            self._finish(kind)
+        elif state != _START:
+            self._stray()
+            self.state = _START
+
     def _extend_run(self, run: re.Pattern[bytes], data: bytes, pos: int) -> int:
         end = run.match(data, pos).end()  # type: ignore[union-attr]
         return self._extend(data, pos, end) if end > pos else pos
@@ -359,7 +379,7 @@ def _hex4(body: bytes, pos: int) -> int:
     return int(digits, 16) if _HEX4.fullmatch(digits) else -1
 
 
-def _decode_unicode_escape(body: bytes, slash: int, quote: bytes) -> tuple[str, int]:
+def _decode_unicode_escape(body: bytes, slash: int, quote: bytes, render: Render) -> tuple[str, int]:
     """Decode the \\uXXXX escape (or surrogate pair) at body[slash]; return it and the next position."""
     end = slash + 6
     cp = _hex4(body, slash + 2)
@@ -374,12 +394,16 @@ def _decode_unicode_escape(body: bytes, slash: int, quote: bytes) -> tuple[str, 
         # QEMU quotes the escape as it read it: 6 (or 12) bytes, which for a short escape
         # include the closing quote ("\u12"" -> \u12").
         shown = (body + quote)[slash:end]
-        raise _Rejected(f"{render_bytes(shown)} is not a valid Unicode character")
+        raise _Rejected(f"{render(shown)} is not a valid Unicode character")
     return chr(cp), end
 
 
-def decode_string_token(token: bytes) -> str:
-    """The value of a complete string token (quotes included); raises `_Rejected`."""
+def decode_string_token(token: bytes, render: Render | None = None) -> str:
+    """The value of a complete string token (quotes included); raises `_Rejected`.
+
+    `render` shows input bytes in an error message (`render_bytes`, as QMP shows them, by
+    default).
+    """
     body = token[1:-1]
     if b"\\" not in body:
         return _decode_utf8(body)
@@ -394,7 +418,7 @@ def decode_string_token(token: bytes) -> str:
             parts.append(simple)
             pos = slash + 2
         elif code == 0x75:  # 'u'
-            char, pos = _decode_unicode_escape(body, slash, quote)
+            char, pos = _decode_unicode_escape(body, slash, quote, render or render_bytes)
             parts.append(char)
         else:
             raise _Rejected("invalid escape sequence in string")
@@ -436,6 +460,16 @@ def _utf8_sequence(raw: bytes, pos: int) -> tuple[int, int]:
     if not _is_valid_codepoint(cp) or (cp < shortest and not (cp == 0 and length == 2)):
         return -1, end
     return cp, end
+
+
+def raw_text(raw: bytes) -> str:
+    """Raw input bytes as they come out in a QEMU error message printed to a terminal: as they
+    are, up to a NUL byte ("%s"); bytes that are not UTF-8 stay as Python keeps them in argv
+    (lone surrogates: `surrogateescape`), so encoding the message gives QEMU's bytes."""
+    nul = raw.find(0)
+    if nul >= 0:
+        raw = raw[:nul]
+    return raw.decode("utf-8", "surrogateescape")
 
 
 def render_bytes(raw: bytes) -> str:
@@ -485,7 +519,8 @@ class _ValueBuilder:
     one token of lookahead, so the first error depends only on the tokens before it.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, render: Render) -> None:
+        self._render = render
         self._open: list[_Open] = []
         self.error: str | None = None
         self.done = False
@@ -531,7 +566,7 @@ class _ValueBuilder:
 
     def _begin_value(self, kind: int, text: bytes) -> None:
         if kind == STRING:
-            self._deliver(decode_string_token(text))
+            self._deliver(decode_string_token(text, self._render))
         elif kind == LCURLY:
             self._open.append(_Open({}, _FIRST_MEMBER))
         elif kind == LSQUARE:
@@ -580,11 +615,14 @@ class _ValueBuilder:
 
 
 class _Grouper(_TokenSink):
-    def __init__(self, max_token_size: int, max_token_count: int, max_nesting: int) -> None:
+    def __init__(
+        self, max_token_size: int, max_token_count: int, max_nesting: int, render: Render = render_bytes
+    ) -> None:
+        self._render = render
         self._max_token_size = max_token_size
         self._max_token_count = max_token_count
         self._max_nesting = max_nesting
-        self._builder = _ValueBuilder()
+        self._builder = _ValueBuilder(render)
         self.out: list[JsonItem] = []
         self.tokens = 0
         self.token_bytes = 0
@@ -632,10 +670,20 @@ class _Grouper(_TokenSink):
         self.reset()
 
     def stray(self, text: bytes) -> None:
-        self._abandon(f"{PARSE_ERROR_PREFIX}stray '{render_bytes(text)}'")
+        self._abandon(f"{PARSE_ERROR_PREFIX}stray '{self._render(text)}'")
 
     def oversized(self) -> None:
         self._abandon(TOKEN_SIZE_EXCEEDED)
+
+    def end_of_input(self) -> None:
+        """The input is over: a value still open is parsed as it is (QEMU's JSON_END_OF_INPUT)."""
+        if not self.tokens:
+            return
+        error = self._builder.error
+        self.out.append(
+            JsonParseError(PARSE_ERROR_PREFIX + (error if error is not None else "premature EOI"))
+        )
+        self.reset()
 
     def _abandon(self, desc: str) -> None:
         """Report an error and drop the partial value; the offending token is not kept."""
@@ -739,7 +787,11 @@ class JsonStreamParser:
     """Turns a QMP byte stream into top-level JSON values and parse errors, as QEMU 7.2 does."""
 
     def __init__(
-        self, *, max_token_size: int = 64 << 20, max_token_count: int = 2 << 20, max_nesting: int = 1024
+        self,
+        *,
+        max_token_size: int = MAX_TOKEN_SIZE,
+        max_token_count: int = MAX_TOKEN_COUNT,
+        max_nesting: int = MAX_NESTING,
     ) -> None:
         self._grouper = _Grouper(max_token_size, max_token_count, max_nesting)
         self._lexer = _Lexer(self._grouper, max_token_size)
@@ -797,3 +849,37 @@ class JsonStreamParser:
     def pending(self) -> int:
         """Bytes of token text buffered for an incomplete value (whitespace not counted)."""
         return self._grouper.token_bytes + len(self._lexer.partial)
+
+
+# ---------------------------------------------------------------------------------------------
+# One value from a complete text
+
+AT_MOST_ONE_VALUE: Final = "Expecting at most one JSON value"
+NO_VALUE: Final = "Expecting a JSON value"
+
+
+def parse_one(data: bytes) -> JsonItem:
+    """One JSON value from a whole text, as QEMU's qobject_from_json reads it (the command
+    line's -device/-object JSON): the value, or the error QEMU reports for the text.
+
+    The text goes through the same lexer, grouper and parser as QMP input, then the input
+    ends (a partial value is an error: "premature EOI", a stray partial token).  The first
+    thing the text yields decides: an error is the answer; a value is, unless anything but
+    white space follows it ("Expecting at most one JSON value").  Bytes quoted in errors are
+    rendered raw (`raw_text`): on the command line QEMU prints them as they are, where QMP's
+    writer would show U+FFFD.
+    """
+    out: list[JsonItem] = []
+    grouper = _Grouper(MAX_TOKEN_SIZE, MAX_TOKEN_COUNT, MAX_NESTING, raw_text)
+    grouper.out = out
+    lexer = _Lexer(grouper, MAX_TOKEN_SIZE)
+    pos = 0
+    while pos < len(data):
+        pos = lexer.step(data, pos)
+    lexer.end_of_input()
+    grouper.end_of_input()
+    if not out:
+        return JsonParseError(NO_VALUE)
+    if isinstance(out[0], JsonParseError) or len(out) == 1:
+        return out[0]
+    return JsonParseError(AT_MOST_ONE_VALUE)
