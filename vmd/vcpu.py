@@ -230,10 +230,6 @@ class GuestRam:
         self._ptr: Any = _ffi.gc(ptr, _lib.vmd_ram_free)
         self._size = size_bytes
 
-    @classmethod
-    def from_mib(cls, mib: int) -> GuestRam:
-        return cls(mib << 20)
-
     @property
     def size_bytes(self) -> int:
         return self._size

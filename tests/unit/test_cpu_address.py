@@ -24,14 +24,15 @@ from vmd.machine.qdev.bus import EMPTY_BUSES, find_bus
 from vmd.machine.qdev.opts import (
     ArgumentSource,
     DeviceRequest,
-    is_identifier,
     parse_device_request,
     property_order,
     qdict_bucket,
 )
-from vmd.machine.qdev.props import PropertyKind, parse_c_integer
+from vmd.machine.qdev.props import PropertyKind
 from vmd.machine.qdev.target import PlugTarget, ResolvedCpu, resolve_device_add, resolve_slot
 from vmd.machine.topology import CpuIds, Topology
+from vmd.syntax import BadValue, OutOfRange, qemu_strtoi64, qemu_strtou64
+from vmd.syntax import id_wellformed as is_identifier
 
 X86_CPU_TYPES = VERSIONED.typenames()
 
@@ -410,7 +411,12 @@ def test_host_and_max_have_two_more_properties() -> None:
     ],
 )
 def test_parse_c_integer(text: str, signed: bool, value: int | None) -> None:
-    assert parse_c_integer(text, signed=signed) == value
+    """The one C-integer reader (vmd.syntax) as device properties use it."""
+    try:
+        parsed: int | None = qemu_strtoi64(text) if signed else qemu_strtou64(text)
+    except (BadValue, OutOfRange):
+        parsed = None
+    assert parsed == value
 
 
 # --- step 6: the order properties are set in ------------------------------------------------------

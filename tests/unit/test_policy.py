@@ -25,6 +25,9 @@ def test_every_key() -> None:
         auto_online=False, unplug="refuse", delay_ms=25, cpu0_hotplug=True, maxcpus=2, powerdown="ignore"
     )
     assert parse_policy({"delay": "7"}).delay_ms == 7  # the older name of delay-ms
+    assert parse_policy({"auto-online": "n", "cpu0-hotplug": "y"}) == GuestPolicy(
+        auto_online=False, cpu0_hotplug=True
+    )
     assert parse_policy({"delay-ms": "4294967295"}).delay_ms == 4294967295
 
 
@@ -42,7 +45,7 @@ def test_every_key() -> None:
         ({"maxcpus": "0"}, "-vmd-guest maxcpus=0: expected a positive number"),
         ({"maxcpus": "4294967296"}, "-vmd-guest maxcpus=4294967296: Parameter 'maxcpus' expects uint32_t"),
         ({"unplug": "maybe"}, "-vmd-guest unplug=maybe: expected one of accept, refuse, ignore"),
-        ({"auto-online": "y"}, "-vmd-guest auto-online=y: expected on or off"),
+        ({"auto-online": "maybe"}, "-vmd-guest auto-online=maybe: expected on or off"),
         (
             {"colour": "blue"},
             "-vmd-guest: unknown key 'colour' "

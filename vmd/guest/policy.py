@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+from vmd.syntax import BadValue, parse_bool
+
 UnplugPolicy = Literal["accept", "refuse", "ignore"]
 UNPLUG_POLICIES: tuple[UnplugPolicy, ...] = ("accept", "refuse", "ignore")
 PowerdownPolicy = Literal["shutdown", "ignore"]
@@ -34,7 +36,6 @@ class PolicyError(ValueError):
     pass
 
 
-_BOOLS = {"on": True, "yes": True, "true": True, "off": False, "no": False, "false": False}
 UINT32_MAX = 0xFFFFFFFF
 
 
@@ -55,9 +56,11 @@ def parse_policy(options: Mapping[str, str]) -> GuestPolicy:
     policy = GuestPolicy()
     for key, text in options.items():
         if key in ("auto-online", "cpu0-hotplug"):
-            if text not in _BOOLS:
-                raise PolicyError(f"-vmd-guest {key}={text}: expected on or off")
-            policy = policy.replace(**{key.replace("-", "_"): _BOOLS[text]})
+            try:
+                flag = parse_bool(text)
+            except BadValue:
+                raise PolicyError(f"-vmd-guest {key}={text}: expected on or off") from None
+            policy = policy.replace(**{key.replace("-", "_"): flag})
         elif key == "unplug":
             if text not in UNPLUG_POLICIES:
                 raise PolicyError(f"-vmd-guest unplug={text}: expected one of {', '.join(UNPLUG_POLICIES)}")
@@ -81,20 +84,3 @@ def parse_policy(options: Mapping[str, str]) -> GuestPolicy:
                 "(auto-online, unplug, delay-ms, cpu0-hotplug, maxcpus, powerdown)"
             )
     return policy
-
-
-def cpu_list(cpus: set[int] | list[int]) -> str:
-    """Linux's sysfs range syntax: 0-3,5,7-8 (empty string for none)."""
-    ranges: list[str] = []
-    ordered = sorted(cpus)
-    start = prev = None
-    for cpu in ordered:
-        if prev is not None and cpu == prev + 1:
-            prev = cpu
-            continue
-        if start is not None:
-            ranges.append(f"{start}" if start == prev else f"{start}-{prev}")
-        start = prev = cpu
-    if start is not None:
-        ranges.append(f"{start}" if start == prev else f"{start}-{prev}")
-    return ",".join(ranges)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from vmd.errors import GenericError
-from vmd.guest.policy import cpu_list
+from vmd.guest.sysfs import cpu_list
 from vmd.handlers.bind import handles
 from vmd.handlers.context import CommandContext
 from vmd.qapi.compiled import (

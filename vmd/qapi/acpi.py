@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from vmd.qapi.registry import CommandSpec, EventSpec
-from vmd.qapi.types import QapiEnum, QapiStruct
+from vmd.qapi.types import QapiDeclaredEnum, QapiStruct
 
 
-class ACPISlotType(QapiEnum):
+class ACPISlotType(QapiDeclaredEnum):
     DIMM = "DIMM"
     CPU = "CPU"
 

@@ -13,16 +13,16 @@ from __future__ import annotations
 from pydantic import Field
 
 from vmd.qapi.registry import CommandSpec
-from vmd.qapi.types import QapiEnum, QapiStruct
+from vmd.qapi.types import QapiDeclaredEnum, QapiStruct
 
 
-class BlockdevDetectZeroesOptions(QapiEnum):
+class BlockdevDetectZeroesOptions(QapiDeclaredEnum):
     OFF = "off"
     ON = "on"
     UNMAP = "unmap"
 
 
-class BlockDeviceIoStatus(QapiEnum):
+class BlockDeviceIoStatus(QapiDeclaredEnum):
     OK = "ok"
     FAILED = "failed"
     NOSPACE = "nospace"

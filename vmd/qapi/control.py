@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import ClassVar
 
 from vmd.qapi.registry import CommandSpec
-from vmd.qapi.types import Any_, QapiEnum, QapiStruct
+from vmd.qapi.types import Any_, QapiDeclaredEnum, QapiStruct
 
 
-class QMPCapability(QapiEnum):
+class QMPCapability(QapiDeclaredEnum):
     OOB = "oob"
 
 
@@ -34,7 +34,7 @@ class CommandInfo(QapiStruct):
 # -- the shape of query-qmp-schema's own reply (QEMU's SchemaInfo union) --------------
 
 
-class SchemaMetaType(QapiEnum):
+class SchemaMetaType(QapiDeclaredEnum):
     BUILTIN = "builtin"
     ENUM = "enum"
     ARRAY = "array"
@@ -44,7 +44,7 @@ class SchemaMetaType(QapiEnum):
     EVENT = "event"
 
 
-class JSONType(QapiEnum):
+class JSONType(QapiDeclaredEnum):
     STRING = "string"
     NUMBER = "number"
     INT = "int"

@@ -6,7 +6,7 @@ from typing import ClassVar
 
 from vmd.qapi.machine import SysEmuTarget
 from vmd.qapi.registry import CommandSpec
-from vmd.qapi.types import QapiEnum, QapiStruct
+from vmd.qapi.types import QapiDeclaredEnum, QapiStruct
 
 
 class CpuInstanceProperties(QapiStruct):
@@ -27,7 +27,7 @@ class HotpluggableCPU(QapiStruct):
     qom_path: str | None = None
 
 
-class CpuS390State(QapiEnum):
+class CpuS390State(QapiDeclaredEnum):
     UNINITIALIZED = "uninitialized"
     STOPPED = "stopped"
     CHECK_STOP = "check-stop"

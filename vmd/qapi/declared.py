@@ -22,7 +22,7 @@ from vmd.qapi.typeinfo import (
     StructType,
     TypeRef,
 )
-from vmd.qapi.types import AnyValue, QapiEnum, QapiStruct
+from vmd.qapi.types import AnyValue, QapiDeclaredEnum, QapiStruct
 
 
 def type_of(annotation: Any) -> TypeRef:
@@ -53,7 +53,7 @@ def type_of(annotation: Any) -> TypeRef:
         return NULL
     if annotation is Any:
         return ANY
-    if isinstance(annotation, type) and issubclass(annotation, QapiEnum):
+    if isinstance(annotation, type) and issubclass(annotation, QapiDeclaredEnum):
         return EnumType(annotation)
     if isinstance(annotation, type) and issubclass(annotation, QapiStruct):
         return StructType(annotation)

@@ -5,7 +5,7 @@ it says so with empty lists rather than not having the commands (libvirt calls t
 from __future__ import annotations
 
 from vmd.qapi.registry import CommandSpec
-from vmd.qapi.types import QapiEnum, QapiStruct
+from vmd.qapi.types import QapiDeclaredEnum, QapiStruct
 
 
 class ChardevInfo(QapiStruct):
@@ -23,7 +23,7 @@ class IOThreadInfo(QapiStruct):
     aio_max_batch: int
 
 
-class JobType(QapiEnum):
+class JobType(QapiDeclaredEnum):
     COMMIT = "commit"
     STREAM = "stream"
     MIRROR = "mirror"
@@ -35,7 +35,7 @@ class JobType(QapiEnum):
     SNAPSHOT_DELETE = "snapshot-delete"
 
 
-class JobStatus(QapiEnum):
+class JobStatus(QapiDeclaredEnum):
     UNDEFINED = "undefined"
     CREATED = "created"
     RUNNING = "running"
@@ -58,13 +58,13 @@ class JobInfo(QapiStruct):
     error: str | None = None
 
 
-class TpmModel(QapiEnum):
+class TpmModel(QapiDeclaredEnum):
     TPM_TIS = "tpm-tis"
     TPM_CRB = "tpm-crb"
     TPM_SPAPR = "tpm-spapr"
 
 
-class TpmType(QapiEnum):
+class TpmType(QapiDeclaredEnum):
     PASSTHROUGH = "passthrough"
     EMULATOR = "emulator"
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pydantic import Field
 
 from vmd.qapi.registry import CommandSpec
-from vmd.qapi.types import QapiEnum, QapiStruct
+from vmd.qapi.types import QapiDeclaredEnum, QapiStruct
 
 
-class SysEmuTarget(QapiEnum):
+class SysEmuTarget(QapiDeclaredEnum):
     """QEMU 7.2's list of targets; vmd itself only ever is x86_64."""
 
     AARCH64 = "aarch64"

@@ -7,10 +7,10 @@ introspection: that answer is an empty list, which clients such as libvirt read 
 from __future__ import annotations
 
 from vmd.qapi.registry import CommandSpec
-from vmd.qapi.types import QapiEnum, QapiStruct
+from vmd.qapi.types import QapiDeclaredEnum, QapiStruct
 
 
-class MigrationCapability(QapiEnum):
+class MigrationCapability(QapiDeclaredEnum):
     XBZRLE = "xbzrle"
     RDMA_PIN_ALL = "rdma-pin-all"
     AUTO_CONVERGE = "auto-converge"
@@ -43,7 +43,7 @@ class MigrateSetCapabilitiesArgs(QapiStruct):
     capabilities: list[MigrationCapabilityStatus]
 
 
-class CommandLineParameterType(QapiEnum):
+class CommandLineParameterType(QapiDeclaredEnum):
     STRING = "string"
     BOOLEAN = "boolean"
     NUMBER = "number"

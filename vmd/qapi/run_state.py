@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from vmd.qapi.registry import CommandSpec, EventSpec
-from vmd.qapi.types import QapiEnum, QapiStruct
+from vmd.qapi.types import QapiDeclaredEnum, QapiStruct
 
 
-class RunState(QapiEnum):
+class RunState(QapiDeclaredEnum):
     DEBUG = "debug"
     INMIGRATE = "inmigrate"
     INTERNAL_ERROR = "internal-error"
@@ -25,7 +25,7 @@ class RunState(QapiEnum):
     COLO = "colo"
 
 
-class ShutdownCause(QapiEnum):
+class ShutdownCause(QapiDeclaredEnum):
     NONE = "none"
     HOST_ERROR = "host-error"
     HOST_QMP_QUIT = "host-qmp-quit"

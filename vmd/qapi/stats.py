@@ -12,10 +12,10 @@ from __future__ import annotations
 from typing import ClassVar
 
 from vmd.qapi.registry import CommandSpec
-from vmd.qapi.types import Int8, Int16, QapiEnum, QapiStruct, UInt32, UInt64
+from vmd.qapi.types import Int8, Int16, QapiDeclaredEnum, QapiStruct, UInt32, UInt64
 
 
-class StatsType(QapiEnum):
+class StatsType(QapiDeclaredEnum):
     CUMULATIVE = "cumulative"
     INSTANT = "instant"
     PEAK = "peak"
@@ -23,19 +23,19 @@ class StatsType(QapiEnum):
     LOG2_HISTOGRAM = "log2-histogram"
 
 
-class StatsUnit(QapiEnum):
+class StatsUnit(QapiDeclaredEnum):
     BYTES = "bytes"
     SECONDS = "seconds"
     CYCLES = "cycles"
     BOOLEAN = "boolean"
 
 
-class StatsProvider(QapiEnum):
+class StatsProvider(QapiDeclaredEnum):
     KVM = "kvm"
     VMD_ENGINE = "__com.vmd_engine"
 
 
-class StatsTarget(QapiEnum):
+class StatsTarget(QapiDeclaredEnum):
     VM = "vm"
     VCPU = "vcpu"
 

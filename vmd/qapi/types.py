@@ -44,8 +44,9 @@ class QapiStruct(BaseModel):
         return self.model_dump(by_alias=True, exclude_none=True, mode="json")
 
 
-class QapiEnum(enum.StrEnum):
-    """Base of QAPI enums; the value is the wire string."""
+class QapiDeclaredEnum(enum.StrEnum):
+    """Base of declared QAPI enums; the value is the wire string.  (The daemon's runtime form of
+    each enum derives from vmd.qapi.runtime.QapiEnum instead.)"""
 
 
 Int8 = Annotated[int, INT8]

@@ -4,16 +4,16 @@ model's policy, and the guest's own view of its CPUs."""
 from __future__ import annotations
 
 from vmd.qapi.registry import CommandSpec
-from vmd.qapi.types import QapiEnum, QapiStruct, UInt32
+from vmd.qapi.types import QapiDeclaredEnum, QapiStruct, UInt32
 
 
-class GuestUnplugPolicy(QapiEnum):
+class GuestUnplugPolicy(QapiDeclaredEnum):
     ACCEPT = "accept"  # offline the CPU, then eject it (Linux)
     REFUSE = "refuse"  # report the CPU busy (_OST failure) and keep it
     IGNORE = "ignore"  # never answer the eject request
 
 
-class GuestPowerdownPolicy(QapiEnum):
+class GuestPowerdownPolicy(QapiDeclaredEnum):
     SHUTDOWN = "shutdown"  # the power button powers the guest off (SHUTDOWN guest-shutdown)
     IGNORE = "ignore"
 

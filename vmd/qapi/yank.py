@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import ClassVar
 
 from vmd.qapi.registry import CommandSpec
-from vmd.qapi.types import QapiEnum, QapiStruct
+from vmd.qapi.types import QapiDeclaredEnum, QapiStruct
 
 
-class YankInstanceType(QapiEnum):
+class YankInstanceType(QapiDeclaredEnum):
     BLOCK_NODE = "block-node"
     CHARDEV = "chardev"
     MIGRATION = "migration"

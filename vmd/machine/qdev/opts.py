@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 
 from vmd.errors import GenericError
 from vmd.machine.qdev.bus import find_bus
+from vmd.syntax import id_wellformed
 
 if TYPE_CHECKING:
     from vmd.machine.qdev.target import PlugTarget
@@ -56,13 +57,6 @@ class ArgumentSource(enum.Enum):
 
 
 # --- step 1: QemuOpts --------------------------------------------------------------------------
-
-
-def is_identifier(text: str) -> bool:
-    """QEMU's id_wellformed: an ASCII letter, then ASCII letters, digits, '-', '.' or '_'."""
-    if not text or not (text[0].isascii() and text[0].isalpha()):
-        return False
-    return all(c.isascii() and (c.isalnum() or c in "-._") for c in text)
 
 
 def _format_double(value: float) -> str:
@@ -152,7 +146,7 @@ def parse_device_request(
     if source.keyval:
         raw_id = arguments.get("id")
         device_id = raw_id if isinstance(raw_id, str) else None
-        if device_id is not None and not is_identifier(device_id):
+        if device_id is not None and not id_wellformed(device_id):
             raise GenericError("Parameter 'id' expects an identifier")
         opts = {
             key: text

@@ -8,6 +8,7 @@ key=value) give text parsed by the kind; -device JSON gives typed values.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from typing import TypeAlias
 
 from vmd.errors import DeviceNotFound, GenericError
 from vmd.machine.qdev.opts import DeviceRequest
+from vmd.syntax import BadValue, OutOfRange, parse_bool, qemu_strtoi64, qemu_strtou64
 
 # A property value once parsed: booleans, integers, strings; None is an empty link.
 PropertyValue: TypeAlias = bool | int | str | None
@@ -54,49 +56,14 @@ _UINT_MAX: Mapping[PropertyKind, int] = {
 _ON_OFF_AUTO = ("on", "off", "auto")
 
 
-_C_SPACE = " \t\n\v\f\r"
-_DIGITS = {8: "01234567", 10: "0123456789", 16: "0123456789abcdefABCDEF"}
-
-
-def parse_c_integer(text: str, *, signed: bool) -> int | None:
-    """`text` as QEMU's qemu_strtoi64 (signed) or qemu_strtou64 reads it with base 0, or None.
-
-    Like strtoll/strtoull: leading C whitespace, a sign, 0x for hex and a leading 0 for octal;
-    nothing may follow.  Out of range is None; strtoull takes a negative number modulo 2**64.
-    """
-    pos = 0
-    while pos < len(text) and text[pos] in _C_SPACE:
-        pos += 1
-    negative = pos < len(text) and text[pos] == "-"
-    if pos < len(text) and text[pos] in "+-":
-        pos += 1
-    base = 10
-    if text.startswith(("0x", "0X"), pos) and pos + 2 < len(text) and text[pos + 2] in _DIGITS[16]:
-        base, pos = 16, pos + 2
-    elif text.startswith("0", pos):
-        base = 8
-    digits = text[pos:]
-    if not digits or any(c not in _DIGITS[base] for c in digits):
+def _c_integer(text: object, *, signed: bool) -> int | None:
+    """Keyval text as QEMU's qemu_strtoi64 (signed) or qemu_strtou64 reads it, None if it is none."""
+    if not isinstance(text, str):
         return None
-    magnitude = int(digits, base)
-    if signed:
-        value = -magnitude if negative else magnitude
-        return value if _INT64_MIN <= value <= _INT64_MAX else None
-    if magnitude > _UINT64_MAX:
+    try:
+        return qemu_strtoi64(text) if signed else qemu_strtou64(text)
+    except (BadValue, OutOfRange):
         return None
-    return (-magnitude) & _UINT64_MAX if negative else magnitude
-
-
-_BOOL_WORDS = {
-    "on": True,
-    "yes": True,
-    "true": True,
-    "y": True,
-    "off": False,
-    "no": False,
-    "false": False,
-    "n": False,
-}
 
 
 def _invalid_type(name: str, expected: str) -> GenericError:
@@ -136,16 +103,16 @@ def parse_value(driver: str, name: str, spec: PropertySpec, value: object, keyva
         raise GenericError(f"Property '{driver}.{name}' is not writable")
     if kind is PropertyKind.BOOL:
         if keyval:
-            flag = _BOOL_WORDS.get(value) if isinstance(value, str) else None
-            if flag is None:
-                raise GenericError(f"Parameter '{name}' expects 'on' or 'off'")
-            return flag
+            if isinstance(value, str):
+                with contextlib.suppress(BadValue):
+                    return parse_bool(value)
+            raise GenericError(f"Parameter '{name}' expects 'on' or 'off'")
         if isinstance(value, bool):
             return value
         raise _invalid_type(name, "boolean")
     if kind in (PropertyKind.INT, PropertyKind.INT32):
         if keyval:
-            parsed = parse_c_integer(value, signed=True) if isinstance(value, str) else None
+            parsed = _c_integer(value, signed=True)
             if parsed is None:
                 raise GenericError(f"Parameter '{name}' expects integer")
             number = parsed
@@ -156,7 +123,7 @@ def parse_value(driver: str, name: str, spec: PropertySpec, value: object, keyva
         return _checked(spec, name, number)
     if kind in _UINT_MAX:
         if keyval:
-            parsed = parse_c_integer(value, signed=False) if isinstance(value, str) else None
+            parsed = _c_integer(value, signed=False)
             if parsed is None:
                 raise GenericError(f"Parameter '{name}' expects integer")
             number = parsed
