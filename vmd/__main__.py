@@ -139,8 +139,14 @@ def main(argv: list[str] | None = None) -> int:
             sys.argv[1:] if argv is None else argv, check_object=check_option, object_error=ObjectError
         )
     except EarlyExit as early:
-        print(early.text, end="" if early.text.endswith("\n") else "\n")
-        return 0
+        from vmd.topics import answer  # the listings' tables, loaded only when one is asked for
+
+        reply = answer(early)
+        if reply.text:
+            print(reply.text, end="" if reply.text.endswith("\n") else "\n")
+        if reply.error is not None:
+            print(f"vmd: {reply.error}", file=sys.stderr)
+        return reply.status
     except StartupError as error:
         print(f"vmd: {error}", file=sys.stderr)
         return 1

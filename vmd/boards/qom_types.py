@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from vmd.boards.catalog import catalog
+from vmd.errors import DeviceNotFound, GenericError
 from vmd.qapi.compiled import SysEmuTarget
 
 
@@ -24,6 +25,7 @@ class ClassProperty:
     type: str
     description: str | None = None
     default: object = None
+    settable: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +69,7 @@ _FILE = (
     ClassProperty("share", "bool", "Mark the memory as private to QEMU or shared"),
 )
 _SECRET = (
-    ClassProperty("loaded", "bool"),
+    ClassProperty("loaded", "bool", settable=False),
     ClassProperty("format", "QCryptoSecretFormat"),
     ClassProperty("keyid", "string"),
     ClassProperty("iv", "string"),
@@ -77,7 +79,7 @@ _SECRET = (
 
 
 _FIXED = (
-    QomType("object", None, abstract=True, properties=(ClassProperty("type", "string"),)),
+    QomType("object", None, abstract=True, properties=(ClassProperty("type", "string", settable=False),)),
     QomType("container", "object"),
     # vmd's interpreter is what -accel tcg selects (the only accelerator vmd has).
     QomType("accel", "object"),  # not abstract in QEMU 7.2 either
@@ -146,3 +148,17 @@ def implements(name: str, ancestor: str) -> bool:
             return True
         current = TYPES[current].parent
     return False
+
+
+# What device-list-properties leaves out: the properties of every object and every device.
+_COMMON_DEVICE_PROPERTIES = frozenset({"type", "realized", "hotpluggable", "hotplugged", "parent_bus"})
+
+
+def device_properties(name: str) -> list[ClassProperty]:
+    """device-list-properties of type `name` (and -device NAME,help), or QEMU's refusal."""
+    qom_type = TYPES.get(name)
+    if qom_type is None:
+        raise DeviceNotFound(f"Device '{name}' not found")
+    if qom_type.abstract or not implements(qom_type.name, "device"):
+        raise GenericError("Parameter 'typename' expects a non-abstract device type")
+    return [prop for prop in class_properties(qom_type.name) if prop.name not in _COMMON_DEVICE_PROPERTIES]

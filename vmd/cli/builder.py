@@ -309,7 +309,9 @@ class Builder:
         driver = opts.get("driver")
         if self.device_help is None and (is_help(driver) or opts.get("help") == "on"):
             # QEMU answers the first of these once the whole line is read.
-            self.device_help = EarlyExit("device", detail=None if is_help(driver) else driver)
+            self.device_help = EarlyExit(
+                "device", detail=None if is_help(driver) else driver, location=arg.location
+            )
         if driver is None:
             raise Invalid("Parameter 'driver' is missing")
         props = MappingProxyType(opts.last_values(skip=("driver",)))
@@ -326,9 +328,11 @@ class Builder:
         if arg.value.startswith("{"):
             obj = devices.json_object(arg.value)
         else:
-            obj = devices.opts_object(
-                self.opts(specs.OBJECT, arg.value)
-            )  # refuses an id used by an earlier one
+            try:
+                obj = devices.opts_object(self.opts(specs.OBJECT, arg.value))  # refuses an earlier id
+            except EarlyExit as early:
+                early.location = arg.location
+                raise
         if self.check_object is not None:
             try:
                 self.check_object(obj)

@@ -47,14 +47,18 @@ class EarlyExit(Exception):
     its model has: machine types (`detail` is a machine type whose properties are wanted,
     or None), accelerators, CPU models, device types (`detail`: a driver whose properties
     are wanted), object types (`detail`: a type), display types, VGA types, audio drivers,
-    log items.
+    log items.  `location` is the option as given, for the errors QEMU prints about a detail
+    (`-device foo,help: Device 'foo' not found`).
     """
 
-    def __init__(self, topic: HelpTopic, text: str = "", detail: str | None = None) -> None:
+    def __init__(
+        self, topic: HelpTopic, text: str = "", detail: str | None = None, location: str = ""
+    ) -> None:
         super().__init__(topic)
         self.topic: HelpTopic = topic
         self.text = text
         self.detail = detail
+        self.location = location
 
 
 class Invalid(Exception):

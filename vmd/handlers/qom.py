@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from vmd.boards.qom_types import TYPES, ClassProperty, class_properties, implements
+from vmd.boards.qom_types import TYPES, ClassProperty, class_properties, device_properties, implements
 from vmd.errors import DeviceNotFound, GenericError
 from vmd.handlers.bind import handles
 from vmd.handlers.context import CommandContext
@@ -18,9 +18,6 @@ from vmd.qapi.compiled import (
     QomSetArgs,
     TypenameArgs,
 )
-
-# What device-list-properties leaves out: the properties of every object and every device.
-_COMMON_DEVICE_PROPERTIES = frozenset({"type", "realized", "hotpluggable", "hotplugged", "parent_bus"})
 
 
 @handles("qom-list")
@@ -82,16 +79,7 @@ def _info(prop: ClassProperty, *, with_default: bool) -> ObjectPropertyInfo:
 
 @handles("device-list-properties")
 def device_list_properties(ctx: CommandContext, args: TypenameArgs) -> list[ObjectPropertyInfo]:
-    qom_type = TYPES.get(args.typename)
-    if qom_type is None:
-        raise DeviceNotFound(f"Device '{args.typename}' not found")
-    if qom_type.abstract or not implements(qom_type.name, "device"):
-        raise GenericError("Parameter 'typename' expects a non-abstract device type")
-    return [
-        _info(prop, with_default=True)
-        for prop in class_properties(qom_type.name)
-        if prop.name not in _COMMON_DEVICE_PROPERTIES
-    ]
+    return [_info(prop, with_default=True) for prop in device_properties(args.typename)]
 
 
 @handles("qom-list-properties")

@@ -48,6 +48,36 @@ COMMON_MACHINE_PROPERTIES = frozenset(
 )  # fmt: skip
 
 
+# What `-machine TYPE,help` lists for every machine type: (name, QOM type, description), as
+# QEMU 7.2 prints them for none-machine (its object_property_help lines, captured from
+# qemu-system-x86_64 -machine none,help).  Boards add their own rows.
+COMMON_MACHINE_OPTIONS: tuple[tuple[str, str, str | None], ...] = (
+    ("append", "string", "Linux kernel command line"),
+    ("boot", "BootConfiguration", "Boot configuration"),
+    (
+        "confidential-guest-support",
+        "link<confidential-guest-support>",
+        "Set confidential guest scheme to support",
+    ),
+    ("dt-compatible", "string", 'Overrides the "compatible" property of the dt root node'),
+    ("dtb", "string", "Linux kernel device tree file"),
+    ("dump-guest-core", "bool", "Include guest memory in a core dump"),
+    ("dumpdtb", "string", "Dump current dtb to a file and quit"),
+    ("firmware", "string", "Firmware image"),
+    ("graphics", "bool", "Set on/off to enable/disable graphics emulation"),
+    ("initrd", "string", "Linux initial ramdisk file"),
+    ("kernel", "string", "Linux kernel image file"),
+    ("mem-merge", "bool", "Enable/disable memory merge support"),
+    ("memory-backend", "link<memory-backend>", "Set RAM backendValid value is ID of hostmem based backend"),
+    ("memory-encryption", "string", "Set memory encryption object to use"),
+    ("memory", "MemorySizeConfiguration", "Memory size configuration"),
+    ("phandle-start", "int", "The first phandle ID we may generate dynamically"),
+    ("smp", "SMPConfiguration", "CPU topology"),
+    ("suppress-vmdesc", "bool", "Set on to disable self-describing migration"),
+    ("usb", "bool", "Set on/off to enable/disable usb"),
+)
+
+
 class UnknownMachineError(Exception):
     """A -machine type QEMU 7.2 does not have.
 
@@ -110,6 +140,10 @@ class Board(ABC):
     def machine_properties(self) -> frozenset[str]:
         """The -machine keys this type has (QEMU refuses others: Property 'T-machine.key' not found)."""
         return COMMON_MACHINE_PROPERTIES | {VMD_MAX_CPUS}
+
+    def machine_options(self) -> tuple[tuple[str, str, str | None], ...]:
+        """What `-machine TYPE,help` lists: (name, QOM type, description) of each option."""
+        return COMMON_MACHINE_OPTIONS
 
     def with_max_cpus(self, max_cpus: int) -> Board:
         """vmd's `-machine ...,x-vmd-max-cpus=N`: this VM may have up to N vCPUs.

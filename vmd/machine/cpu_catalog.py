@@ -34,11 +34,20 @@ class CpuCatalog:
     4.1 on resolve an unversioned name to its -v1; older ones keep the legacy models)."""
 
     def __init__(
-        self, models: Sequence[CpuModel], help_order: Sequence[CpuModel], *, show_aliases: bool
+        self,
+        models: Sequence[CpuModel],
+        help_order: Sequence[CpuModel],
+        *,
+        show_aliases: bool,
+        help_prefix: str,
+        help_flags: Sequence[str] = (),
     ) -> None:
         self.models: Mapping[str, CpuModel] = MappingProxyType({model.name: model for model in models})
         self.help_order = tuple(help_order)
         self.show_aliases = show_aliases
+        # `-cpu help`: the architecture word before each model, and the feature flags listed after.
+        self.help_prefix = help_prefix
+        self.help_flags = tuple(help_flags)
         self._by_type = {model.typename: model for model in models}
 
     def find(self, name: str) -> CpuModel | None:

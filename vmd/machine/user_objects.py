@@ -27,6 +27,7 @@ from vmd.machine.qom import QomObject, QomProperty, constant
 MEMORY_BACKEND_RAM = "memory-backend-ram"
 MEMORY_BACKEND_FILE = "memory-backend-file"
 SECRET = "secret"
+USER_CREATABLE = (MEMORY_BACKEND_FILE, MEMORY_BACKEND_RAM, SECRET)  # what -object creates
 
 # Every property QEMU 7.2's memory-backend-ram takes; vmd honours `size` alone.
 _QEMU_BACKEND_PROPS = frozenset(

@@ -20,6 +20,7 @@ from vmd.boards.x86.cpus import X86
 from vmd.config import MemoryConfig
 from vmd.errors import GenericError
 from vmd.machine.board import (
+    COMMON_MACHINE_OPTIONS,
     COMMON_MACHINE_PROPERTIES,
     VMD_MAX_CPUS,
     Board,
@@ -64,6 +65,39 @@ _X86_PROPERTIES = COMMON_MACHINE_PROPERTIES | frozenset(
 )  # fmt: skip
 
 
+# The rows `-machine TYPE,help` adds for every pc and q35 type (qemu-system-x86_64 7.2, the same
+# for every version of both families).
+_X86_MACHINE_OPTIONS: tuple[tuple[str, str, str | None], ...] = (
+    ("acpi", "OnOffAuto", "Enable ACPI"),
+    ("bus-lock-ratelimit", "uint64_t", "Set the ratelimit for the bus locks acquired in VMs"),
+    ("default-bus-bypass-iommu", "bool", None),
+    ("hpet", "bool", "Enable/disable high precision event timer emulation"),
+    ("i8042", "bool", None),
+    ("max-fw-size", "size", "Maximum combined firmware size"),
+    ("max-ram-below-4g", "size", "Maximum ram below the 4G boundary (32bit boundary)"),
+    ("pic", "OnOffAuto", "Enable i8259 PIC"),
+    ("pit", "OnOffAuto", "Enable i8254 PIT"),
+    ("sata", "bool", "Enable/disable Serial ATA bus"),
+    ("sgx-epc", "SgxEPC", "SGX EPC device"),
+    ("smbios-entry-point-type", "str", "SMBIOS Entry Point type [32, 64]"),
+    ("smbus", "bool", "Enable/disable system management bus"),
+    ("smm", "OnOffAuto", "Enable SMM"),
+    ("vmport", "OnOffAuto", "Enable vmport (pc & q35)"),
+    (
+        "x-oem-id",
+        "string",
+        "Override the default value of field OEMID in ACPI table header."
+        "The string may be up to 6 bytes in size",
+    ),
+    (
+        "x-oem-table-id",
+        "string",
+        "Override the default value of field OEM Table ID in ACPI table header."
+        "The string may be up to 8 bytes in size",
+    ),
+)
+
+
 @dataclass(frozen=True)
 class PcBoard(Board):
     """A pc-i440fx-* or pc-q35-* type.  `apic_id_limit`: whether the TCG APIC ID limit applies
@@ -74,6 +108,9 @@ class PcBoard(Board):
 
     def machine_properties(self) -> frozenset[str]:
         return _X86_PROPERTIES
+
+    def machine_options(self) -> tuple[tuple[str, str, str | None], ...]:
+        return COMMON_MACHINE_OPTIONS + _X86_MACHINE_OPTIONS
 
     def with_max_cpus(self, max_cpus: int) -> Board:
         return dataclasses.replace(self, cpu_max=max_cpus, apic_id_limit=False)
