@@ -1,5 +1,8 @@
 """The vCPU engine: guest RAM, one named host thread per present vCPU, and their control.
 
+Why one module of ~750 lines: it is the whole boundary to C (one importer of the bindings, by
+design), and splitting the engine from its RAM and thread plumbing would spread that boundary.
+
 This is the only importer of the cffi module ``vmd._native`` (built from
 ``native/``); nothing else sees cffi.  The guest ISA is ``native/ISA.md``.
 

@@ -10,9 +10,10 @@ from vmd.errors import GenericError
 from vmd.handlers.table import all_handlers
 from vmd.qapi import writer
 from vmd.qapi.compiled import SCHEMA
+from vmd.qapi.declared import declared_members, members_of
 from vmd.qapi.introspect import build_schema_info
 from vmd.qapi.schema import declared_schema
-from vmd.qapi.typeinfo import StructType, members_of
+from vmd.qapi.typeinfo import StructType
 from vmd.qapi.types import Int32, QapiStruct, UInt32
 from vmd.qapi.visitor import visit_no_arguments, visit_struct
 
@@ -86,6 +87,10 @@ class Props(QapiStruct):
     socket_id: Int32 | None = None
     apic_id: UInt32 | None = None
     node_name: str
+
+
+# The runtime visitor reads a struct's members where generated classes carry them.
+type.__setattr__(Props, "__qapi_members__", declared_members(Props))
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,8 @@
 """Assembler (and a one-line disassembler) for the vmd guest ISA, native/ISA.md.
 
+Why one module of ~700 lines: the assembler, the opcode table it shares with the disassembler
+and the expression evaluator change together whenever the ISA does.
+
 ``assemble(source, base=...)`` turns assembly text into a ``Program``: the
 image bytes to load at `base` and the symbol table.  Errors are ``AsmError``
 with the line number and the line.

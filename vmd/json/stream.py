@@ -1,5 +1,9 @@
 """QMP input framing: an incremental JSON stream parser with QEMU 7.2's exact behaviour.
 
+Why one module of ~900 lines: lexer, grouper, parser and the fast path that skips them for
+ordinary requests share their state and must stay byte-for-byte equivalent; they are tested
+as one (tests/unit/test_json_stream.py feeds the same inputs whole and byte by byte).
+
 QEMU does not read QMP input as lines.  Its monitor pushes raw bytes through three stages,
 and clients can observe each of them:
 

@@ -14,7 +14,7 @@ import keyword
 from collections.abc import Iterable
 from typing import Any
 
-from vmd.qapi.declared import annotation_type
+from vmd.qapi.declared import annotation_type, members_of
 from vmd.qapi.introspect import build_schema_info
 from vmd.qapi.registry import Schema
 from vmd.qapi.typeinfo import (
@@ -25,7 +25,6 @@ from vmd.qapi.typeinfo import (
     Member,
     StructType,
     TypeRef,
-    members_of,
     variants_of,
 )
 

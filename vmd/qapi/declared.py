@@ -86,3 +86,9 @@ def declared_members(cls: type) -> tuple[Member, ...]:
         optional = optional or not field.is_required()
         result.append(Member(wire_name, attr, type_of(annotation), optional))
     return tuple(result)
+
+
+def members_of(cls: type) -> tuple[Member, ...]:
+    """A struct's members, generated (`__qapi_members__`) or read off its declaration."""
+    members: tuple[Member, ...] | None = getattr(cls, "__qapi_members__", None)
+    return members if members is not None else declared_members(cls)

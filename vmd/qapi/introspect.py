@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from vmd.qapi.declared import type_of
+from vmd.qapi.declared import members_of, type_of
 from vmd.qapi.registry import Schema
 from vmd.qapi.typeinfo import (
     AlternateType,
@@ -21,7 +21,6 @@ from vmd.qapi.typeinfo import (
     EnumType,
     StructType,
     TypeRef,
-    members_of,
     struct_name,
     variants_of,
 )

@@ -62,13 +62,12 @@ class Member:
 
 
 def members_of(cls: type) -> tuple[Member, ...]:
-    """A struct's members in declaration order (QEMU visits, and reports errors, in that order)."""
+    """A runtime struct's members in declaration order (QEMU visits, and reports errors, in that
+    order): generated classes carry them.  The declarations' are `vmd.qapi.declared.members_of`."""
     members: tuple[Member, ...] | None = getattr(cls, "__qapi_members__", None)
-    if members is not None:
-        return members
-    from vmd.qapi.declared import declared_members  # only tools and tests reflect on pydantic models
-
-    return declared_members(cls)
+    if members is None:
+        raise TypeError(f"{cls.__name__} is not a generated QAPI struct (see vmd.qapi.declared)")
+    return members
 
 
 def variants_of(cls: type) -> tuple[str, dict[str, type]] | None:

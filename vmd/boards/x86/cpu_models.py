@@ -5,6 +5,8 @@ TCG) by a throw-away script: `query-cpu-definitions` on `-M none` gave the order
 static, migration-safe, deprecated and unavailable-features, `-cpu help` the description column.
 Capture again rather than edit them by hand.
 
+Why ~800 lines: the data of QEMU's 132 models and 321 CPUID flags; the code is ten lines.
+
 What depends on the board: alias-of is reported only by the VERSIONED catalog (pc/q35
 4.1 and later, and `none`); older types get the same rows without it.  unavailable-features is
 what TCG cannot provide, the same on every board, and is what vmd reports too.
