@@ -1,8 +1,8 @@
 """CPU hotplug as a state machine: random sequences of plug, unplug, stop/cont and guest policy
 changes against one real vmd per example, every view checked against a model after every step.
 
-The model is what vmd's documentation and code say (vmd/machine/cpu_hotplug.py,
-vmd/machine/acpi_cpu_hotplug.py, vmd/guest/os_model.py):
+The model is what vmd's documentation and code say (vmd/machine/cpu_manager.py,
+vmd/machine/hotplug/acpi_cpu.py, vmd/guest/os_model.py, vmd/guest/acpi_ospm.py):
 
 * device_add raises the SCI; device_del only flags the slot and raises the SCI; a guest that
   does not run (paused, or not booted yet under -S) scans nothing until `cont`;

@@ -1,6 +1,6 @@
 """Type introspection tells the truth about vmd's live objects, and -object makes real objects.
 
-qom-list-properties is answered from the type declarations in vmd/machine/qom_types.py, qom-list
+qom-list-properties is answered from the type declarations in vmd/boards/qom_types.py, qom-list
 from the objects themselves; these tests walk every object of running VMs and require the two
 to agree, so a property added to one and not the other fails here.
 """
