@@ -36,8 +36,10 @@ TIMEOUT = 10.0
 BASE_ARGS = ("-nodefaults", "-no-user-config", "-display", "none")
 
 
-def vmd_command() -> list[str]:
-    return [sys.executable, "-m", "vmd"]
+def vmd_command(target: str = "x86_64") -> list[str]:
+    """vmd as qemu-system-<target> (`python -m vmd -vmd-target T`, what vmd-system-<T> runs)."""
+    command = [sys.executable, "-m", "vmd"]
+    return command if target == "x86_64" else [*command, "-vmd-target", target]
 
 
 def read_terminal(path: str, until: bytes, timeout: float = TIMEOUT) -> bytes:
@@ -137,13 +139,15 @@ def start_peer(
     monitors: int = 1,
     base: Sequence[str] = BASE_ARGS,
     workdir: Path | None = None,
+    target: str = "x86_64",
 ) -> Peer:
+    """vmd or QEMU (`kind`) as qemu-system-`target`, daemonized, with `monitors` QMP sockets."""
     workdir = workdir or short_tmpdir()
     sockets = [str(workdir / f"m{i}.sock") for i in range(monitors)]
     pidfile = workdir / f"{kind}.pid"
     log = workdir / f"{kind}.log"
     # QEMU missing: the test fails or is skipped (tests.needs).
-    command = [*vmd_command(), "-D", str(log)] if kind == "vmd" else [require_qemu()]
+    command = [*vmd_command(target), "-D", str(log)] if kind == "vmd" else [require_qemu(target)]
     command += [*base, *args, "-daemonize", "-pidfile", str(pidfile)]
     for sock in sockets:
         command += ["-qmp", f"unix:{sock},server=on,wait=off"]

@@ -15,12 +15,13 @@ import sys
 from collections.abc import Callable
 
 from vmd.boards.configure import machine_settings
-from vmd.cli import EarlyExit, parse_command_line
+from vmd.cli import TARGETS, CommandLineError, EarlyExit, Target, parse_command_line
 from vmd.config import Config, InheritedFd, UnixPath
 from vmd.daemon import Daemon, DaemonSettings, MonitorSettings
 from vmd.errors import StartupError
 from vmd.machine.user_objects import ObjectError, check_option
 from vmd.machine.vm import NIL_UUID, Identity
+from vmd.qapi.compiled import SysEmuTarget
 from vmd.qmp.limits import SessionLimits
 from vmd.qmp.server import FdEndpoint, UnixEndpoint
 
@@ -34,19 +35,37 @@ def default_monitor_path() -> str:
     return os.path.join(directory, f"qmp-{os.getpid()}.sock")
 
 
-def settings_from_config(config: Config) -> DaemonSettings:
+# vmd's one option that must come first: which qemu-system-<target> to be (the vmd-system-<target>
+# commands set it; `vmd` and `python -m vmd` are x86_64).
+TARGET_OPTION = "-vmd-target"
+
+
+def split_target(argv: list[str], default: Target) -> tuple[Target, list[str]]:
+    """(-vmd-target's value, the rest of argv) when argv starts with it, else (default, argv)."""
+    if not argv or argv[0] not in (TARGET_OPTION, "-" + TARGET_OPTION):
+        return default, argv
+    if len(argv) < 2:
+        raise CommandLineError(f"{argv[0]}: requires an argument")
+    name = argv[1]
+    for target in TARGETS:
+        if target == name:
+            return target, argv[2:]
+    raise CommandLineError(f"{argv[0]} {name}: vmd has no target '{name}' (it has {', '.join(TARGETS)})")
+
+
+def settings_from_config(config: Config, target: Target = "x86_64") -> DaemonSettings:
     monitors = []
     for index, monitor in enumerate(config.monitors):
         endpoint = monitor.endpoint
         if isinstance(endpoint, UnixPath):
-            target: UnixEndpoint | FdEndpoint = UnixEndpoint(endpoint.path, monitor.socket_mode)
+            listen: UnixEndpoint | FdEndpoint = UnixEndpoint(endpoint.path, monitor.socket_mode)
         else:
             assert isinstance(endpoint, InheritedFd)
-            target = FdEndpoint(endpoint.fd)
+            listen = FdEndpoint(endpoint.fd)
         monitors.append(
             MonitorSettings(
                 f"monitor{index}",
-                target,
+                listen,
                 chardev_id=monitor.chardev_id,
                 wait=monitor.wait,
                 pretty=monitor.pretty,
@@ -64,7 +83,7 @@ def settings_from_config(config: Config) -> DaemonSettings:
         no_shutdown=config.no_shutdown,
         no_reboot=config.no_reboot,
         pidfile=config.pidfile,
-        machine=machine_settings(config),
+        machine=machine_settings(config, SysEmuTarget(target)),
     )
 
 
@@ -133,15 +152,19 @@ def daemonize(settings: DaemonSettings) -> int:
     return status
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, target: Target = "x86_64") -> int:
+    """`vmd` / `python -m vmd` (x86_64, or the target -vmd-target names) and vmd-system-<target>."""
     try:
-        config = parse_command_line(
-            sys.argv[1:] if argv is None else argv, check_object=check_option, object_error=ObjectError
-        )
+        target, args = split_target(sys.argv[1:] if argv is None else argv, target)
+        config = parse_command_line(args, target=target, check_object=check_option, object_error=ObjectError)
     except EarlyExit as early:
         from vmd.topics import answer  # the listings' tables, loaded only when one is asked for
 
-        reply = answer(early)
+        try:
+            reply = answer(early, SysEmuTarget(target))
+        except StartupError as error:
+            print(f"vmd: {error}", file=sys.stderr)
+            return 1
         if reply.text:
             print(reply.text, end="" if reply.text.endswith("\n") else "\n")
         if reply.error is not None:
@@ -158,13 +181,17 @@ def main(argv: list[str] | None = None) -> int:
         # vmd's guest does not execute CPUID: a model's feature set changes nothing it runs.
         log.info("-cpu features %s: accepted, no effect in vmd (its guest does not use CPUID)", features)
     try:
-        settings = settings_from_config(config)
+        settings = settings_from_config(config, target)
     except StartupError as error:
         print(f"vmd: {error}", file=sys.stderr)
         return 1
     if config.daemonize:
         return daemonize(settings)
     return run(settings, ready=lambda: announce(settings))
+
+
+def main_x86_64() -> int:
+    return main(target="x86_64")
 
 
 if __name__ == "__main__":

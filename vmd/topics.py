@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from vmd.boards.catalog import catalog
-from vmd.boards.qom_types import class_properties, device_properties
+from vmd.boards.qom_types import types_of
 from vmd.cli import EarlyExit
 from vmd.cli import listings as fmt
 from vmd.devices.isa_serial import DRIVER as ISA_SERIAL
@@ -55,7 +55,7 @@ def answer(early: EarlyExit, target: SysEmuTarget = SysEmuTarget.X86_64) -> Answ
         if detail is None:
             return Answer(fmt.devices(_devices(target)))
         try:
-            properties = device_properties(detail)
+            properties = types_of(target).device_properties(detail)
         except QmpError as error:
             return Answer(error=f"{early.location}: {error.desc}")
         entries = [
@@ -71,7 +71,9 @@ def answer(early: EarlyExit, target: SysEmuTarget = SysEmuTarget.X86_64) -> Answ
             return Answer(error=f"{early.location}: {refusal}", status=1)
         # QEMU lists the properties one can set.
         entries = [
-            fmt.PropertyEntry(p.name, p.type, p.description) for p in class_properties(detail) if p.settable
+            fmt.PropertyEntry(p.name, p.type, p.description)
+            for p in types_of(target).class_properties(detail)
+            if p.settable
         ]
         return Answer(fmt.options(detail, entries))
     return Answer("\n")  # a listing vmd does not give yet: as before, an empty line

@@ -12,8 +12,14 @@ from functools import cache
 from types import MappingProxyType
 
 from vmd.boards.none import none_board
+from vmd.errors import StartupError
 from vmd.machine.board import Board, UnknownMachineError
 from vmd.qapi.compiled import SysEmuTarget
+
+
+class NoBoards(StartupError):
+    def __init__(self, target: SysEmuTarget) -> None:
+        super().__init__(f"vmd has no {target.value} machines yet")
 
 
 @dataclass(frozen=True, eq=False)
@@ -60,7 +66,7 @@ def _catalog_of(target: SysEmuTarget) -> Catalog:
         from vmd.boards.x86.pc import pc_boards
 
         return _catalog(target, [*pc_boards(), none_board(target, X86)])
-    raise ValueError(f"vmd has no boards for target {target.value}")
+    raise NoBoards(target)
 
 
 def find_board(name: str | None, target: SysEmuTarget = SysEmuTarget.X86_64) -> Board:

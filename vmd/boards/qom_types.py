@@ -9,8 +9,10 @@ implement is absent rather than faked.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from functools import cache
+from types import MappingProxyType
 
 from vmd.boards.catalog import catalog
 from vmd.errors import DeviceNotFound, GenericError
@@ -124,41 +126,47 @@ def _all_types(target: SysEmuTarget) -> Iterator[QomType]:
         yield QomType(model.typename, model.qom_parent)
 
 
-TYPES: dict[str, QomType] = {t.name: t for t in _all_types(SysEmuTarget.X86_64)}
+@dataclass(frozen=True, eq=False)
+class TypeTable:
+    """The QOM types of one target, by name in qom-list-types order."""
 
+    types: Mapping[str, QomType]
 
-def ancestry(name: str) -> Iterator[QomType]:
-    """The type `name`, then its parent, up to `object`."""
-    current: str | None = name
-    while current is not None:
-        yield TYPES[current]
-        current = TYPES[current].parent
+    def ancestry(self, name: str) -> Iterator[QomType]:
+        """The type `name`, then its parent, up to `object`."""
+        current: str | None = name
+        while current is not None:
+            yield self.types[current]
+            current = self.types[current].parent
 
+    def class_properties(self, name: str) -> list[ClassProperty]:
+        """Every property an object of type `name` has, its own first (QEMU lists them that way)."""
+        return [prop for qom_type in self.ancestry(name) for prop in qom_type.properties]
 
-def class_properties(name: str) -> list[ClassProperty]:
-    """Every property an object of type `name` has, its own first (QEMU lists them that way)."""
-    return [prop for qom_type in ancestry(name) for prop in qom_type.properties]
+    def implements(self, name: str, ancestor: str) -> bool:
+        """Whether type `name` is `ancestor` or derives from it."""
+        current: str | None = name
+        while current is not None:
+            if current == ancestor:
+                return True
+            current = self.types[current].parent
+        return False
 
-
-def implements(name: str, ancestor: str) -> bool:
-    """Whether type `name` is `ancestor` or derives from it."""
-    current: str | None = name
-    while current is not None:
-        if current == ancestor:
-            return True
-        current = TYPES[current].parent
-    return False
+    def device_properties(self, name: str) -> list[ClassProperty]:
+        """device-list-properties of type `name` (and -device NAME,help), or QEMU's refusal."""
+        qom_type = self.types.get(name)
+        if qom_type is None:
+            raise DeviceNotFound(f"Device '{name}' not found")
+        if qom_type.abstract or not self.implements(qom_type.name, "device"):
+            raise GenericError("Parameter 'typename' expects a non-abstract device type")
+        return [p for p in self.class_properties(qom_type.name) if p.name not in _COMMON_DEVICE_PROPERTIES]
 
 
 # What device-list-properties leaves out: the properties of every object and every device.
 _COMMON_DEVICE_PROPERTIES = frozenset({"type", "realized", "hotpluggable", "hotplugged", "parent_bus"})
 
 
-def device_properties(name: str) -> list[ClassProperty]:
-    """device-list-properties of type `name` (and -device NAME,help), or QEMU's refusal."""
-    qom_type = TYPES.get(name)
-    if qom_type is None:
-        raise DeviceNotFound(f"Device '{name}' not found")
-    if qom_type.abstract or not implements(qom_type.name, "device"):
-        raise GenericError("Parameter 'typename' expects a non-abstract device type")
-    return [prop for prop in class_properties(qom_type.name) if prop.name not in _COMMON_DEVICE_PROPERTIES]
+@cache
+def types_of(target: SysEmuTarget) -> TypeTable:
+    """The types of `target` (built on first use)."""
+    return TypeTable(MappingProxyType({t.name: t for t in _all_types(target)}))

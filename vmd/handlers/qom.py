@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from vmd.boards.qom_types import TYPES, ClassProperty, class_properties, device_properties, implements
+from vmd.boards.qom_types import ClassProperty, types_of
 from vmd.errors import DeviceNotFound, GenericError
 from vmd.handlers.bind import handles
 from vmd.handlers.context import CommandContext
@@ -58,13 +58,14 @@ def qom_set(ctx: CommandContext, args: QomSetArgs) -> None:
 def qom_list_types(ctx: CommandContext, args: QomListTypesArgs) -> list[ObjectTypeInfo]:
     # QEMU lists abstract types only when asked to, and `abstract` only where it is true.
     with_abstract = args.abstract is True
-    if args.implements is not None and args.implements not in TYPES:
+    table = types_of(ctx.vm.board.target)
+    if args.implements is not None and args.implements not in table.types:
         return []
     return [
         ObjectTypeInfo(name=t.name, abstract=True if t.abstract else None, parent=t.parent)
-        for t in TYPES.values()
+        for t in table.types.values()
         if (with_abstract or not t.abstract)
-        and (args.implements is None or implements(t.name, args.implements))
+        and (args.implements is None or table.implements(t.name, args.implements))
     ]
 
 
@@ -79,12 +80,14 @@ def _info(prop: ClassProperty, *, with_default: bool) -> ObjectPropertyInfo:
 
 @handles("device-list-properties")
 def device_list_properties(ctx: CommandContext, args: TypenameArgs) -> list[ObjectPropertyInfo]:
-    return [_info(prop, with_default=True) for prop in device_properties(args.typename)]
+    properties = types_of(ctx.vm.board.target).device_properties(args.typename)
+    return [_info(prop, with_default=True) for prop in properties]
 
 
 @handles("qom-list-properties")
 def qom_list_properties(ctx: CommandContext, args: TypenameArgs) -> list[ObjectPropertyInfo]:
-    if args.typename not in TYPES:
+    table = types_of(ctx.vm.board.target)
+    if args.typename not in table.types:
         raise DeviceNotFound(f"Class '{args.typename}' not found")
     # QEMU 7.2 gives defaults in device-list-properties only.
-    return [_info(prop, with_default=False) for prop in class_properties(args.typename)]
+    return [_info(prop, with_default=False) for prop in table.class_properties(args.typename)]
