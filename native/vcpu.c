@@ -131,6 +131,7 @@ struct vmd_vcpu {
     _Atomic uint64_t st_halts;
     _Atomic uint64_t st_halt_ns;
     _Atomic uint64_t st_halt_since;  /* CLOCK_MONOTONIC ns, 0 when awake */
+    _Atomic uint64_t st_halt_base;   /* the engine's paused clock at st_halt_since */
     _Atomic uint64_t st_pauses;
     _Atomic uint64_t st_plugs;
 };
@@ -145,6 +146,13 @@ struct vmd_engine {
     alignas(64) _Atomic uint32_t outstanding;  /* futex: pause acknowledgements owed */
     _Atomic uint32_t paused;
     _Atomic uint32_t live_threads;
+    /* The paused clock: how long the engine has been paused in all, so that a vCPU halted
+     * across a pause does not count the paused time as halt time (a stopped KVM guest does
+     * not accrue halt_wait_ns either).  Written under lock by pause/resume, read anywhere
+     * through the sequence count. */
+    alignas(64) _Atomic uint32_t clk_seq;
+    _Atomic uint64_t paused_total;
+    _Atomic uint64_t paused_since;  /* 0 when running */
 };
 
 /* The handlers' addresses, filled by interp(NULL); [256] is the trap target (ctl). */
@@ -162,6 +170,44 @@ static uint64_t now_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Nanoseconds the engine has spent paused up to `now` (a CLOCK_MONOTONIC reading). */
+static uint64_t paused_clock(vmd_engine *e, uint64_t now)
+{
+    for (;;) {
+        uint32_t seq = atomic_load(&e->clk_seq);
+        if (seq & 1)
+            continue;  /* a writer is between its two bumps */
+        uint64_t total = atomic_load(&e->paused_total);
+        uint64_t since = atomic_load(&e->paused_since);
+        if (atomic_load(&e->clk_seq) != seq)
+            continue;
+        return total + (since && now > since ? now - since : 0);
+    }
+}
+
+/* Called under e->lock when the engine goes from running to paused or back. */
+static void paused_clock_turn(vmd_engine *e, int pausing)
+{
+    uint64_t now = now_ns();
+    atomic_fetch_add(&e->clk_seq, 1);
+    if (pausing) {
+        atomic_store(&e->paused_since, now);
+    } else {
+        uint64_t since = atomic_load(&e->paused_since);
+        atomic_store(&e->paused_total, atomic_load(&e->paused_total) + (now > since ? now - since : 0));
+        atomic_store(&e->paused_since, 0);
+    }
+    atomic_fetch_add(&e->clk_seq, 1);
+}
+
+/* Halt time of a halt that began at `since` (with the paused clock at `base`), up to `now`. */
+static uint64_t halted_for(vmd_engine *e, uint64_t since, uint64_t base, uint64_t now)
+{
+    uint64_t wall = now > since ? now - since : 0;
+    uint64_t paused = paused_clock(e, now) - base;
+    return wall > paused ? wall - paused : 0;
 }
 
 static void futex_wait(_Atomic uint32_t *addr, uint32_t val, const struct timespec *rel)
@@ -499,7 +545,8 @@ vmd_vcpu *vmd_engine_vcpu(vmd_engine *e, uint32_t index)
 uint32_t vmd_engine_pause_all(vmd_engine *e)
 {
     pthread_mutex_lock(&e->lock);
-    atomic_store(&e->paused, 1);
+    if (!atomic_exchange(&e->paused, 1))
+        paused_clock_turn(e, 1);
     atomic_fetch_add(&e->outstanding, 1);  /* held until every request is out */
     uint32_t high = atomic_load(&e->high);
     for (uint32_t i = 0; i < high; i++) {
@@ -542,7 +589,8 @@ int vmd_engine_wait_paused(vmd_engine *e, int64_t timeout_ns)
 void vmd_engine_resume_all(vmd_engine *e)
 {
     pthread_mutex_lock(&e->lock);
-    atomic_store(&e->paused, 0);
+    if (atomic_exchange(&e->paused, 0))
+        paused_clock_turn(e, 0);
     uint32_t high = atomic_load(&e->high);
     for (uint32_t i = 0; i < high; i++) {
         vmd_vcpu *c = atomic_load(&e->vcpus[i]);
@@ -600,6 +648,7 @@ int vmd_vcpu_plug(vmd_vcpu *c, uint64_t entry, uint32_t flags)
     atomic_store(&c->st_halts, 0);
     atomic_store(&c->st_halt_ns, 0);
     atomic_store(&c->st_halt_since, 0);
+    atomic_store(&c->st_halt_base, 0);
     atomic_store(&c->st_pauses, 0);
     atomic_fetch_add(&c->st_plugs, 1);
     atomic_store(&c->state, VMD_STATE_READY);
@@ -690,11 +739,9 @@ void vmd_vcpu_stats(vmd_vcpu *c, struct vmd_stats *out)
         out->exits[i] = atomic_load_explicit(&c->st_exits[i], memory_order_relaxed);
     out->halts = atomic_load_explicit(&c->st_halts, memory_order_relaxed);
     out->halt_ns = atomic_load_explicit(&c->st_halt_ns, memory_order_relaxed);
-    uint64_t since = atomic_load_explicit(&c->st_halt_since, memory_order_relaxed);
-    if (since) {
-        uint64_t t = now_ns();
-        out->halt_ns += t > since ? t - since : 0;
-    }
+    uint64_t since = atomic_load_explicit(&c->st_halt_since, memory_order_acquire);
+    if (since)
+        out->halt_ns += halted_for(c->eng, since, atomic_load(&c->st_halt_base), now_ns());
     out->pauses = atomic_load_explicit(&c->st_pauses, memory_order_relaxed);
     out->plugs = atomic_load_explicit(&c->st_plugs, memory_order_relaxed);
     out->state = s;
@@ -1015,8 +1062,10 @@ op_hlt:
     FLUSH();
     {
         uint64_t since = now_ns();
+        uint64_t base = paused_clock(c->eng, since);
         stat_add(&c->st_halts, 1);
-        atomic_store_explicit(&c->st_halt_since, since, memory_order_relaxed);
+        atomic_store_explicit(&c->st_halt_base, base, memory_order_relaxed);
+        atomic_store_explicit(&c->st_halt_since, since, memory_order_release);
         enter_quiescent(c, VMD_STATE_HALTED);
         for (;;) {
             uint32_t seq = atomic_load(&c->wake);
@@ -1027,7 +1076,7 @@ op_hlt:
             futex_wait(&c->wake, seq, NULL);
         }
         atomic_store_explicit(&c->st_halt_since, 0, memory_order_relaxed);
-        stat_add(&c->st_halt_ns, now_ns() - since);
+        stat_add(&c->st_halt_ns, halted_for(c->eng, since, base, now_ns()));
         atomic_store(&c->state, VMD_STATE_RUNNING);
         if (atomic_load(&c->req) & ~(uint32_t)REQ_SYNC)
             goto ctl_pc;  /* HLT runs again after the request is served */

@@ -581,7 +581,8 @@ def busy(work: Path, opts: argparse.Namespace, data: RunData) -> None:
         return
     qmp = peer.qmp
     try:
-        qmp.execute("__com.vmd_set-guest-policy", {"auto-online": False})
+        # A busy guest (the default rests its online CPUs in HLT): each online vCPU takes a core.
+        qmp.execute("__com.vmd_set-guest-policy", {"auto-online": False, "load-percent": 100})
         for core in range(1, MAIN_SLOTS):
             qmp.execute("device_add", slot_args(core))
         online = 1

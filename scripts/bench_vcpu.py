@@ -132,6 +132,7 @@ def throughput(seconds: float) -> dict[str, float]:
     ram = GuestRam(RAM_BYTES)
     image = fw.firmware()
     ram.load(image.entry, image.image)
+    fw.set_work(ram, True)  # a busy guest
     fw.set_online(ram, 0, True)
     fw.set_online(ram, 1, True)
     engine = quiet_engine(ram, image.entry)
@@ -202,6 +203,7 @@ def pause_latency(n: int, trials: int, halted: bool = False) -> tuple[list[float
     ram = GuestRam(RAM_BYTES)
     image = fw.firmware()
     ram.load(image.entry, image.image)
+    fw.set_work(ram, True)  # a busy guest
     for cpu in range(n):
         fw.set_online(ram, cpu, not halted)
     engine = quiet_engine(ram, image.entry)
@@ -249,6 +251,7 @@ def loop_lag(n: int, seconds: float) -> list[float]:
     ram = GuestRam(RAM_BYTES)
     image = fw.firmware()
     ram.load(image.entry, image.image)
+    fw.set_work(ram, True)  # a busy guest
     for cpu in range(n):
         fw.set_online(ram, cpu, True)
     engine = quiet_engine(ram, image.entry)

@@ -246,6 +246,7 @@ class Model:
             "delay-ms": 0,
             "cpu0-hotplug": False,
             "powerdown": "shutdown",
+            "load-percent": 0,
         }
 
 

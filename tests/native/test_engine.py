@@ -35,6 +35,7 @@ def load_firmware(m: Machine, online: list[int]) -> None:
     image = fw.firmware()
     assert image.entry == m.engine.entry == 0x1000
     m.ram.load(image.entry, image.image)
+    fw.set_work(m.ram, True)  # a busy guest
     for cpu in online:
         fw.set_online(m.ram, cpu, True)
 
@@ -130,6 +131,28 @@ async def test_halted_vcpus_count_as_paused_without_being_woken(machine: Machine
     machine.engine.resume_all()
     await eventually(lambda: fw.progress(machine.ram, 1) > 0)
     assert machine.ram.read_u64(fw.LAYOUT.wakeups_addr(1)) == 1
+
+
+async def test_a_vcpu_halted_across_a_pause_counts_no_halt_time_while_paused(machine: Machine) -> None:
+    # A stopped KVM guest accrues no halt_wait_ns; neither does a vCPU that stays halted in
+    # its futex while the engine is paused (the pause does not wake it, see above).
+    load_firmware(machine, online=[])
+    machine.engine.start(0)
+    await eventually(lambda: machine.engine.state(0) is VcpuState.HALTED)
+    async with asyncio.timeout(TIMEOUT):
+        await machine.engine.pause_all()
+    assert machine.engine.state(0) is VcpuState.HALTED
+    frozen = machine.engine.stats(0).halted_ns
+    await asyncio.sleep(0.3)
+    assert machine.engine.stats(0).halted_ns == frozen
+    machine.engine.resume_all()
+    await eventually(lambda: machine.engine.stats(0).halted_ns > frozen)
+    fw.set_online(machine.ram, 0, True)
+    machine.engine.post_interrupt(0, fw.IRQ_WAKE)  # the halt ends: its total leaves the pause out
+    await eventually(lambda: fw.progress(machine.ram, 0) > 0)
+    st = machine.engine.stats(0)
+    assert st.halts == 1
+    assert frozen <= st.halted_ns < frozen + int(10e9)
 
 
 async def test_pause_with_many_vcpus(machine: Machine) -> None:
@@ -389,10 +412,15 @@ async def test_interrupts_wake_a_halted_vcpu(machine: Machine) -> None:
     assert machine.engine.stats(0).halts == 1
     fw.set_online(machine.ram, 0, False)
     machine.engine.post_interrupt(0, fw.IRQ_WAKE)  # a running vCPU just has it pending
-    await eventually(lambda: fw.cpu_state(machine.ram, 0) == fw.CPU_STATE_OFFLINE)
+
+    def states() -> list[int]:
+        return [v for (_, port, _, _, v, _, _) in machine.rec.io if port == fw.CPU_STATE_PORT]
+
+    # It goes offline (the bit), then that wake-up finds it offline and it says so again: an
+    # offline CPU answers every wake-up, so that a guest asking for a change always hears back.
+    await eventually(lambda: len(states()) == 4)
     await eventually(lambda: machine.engine.state(0) is VcpuState.HALTED)
-    states = [v for (_, port, _, _, v, _, _) in machine.rec.io if port == fw.CPU_STATE_PORT]
-    assert states == [fw.CPU_STATE_OFFLINE, fw.CPU_STATE_ONLINE, fw.CPU_STATE_OFFLINE]
+    assert states() == [fw.CPU_STATE_OFFLINE, fw.CPU_STATE_ONLINE, fw.CPU_STATE_OFFLINE, fw.CPU_STATE_OFFLINE]
 
 
 async def test_pending_vectors_are_read_and_cleared_by_irq(machine: Machine) -> None:

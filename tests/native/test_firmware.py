@@ -9,10 +9,11 @@ from vmd.firmware import standard as fw
 from vmd.vcpu import ExitReason, GuestRam, VcpuEngine
 
 
-def make(online: list[int]) -> tuple[GuestRam, VcpuEngine, list[tuple[int, int, int]]]:
+def make(online: list[int], work: bool = True) -> tuple[GuestRam, VcpuEngine, list[tuple[int, int, int]]]:
     ram = GuestRam(fw.MIN_RAM_BYTES + 0x30000)
     image = fw.firmware()
     ram.load(image.entry, image.image)
+    fw.set_work(ram, work)
     for cpu in online:
         fw.set_online(ram, cpu, True)
     io: list[tuple[int, int, int]] = []
@@ -86,4 +87,15 @@ def test_the_work_loop_matches_the_reference_interpreter() -> None:
     assert ref_io == io == [(7, fw.CPU_STATE_PORT, fw.CPU_STATE_ONLINE)]
     iterations = fw.progress(ram, 7)
     assert iterations == fw.shared_counter(ram)
-    assert abs(iterations * 7 - steps) < 40  # 7 instructions per iteration, after a short prologue
+    assert abs(iterations * 9 - steps) < 40  # 9 instructions per iteration, after a short prologue
+
+
+def test_an_online_cpu_with_no_work_rests_in_hlt() -> None:
+    """The guest's `idle` load: online (reported so), then halted in the idle loop, using no host CPU."""
+    ram, engine, io = make(online=[3], work=False)
+    result = engine.run_until_halt(3, timeout=10)
+    assert result.reason is ExitReason.HALT
+    assert result.pc == fw.firmware().symbols["rest"]
+    assert io == [(3, fw.CPU_STATE_PORT, fw.CPU_STATE_ONLINE)]
+    assert fw.cpu_state(ram, 3) == fw.CPU_STATE_ONLINE
+    assert fw.progress(ram, 3) == 0

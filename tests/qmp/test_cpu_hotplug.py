@@ -286,6 +286,7 @@ async def test_guest_policy_can_change_at_run_time(running: tuple[Peer, QMPClien
         "delay-ms": 5,
         "cpu0-hotplug": False,
         "powerdown": "shutdown",
+        "load-percent": 0,
     }
     with pytest.raises(ExecuteError):
         await qmp.execute("__com.vmd_set-guest-policy", {"unplug": "maybe"})

@@ -34,7 +34,7 @@ async def test_power_button_shuts_the_guest_down_and_no_shutdown_keeps_the_vm(
 async def test_stop_after_a_guest_shutdown_comes_once_every_vcpu_parked(peers: Callable[..., Peer]) -> None:
     """Four busy vCPUs, the guest powers off under -no-shutdown, five times over: each STOP comes
     only once the vCPUs have parked, so the counters read after it never move again."""
-    vmd = peers("vmd", "-M", "q35", "-smp", "4", "-no-shutdown")
+    vmd = peers("vmd", "-M", "q35", "-smp", "4", "-no-shutdown", "-vmd-guest", "load=busy")
     async with qmp_client(vmd.socket) as qmp:
         for _ in range(5):
             with qmp.listener() as listener:

@@ -41,7 +41,7 @@ def vcpu_threads(peer: Peer) -> list[str]:
 
 
 async def test_boot_vcpus_are_named_threads_that_run_only_after_cont(peers: Callable[..., Peer]) -> None:
-    vmd = peers("vmd", "-S", "-smp", "3")
+    vmd = peers("vmd", "-S", "-smp", "3", "-vmd-guest", "load=busy")
     assert vcpu_threads(vmd) == ["vcpu0", "vcpu1", "vcpu2"]
     paths = [
         "/machine/unattached/device[0]",
@@ -160,7 +160,7 @@ async def test_stats_schemas_describe_every_reported_stat(vmd: Peer) -> None:
 
 
 async def test_stats_filters_follow_qemu(peers: Callable[..., Peer]) -> None:
-    vmd = peers("vmd", "-S", "-smp", "2")
+    vmd = peers("vmd", "-S", "-smp", "2", "-vmd-guest", "load=busy")
     cpu1 = "/machine/unattached/device[2]"
     async with qmp_client(vmd.socket) as qmp:
         vm = await qmp.execute("query-stats", {"target": "vm"})
@@ -174,6 +174,7 @@ async def test_stats_filters_follow_qemu(peers: Callable[..., Peer]) -> None:
                     {"name": "unplugs", "value": 0},
                     {"name": "unplug_eject_ns", "value": 0},
                     {"name": "unplug_deleted_ns", "value": 0},
+                    {"name": "guest_load_percent", "value": 100},
                 ],
             }
         ]
@@ -193,7 +194,7 @@ async def test_stats_filters_follow_qemu(peers: Callable[..., Peer]) -> None:
             "query-stats",
             {"target": "vm", "providers": [{"provider": OWN, "names": ["parked_vcpus"]}, {"provider": OWN}]},
         )
-        assert [len(r["stats"]) for r in twice] == [1, 6]
+        assert [len(r["stats"]) for r in twice] == [1, 7]
         for names in ([], ["nope"]):
             request = {"target": "vcpu", "providers": [{"provider": OWN, "names": names}]}
             assert await qmp.execute("query-stats", request) == []
@@ -226,7 +227,7 @@ def test_machine_set_up_errors_are_one_line(
 async def test_counters_of_a_vcpu_that_never_exits_stay_current(peers: Callable[..., Peer]) -> None:
     """The firmware's work loop runs without a single exit; its counters still advance between
     queries (the engine asks running vCPUs to publish every 100 ms) and stop when paused."""
-    vmd = peers("vmd", "-M", "q35")
+    vmd = peers("vmd", "-M", "q35", "-vmd-guest", "load=busy")
 
     async def counters() -> tuple[int, int]:
         async with qmp_client(vmd.socket) as qmp:

@@ -25,6 +25,13 @@ def test_every_key() -> None:
         auto_online=False, unplug="refuse", delay_ms=25, cpu0_hotplug=True, maxcpus=2, powerdown="ignore"
     )
     assert parse_policy({"delay": "7"}).delay_ms == 7  # the older name of delay-ms
+    assert [parse_policy({"load": w}).load_percent for w in ("idle", "busy", "0", "35", "100")] == [
+        0,
+        100,
+        0,
+        35,
+        100,
+    ]
     assert parse_policy({"auto-online": "n", "cpu0-hotplug": "y"}) == GuestPolicy(
         auto_online=False, cpu0_hotplug=True
     )
@@ -43,13 +50,15 @@ def test_every_key() -> None:
         ({"delay-ms": "1e3"}, "-vmd-guest delay-ms=1e3: Parameter 'delay-ms' expects uint32_t"),
         ({"delay-ms": "\u0663"}, "-vmd-guest delay-ms=\u0663: Parameter 'delay-ms' expects uint32_t"),
         ({"maxcpus": "0"}, "-vmd-guest maxcpus=0: expected a positive number"),
+        ({"load": "101"}, "-vmd-guest load=101: expected idle, busy or a percentage from 0 to 100"),
+        ({"load": "half"}, "-vmd-guest load=half: expected idle, busy or a percentage from 0 to 100"),
         ({"maxcpus": "4294967296"}, "-vmd-guest maxcpus=4294967296: Parameter 'maxcpus' expects uint32_t"),
         ({"unplug": "maybe"}, "-vmd-guest unplug=maybe: expected one of accept, refuse, ignore"),
         ({"auto-online": "maybe"}, "-vmd-guest auto-online=maybe: expected on or off"),
         (
             {"colour": "blue"},
             "-vmd-guest: unknown key 'colour' "
-            "(auto-online, unplug, delay-ms, cpu0-hotplug, maxcpus, powerdown)",
+            "(auto-online, unplug, delay-ms, cpu0-hotplug, maxcpus, powerdown, load)",
         ),
     ],
 )

@@ -28,6 +28,12 @@ GUEST_POLICY_KEYS: tuple[tuple[str, str, str], ...] = (
         "milliseconds the guest waits before it acts on a hotplug event (default: 0; older name: delay)",
     ),
     (
+        "load",
+        "idle|busy|PERCENT",
+        "how busy online CPUs are: idle rests in HLT, busy works all the time, PERCENT a duty cycle "
+        "(default: idle)",
+    ),
+    (
         "maxcpus",
         "N",
         "the CPUs present at boot past the first N stay offline, as Linux's maxcpus= (default: all)",

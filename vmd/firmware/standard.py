@@ -4,18 +4,24 @@ Every vCPU starts at ``FIRMWARE_BASE``.  CPU 0 first prints ``BANNER`` on the
 serial port.  Then each CPU looks up its bit in the online bitmap:
 
 * online: it reports ``CPU_STATE_ONLINE`` (its per-CPU ``state`` word and an
-  ``OUT`` to ``CPU_STATE_PORT``) and loops, incrementing its per-CPU progress
-  counter (plain load/add/store) and the shared counter (atomic ``aadd``),
-  re-reading its online bit on every iteration;
+  ``OUT`` to ``CPU_STATE_PORT``); then, while ``WORK_ENABLE`` is non-zero, it
+  loops, incrementing its per-CPU progress counter (plain load/add/store) and
+  the shared counter (atomic ``aadd``), re-reading the enable word and its
+  online bit on every iteration; while the word is zero it rests in HLT, as an
+  idle kernel does, and re-reads both at every wake-up;
 * offline (never online, or its bit was cleared): it reports
   ``CPU_STATE_OFFLINE`` the same way and halts.  Every wake-up clears the
   pending interrupts (``irq``), counts itself in ``wakeups`` and re-reads the
-  online bit.
+  online bit; an offline CPU woken with its bit still clear reports
+  ``CPU_STATE_OFFLINE`` again, so that every wake-up of an offline CPU is
+  answered (the guest model waits for an answer to each change it asks for).
 
 So the VMM (or the guest model) brings a CPU online or offline by changing
 its bit in the online bitmap and then posting an interrupt (``IRQ_WAKE``) to
 it; the guest acknowledges on ``CPU_STATE_PORT`` (value = the new state, from
-the vCPU itself).  Only the VMM writes the bitmap.
+the vCPU itself).  Only the VMM writes the bitmap and the enable word (which
+sets how busy the guest is: the guest model's `load` policy); after setting
+the word it wakes the online CPUs.
 
 Layout (guest physical addresses)::
 
@@ -23,6 +29,7 @@ Layout (guest physical addresses)::
     0x01000  FIRMWARE_BASE: code, then the banner
     0x08000  ONLINE_MASK: 4096 bits, bit (cpu % 64) of u64 word (cpu // 64)
     0x09000  SHARED_COUNTER: u64, incremented atomically by every online CPU
+    0x09008  WORK_ENABLE: u64, non-zero while online CPUs work (zero: they rest in HLT)
     0x10000  PERCPU_BASE: 64 bytes per CPU (a cache line each):
                +0 progress (u64)  +8 state (u64)  +16 wakeups (u64)
     0x50000  MIN_RAM_BYTES: the layout's end (RAM must be at least this big)
@@ -43,6 +50,7 @@ IRQ_WAKE: Final = 0  # the vector that tells a CPU to re-read the online bitmap
 FIRMWARE_BASE: Final = 0x1000
 ONLINE_MASK: Final = 0x8000
 SHARED_COUNTER: Final = 0x9000
+WORK_ENABLE: Final = 0x9008
 PERCPU_BASE: Final = 0x10000
 PERCPU_STRIDE: Final = 64
 PERCPU_PROGRESS: Final = 0
@@ -123,6 +131,7 @@ entry:
         shl     r5, r5, r4              ; r5 = my bit in it
         li      r6, SHARED_COUNTER
         li      r7, 1
+        li      r15, WORK_ENABLE
         bnez    r1, check               ; only CPU 0 prints the banner
         li      r8, banner
 print:
@@ -139,7 +148,9 @@ check:                                  ; online or offline?
         li      r10, CPU_STATE_ONLINE
         st64    r10, [r2 + PERCPU_STATE]
         outb    CPU_STATE_PORT, r10
-work:                                   ; the work loop: 7 instructions
+work:                                   ; the work loop: 9 instructions
+        ld64    r14, [r15]
+        beqz    r14, rest               ; no work wanted: rest, online
         ld64    r11, [r2 + PERCPU_PROGRESS]
         addi    r11, r11, 1
         st64    r11, [r2 + PERCPU_PROGRESS]
@@ -160,8 +171,19 @@ sleep:
         st64    r13, [r2 + PERCPU_WAKEUPS]
         ld64    r9, [r3]
         and     r9, r9, r5
-        beqz    r9, sleep
+        beqz    r9, offline             ; still offline: say so again (the guest may be asking)
         jmp     check
+
+rest:                                   ; online and idle: the idle loop of a kernel
+        hlt
+        irq     r12
+        ld64    r13, [r2 + PERCPU_WAKEUPS]
+        addi    r13, r13, 1
+        st64    r13, [r2 + PERCPU_WAKEUPS]
+        ld64    r9, [r3]
+        and     r9, r9, r5
+        beqz    r9, offline
+        jmp     work
 
 banner:
         .ascii  BANNER_TEXT
@@ -180,6 +202,7 @@ def source() -> str:
         "CPU_STATE_PORT": CPU_STATE_PORT,
         "ONLINE_MASK": ONLINE_MASK,
         "SHARED_COUNTER": SHARED_COUNTER,
+        "WORK_ENABLE": WORK_ENABLE,
         "PERCPU_BASE": PERCPU_BASE,
         "PERCPU_SHIFT": PERCPU_STRIDE.bit_length() - 1,
         "PERCPU_PROGRESS": PERCPU_PROGRESS,
@@ -238,3 +261,8 @@ def cpu_state(ram: GuestMemory, cpu: int) -> int:
 
 def shared_counter(ram: GuestMemory) -> int:
     return ram.read_u64(SHARED_COUNTER)
+
+
+def set_work(ram: GuestMemory, enabled: bool) -> None:
+    """Let online CPUs work (or rest); afterwards post ``IRQ_WAKE`` to the resting ones."""
+    ram.write_u64(WORK_ENABLE, 1 if enabled else 0)

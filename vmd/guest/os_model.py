@@ -7,7 +7,9 @@ interface of the board, spoken by a driver (`vmd.guest.acpi_ospm` for ACPI; PAPR
 * boot: every present CPU up to `maxcpus` is brought online, the others stay offline;
 * a CPU the driver reports hot-added becomes present, and is onlined if `auto_online`;
 * an eject request the driver accepts (per the `unplug` policy) first takes the CPUs offline;
-* the ACPI power button powers the guest off (per `powerdown`), once it runs.
+* the ACPI power button powers the guest off (per `powerdown`), once it runs;
+* its online CPUs are as busy as `load_percent` says: 0 rests them in HLT (an idle kernel), 100
+  keeps them working, anything between is a duty cycle over DUTY_PERIOD.
 
 Online and offline are real: the model flips the CPU's bit in the firmware's online bitmap and
 wakes the vCPU, and a CPU counts as online only once that vCPU itself reported it on the CPU state
@@ -30,6 +32,8 @@ log = logging.getLogger(__name__)
 
 # How long the guest waits for a CPU to confirm a state change before it gives up on it.
 CONFIRM_TIMEOUT = 10.0
+# A duty-cycle load works this share of each period, and rests the rest of it.
+DUTY_PERIOD = 0.05
 
 
 class GuestMachine(Protocol):
@@ -40,6 +44,8 @@ class GuestMachine(Protocol):
     def slot_vcpus(self, slot: int) -> range: ...
 
     def set_cpu_online_bit(self, index: int, online: bool) -> None: ...
+
+    def set_work(self, enabled: bool) -> None: ...
 
     def wake_cpu(self, index: int) -> None: ...
 
@@ -67,6 +73,10 @@ class GuestOs:
         self.policy = policy
         self.present: set[int] = set()  # what the guest has enumerated (cpu-indexes)
         self.online: set[int] = set()  # confirmed by the vCPU itself
+        # Present CPUs whose state no report has told since the guest (re)booted or found them:
+        # a vCPU reports its state once at start, so an operation on one of these always waits
+        # for a report instead of trusting `online`.
+        self._unconfirmed: set[int] = set()
         self._machine: GuestMachine | None = None
         self._driver: FirmwareDriver | None = None
         self._power_off: Callable[[], None] = lambda: None
@@ -77,6 +87,7 @@ class GuestOs:
         # eject requested while the CPU is still coming online waits for it, then offlines it.
         self._cpu_locks: dict[int, asyncio.Lock] = {}
         self._booted = False
+        self._duty: asyncio.Task[None] | None = None
 
     def attach(
         self, machine: GuestMachine, driver: FirmwareDriver | None, power_off: Callable[[], None]
@@ -94,6 +105,16 @@ class GuestOs:
 
     # -- what the machine tells the guest -------------------------------------------------------
 
+    @property
+    def load_percent(self) -> int:
+        return self.policy.load_percent
+
+    def set_policy(self, policy: GuestPolicy) -> None:
+        """A new policy, in force at once (a changed load changes how busy the CPUs are now)."""
+        old, self.policy = self.policy, policy
+        if self._booted and policy.load_percent != old.load_percent:
+            self._apply_load()
+
     def boot_plan(self, cpu_index: int) -> bool:
         """Whether a CPU present at boot is brought online (the maxcpus= boot parameter)."""
         return self.policy.maxcpus is None or cpu_index < self.policy.maxcpus
@@ -108,24 +129,38 @@ class GuestOs:
 
     def reset(self) -> None:
         """A machine reset reboots the guest: in-flight work is dropped, the next run boots again."""
+        log.info("guest: machine reset: the OS reboots (%d operations in flight dropped)", len(self._tasks))
         for task in list(self._tasks):
             task.cancel()
         for _, waiter in self._waiters.values():
             waiter.cancel()
         self._waiters.clear()
         self._booted = False
+        self._duty = None
         self.online.clear()
+        self._unconfirmed = set(self.present)  # the vCPUs restart and report afresh
         if self._driver is not None:
             self._driver.rebooting()
 
     def power_button(self) -> None:
         """The ACPI power button (system_powerdown).  A guest that has not booted has no OS to
         notice it; a booted one powers off per its policy, once it runs."""
-        if self._booted and self.policy.powerdown == "shutdown":
+        if not self._booted:
+            log.info("guest: power button pressed before the OS booted: nothing notices it")
+        elif self.policy.powerdown == "shutdown":
+            log.info("guest: power button pressed: shutting down (powerdown=shutdown)")
             self.spawn(self._powering_off(), "guest-power-off")
+        else:
+            log.info("guest: power button pressed: ignored (powerdown=ignore)")
 
     def cpu_reported(self, index: int, state: int) -> None:
         """A vCPU wrote its new state to the CPU state port (handed over from its thread)."""
+        log.debug("guest: CPU %d reports %s", index, "online" if state == fw.CPU_STATE_ONLINE else "offline")
+        if index not in self.present:
+            # Not the guest's CPU (yet, or any more): a report of one being hot-added before the
+            # driver found it, or the last words of an ejected one whose thread is stopping.
+            return
+        self._unconfirmed.discard(index)
         if state == fw.CPU_STATE_ONLINE:
             self.online.add(index)
             self.machine.cpu_online_confirmed(index)
@@ -138,6 +173,7 @@ class GuestOs:
     def cpu_gone(self, cpu_index: int) -> None:
         self.present.discard(cpu_index)
         self.online.discard(cpu_index)
+        self._unconfirmed.discard(cpu_index)
         self._cpu_locks.pop(cpu_index, None)
 
     async def close(self) -> None:
@@ -157,9 +193,13 @@ class GuestOs:
         policy says so (a udev rule's job on Linux)."""
         for index in cpus:
             self.present.add(index)
+            self._unconfirmed.add(index)
             self.machine.set_cpu_online_bit(index, False)
             if self.policy.auto_online:
+                log.info("guest: CPU %d is present; onlining it (auto-online=on)", index)
                 self.spawn(self._change(index, True), f"guest-online-{index}")
+            else:
+                log.info("guest: CPU %d is present; left offline (auto-online=off)", index)
 
     @contextlib.asynccontextmanager
     async def holding(self, cpus: Iterable[int]) -> AsyncIterator[None]:
@@ -198,11 +238,46 @@ class GuestOs:
         self._booted = True
         machine = self.machine
         self.present = set(machine.present_cpus())
+        self._unconfirmed = set(self.present)
+        log.info(
+            "guest: booting with %d CPUs present, %d brought online (load %d%%)",
+            len(self.present),
+            sum(1 for index in self.present if self.boot_plan(index)),
+            self.policy.load_percent,
+        )
+        self._apply_load(wake=False)  # before the CPUs come up: they find the load at once
         for index in sorted(self.present):
             machine.set_cpu_online_bit(index, self.boot_plan(index))
             machine.wake_cpu(index)
         if self._driver is not None:
             self._driver.booted()
+
+    def _apply_load(self, *, wake: bool = True) -> None:
+        if self._duty is not None:
+            self._duty.cancel()
+            self._duty = None
+        percent = self.policy.load_percent
+        if percent in (0, 100):
+            self._set_work(percent == 100, wake=wake)
+            return
+        self._duty = asyncio.get_running_loop().create_task(self._duty_cycle(percent), name="guest-load")
+        self._tasks.add(self._duty)
+        self._duty.add_done_callback(self._finished)
+
+    def _set_work(self, enabled: bool, *, wake: bool = True) -> None:
+        self.machine.set_work(enabled)
+        if enabled and wake:  # resting CPUs sleep in HLT until woken (offline ones need not)
+            for index in sorted(self.online):
+                self.machine.wake_cpu(index)
+
+    async def _duty_cycle(self, percent: int) -> None:
+        busy = DUTY_PERIOD * percent / 100
+        while True:
+            await self.running.wait()
+            self._set_work(True)
+            await asyncio.sleep(busy)
+            self._set_work(False)
+            await asyncio.sleep(DUTY_PERIOD - busy)
 
     async def _powering_off(self) -> None:
         await self.running.wait()
@@ -225,8 +300,9 @@ class GuestOs:
     async def _change_locked(self, index: int, online: bool) -> None:
         """Flip the CPU's online bit, wake it, and wait until the vCPU confirms (while running)."""
         want = fw.CPU_STATE_ONLINE if online else fw.CPU_STATE_OFFLINE
-        if (index in self.online) == online:
+        if (index in self.online) == online and index not in self._unconfirmed:
             return
+        log.info("guest: taking CPU %d %s", index, "online" if online else "offline")
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters[index] = (want, waiter)
         try:
@@ -234,12 +310,17 @@ class GuestOs:
             self.machine.wake_cpu(index)
             while not waiter.done():
                 await self.running.wait()
+                # asyncio.timeout, not wait_for: Python 3.11's wait_for returns the result when the
+                # waiter completes in the same turn as a reboot cancels this task, and the
+                # cancelled operation would then go on (eject a CPU of the rebooted guest).
                 try:
-                    await asyncio.wait_for(asyncio.shield(waiter), CONFIRM_TIMEOUT)
+                    async with asyncio.timeout(CONFIRM_TIMEOUT):
+                        await asyncio.shield(waiter)
                 except TimeoutError:
                     if self.running.is_set():
                         raise  # the VM ran all along: the CPU did not answer
                     # Paused meanwhile: a paused guest is not a slow one; wait again once it runs.
+            log.info("guest: CPU %d is %s (its vCPU confirmed)", index, "online" if online else "offline")
         finally:
             if self._waiters.get(index, (0, None))[1] is waiter:
                 del self._waiters[index]

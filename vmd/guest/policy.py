@@ -27,6 +27,10 @@ class GuestPolicy:
     maxcpus: int | None = None  # boot parameter: CPUs past it stay offline after boot
     # What the ACPI power button does: a Linux guest with systemd-logind or acpid powers off.
     powerdown: PowerdownPolicy = "shutdown"
+    # How busy its online CPUs are, in percent of the time: 0 rests in HLT as an idle kernel does
+    # (a test double should cost nothing), 100 works all the time, anything between is a duty
+    # cycle (load tests, autoscalers).
+    load_percent: int = 0
 
     def replace(self, **changes: object) -> GuestPolicy:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
@@ -50,9 +54,22 @@ def _uint32(key: str, text: str) -> int:
     return number
 
 
+LOAD_WORDS = {"idle": 0, "busy": 100}
+
+
+def _load(text: str) -> int:
+    """`load=idle|busy|N`: N is a duty cycle in percent, 0 to 100."""
+    if text in LOAD_WORDS:
+        return LOAD_WORDS[text]
+    if text.isascii() and text.isdigit() and int(text) <= 100:
+        return int(text)
+    raise PolicyError(f"-vmd-guest load={text}: expected idle, busy or a percentage from 0 to 100")
+
+
 def parse_policy(options: Mapping[str, str]) -> GuestPolicy:
     """-vmd-guest auto-online=on|off,unplug=accept|refuse|ignore,delay-ms=MS,cpu0-hotplug=on|off,
-    maxcpus=N,powerdown=shutdown|ignore (`delay` is the older name of `delay-ms`)."""
+    maxcpus=N,powerdown=shutdown|ignore,load=idle|busy|PERCENT (`delay` is the older name of
+    `delay-ms`)."""
     policy = GuestPolicy()
     for key, text in options.items():
         if key in ("auto-online", "cpu0-hotplug"):
@@ -73,6 +90,8 @@ def parse_policy(options: Mapping[str, str]) -> GuestPolicy:
             policy = policy.replace(powerdown=text)
         elif key in ("delay-ms", "delay"):
             policy = policy.replace(delay_ms=_uint32(key, text))
+        elif key == "load":
+            policy = policy.replace(load_percent=_load(text))
         elif key == "maxcpus":
             maxcpus = _uint32(key, text)
             if maxcpus < 1:
@@ -81,6 +100,6 @@ def parse_policy(options: Mapping[str, str]) -> GuestPolicy:
         else:
             raise PolicyError(
                 f"-vmd-guest: unknown key '{key}' "
-                "(auto-online, unplug, delay-ms, cpu0-hotplug, maxcpus, powerdown)"
+                "(auto-online, unplug, delay-ms, cpu0-hotplug, maxcpus, powerdown, load)"
             )
     return policy

@@ -94,6 +94,9 @@ VM_STATS: tuple[_VmStat, ...] = (
     _VmStat("unplugs", _C, read=lambda vm: vm.cpu_manager.record.unplugs),
     _VmStat("unplug_eject_ns", _I, _NS, -9, read=lambda vm: _last_unplug(vm, "ejected")),
     _VmStat("unplug_deleted_ns", _I, _NS, -9, read=lambda vm: _last_unplug(vm, "deleted")),
+    # How busy the guest keeps its online CPUs, in percent (its load policy); what they really
+    # did shows in each vCPU's halt_wait_ns over time.
+    _VmStat("guest_load_percent", _I, read=lambda vm: vm.guest.load_percent),
 )
 
 

@@ -24,6 +24,7 @@ def _policy_info(ctx: CommandContext) -> GuestPolicy:
         delay_ms=policy.delay_ms,
         cpu0_hotplug=policy.cpu0_hotplug,
         powerdown=GuestPowerdownPolicy(policy.powerdown),
+        load_percent=policy.load_percent,
         maxcpus=policy.maxcpus,
     )
 
@@ -46,7 +47,11 @@ def set_guest_policy(ctx: CommandContext, args: SetGuestPolicyArgs) -> GuestPoli
         if args.maxcpus < 1:
             raise GenericError("Parameter 'maxcpus' expects a positive number (it applies at the next boot)")
         changes["maxcpus"] = args.maxcpus
-    guest.policy = guest.policy.replace(**changes)
+    if args.load_percent is not None:
+        if args.load_percent > 100:
+            raise GenericError("Parameter 'load-percent' expects a percentage from 0 to 100")
+        changes["load_percent"] = args.load_percent
+    guest.set_policy(guest.policy.replace(**changes))
     return _policy_info(ctx)
 
 

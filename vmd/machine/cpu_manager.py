@@ -139,6 +139,11 @@ class CpuManager:
         if not self.vcpus.custom_image:
             fw.set_online(self.vcpus.ram, index, online)
 
+    def set_work(self, enabled: bool) -> None:
+        """Whether the firmware's online CPUs work or rest (the guest's load)."""
+        if not self.vcpus.custom_image:
+            fw.set_work(self.vcpus.ram, enabled)
+
     def wake_cpu(self, index: int) -> None:
         if self.layout.slot_of(index) in self.slots.devices:
             self.vcpus.engine.post_interrupt(index, fw.IRQ_WAKE)
@@ -153,6 +158,7 @@ class CpuManager:
     def unplug_refused(self, slot: int) -> None:
         self.record.unplug_requests.pop(slot, None)
         device = self.slots.devices.get(slot)
+        log.info("CPU in slot %d: the guest refused the unplug (DEVICE_UNPLUG_GUEST_ERROR)", slot)
         if device is not None:
             obj = self.objects[slot]
             self._emit(
@@ -170,6 +176,7 @@ class CpuManager:
             return None
         requested = self.record.unplug_requests.pop(slot, time.monotonic_ns())
         device = self.slots.remove(slot)
+        log.info("CPU %s ejected by the guest: leaving every view, its threads stop", device.qom_path)
         obj = self.objects.pop(slot)
         parent = obj.parent
         assert parent is not None
@@ -267,6 +274,13 @@ class CpuManager:
         container.add_child(name, obj)
         path = obj.path()
         device = CpuDevice(slot, vcpus, path, self.cpus.vcpu_paths(path, slot))
+        log.info(
+            "CPU %s %s in slot %d (vCPUs %s)",
+            path,
+            "hot-plugged" if hotplug else "created",
+            slot,
+            ",".join(map(str, vcpus)),
+        )
         self.slots.add(device)
         self.objects[slot] = obj
         if self.controller is not None:
@@ -291,6 +305,7 @@ class CpuManager:
         if self.controller is None:
             raise GenericError("Not supported")
         self.controller.request_unplug(slot)
+        log.info("CPU in slot %d: unplug requested, the guest is asked to eject it", slot)
         self.record.unplug_requests.setdefault(slot, time.monotonic_ns())
 
     def wait_unplugged(self, slot: int) -> asyncio.Future[bool]:
@@ -319,6 +334,7 @@ class CpuManager:
         for child in self.cpus.deleted_children(device.qom_path):
             self._emit(ev.DEVICE_DELETED, ev.DeviceDeletedData(path=child))
         self._emit(ev.DEVICE_DELETED, ev.DeviceDeletedData(device=device_id, path=device.qom_path))
+        log.info("CPU %s deleted (DEVICE_DELETED sent)", device.qom_path)
         times.deleted = time.monotonic_ns()
         self.record.last_unplug = times
         self.record.unplugs += 1

@@ -40,6 +40,10 @@ _GUEST_CAUSES = frozenset(
 class GuestModel(GuestLink, Protocol):
     """What the VM tells the guest model (vmd.guest.os_model.GuestOs)."""
 
+    @property
+    def load_percent(self) -> int:
+        """How busy the guest keeps its online CPUs (its load policy), for the statistics."""
+
     def set_running(self, running: bool) -> None: ...
 
     def reset(self) -> None: ...

@@ -4,7 +4,7 @@ model's policy, and the guest's own view of its CPUs."""
 from __future__ import annotations
 
 from vmd.qapi.registry import CommandSpec
-from vmd.qapi.types import QapiDeclaredEnum, QapiStruct, UInt32
+from vmd.qapi.types import QapiDeclaredEnum, QapiStruct, UInt8, UInt32
 
 
 class GuestUnplugPolicy(QapiDeclaredEnum):
@@ -24,6 +24,7 @@ class GuestPolicy(QapiStruct):
     delay_ms: UInt32  # before the guest reacts to each hotplug notification
     cpu0_hotplug: bool  # whether CPU 0 may go offline (Linux's cpu0_hotplug)
     powerdown: GuestPowerdownPolicy
+    load_percent: UInt8  # how busy online CPUs are: 0 idle (HLT), 100 busy, between a duty cycle
     maxcpus: UInt32 | None = None  # boot parameter: CPUs beyond it stay offline after boot
 
 
@@ -34,6 +35,7 @@ class SetGuestPolicyArgs(QapiStruct):
     cpu0_hotplug: bool | None = None
     maxcpus: UInt32 | None = None
     powerdown: GuestPowerdownPolicy | None = None
+    load_percent: UInt8 | None = None
 
 
 class GuestCpus(QapiStruct):

@@ -81,6 +81,7 @@ GUEST_HELP = """vmd-guest options:
   auto-online=<on|off>   - a hot-added CPU goes online at once, as a udev rule does (default: on)
   cpu0-hotplug=<on|off>  - CPU 0 may go offline, as in Linux booted with cpu0_hotplug (default: off)
   delay-ms=<MS>          - milliseconds the guest waits before it acts on a hotplug event (default: 0; older name: delay)
+  load=<idle|busy|PERCENT> - how busy online CPUs are: idle rests in HLT, busy works all the time, PERCENT a duty cycle (default: idle)
   maxcpus=<N>            - the CPUs present at boot past the first N stay offline, as Linux's maxcpus= (default: all)
   powerdown=<shutdown|ignore> - what the guest does when the ACPI power button is pressed (default: shutdown)
   unplug=<accept|refuse|ignore> - the guest's answer to an eject request: eject, busy, none (default: accept)
@@ -96,9 +97,10 @@ def test_the_guest_policy_keys_are_those_the_guest_model_reads() -> None:
     assert [key for key, _, _ in GUEST_POLICY_KEYS] == sorted(named[1].split(", "))
     samples = {"auto-online": "off", "cpu0-hotplug": "on", "delay-ms": "10", "delay": "10", "maxcpus": "2",
                "powerdown": "ignore", "unplug": "refuse"}  # fmt: skip
+    placeholders = {"PERCENT": "40"}
     for key, values, _ in GUEST_POLICY_KEYS:
         for word in values.split("|") if "|" in values else [samples[key]]:
-            parse_policy({key: word})
+            parse_policy({key: placeholders.get(word, word)})
     parse_policy({"delay": "10"})  # the older name the help mentions
     defaults = GuestPolicy()
     stated = {key: re.findall(r"default: ([^;)]+)", what)[0] for key, _, what in GUEST_POLICY_KEYS}
@@ -109,6 +111,7 @@ def test_the_guest_policy_keys_are_those_the_guest_model_reads() -> None:
         "maxcpus": "all" if defaults.maxcpus is None else str(defaults.maxcpus),
         "powerdown": defaults.powerdown,
         "unplug": defaults.unplug,
+        "load": {0: "idle", 100: "busy"}.get(defaults.load_percent, str(defaults.load_percent)),
     }
 
 
