@@ -55,6 +55,7 @@ class AcpiOspm:
     def rebooting(self) -> None:
         accepted, self._accepted = sorted(self._accepted), set()
         for slot in accepted:
+            log.info("guest: slot %d: the eject accepted before the reset is requested again", slot)
             self.acpi.raise_remove(slot)
 
     async def close(self) -> None:
@@ -87,16 +88,21 @@ class AcpiOspm:
         for slot in inserts:
             acpi.clear_insert(slot)
             acpi.ost(slot, OST_DEVICE_CHECK, OST_SUCCESS)
+            log.info("guest: slot %d: device check, CPU inserted: _OST(0x1, 0x0)", slot)
             self.os.cpus_added(self.machine.slot_vcpus(slot))
         if policy.unplug == "ignore":
+            for slot in removes:
+                log.info("guest: slot %d: eject request ignored (unplug=ignore): no _OST", slot)
             return  # the request stays flagged; nothing answers it
         for slot in removes:
             acpi.clear_remove(slot)
             if policy.unplug == "refuse":
                 acpi.ost(slot, OST_EJECT_REQUEST, OST_DEVICE_BUSY)
+                log.info("guest: slot %d: eject request refused (unplug=refuse): _OST(0x3, 0x82)", slot)
                 self.machine.unplug_refused(slot)
             else:
                 acpi.ost(slot, OST_EJECT_REQUEST, OST_EJECT_IN_PROGRESS)
+                log.info("guest: slot %d: eject request accepted (unplug=accept): _OST(0x3, 0x84)", slot)
                 self._accepted.add(slot)  # now, not when the task starts: a reset may come first
                 self.os.spawn(self._eject(slot), f"guest-eject-{slot}")
 
@@ -114,6 +120,7 @@ class AcpiOspm:
                 await self.os.running.wait()
                 # The eject itself: one step on the loop, no await between the check and it.
                 self._accepted.discard(slot)
+                log.info("guest: slot %d: CPUs offline, ejecting (_EJ0)", slot)
                 release = self.machine.eject(slot)
         finally:
             self._accepted.discard(slot)
@@ -121,3 +128,4 @@ class AcpiOspm:
             # Shielded: a reboot that cancels this task must not cancel the machine's release.
             await asyncio.shield(release)
             self.acpi.ost(slot, OST_EJECT_REQUEST, OST_SUCCESS)
+            log.info("guest: slot %d: ejected: _OST(0x3, 0x0)", slot)

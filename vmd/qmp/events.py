@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any, Protocol
 
 from vmd.json.writer import encode_line
 from vmd.qapi.registry import EventSpec
 from vmd.qapi.runtime import WireStruct
+
+log = logging.getLogger(__name__)
 
 
 class EventSubscriber(Protocol):
@@ -39,5 +42,6 @@ class EventBus:
         if data is not None:
             message["data"] = data.to_wire()
         line = encode_line(message)  # encoded once, whatever the number of sessions
+        log.debug("event %s", line.rstrip(b"\n").decode())
         for subscriber in list(self._subscribers):
             subscriber.send_event(line)
