@@ -6,6 +6,7 @@ and what it checks when it creates the object (it is not)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,8 @@ from tests.peers import startup_error, vmd_command
 
 pytestmark = pytest.mark.qemu
 
-SHORT = Path("/tmp/vmd-objects-1M")  # a 1 MiB file, made by the fixture
+# A 1 MiB file, made by the fixture; named per process, as test runs of other checkouts may share /tmp.
+SHORT = Path(f"/tmp/vmd-objects-1M-{os.getpid()}")
 
 REFUSED = [
     ["-object", "foo,id=x"],
