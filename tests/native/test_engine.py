@@ -294,6 +294,7 @@ async def test_threads_are_named_and_return_to_baseline(machine: Machine) -> Non
         await machine.engine.close()
     assert threading.active_count() == base_threads
     await eventually(lambda: task_count() == base_tasks, what="OS threads gone")
+
     assert sorted(i for i, _ in machine.rec.stopped) == [0, 1, 2, 3]
 
 
@@ -315,6 +316,16 @@ def test_misuse_raises(machine: Machine) -> None:
 
 
 # --------------------------------------------------------------------------- faults
+
+
+async def test_vcpu_threads_run_at_idle_priority_and_the_loop_does_not(machine: Machine) -> None:
+    """SCHED_IDLE for vCPU threads: a busy guest never keeps the event loop off a host CPU."""
+    load_firmware(machine, online=[0, 1])
+    for i in range(2):
+        machine.engine.start(i)
+    await eventually(lambda: all(machine.engine.stats(i).thread_id for i in range(2)))
+    assert [os.sched_getscheduler(machine.engine.thread_id(i)) for i in range(2)] == [os.SCHED_IDLE] * 2
+    assert os.sched_getscheduler(threading.get_native_id()) == os.SCHED_OTHER
 
 
 async def test_a_faulting_vcpu_reports_and_the_others_continue(machine: Machine) -> None:

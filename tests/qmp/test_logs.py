@@ -45,7 +45,6 @@ async def test_a_plug_and_an_accepted_unplug_are_told_step_by_step(peers: Callab
         await qmp.execute("device_del", {"id": "cpu1"})
         await until_logged(peer, "ejected: _OST(0x3, 0x0)")
     assert log_lines(peer) == [
-        CPUS + "CPU /machine/unattached/device[0] created in slot 0 (vCPUs 0)",
         OS + "guest: booting with 1 CPUs present, 1 brought online (load 0%)",
         CPUS + "CPU /machine/peripheral/cpu1 hot-plugged in slot 1 (vCPUs 1)",
         OSPM + "guest: slot 1: device check, CPU inserted: _OST(0x1, 0x0)",
@@ -101,7 +100,7 @@ async def test_the_power_button_and_a_reset_are_told(peers: Callable[..., Peer])
         await qmp.execute("system_powerdown")
         await qmp.execute("system_reset")
         await until_logged(peer, "guest: booting")
-    assert log_lines(peer)[1:] == [
+    assert log_lines(peer) == [
         OS + "guest: power button pressed before the OS booted: nothing notices it",
         OS + "guest: booting with 1 CPUs present, 1 brought online (load 0%)",
         OS + "guest: power button pressed: ignored (powerdown=ignore)",

@@ -274,7 +274,9 @@ class CpuManager:
         container.add_child(name, obj)
         path = obj.path()
         device = CpuDevice(slot, vcpus, path, self.cpus.vcpu_paths(path, slot))
-        log.info(
+        # A hot-plug is news; the boot CPUs (thousands, with x-vmd-max-cpus) are only detail.
+        log.log(
+            logging.INFO if hotplug else logging.DEBUG,
             "CPU %s %s in slot %d (vCPUs %s)",
             path,
             "hot-plugged" if hotplug else "created",
