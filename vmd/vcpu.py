@@ -57,6 +57,8 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, Final
 
+from vmd.spare_threads import SpareThreads
+
 log = logging.getLogger(__name__)
 
 BUILD_HINT: Final = (
@@ -326,6 +328,7 @@ class VcpuEngine:
         self._closed = False
         self._waiters: list[tuple[Callable[[], bool], asyncio.Future[None]]] = []
         self._reader_loop: asyncio.AbstractEventLoop | None = None
+        self._spares = SpareThreads("spare-vcpu")
         _engines.add(self)
 
     # -- properties ---------------------------------------------------------------------------
@@ -375,6 +378,11 @@ class VcpuEngine:
         rc = int(_lib.vmd_vcpu_plug(ctx, self._entry, 0))
         if rc:
             raise VcpuError(f"vCPU {index}: its context is still in use (error {-rc})")
+        spare = self._spares.take()
+        if spare is not None:  # a thread that runs already: nothing to wait for
+            self._present[index] = _Slot(index, ctx, spare.thread)
+            spare.run(f"vcpu{index}", self._vcpu_main, index, ctx)
+            return
         thread = threading.Thread(target=self._vcpu_main, args=(index, ctx), name=f"vcpu{index}", daemon=True)
         slot = _Slot(index, ctx, thread)
         self._present[index] = slot
@@ -388,6 +396,15 @@ class VcpuEngine:
         # (the thread also names itself when it enters C).
         if thread.native_id is not None:
             _lib.vmd_thread_set_name(thread.native_id, f"vcpu{index}".encode())
+
+    def keep_spare_threads(self, count: int) -> None:
+        """Keep `count` threads started ahead (vmd.spare_threads), so that :meth:`start` of a vCPU
+        hands one of them its context instead of waiting for a new thread to run."""
+        self._spares.keep(0 if self._closed else count)
+
+    def spare_threads(self) -> int:
+        """How many spare threads are ready now."""
+        return self._spares.ready()
 
     async def stop(self, index: int) -> None:
         """Unplug vCPU `index`: stop it at its next safe point, join its thread, park its context.
@@ -417,6 +434,7 @@ class VcpuEngine:
     async def close(self) -> None:
         """Stop and join every vCPU thread; the engine accepts no new vCPUs afterwards."""
         self._closed = True
+        self._spares.close()
         slots = list(self._present.values())
         for slot in slots:
             _lib.vmd_vcpu_request_stop(slot.ctx)
@@ -428,6 +446,7 @@ class VcpuEngine:
         """:meth:`close` for callers without an event loop; threads that do not
         stop within `timeout` are left alone (and logged)."""
         self._closed = True
+        self._spares.close()
         slots = list(self._present.values())
         for slot in slots:
             _lib.vmd_vcpu_request_stop(slot.ctx)

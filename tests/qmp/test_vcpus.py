@@ -251,3 +251,34 @@ async def test_counters_of_a_vcpu_that_never_exits_stay_current(peers: Callable[
     paused, _ = await counters()
     await asyncio.sleep(0.25)
     assert (await counters())[0] == paused
+
+
+def threads_named(peer: Peer, name: str) -> list[int]:
+    tids = []
+    for task in Path(f"/proc/{peer.pid}/task").iterdir():
+        try:
+            if (task / "comm").read_text().strip() == name:
+                tids.append(int(task.name))
+        except FileNotFoundError:
+            pass  # a thread that ended meanwhile
+    return sorted(tids)
+
+
+async def test_a_hot_plugged_vcpu_runs_on_a_thread_started_ahead(peers: Callable[..., Peer]) -> None:
+    """While slots are free, two threads wait started (vmd.spare_threads): device_add hands one the
+    vCPU instead of waiting for a new thread to run; a machine with no free slot keeps none."""
+    full = peers("vmd", "-M", "q35", "-smp", "2,maxcpus=2")
+    vmd = peers("vmd", "-M", "q35", "-smp", "1,maxcpus=4")
+    async with asyncio.timeout(TIMEOUT):
+        while len(threads_named(vmd, "spare-vcpu")) < 3:  # noqa: ASYNC110 - the starter and two spares
+            await asyncio.sleep(0.01)
+    spares = threads_named(vmd, "spare-vcpu")
+    async with qmp_client(vmd.socket) as qmp:
+        await qmp.execute(
+            "device_add", {"driver": "qemu64-x86_64-cpu", "socket-id": 0, "core-id": 1, "thread-id": 0}
+        )
+        cpus = await qmp.execute("query-cpus-fast")
+        assert isinstance(cpus, list)
+        assert cpus[1]["thread-id"] in spares
+        assert Path(f"/proc/{vmd.pid}/task/{cpus[1]['thread-id']}/comm").read_text().strip() == "vcpu1"
+    assert threads_named(full, "spare-vcpu") == []

@@ -111,6 +111,7 @@ class CpuManager:
         self._releases: dict[int, asyncio.Task[None]] = {}
         self._unplug_waiters: dict[int, list[asyncio.Future[bool]]] = {}
         self._anon_count = 0
+        self._boot_cpus_created = False
         self.target: PlugTarget = board.plug_target(cpu_type, slots.layout, slots.slot_nodes)
         devices: MachineDevices = board.realize(
             MachineParts(
@@ -244,6 +245,8 @@ class CpuManager:
             self.plug(
                 slot, container, name, device_id=None, hotplug=False, node_id=-1 if node is None else node
             )
+        self._boot_cpus_created = True
+        self.vcpus.keep_spares()
 
     def plug(
         self,
@@ -287,6 +290,8 @@ class CpuManager:
         self.objects[slot] = obj
         if self.controller is not None:
             self.controller.plugged(slot, hotplug=hotplug)
+        if self._boot_cpus_created:  # the boot CPUs set the spares once, when all are there
+            self.vcpus.keep_spares()
         if hotplug:  # boot and -device CPUs are not hot-added: no phases to time
             self.record.plugs[slot] = PlugTimes(requested, time.monotonic_ns(), waiting=set(vcpus))
             self.record.hot_adds += 1
@@ -332,6 +337,7 @@ class CpuManager:
     async def _release(self, device: CpuDevice, device_id: str | None, requested: int) -> None:
         for index in device.vcpus:
             await self.vcpus.unplug(index)
+        self.vcpus.keep_spares()
         times = UnplugTimes(requested, ejected=time.monotonic_ns())
         for child in self.cpus.deleted_children(device.qom_path):
             self._emit(ev.DEVICE_DELETED, ev.DeviceDeletedData(path=child))

@@ -29,6 +29,9 @@ FaultHandler = Callable[[int, FaultInfo], None]
 # A custom -bios image is loaded where the standard firmware goes and entered there.
 IMAGE_BASE: Final = fw.FIRMWARE_BASE
 MAX_IMAGE_BYTES: Final = fw.ONLINE_MASK - fw.FIRMWARE_BASE
+# Threads kept started ahead while slots are free, so that a hot-plug does not wait for a thread
+# to start (vmd.spare_threads): enough for a plug and the next one while the pool refills.
+SPARE_VCPU_THREADS: Final = 2
 STATS_PERIOD: Final = 0.1  # seconds: how old the counters query-stats reads may be
 
 
@@ -150,6 +153,12 @@ class VcpuHost:
     async def unplug(self, index: int) -> None:
         """Stop and join vCPU `index`'s thread; its context stays parked for the next plug."""
         await self.engine.stop(index)
+
+    def keep_spares(self) -> None:
+        """Keep threads started ahead for the free slots' vCPUs (called once the boot CPUs are
+        there, and after each plug and unplug)."""
+        free = self.engine.max_vcpus - len(self.engine.present())
+        self.engine.keep_spare_threads(min(SPARE_VCPU_THREADS, free))
 
     async def close(self) -> None:
         self._stop_publishing()

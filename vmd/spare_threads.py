@@ -1,0 +1,149 @@
+"""Threads started before they are needed, so that handing one its work never waits.
+
+``threading.Thread.start`` returns only once the new thread has run (it waits for the thread to
+say it started), and on a loaded host that first run can wait a scheduler tick: 4 ms of a
+``device_add`` whose own work takes a fraction of a millisecond.  A spare is a thread that has
+already run and sleeps on its queue; :meth:`SpareThreads.take` hands it work in microseconds, and
+its thread id, which ``query-cpus-fast`` reports at once, is known already.
+
+The pool is kept at its target by one starter thread of its own (named as the spares are, so that a
+spare never shows another thread's name, even between its start and its first instruction).  The
+owner sets the target (:meth:`SpareThreads.keep`), takes spares from the thread that owns it, and
+closes the pool, which ends and joins every thread that never got work.  A spare that got work is
+the owner's thread from then on: it ends when its work returns, and the owner joins it.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+Work = tuple[Callable[..., None], tuple[Any, ...]]
+
+
+class Spare:
+    """A started thread waiting for its work."""
+
+    def __init__(self, name: str) -> None:
+        self._work: queue.SimpleQueue[Work | None] = queue.SimpleQueue()
+        self.thread = threading.Thread(target=self._main, name=name, daemon=True)
+
+    @property
+    def native_id(self) -> int:
+        tid = self.thread.native_id
+        assert tid is not None, "a spare is handed out only once it has started"
+        return tid
+
+    def run(self, name: str, work: Callable[..., None], *args: Any) -> None:
+        """Run `work(*args)` on this thread, named `name` from now on (OS name too)."""
+        self.thread.name = name
+        set_os_name(self.native_id, name)
+        self._work.put((work, args))
+
+    def retire(self) -> None:
+        self._work.put(None)
+
+    def _main(self) -> None:
+        item = self._work.get()
+        if item is not None:
+            work, args = item
+            work(*args)
+
+
+class SpareThreads:
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._lock = threading.Lock()
+        self._ready: collections.deque[Spare] = collections.deque()
+        self._target = 0
+        self._closed = False
+        self._wake: queue.SimpleQueue[bool] = queue.SimpleQueue()
+        self._starter: threading.Thread | None = None
+
+    def keep(self, count: int) -> None:
+        """Keep `count` spares ready; the starter starts or ends spares to match, in the background."""
+        with self._lock:
+            if self._closed:
+                return
+            self._target = count
+            start = self._starter is None and count > 0
+        if start:
+            # Once, and the only start this pool makes its owner wait for.
+            self._starter = threading.Thread(target=self._starter_main, name=self.name, daemon=True)
+            self._starter.start()
+        if self._starter is not None:
+            self._wake.put(True)
+
+    def take(self) -> Spare | None:
+        """A ready spare, or None (then start a thread the usual way).  The pool refills itself."""
+        with self._lock:
+            spare = self._ready.popleft() if self._ready else None
+        if spare is not None:
+            self._wake.put(True)
+        return spare
+
+    def ready(self) -> int:
+        with self._lock:
+            return len(self._ready)
+
+    def close(self) -> None:
+        """End the starter and every spare that never got work, and join them."""
+        with self._lock:
+            self._closed = True
+        if self._starter is not None:
+            self._wake.put(False)
+            self._starter.join()  # it ends the spares first
+
+    def _starter_main(self) -> None:
+        # Threads inherit their creator's OS name: the spares get the pool's name from birth.
+        set_os_name(threading.get_native_id(), self.name)
+        while self._wake.get():
+            self._trim()
+            while self._fill_one():
+                pass
+        self._trim()
+
+    def _trim(self) -> None:
+        """End the spares beyond the target (all of them once closed)."""
+        while True:
+            with self._lock:
+                if len(self._ready) <= (0 if self._closed else self._target):
+                    return
+                spare = self._ready.pop()
+            spare.retire()
+            spare.thread.join()
+
+    def _fill_one(self) -> bool:
+        """Start one spare if the pool is short of its target; False when it is not."""
+        with self._lock:
+            if self._closed or len(self._ready) >= self._target:
+                return False
+        spare = Spare(self.name)
+        try:
+            spare.thread.start()  # waits until it ran: this thread can afford that
+        except RuntimeError:
+            log.exception("cannot start a spare thread")
+            return False
+        with self._lock:
+            keep = not self._closed and len(self._ready) < self._target
+            if keep:
+                self._ready.append(spare)
+        if not keep:
+            spare.retire()
+            spare.thread.join()
+        return keep
+
+
+def set_os_name(tid: int, name: str) -> None:
+    """Name a thread of this process as `ps`, `top` and /proc show it (15 bytes at most)."""
+    # A thread that is gone already, or a /proc that does not allow it: the name is only cosmetic.
+    with contextlib.suppress(OSError):
+        Path(f"/proc/self/task/{tid}/comm").write_text(name[:15])
