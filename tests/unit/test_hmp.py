@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 
 from vmd.errors import DeviceNotFound
+from vmd.handlers.hmp import COMMANDS as IMPLEMENTED
 from vmd.hmp import text
 from vmd.hmp.parser import DeviceHelp, HmpFailure, Invocation, device_help, help_text, parse, read_string
-from vmd.hmp.table import COMMANDS, INFO_COMMANDS
+from vmd.hmp.table import COMMANDS, INFO_COMMANDS, command_paths
 from vmd.qapi.compiled import CpuInfoFast, CpuInstanceProperties, HotpluggableCPU, RunState, StatusInfo
 from vmd.qapi.compiled import SysEmuTarget as T
 
@@ -37,6 +38,10 @@ def test_tables_are_sorted_as_qemu_sorts_them() -> None:
     for table in (COMMANDS, INFO_COMMANDS):
         names = [command.name for command in table]
         assert names == sorted(names)
+
+
+def test_every_command_of_the_table_is_implemented_and_nothing_else() -> None:
+    assert sorted(IMPLEMENTED) == sorted(command_paths())
 
 
 # -- finding the command -------------------------------------------------------------------------
