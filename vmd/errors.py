@@ -16,9 +16,12 @@ class QmpError(Exception):
 
     error_class = "GenericError"
 
-    def __init__(self, desc: str) -> None:
+    def __init__(self, desc: str, *, hint: str = "") -> None:
         super().__init__(desc)
         self.desc = desc
+        # QEMU's error_append_hint: more lines, each ending in "\n", that a human reads (HMP
+        # prints them after the error) and QMP never shows.
+        self.hint = hint
 
 
 class GenericError(QmpError):

@@ -10,10 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from vmd.boards.catalog import catalog
-from vmd.boards.qom_types import types_of
+from vmd.boards.qom_types import device_models, types_of
 from vmd.cli import EarlyExit
 from vmd.cli import listings as fmt
-from vmd.devices.isa_serial import DRIVER as ISA_SERIAL
 from vmd.errors import QmpError
 from vmd.machine.board import UnknownMachineError
 from vmd.machine.user_objects import USER_CREATABLE
@@ -87,7 +86,4 @@ def _machines(target: SysEmuTarget) -> list[fmt.MachineEntry]:
 
 
 def _devices(target: SysEmuTarget) -> list[fmt.DeviceEntry]:
-    """What -device creates on this target: the CPU models' types and the ISA serial port."""
-    models = catalog(target).default.cpu_models()
-    cpus = [fmt.DeviceEntry("CPU", model.typename) for model in models.models.values()]
-    return [fmt.DeviceEntry("Input", ISA_SERIAL, bus="ISA"), *cpus]
+    return [fmt.DeviceEntry(model.category, model.name, bus=model.bus) for model in device_models(target)]

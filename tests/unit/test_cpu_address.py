@@ -233,6 +233,31 @@ def test_find_bus_errors(tree: Any, path: str, error: type[QmpError], desc: str)
     assert type(caught.value) is error
 
 
+@pytest.mark.parametrize(
+    ("path", "hint"),
+    [
+        (
+            "/q35-pcihost/pcie.0/ahci",
+            'child buses at "ich9-ahci": "ide.5", "ide.4", "ide.3", "ide.2", "ide.1", "ide.0"\n',
+        ),
+        (
+            "/nope",
+            'devices at "main-system-bus": "ps2-mouse", "ps2-kbd", "hpet", "ioapic", "q35-pcihost",'
+            ' "fw_cfg_io", "kvmvapic"\n',
+        ),
+        ("pcie.0/ICH9-LPC/isa.1", 'child buses at "ICH9-LPC": "isa.0"\n'),
+        ("/hpet/x", 'child buses at "hpet":\n'),
+        ("/hpet", ""),
+        ("pci.0", ""),
+    ],
+)
+def test_find_bus_errors_carry_qemus_hint(path: str, hint: str) -> None:
+    """What QEMU's HMP prints after the error (QMP shows only the error)."""
+    with pytest.raises(QmpError) as caught:
+        find_bus(Q35_BUSES, path)
+    assert caught.value.hint == hint
+
+
 def test_a_device_not_found_on_the_bus_path_is_device_not_found() -> None:
     result = outcome(cpu(bus="/nope"))
     assert isinstance(result, DeviceNotFound)

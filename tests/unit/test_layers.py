@@ -6,6 +6,9 @@ annotations and never loads).  The order, top to bottom:
 
     __main__, topics -> daemon -> handlers, cli -> boards -> guest -> qmp, machine
     -> qapi, devices -> json, firmware, vcpu, config, syntax, errors, version
+
+hmp, the human monitor's parser and formats, sits between handlers and cli: the handlers run
+what it parses, and it reuses cli's QemuOpts and listings; like cli, it knows no machine.
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ FORBIDDEN: dict[str, frozenset[str]] = {
     "machine": frozenset({"boards", "guest", "qmp", "handlers", "cli", "daemon", "topics"}),
     "qmp": frozenset({"handlers", "machine", "boards", "guest", "cli", "daemon", "topics"}),
     "handlers": frozenset({"qmp", "cli", "daemon", "topics"}),
-    "cli": frozenset({"machine", "boards", "guest", "handlers", "qmp", "daemon", "devices", "topics"}),
+    "cli": frozenset({"machine", "boards", "guest", "handlers", "hmp", "qmp", "daemon", "devices", "topics"}),
+    "hmp": frozenset({"machine", "boards", "guest", "handlers", "qmp", "daemon", "devices", "topics"}),
     "boards": frozenset({"handlers", "qmp", "cli", "daemon", "topics"}),
     "guest": frozenset({"boards", "qmp", "handlers", "cli", "daemon", "topics"}),
     "qapi": frozenset({"machine", "boards", "guest", "qmp", "handlers", "cli", "daemon", "devices"}),

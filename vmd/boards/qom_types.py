@@ -15,6 +15,7 @@ from functools import cache
 from types import MappingProxyType
 
 from vmd.boards.catalog import catalog
+from vmd.devices.isa_serial import DRIVER as ISA_SERIAL
 from vmd.errors import DeviceNotFound, GenericError
 from vmd.qapi.compiled import SysEmuTarget
 
@@ -170,3 +171,20 @@ _COMMON_DEVICE_PROPERTIES = frozenset({"type", "realized", "hotpluggable", "hotp
 def types_of(target: SysEmuTarget) -> TypeTable:
     """The types of `target` (built on first use)."""
     return TypeTable(MappingProxyType({t.name: t for t in _all_types(target)}))
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceModel:
+    """A device type -device and device_add create, as `-device help` lists it."""
+
+    category: str  # qdev's category: "CPU", "Input", ...
+    name: str
+    bus: str | None = None
+
+
+def device_models(target: SysEmuTarget) -> list[DeviceModel]:
+    """What -device creates on `target` (-device help, HMP's device_add help): the ISA serial port
+    and the CPU models' types."""
+    models = catalog(target).default.cpu_models()
+    cpus = [DeviceModel("CPU", model.typename) for model in models.models.values()]
+    return [DeviceModel("Input", ISA_SERIAL, bus="ISA"), *cpus]

@@ -41,11 +41,17 @@ class _EncodedListing:
 _listings: weakref.WeakKeyDictionary[SlotTable, _EncodedListing] = weakref.WeakKeyDictionary()
 
 
-@handles("query-hotpluggable-cpus")
-def query_hotpluggable_cpus(ctx: CommandContext, args: None) -> Encoded:
+def hotpluggable_slots(ctx: CommandContext) -> SlotTable:
+    """The slot table query-hotpluggable-cpus (and HMP's info hotpluggable-cpus) lists, or QEMU's
+    refusal on a machine without CPU hotplug."""
     if not ctx.vm.board.hotpluggable_cpus:
         raise GenericError("The feature 'query-hotpluggable-cpus' is not enabled")
-    slots = ctx.vm.slots
+    return ctx.vm.slots
+
+
+@handles("query-hotpluggable-cpus")
+def query_hotpluggable_cpus(ctx: CommandContext, args: None) -> Encoded:
+    slots = hotpluggable_slots(ctx)
     listing = _listings.get(slots)
     if listing is None:
         listing = _listings[slots] = _EncodedListing(slots)

@@ -7,6 +7,7 @@ from vmd.handlers import (  # noqa: F401 - imported for their @handles registrat
     block,
     control,
     cpus,
+    hmp,
     host,
     machine,
     migration,

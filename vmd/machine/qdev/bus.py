@@ -1,7 +1,8 @@
 """qdev buses as `bus=` names them: a machine's bus tree and QEMU's qbus_find over it.
 
 A board describes its tree (`vmd.boards.x86.buses` has pc's and q35's); a CPU goes on no bus, so
-every `bus=` on a CPU ends in an error, but which one (and its class) depends on the path.
+every `bus=` on a CPU ends in an error, but which one (and its class) depends on the path.  Some
+come with QEMU's hint listing what is there instead (HMP shows it; QMP does not).
 """
 
 from __future__ import annotations
@@ -88,17 +89,32 @@ def find_bus(root: QdevBus, path: str) -> QdevBus:
         element, pos = _split_element(path, pos)
         device = _find_device(bus, element)
         if device is None:
-            raise DeviceNotFound(f"Device '{element}' not found")
+            raise DeviceNotFound(f"Device '{element}' not found", hint=_devices_hint(bus))
         while pos < len(path) and path[pos] == "/":
             pos += 1
         if pos == len(path):
             if len(device.buses) == 1:
                 return device.buses[0]
             if device.buses:
-                raise GenericError(f"Device '{element}' has multiple child buses")
+                raise GenericError(f"Device '{element}' has multiple child buses", hint=_buses_hint(device))
             raise GenericError(f"Device '{element}' has no child bus")
         element, pos = _split_element(path, pos)
         child = next((b for b in device.buses if b.name == element), None)
         if child is None:
-            raise GenericError(f"Bus '{element}' not found")
+            raise GenericError(f"Bus '{element}' not found", hint=_buses_hint(device))
         bus = child
+
+
+def _devices_hint(bus: QdevBus) -> str:
+    """qbus_error_append_dev_list_hint: the devices on `bus`, by type (and id)."""
+    names = [f'"{device.type}"' + (f'/"{device.id}"' if device.id else "") for device in bus.devices]
+    return _hint(f'devices at "{bus.name}":', names)
+
+
+def _buses_hint(device: QdevDevice) -> str:
+    """qbus_error_append_bus_list_hint: the child buses of `device`, named by its id or type."""
+    return _hint(f'child buses at "{device.id or device.type}":', [f'"{bus.name}"' for bus in device.buses])
+
+
+def _hint(title: str, names: list[str]) -> str:
+    return title + (" " + ", ".join(names) if names else "") + "\n"
