@@ -6,6 +6,8 @@ annotations and never loads).  The order, top to bottom:
 
     __main__, topics -> daemon -> handlers, cli -> boards -> guest -> qmp, machine
     -> qapi, devices -> json, firmware, vcpu, config, syntax, errors, version
+
+and testing (vmd.testing, for other projects' tests) apart: it imports none of them, none imports it.
 """
 
 from __future__ import annotations
@@ -102,6 +104,13 @@ def graph() -> dict[str, set[str]]:
         edges[name] = {target for target in targets if target is not None and target != name}
     return edges
 
+
+# vmd.testing (the test launcher and pytest plugin) starts vmd as a process of its own: it imports
+# nothing of the daemon, and nothing of the daemon imports it.
+_ROOMS = {room(name) for name in MODULES} - {"vmd"}
+FORBIDDEN["testing"] = frozenset(_ROOMS - {"testing"})
+for _room in _ROOMS - {"testing"}:
+    FORBIDDEN[_room] = FORBIDDEN.get(_room, frozenset()) | {"testing"}
 
 EDGES = graph()
 
