@@ -138,3 +138,19 @@ async def test_wait_online_until_the_guest_onlined_the_vcpu_or_a_timeout() -> No
         waiting = asyncio.create_task(wait_online(vm.qmp, 1, timeout=TIMEOUT))
         await vm.qmp.execute("__com.vmd_guest-set-cpu-online", {"cpu-index": 1, "online": True})
         await asyncio.wait_for(waiting, TIMEOUT)
+
+
+def test_the_synchronous_half_for_a_vm_shared_by_a_module() -> None:
+    process = spawn(["-M", "q35"])
+    greeting = process.wait_greeting()
+    assert greeting["QMP"]["version"]["qemu"] == {"major": 7, "minor": 2, "micro": 0}
+    assert process.alive()
+    assert process.stop_sync() == 0  # qmp_capabilities and quit on the launcher's monitor
+    assert "vmd: QMP monitor listening on" in process.log
+    assert not process.workdir.exists()
+
+    failing = spawn(["-M", "no-such-board"])
+    with pytest.raises(VmdLaunchError) as failed:
+        failing.wait_greeting()
+    assert failed.value.returncode == 1
+    assert "unsupported machine type" in failed.value.log

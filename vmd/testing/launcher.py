@@ -126,8 +126,16 @@ class VmdProcess:
         try:
             greeting = json.loads(self._read_line())
         except (OSError, EOFError, ValueError) as error:
-            reason = "vmd did not greet in time" if isinstance(error, TimeoutError) else "vmd did not start"
-            status = self.kill() if isinstance(error, TimeoutError) else self.popen.wait(timeout)
+            if isinstance(error, TimeoutError):
+                reason, status = "vmd did not greet in time", None
+                self.kill()
+            else:  # it closed the monitor: it is exiting
+                reason = "vmd exited before QMP was ready"
+                try:
+                    status = self.popen.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    status = self.kill()
+            self._finish()
             raise VmdLaunchError(reason, status, self.command, self.log) from None
         assert isinstance(greeting, dict), greeting
         assert "QMP" in greeting, greeting
