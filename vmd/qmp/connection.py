@@ -129,7 +129,7 @@ class MonitorConnection:
                 self._report(_failed(endpoint.path, error))
                 continue
             self._reported = False
-            log.info("%s: connected to %s again", self._label, endpoint.path)
+            log.info("%s: connected to %s", self._label, endpoint.path)
             await self._serve(sock)
 
     def _keeper_done(self, task: asyncio.Task[None]) -> None:
