@@ -11,6 +11,13 @@ from tests import needs
 from tests.peers import Peer, start_peer
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """vmd.testing's plugin, which an installed vmd brings through its pytest11 entry point; an
+    editable install made before the entry point existed lacks it."""
+    if not config.pluginmanager.has_plugin("vmd"):
+        config.pluginmanager.import_plugin("vmd.testing.plugin")
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """One line per reason tests were skipped for, with how many (-ra lists each test)."""
     reasons: dict[str, int] = {}

@@ -16,14 +16,15 @@ from collections.abc import Callable
 
 from vmd.boards.configure import machine_settings
 from vmd.cli import TARGETS, CommandLineError, EarlyExit, Target, parse_command_line
-from vmd.config import Config, InheritedFd, UnixPath
+from vmd.config import Config, InheritedFd, MonitorConfig, UnixPath
 from vmd.daemon import Daemon, DaemonSettings, MonitorSettings
 from vmd.errors import StartupError
 from vmd.machine.user_objects import ObjectError, check_option
 from vmd.machine.vm import NIL_UUID, Identity
 from vmd.qapi.compiled import SysEmuTarget
+from vmd.qmp.connection import ConnectedFdEndpoint, ConnectionEndpoint, UnixClientEndpoint
 from vmd.qmp.limits import SessionLimits
-from vmd.qmp.server import FdEndpoint, UnixEndpoint
+from vmd.qmp.server import Endpoint, FdEndpoint, UnixEndpoint
 
 log = logging.getLogger("vmd")
 
@@ -53,22 +54,29 @@ def split_target(argv: list[str], default: Target) -> tuple[Target, list[str]]:
     raise CommandLineError(f"{argv[0]} {name}: vmd has no target '{name}' (it has {', '.join(TARGETS)})")
 
 
+def monitor_endpoint(monitor: MonitorConfig) -> Endpoint | ConnectionEndpoint:
+    """The transport's endpoint: listen (server=on) on a path or an inherited listening fd, or be
+    one connection (client mode) to a path or on an inherited connected fd."""
+    endpoint = monitor.endpoint
+    if isinstance(endpoint, UnixPath):
+        if monitor.server:
+            return UnixEndpoint(endpoint.path, monitor.socket_mode)
+        return UnixClientEndpoint(endpoint.path, reconnect=monitor.reconnect)
+    assert isinstance(endpoint, InheritedFd)
+    return FdEndpoint(endpoint.fd) if monitor.server else ConnectedFdEndpoint(endpoint.fd)
+
+
 def settings_from_config(config: Config, target: Target = "x86_64") -> DaemonSettings:
     monitors = []
     for index, monitor in enumerate(config.monitors):
-        endpoint = monitor.endpoint
-        if isinstance(endpoint, UnixPath):
-            listen: UnixEndpoint | FdEndpoint = UnixEndpoint(endpoint.path, monitor.socket_mode)
-        else:
-            assert isinstance(endpoint, InheritedFd)
-            listen = FdEndpoint(endpoint.fd)
         monitors.append(
             MonitorSettings(
                 f"monitor{index}",
-                listen,
+                monitor_endpoint(monitor),
                 chardev_id=monitor.chardev_id,
                 wait=monitor.wait,
                 pretty=monitor.pretty,
+                location=monitor.location,
             )
         )
     if not monitors:

@@ -44,14 +44,15 @@ def thaw_json(value: JsonValue) -> object:
 
 @dataclass(frozen=True)
 class UnixPath:
-    """A unix socket vmd creates (and removes) at `path`."""
+    """A unix socket at `path`: vmd creates (and removes) it with server=on, connects to it without."""
 
     path: str
 
 
 @dataclass(frozen=True)
 class InheritedFd:
-    """A socket inherited from the parent (libvirt passes one already listening)."""
+    """A socket inherited from the parent: listening with server=on (libvirt), else connected
+    (QEMU's Python launcher passes one end of a socketpair)."""
 
     fd: int
 
@@ -61,15 +62,22 @@ MonitorEndpoint: TypeAlias = UnixPath | InheritedFd
 
 @dataclass(frozen=True)
 class MonitorConfig:
-    """One QMP monitor (-qmp, -qmp-pretty, or -mon mode=control on a socket chardev)."""
+    """One QMP monitor (-qmp, -qmp-pretty, or -mon mode=control on a socket chardev).
+
+    With `server` vmd listens (on `path` or the inherited listening fd) and serves every client;
+    without it (QEMU's client mode) the monitor is one connection, made at start-up: to `path`,
+    or the inherited fd, already connected.
+    """
 
     endpoint: MonitorEndpoint
     chardev_id: str  # "compat_monitor0" for -qmp, like QEMU's query-chardev shows
-    server: bool = True  # always True: vmd refuses client-mode sockets
+    server: bool = True
     wait: bool = True  # QEMU's default for server=on: block start-up until a client connects
     pretty: bool = False
     socket_mode: int = 0o600  # vmd extension (mode=0660) for sockets vmd creates
     id: str | None = None  # -mon id=...
+    reconnect: int = 0  # client mode: seconds between attempts to connect (again); 0 never
+    location: str = field(default="", compare=False)  # the option that made the chardev, for errors
 
 
 # --- character devices and serial ports ------------------------------------------------
@@ -86,6 +94,7 @@ class ChardevConfig:
     id: str
     backend: str
     props: Mapping[str, str] = field(default_factory=_empty)
+    location: str = field(default="", compare=False)  # the option as given ("-chardev socket,...")
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,10 @@
 """The running daemon: one VM, its monitors, and an orderly way out.
 
-Start-up order: bind every monitor socket (so errors are reported before the
-parent of a -daemonize process exits), write the pidfile, report ready, wait for
-monitors with wait=on to get a client, then launch the VM.  Exit order (quit,
+Start-up order: bind (or connect) every monitor socket (so errors are reported
+before the parent of a -daemonize process exits), write the pidfile, start serving
+the monitors (a client-mode monitor's greeting goes out: the launcher that waits
+for it may rely on every socket being bound and the pidfile written), report ready,
+wait for monitors with wait=on to get a client, then launch the VM.  Exit order (quit,
 SIGTERM, a guest shutdown): stop accepting, flush and close every session, stop
 the vCPUs, remove socket files and the pidfile.
 """
@@ -40,6 +42,7 @@ from vmd.machine.vcpus import FaultHandler, LoopHandoff, VcpuHost, VcpuSetupErro
 from vmd.machine.vm import Identity, VirtualMachine
 from vmd.pidfile import Pidfile
 from vmd.qapi.compiled import SCHEMA, SCHEMA_INFO_JSON, ShutdownCause
+from vmd.qmp.connection import ConnectionEndpoint, MonitorConnection
 from vmd.qmp.dispatch import Dispatcher, to_wire
 from vmd.qmp.events import EventBus
 from vmd.qmp.limits import SessionLimits
@@ -55,10 +58,11 @@ SESSION_CLOSE_TIMEOUT = 2.0
 @dataclass(frozen=True, slots=True)
 class MonitorSettings:
     name: str
-    endpoint: Endpoint
+    endpoint: Endpoint | ConnectionEndpoint
     chardev_id: str = "compat_monitor0"
     wait: bool = False
     pretty: bool = False
+    location: str = ""  # the option that asked for it: prefixes the errors of opening it, as in QEMU
 
 
 @dataclass(frozen=True)
@@ -176,7 +180,7 @@ class Daemon:
         self._greeting = {
             "QMP": {"version": to_wire(version_info()), "capabilities": list(OFFERED_CAPABILITIES)}
         }
-        self._listeners: list[MonitorListener] = []
+        self._monitors: list[MonitorListener | MonitorConnection] = []
         self._pidfile = Pidfile(settings.pidfile) if settings.pidfile else None
 
     # -- DaemonServices -----------------------------------------------------------------------
@@ -193,10 +197,9 @@ class Daemon:
         """(label, filename, frontend open) of every character device, as query-chardev shows them:
         the monitors' sockets ("disconnected:" while no client is connected), then the serial ports'."""
         listed = []
-        for listener, monitor in zip(self._listeners, self.settings.monitors, strict=False):
+        for endpoint, monitor in zip(self._monitors, self.settings.monitors, strict=False):
             connected = any(s.chardev_id == monitor.chardev_id for s in self.sessions)
-            filename = f"unix:{listener.path},server=on"
-            listed.append((monitor.chardev_id, filename if connected else f"disconnected:{filename}", True))
+            listed.append((monitor.chardev_id, endpoint.chardev_filename(connected), True))
         for serial, sink in zip(self.settings.machine.serials, self._sinks, strict=False):
             filename = f"pty:{sink.path}" if isinstance(sink, PtySink) else serial.backend
             listed.append((serial.chardev_id, filename, True))
@@ -221,9 +224,11 @@ class Daemon:
         try:
             self.vm.create_boot_cpus()
             self._cold_plug()
-            await self._open_monitors()
+            self._open_monitors()
             if self._pidfile is not None:
                 self._pidfile.write()
+            for endpoint in self._monitors:
+                await endpoint.start()
         except Exception:
             await self._close_monitors()
             await self._stop_vcpus()
@@ -232,11 +237,11 @@ class Daemon:
             loop.add_signal_handler(signum, self._on_signal, signum)
         try:
             # As QEMU: a wait=on monitor holds start-up (and a -daemonize parent) until a client connects.
-            for listener, monitor in zip(self._listeners, self.settings.monitors, strict=True):
-                if monitor.wait and not self._exit.done():
-                    log.info("waiting for a connection on %s (wait=on)", listener.describe())
+            for endpoint, monitor in zip(self._monitors, self.settings.monitors, strict=True):
+                if monitor.wait and isinstance(endpoint, MonitorListener) and not self._exit.done():
+                    log.info("waiting for a connection on %s (wait=on)", endpoint.describe())
                     await asyncio.wait(
-                        [listener.first_client, self._exit], return_when=asyncio.FIRST_COMPLETED
+                        [endpoint.first_client, self._exit], return_when=asyncio.FIRST_COMPLETED
                     )
             if not self._exit.done():
                 ready()
@@ -248,12 +253,22 @@ class Daemon:
             await self._shutdown()
         return 0
 
-    async def _open_monitors(self) -> None:
+    def _open_monitors(self) -> None:
+        """Bind, adopt or connect every monitor's socket, in command-line order; serve none yet."""
         for monitor in self.settings.monitors:
-            listener = MonitorListener(monitor.endpoint, functools.partial(self._new_session, monitor))
-            self._listeners.append(listener)
-            sock = listener.open()
-            await listener.start(sock)
+            factory = functools.partial(self._new_session, monitor)
+            endpoint: MonitorListener | MonitorConnection
+            if isinstance(monitor.endpoint, ConnectionEndpoint):
+                endpoint = MonitorConnection(monitor.endpoint, factory, monitor.chardev_id)
+            else:
+                endpoint = MonitorListener(monitor.endpoint, factory)
+            self._monitors.append(endpoint)
+            try:
+                endpoint.open()
+            except StartupError as error:
+                if not monitor.location:
+                    raise
+                raise StartupError(f"{monitor.location}: {error}") from None
 
     def _new_session(self, monitor: MonitorSettings) -> QmpSession:
         session = QmpSession(
@@ -344,6 +359,6 @@ class Daemon:
         self._sinks.clear()
 
     async def _close_monitors(self) -> None:
-        for listener in self._listeners:
-            await listener.close()
-        self._listeners.clear()
+        for endpoint in self._monitors:
+            await endpoint.close()
+        self._monitors.clear()

@@ -1,6 +1,7 @@
 """What a release ships: the sdist holds everything the build needs, the wheel built from that
 sdist (as `python -m build` does it) installs into a fresh virtual environment and runs the daemon
-there, with nothing of this checkout on its path; and a build without a C compiler ends with one
+there, with nothing of this checkout on its path; with its `testing` extra, the README's example
+test runs there under pytest with vmd's plugin; and a build without a C compiler ends with one
 paragraph that says what to install.
 
 The builds get setuptools and cffi from the package index (build isolation), and the fresh venv
@@ -83,6 +84,11 @@ def test_the_wheel_says_what_it_is(dists: Dists) -> None:
     assert runtime == ["cffi", "qemu.qmp", "uvloop"]
     assert "vmd = vmd.__main__:main" in entry_points
     assert "vmd-system-x86_64 = vmd.__main__:main" in entry_points
+    assert "[pytest11]\nvmd = vmd.testing.plugin\n" in entry_points
+    testing = sorted(
+        req.split(">")[0] for req in metadata.get_all("Requires-Dist") if 'extra == "testing"' in req
+    )
+    assert testing == ["pytest", "pytest-asyncio"]
     assert {"vmd/py.typed", "vmd/_native.abi3.so", "vmd/qapi/compiled.py"} <= names
     # Built against the limited API: one wheel for CPython 3.11 and later.
     assert tags is not None
@@ -164,6 +170,40 @@ async def test_the_installed_daemon_answers_and_plugs_a_vcpu(installed_daemon: C
     await raw.close()
     assert peer.wait_exit()
     assert "Traceback" not in peer.log.read_text()
+
+
+def readme_example() -> str:
+    """The test in the README's "Testing your software against vmd"."""
+    section = (REPO / "README.md").read_text().split("## Testing your software against vmd", 1)[1]
+    return section.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+@pytest.fixture(scope="module")
+def installed_for_testing(dists: Dists, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Another fresh venv: the wheel with its `testing` extra (pytest, pytest-asyncio)."""
+    env = tmp_path_factory.mktemp("venv-testing") / "venv"
+    venv.create(env, with_pip=True)
+    pip = [str(env / "bin" / "python"), "-m", "pip", "install", "--disable-pip-version-check", "--no-input"]
+    _run([*pip, f"{dists.wheel}[testing]"], env, timeout=600)
+    return env
+
+
+def test_the_readme_example_runs_under_pytest_with_the_installed_plugin(
+    installed_for_testing: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "test_example.py").write_text(readme_example())
+    python = str(installed_for_testing / "bin" / "python")
+    environ = {key: value for key, value in os.environ.items() if not key.startswith(("PYTHON", "PYTEST"))}
+    out = _run(
+        [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_example.py"], tmp_path, 300, environ
+    )
+    assert "1 passed" in out
+    # the fixture came from the wheel's pytest11 entry point
+    code = (
+        "import importlib.metadata as m\n"
+        "print([e.value for e in m.entry_points(group='pytest11', name='vmd')])"
+    )
+    assert _run([python, "-I", "-c", code], tmp_path, 60, environ).strip() == "['vmd.testing.plugin']"
 
 
 def test_a_build_without_a_c_compiler_says_what_to_install(dists: Dists, tmp_path: Path) -> None:

@@ -1,11 +1,14 @@
 """CPU hotplug end to end over QMP: plug, the guest's answer under every policy, unplug,
-and what the slots, the vCPU threads and the guest's view say at each step."""
+and what the slots, the vCPU threads and the guest's view say at each step.
+
+The `running` VM is vmd.testing's `vmd_vm` (this module's vmd_args); the others are `peers`."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +16,9 @@ from qemu.qmp import ExecuteError, QMPClient
 from qemu.qmp.events import EventListener
 
 from tests.peers import TIMEOUT, Peer, qmp_client
+from vmd.testing import Vm
+
+pytestmark = pytest.mark.vmd_args("-M", "q35", "-smp", "1,maxcpus=4")
 
 CPU = "qemu64-x86_64-cpu"
 
@@ -63,11 +69,14 @@ async def until_online(qmp: QMPClient, cpus: str) -> None:
             await asyncio.sleep(0.01)
 
 
-def vcpu_threads(peer: Peer) -> list[str]:
-    return sorted(name for name in peer.thread_names() if name.startswith("vcpu"))
+def vcpu_threads(peer: Peer | Vm) -> list[str]:
+    tasks = Path(f"/proc/{peer.pid}/task")
+    return sorted(
+        name for task in tasks.iterdir() if (name := (task / "comm").read_text().strip()).startswith("vcpu")
+    )
 
 
-async def until_threads(peer: Peer, names: list[str]) -> None:
+async def until_threads(peer: Peer | Vm, names: list[str]) -> None:
     """A joined thread's OS thread ends a moment after Python let go of it: wait (bounded)."""
     async with asyncio.timeout(TIMEOUT):
         while vcpu_threads(peer) != names:  # noqa: ASYNC110
@@ -81,13 +90,11 @@ async def qom_paths(qmp: QMPClient) -> dict[int, str]:
 
 
 @pytest.fixture
-async def running(peers: Callable[..., Peer]) -> AsyncIterator[tuple[Peer, QMPClient]]:
-    peer = peers("vmd", "-M", "q35", "-smp", "1,maxcpus=4")
-    async with qmp_client(peer.socket) as qmp:
-        yield peer, qmp
+def running(vmd_vm: Vm) -> tuple[Vm, QMPClient]:
+    return vmd_vm, vmd_vm.qmp
 
 
-async def test_plug_then_unplug_with_a_cooperating_guest(running: tuple[Peer, QMPClient]) -> None:
+async def test_plug_then_unplug_with_a_cooperating_guest(running: tuple[Vm, QMPClient]) -> None:
     peer, qmp = running
     with qmp.listener() as listener:
         assert await qmp.execute("device_add", {**slot(1), "id": "vcpu1"}) == {}
@@ -122,7 +129,7 @@ async def test_plug_then_unplug_with_a_cooperating_guest(running: tuple[Peer, QM
     ]
 
 
-async def test_replug_reuses_the_parked_vcpu_and_the_id(running: tuple[Peer, QMPClient]) -> None:
+async def test_replug_reuses_the_parked_vcpu_and_the_id(running: tuple[Vm, QMPClient]) -> None:
     _, qmp = running
     with qmp.listener() as listener:
         for _ in range(3):
@@ -146,7 +153,7 @@ async def test_replug_reuses_the_parked_vcpu_and_the_id(running: tuple[Peer, QMP
     assert 0 < times["hotplug_thread_ns"] <= times["hotplug_guest_ns"] <= times["hotplug_online_ns"]
 
 
-async def test_anonymous_cpus_and_unplug_by_path(running: tuple[Peer, QMPClient]) -> None:
+async def test_anonymous_cpus_and_unplug_by_path(running: tuple[Vm, QMPClient]) -> None:
     _, qmp = running
     with qmp.listener() as listener:
         await qmp.execute("device_add", slot(3))
@@ -243,7 +250,7 @@ async def test_unplug_before_the_guest_booted_is_refused_as_qemu_does(peers: Cal
             assert (await events(listener, 4))[1:3] == deleted("/machine/peripheral/vcpu1", "vcpu1")
 
 
-async def test_unplug_requested_while_paused_completes_after_cont(running: tuple[Peer, QMPClient]) -> None:
+async def test_unplug_requested_while_paused_completes_after_cont(running: tuple[Vm, QMPClient]) -> None:
     _, qmp = running
     with qmp.listener() as listener:
         await qmp.execute("device_add", {**slot(1), "id": "vcpu1"})
@@ -277,7 +284,7 @@ async def test_cold_plugged_cpus_are_present_at_boot(peers: Callable[..., Peer])
     assert vcpu_threads(peer) == ["vcpu0", "vcpu2"]
 
 
-async def test_guest_policy_can_change_at_run_time(running: tuple[Peer, QMPClient]) -> None:
+async def test_guest_policy_can_change_at_run_time(running: tuple[Vm, QMPClient]) -> None:
     _, qmp = running
     policy = await qmp.execute("__com.vmd_set-guest-policy", {"unplug": "ignore", "delay-ms": 5})
     assert policy == {
@@ -297,7 +304,7 @@ async def test_guest_policy_can_change_at_run_time(running: tuple[Peer, QMPClien
     assert (await qmp.execute("__com.vmd_query-guest-cpus"))["policy"] == policy
 
 
-async def test_an_eject_never_completes_while_paused(running: tuple[Peer, QMPClient]) -> None:
+async def test_an_eject_never_completes_while_paused(running: tuple[Vm, QMPClient]) -> None:
     """device_del then stop, a few 100 us apart, many times: the eject finishes before STOP or
     after RESUME, never in between."""
     _, qmp = running
@@ -324,7 +331,7 @@ async def test_an_eject_never_completes_while_paused(running: tuple[Peer, QMPCli
             await until_threads(running[0], ["vcpu0"])
 
 
-async def test_unplug_queued_behind_its_own_plug(running: tuple[Peer, QMPClient]) -> None:
+async def test_unplug_queued_behind_its_own_plug(running: tuple[Vm, QMPClient]) -> None:
     """Plug and unplug requested before the guest looks: it onlines the CPU, then offlines and
     ejects it, in order, and nothing is left waiting."""
     peer, qmp = running

@@ -8,6 +8,7 @@ from collections.abc import Callable
 import pytest
 
 from tests.peers import TIMEOUT, Peer, RawQmp, qmp_client
+from vmd.testing import Vm, wait_event
 
 
 async def test_power_button_shuts_the_guest_down_and_no_shutdown_keeps_the_vm(
@@ -31,22 +32,19 @@ async def test_power_button_shuts_the_guest_down_and_no_shutdown_keeps_the_vm(
     assert vmd.alive()
 
 
-async def test_stop_after_a_guest_shutdown_comes_once_every_vcpu_parked(peers: Callable[..., Peer]) -> None:
+@pytest.mark.vmd_args("-M", "q35", "-smp", "4", "-no-shutdown", "-vmd-guest", "load=busy")
+async def test_stop_after_a_guest_shutdown_comes_once_every_vcpu_parked(vmd_vm: Vm) -> None:
     """Four busy vCPUs, the guest powers off under -no-shutdown, five times over: each STOP comes
     only once the vCPUs have parked, so the counters read after it never move again."""
-    vmd = peers("vmd", "-M", "q35", "-smp", "4", "-no-shutdown", "-vmd-guest", "load=busy")
-    async with qmp_client(vmd.socket) as qmp:
-        for _ in range(5):
-            with qmp.listener() as listener:
-                await qmp.execute("system_powerdown")
-                async with asyncio.timeout(TIMEOUT):
-                    while (await listener.get())["event"] != "STOP":
-                        pass
-            stats = await qmp.execute("query-stats", {"target": "vcpu"})
-            await asyncio.sleep(0.02)
-            assert await qmp.execute("query-stats", {"target": "vcpu"}) == stats
-            await qmp.execute("system_reset")
-            await qmp.execute("cont")
+    qmp = vmd_vm.qmp
+    for _ in range(5):
+        await qmp.execute("system_powerdown")
+        await wait_event(qmp, "STOP", timeout=TIMEOUT)
+        stats = await qmp.execute("query-stats", {"target": "vcpu"})
+        await asyncio.sleep(0.02)
+        assert await qmp.execute("query-stats", {"target": "vcpu"}) == stats
+        await qmp.execute("system_reset")
+        await qmp.execute("cont")
 
 
 async def test_power_button_without_no_shutdown_ends_the_daemon(peers: Callable[..., Peer]) -> None:

@@ -8,7 +8,9 @@ annotations and never loads).  The order, top to bottom:
     -> qapi, devices -> json, firmware, vcpu, config, syntax, errors, version
 
 hmp, the human monitor's parser and formats, sits between handlers and cli: the handlers run
-what it parses, and it reuses cli's QemuOpts and listings; like cli, it knows no machine.
+what it parses, and it reuses cli's QemuOpts and listings; like cli, it knows no machine.  And
+testing (vmd.testing, for other projects' tests) stands apart: it imports none of them, none
+imports it.
 """
 
 from __future__ import annotations
@@ -106,6 +108,13 @@ def graph() -> dict[str, set[str]]:
         edges[name] = {target for target in targets if target is not None and target != name}
     return edges
 
+
+# vmd.testing (the test launcher and pytest plugin) starts vmd as a process of its own: it imports
+# nothing of the daemon, and nothing of the daemon imports it.
+_ROOMS = {room(name) for name in MODULES} - {"vmd"}
+FORBIDDEN["testing"] = frozenset(_ROOMS - {"testing"})
+for _room in _ROOMS - {"testing"}:
+    FORBIDDEN[_room] = FORBIDDEN.get(_room, frozenset()) | {"testing"}
 
 EDGES = graph()
 

@@ -243,7 +243,7 @@ class Builder:
         backend = opts.get("backend")
         if backend is None:
             raise Invalid(f'chardev: "{opts.id}" missing backend')
-        chardev.add_chardev(self.chardevs, opts.id, backend, chardev.chardev_props(opts))
+        chardev.add_chardev(self.chardevs, opts.id, backend, chardev.chardev_props(opts), arg.location)
 
     def opt_qmp(self, arg: Arg) -> None:
         self.monitor_parse(arg, pretty=False)
@@ -272,7 +272,7 @@ class Builder:
                 raise Invalid(f"parse error: {arg.value}") from None
             if backend != "socket" or props.get("mux") == "on":
                 raise Invalid(f"{MONITOR_SOCKETS_ONLY}, not '{arg.value}'")
-            chardev.add_chardev(self.chardevs, label, backend, props)
+            chardev.add_chardev(self.chardevs, label, backend, props, arg.location)
             self.opts_ids["chardev"].add(label)
         mon_ids.add(label)
         self.compat_monitors += 1

@@ -18,7 +18,7 @@ from vmd.cli.errors import Invalid
 from vmd.cli.qemuopts import Opts, OptsSpec, opts_items
 from vmd.cli.specs import CHARDEV, CHARDEV_KEYS
 from vmd.config import ChardevConfig, InheritedFd, MonitorConfig, MonitorEndpoint, SerialConfig, UnixPath
-from vmd.syntax import parse_bool
+from vmd.syntax import parse_bool, qemu_strtou64
 
 __all__ = [
     "HMP_REFUSED",
@@ -79,14 +79,21 @@ def chardev_props(opts: Opts) -> dict[str, str]:
 
 
 def add_chardev(
-    chardevs: dict[str, ChardevConfig], chardev_id: str, backend: str, props: dict[str, str]
+    chardevs: dict[str, ChardevConfig],
+    chardev_id: str,
+    backend: str,
+    props: dict[str, str],
+    location: str = "",
 ) -> None:
-    """Check a chardev as QEMU does when it creates it, and add it to `chardevs`."""
+    """Check a chardev as QEMU does when it creates it, and add it to `chardevs`.
+
+    `location` is the option that makes it ("-chardev socket,..."): what QEMU prefixes the errors
+    of opening it with."""
     backend = _CHARDEV_ALIASES.get(backend, backend)
     if backend not in _CHARDEV_BACKENDS:
         raise Invalid(f"'{backend}' is not a valid char driver name")
     _check_chardev(backend, props)
-    chardevs[chardev_id] = ChardevConfig(chardev_id, backend, MappingProxyType(props))
+    chardevs[chardev_id] = ChardevConfig(chardev_id, backend, MappingProxyType(props), location)
 
 
 def _check_chardev(backend: str, props: Mapping[str, str]) -> None:
@@ -117,6 +124,8 @@ def _check_socket(props: Mapping[str, str]) -> None:
         raise Invalid("chardev: socket: no port given")
     if "delay" in props and "nodelay" in props:
         raise Invalid("'delay' and 'nodelay' are mutually exclusive")
+    if "fd" in props and "reconnect" in props:  # QEMU checks this first, even reconnect=0
+        raise Invalid("'reconnect' option is incompatible with 'fd' address type")
     server = props.get("server") == "on"
     if not server and "wait" in props:
         raise Invalid("'wait' option is incompatible with socket in client connect mode")
@@ -178,41 +187,53 @@ def _monitor(
         raise arg.error(f"Device '{chardev.id}' is in use")
     in_use.add(chardev.id)
     try:
-        endpoint, wait, socket_mode = _monitor_socket(chardev)
+        return _monitor_socket(request, chardev)
     except Invalid as exc:
         raise arg.error(str(exc)) from None
-    return MonitorConfig(
-        endpoint=endpoint,
-        chardev_id=chardev.id,
-        wait=wait,
-        pretty=request.pretty,
-        socket_mode=socket_mode,
-        id=request.id,
-    )
 
 
-def _monitor_socket(chardev: ChardevConfig) -> tuple[MonitorEndpoint, bool, int]:
-    """Where a QMP monitor listens: (endpoint, wait for a first client, socket file mode)."""
+def _monitor_socket(request: MonitorRequest, chardev: ChardevConfig) -> MonitorConfig:
+    """Where a QMP monitor is: a socket vmd listens on (server=on), or one connection (QEMU's client
+    mode: vmd connects to `path`, or `fd` is connected already)."""
     props = chardev.props
     if chardev.backend != "socket" or props.get("mux") == "on":
         raise Invalid(f"{MONITOR_SOCKETS_ONLY}, not on a '{chardev.backend}' chardev")
     if "host" in props:
         raise Invalid(f"{MONITOR_SOCKETS_ONLY}, not on TCP (host={props['host']})")
-    if props.get("server") != "on":
-        raise Invalid("vmd does not support client-mode monitor sockets (server=off); use server=on")
     for key in ("telnet", "tn3270", "websocket"):
         if props.get(key) == "on":
             raise Invalid(f"vmd does not support {key}=on on a monitor socket")
     if "tls-creds" in props:
         raise Invalid("vmd does not support TLS on monitor sockets")
-    wait = props.get("wait", "on") == "on"  # QEMU's default: a server waits for its first client
-    mode = _socket_mode(props["mode"]) if "mode" in props else 0o600
+    server = props.get("server") == "on"
+    if "mode" in props and not server:
+        raise Invalid("Parameter 'mode' is for a socket file vmd creates, with server=on")
     path = props.get("path")
+    endpoint: MonitorEndpoint
     if path is None:
-        return InheritedFd(_socket_fd(props["fd"])), wait, mode
-    if props.get("abstract") == "on":
+        endpoint = InheritedFd(_socket_fd(props["fd"]))
+    elif props.get("abstract") == "on":
         raise Invalid("vmd does not support abstract unix sockets")
-    return UnixPath(path), wait, mode
+    else:
+        endpoint = UnixPath(path)
+    return MonitorConfig(
+        endpoint=endpoint,
+        chardev_id=chardev.id,
+        server=server,
+        # QEMU's default: a server waits for its first client (a client has no wait: checked above)
+        wait=server and props.get("wait", "on") == "on",
+        pretty=request.pretty,
+        socket_mode=_socket_mode(props["mode"]) if "mode" in props else 0o600,
+        id=request.id,
+        reconnect=_reconnect(props.get("reconnect", "0")),
+        location=chardev.location,
+    )
+
+
+def _reconnect(text: str) -> int:
+    """QEMU reads reconnect= as a uint64 into an int64: only a positive result reconnects."""
+    seconds = qemu_strtou64(text)
+    return seconds if seconds < 1 << 63 else 0
 
 
 # --- serial ports -----------------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 Each connection gets its own session; unlike QEMU, which serves one client per
 monitor and leaves a second one hanging until the first leaves, vmd serves every
-connection concurrently, each with its own negotiation state.
+connection concurrently, each with its own negotiation state.  (A monitor that is one
+connection, QEMU's client mode, is `vmd.qmp.connection`.)
 """
 
 from __future__ import annotations
@@ -86,19 +87,33 @@ def bind_unix(endpoint: UnixEndpoint) -> socket.socket:
     return sock
 
 
-def adopt_listening_fd(fd: int) -> socket.socket:
-    """A socket the parent (libvirt) created, bound and put into listening state for us."""
+def unix_stream_from_fd(fd: int) -> socket.socket:
+    """The inherited unix stream socket `fd`, with QEMU's words when it is not a socket."""
     try:
         sock = socket.socket(fileno=fd)
-    except OSError as error:
-        raise ListenError(
-            f"fd {fd} is not a usable socket: {os.strerror(error.errno or errno.EBADF)}"
-        ) from None
+    except OSError:
+        raise ListenError(f"File descriptor '{fd}' is not a socket") from None
     if sock.family != socket.AF_UNIX or sock.type != socket.SOCK_STREAM:
         sock.detach()
         raise ListenError(f"fd {fd} is not a unix stream socket")
-    if not sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
-        sock.listen(BACKLOG)
+    return sock
+
+
+def is_listening(sock: socket.socket) -> bool:
+    return bool(sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN))
+
+
+def adopt_listening_fd(fd: int) -> socket.socket:
+    """A socket the parent (libvirt) created, bound and put into listening state for us."""
+    sock = unix_stream_from_fd(fd)
+    if not is_listening(sock):
+        try:
+            sock.listen(BACKLOG)
+        except OSError as error:  # e.g. a connected socket; QEMU's words
+            sock.detach()
+            raise ListenError(
+                f"Failed to listen on fd socket: {os.strerror(error.errno or errno.EINVAL)}"
+            ) from None
     return sock
 
 
@@ -108,6 +123,7 @@ class MonitorListener:
     def __init__(self, endpoint: Endpoint, factory: Callable[[], asyncio.Protocol]) -> None:
         self.endpoint = endpoint
         self._factory = factory
+        self._sock: socket.socket | None = None
         self._server: asyncio.Server | None = None
         self._inode: tuple[int, int] | None = None
         self.first_client = asyncio.get_running_loop().create_future()
@@ -117,7 +133,7 @@ class MonitorListener:
             return f"unix:{self.endpoint.path}"
         return f"fd {self.endpoint.fd}"
 
-    def open(self) -> socket.socket:
+    def open(self) -> None:
         """Bind or adopt the socket synchronously, so errors surface before the daemon reports ready."""
         if isinstance(self.endpoint, UnixEndpoint):
             sock = bind_unix(self.endpoint)
@@ -127,12 +143,20 @@ class MonitorListener:
             sock = adopt_listening_fd(self.endpoint.fd)
         name = sock.getsockname()
         self.path = name if isinstance(name, str) else ""  # an inherited socket's too
-        return sock
+        self._sock = sock
 
     path = ""
 
-    async def start(self, sock: socket.socket) -> None:
+    async def start(self) -> None:
+        """Accept connections (clients that connected since `open` are in the backlog)."""
+        sock, self._sock = self._sock, None
+        assert sock is not None, "open() first"
         self._server = await asyncio.get_running_loop().create_unix_server(self._accepted, sock=sock)
+
+    def chardev_filename(self, connected: bool) -> str:
+        """What query-chardev says, as QEMU says it."""
+        filename = f"unix:{self.path},server=on"
+        return filename if connected else f"disconnected:{filename}"
 
     def _accepted(self) -> asyncio.Protocol:
         if not self.first_client.done():
@@ -140,6 +164,9 @@ class MonitorListener:
         return self._factory()
 
     async def close(self) -> None:
+        if self._sock is not None:  # opened, never started
+            self._sock.close()
+            self._sock = None
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()

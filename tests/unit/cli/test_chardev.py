@@ -57,6 +57,39 @@ def test_a_monitor_may_name_a_chardev_defined_later() -> None:
     assert config.monitors[0].endpoint == InheritedFd(3)
 
 
+def test_client_mode_monitors_connect_to_a_path_or_are_an_inherited_connected_fd() -> None:
+    config = parse(
+        "-qmp", "unix:/run/a.sock",
+        "-chardev", "socket,id=mon,fd=5",
+        "-mon", "chardev=mon,mode=control",
+        "-chardev", "socket,id=back,path=/run/b.sock,reconnect=2,server=off",
+        "-mon", "back,mode=control",
+    )  # fmt: skip
+    assert config.monitors == (
+        MonitorConfig(UnixPath("/run/a.sock"), "compat_monitor0", server=False, wait=False,
+                      id="compat_monitor0"),
+        MonitorConfig(InheritedFd(5), "mon", server=False, wait=False),
+        MonitorConfig(UnixPath("/run/b.sock"), "back", server=False, wait=False, reconnect=2),
+    )  # fmt: skip
+    # what QEMU prefixes the errors of opening them with
+    assert [m.location for m in config.monitors] == [
+        "-qmp unix:/run/a.sock",
+        "-chardev socket,id=mon,fd=5",
+        "-chardev socket,id=back,path=/run/b.sock,reconnect=2,server=off",
+    ]
+
+
+def test_reconnect_is_qemus_uint64_read_into_an_int64() -> None:
+    def reconnect(value: str) -> int:
+        return parse("-qmp", f"unix:/run/a.sock,reconnect={value}").monitors[0].reconnect
+
+    assert reconnect("0") == 0
+    assert reconnect("0x10") == 16
+    assert reconnect("99999999999") == 99999999999
+    assert reconnect("-1") == 0  # 2^64 - 1, which is -1 as an int64: no reconnecting
+    assert reconnect("9223372036854775808") == 0
+
+
 def test_monitor_none_is_accepted() -> None:
     assert parse("-monitor", "none").monitors == ()
 

@@ -183,6 +183,16 @@ QEMU_ERRORS: list[tuple[list[str], str]] = [
     (["-chardev", "socket,id=c,path={d}/s,server=on,wait=off,reconnect=1"],
      "-chardev socket,id=c,path={d}/s,server=on,wait=off,reconnect=1: "
      "'reconnect' option is incompatible with socket in server listen mode"),
+    (["-chardev", "socket,id=c,fd=3,reconnect=1"],
+     "-chardev socket,id=c,fd=3,reconnect=1: 'reconnect' option is incompatible with 'fd' address type"),
+    (["-chardev", "socket,id=c,fd=3,reconnect=0,wait=off"],
+     "-chardev socket,id=c,fd=3,reconnect=0,wait=off: "
+     "'reconnect' option is incompatible with 'fd' address type"),
+    (["-chardev", "socket,id=c,fd=3,reconnect=1,server=on"],
+     "-chardev socket,id=c,fd=3,reconnect=1,server=on: "
+     "'reconnect' option is incompatible with 'fd' address type"),
+    (["-qmp", "unix:{d}/s,reconnect=x"],
+     "-qmp unix:{d}/s,reconnect=x: Parameter 'reconnect' expects a number"),
     (["-chardev", "socket,id=c,path={d}/s,fd=3,server=on,wait=off"],
      "-chardev socket,id=c,path={d}/s,fd=3,server=on,wait=off: "
      "None or one of 'path', 'fd' or 'host' option required."),
@@ -364,8 +374,8 @@ VMD_ERRORS: list[tuple[list[str], str]] = [
     (["-chardev", "socket,id=c,host=localhost,port=4444,server=on,wait=off", "-mon", "c,mode=control"],
      "-mon c,mode=control: vmd serves QMP only on unix sockets (path=PATH or an inherited fd=N), "
      "not on TCP (host=localhost)"),
-    (["-qmp", "unix:/tmp/s"],
-     "-qmp unix:/tmp/s: vmd does not support client-mode monitor sockets (server=off); use server=on"),
+    (["-chardev", "socket,id=c,path=/tmp/s,mode=0660", "-mon", "c,mode=control"],
+     "-mon c,mode=control: Parameter 'mode' is for a socket file vmd creates, with server=on"),
     (["-chardev", "socket,id=c,path=/tmp/s,server=on,telnet=on", "-mon", "c,mode=control"],
      "-mon c,mode=control: vmd does not support telnet=on on a monitor socket"),
     (["-qmp", "unix:/tmp/s,server=on,mode=rw"],
