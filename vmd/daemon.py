@@ -227,6 +227,15 @@ class Daemon:
             self._open_monitors()
             if self._pidfile is not None:
                 self._pidfile.write()
+            # As in QEMU, the VM starts before any monitor serves a request, so no client sees the
+            # RESUME of the start (a client on a connected fd= monitor would negotiate at once).
+            # A wait=on monitor holds the start until its client connected, as QEMU's does.
+            held = any(
+                monitor.wait and isinstance(endpoint, MonitorListener)
+                for endpoint, monitor in zip(self._monitors, self.settings.monitors, strict=True)
+            )
+            if not held:
+                self.vm.launch()
             for endpoint in self._monitors:
                 await endpoint.start()
         except Exception:
@@ -245,7 +254,8 @@ class Daemon:
                     )
             if not self._exit.done():
                 ready()
-                self.vm.launch()
+                if held:
+                    self.vm.launch()
             await self._exit
         finally:
             for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):

@@ -117,7 +117,7 @@ class VirtualMachine:
         self.cpu_manager.create_boot_cpus()
 
     def launch(self) -> None:
-        """Called once the monitors listen: run the guest unless -S asked to wait for `cont`."""
+        """Called once the monitors are bound: run the guest unless -S asked to wait for `cont`."""
         if not self._start_paused:
             self._start()
 
