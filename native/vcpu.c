@@ -126,14 +126,14 @@ struct vmd_vcpu {
     _Atomic uint64_t reset_entry;
     alignas(64) _Atomic uint64_t irq;  /* pending interrupt vectors */
 
-    /* Statistics: written by the vCPU thread only (or at plug), read by anyone. */
+    /* Statistics: written by the vCPU thread only (or at plug; st_pauses by the VMM too), read by anyone. */
     alignas(64) _Atomic uint64_t st_insns;
     _Atomic uint64_t st_exits[VMD_EXIT_COUNT];
     _Atomic uint64_t st_halts;
     _Atomic uint64_t st_halt_ns;
     _Atomic uint64_t st_halt_since;  /* CLOCK_MONOTONIC ns, 0 when awake */
     _Atomic uint64_t st_halt_base;   /* the engine's paused clock at st_halt_since */
-    _Atomic uint64_t st_pauses;
+    _Atomic uint64_t st_pauses;      /* also written by the VMM (ack_pause): fetch_add only */
     _Atomic uint64_t st_plugs;
 };
 
@@ -272,23 +272,35 @@ static bool quiescent(uint32_t s)
     return s != VMD_STATE_RUNNING && s != VMD_STATE_OUTSIDE;
 }
 
-/* Pay the owed pause acknowledgement, once. */
-static void pay(vmd_vcpu *c)
+/* Settle the owed pause acknowledgement, once; `count` it as a pause (not when a resume voids it
+ * or an unplug drops it).  The count comes first: once the last acknowledgement is settled the
+ * pause-all returns, and a counter read after that must not move again. */
+static void settle(vmd_vcpu *c, bool count)
 {
-    if (atomic_exchange(&c->owed, 0)) {
-        vmd_engine *e = c->eng;
-        if (atomic_fetch_sub(&e->outstanding, 1) == 1) {
-            futex_wake(&e->outstanding);
-            signal_event(e);
-        }
+    if (!atomic_exchange(&c->owed, 0))
+        return;
+    if (count)
+        atomic_fetch_add_explicit(&c->st_pauses, 1, memory_order_relaxed);
+    vmd_engine *e = c->eng;
+    if (atomic_fetch_sub(&e->outstanding, 1) == 1) {
+        futex_wake(&e->outstanding);
+        signal_event(e);
     }
+}
+
+/* Acknowledge the pause (the vCPU itself as it parks, or the VMM for one already quiescent) and
+ * count it there, once: counting where the thread parks made a vCPU that had not run yet when the
+ * pause was acknowledged for it count its pause later, after STOP, when it first got a CPU. */
+static void ack_pause(vmd_vcpu *c)
+{
+    settle(c, true);
 }
 
 /* The vCPU enters a quiescent state: publish it, then settle the ack. */
 static void enter_quiescent(vmd_vcpu *c, uint32_t s)
 {
     atomic_store(&c->state, s);
-    pay(c);
+    ack_pause(c);
 }
 
 /* After changing a wake condition: wake the vCPU if it sleeps in one of `states`. */
@@ -559,7 +571,7 @@ uint32_t vmd_engine_pause_all(vmd_engine *e)
             atomic_fetch_sub(&e->outstanding, 1);  /* already owed by an earlier pause */
         request(c, REQ_PAUSE, 0);
         if (quiescent(atomic_load(&c->state)))
-            pay(c);  /* it will re-read req before running: ack on its behalf */
+            ack_pause(c);  /* it will re-read req before running: ack on its behalf */
     }
     if (atomic_fetch_sub(&e->outstanding, 1) == 1) {
         futex_wake(&e->outstanding);
@@ -598,7 +610,7 @@ void vmd_engine_resume_all(vmd_engine *e)
         if (!c || !atomic_load(&c->plugged))
             continue;
         atomic_fetch_and(&c->req, ~(uint32_t)REQ_PAUSE);
-        pay(c);  /* a pause that had not completed yet is void */
+        settle(c, false);  /* a pause that had not completed yet is void */
         wake_if(c, 1u << VMD_STATE_PAUSED);
     }
     pthread_mutex_unlock(&e->lock);
@@ -668,7 +680,7 @@ int vmd_vcpu_unplug(vmd_vcpu *c)
     }
     atomic_store(&c->plugged, 0);
     atomic_store(&c->state, VMD_STATE_UNPLUGGED);
-    pay(c);
+    settle(c, false);
     pthread_mutex_unlock(&e->lock);
     return 0;
 }
@@ -1011,7 +1023,6 @@ ctl_pc:
             if (rq & REQ_SYNC)
                 atomic_fetch_and(&c->req, ~(uint32_t)REQ_SYNC);  /* FLUSH published */
             if (rq & REQ_PAUSE) {
-                stat_add(&c->st_pauses, 1);
                 enter_quiescent(c, VMD_STATE_PAUSED);
                 for (;;) {
                     uint32_t seq = atomic_load(&c->wake);

@@ -81,7 +81,7 @@ struct vmd_stats {
     uint64_t exits[7];       /* by enum vmd_exit_reason */
     uint64_t halts;          /* times HLT put the vCPU to sleep */
     uint64_t halt_ns;        /* time spent asleep in HLT, including now */
-    uint64_t pauses;         /* times parked by a pause request */
+    uint64_t pauses;         /* pause requests acknowledged: parked, or quiescent (halted, not yet run) */
     uint64_t plugs;          /* times this context was plugged (reuse counter) */
     uint32_t state;          /* enum vmd_state */
     int32_t tid;             /* host thread id of the vCPU thread, 0 if none */

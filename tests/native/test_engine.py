@@ -110,6 +110,24 @@ async def test_pause_all_freezes_every_counter_until_resume_all(machine: Machine
     assert all(machine.engine.stats(i).pauses == 10 for i in cpus)
 
 
+async def test_a_pause_acknowledged_for_a_halted_vcpu_counts_then_and_only_then(machine: Machine) -> None:
+    """A halted vCPU's pause is acknowledged on its behalf and counted at that moment; woken while
+    paused, it parks without counting again.  Counted where the thread parked, the count moved
+    after the pause had completed (after STOP had been sent)."""
+    load_firmware(machine, online=[])
+    machine.engine.start(0)
+    await eventually(lambda: machine.engine.state(0) is VcpuState.HALTED)
+    async with asyncio.timeout(TIMEOUT):
+        await machine.engine.pause_all()
+    assert machine.engine.stats(0).pauses == 1
+    machine.engine.post_interrupt(0, fw.IRQ_WAKE)
+    await eventually(lambda: machine.engine.state(0) is VcpuState.PAUSED)
+    assert machine.engine.stats(0).pauses == 1
+    machine.engine.resume_all()
+    await eventually(lambda: machine.engine.state(0) is VcpuState.HALTED)
+    assert machine.engine.stats(0).pauses == 1
+
+
 async def test_halted_vcpus_count_as_paused_without_being_woken(machine: Machine) -> None:
     load_firmware(machine, online=[0])
     for i in range(4):
