@@ -50,6 +50,8 @@ def answer(early: EarlyExit, target: SysEmuTarget = SysEmuTarget.X86_64) -> Answ
     if topic == "cpu":
         models = boards.default.cpu_models()
         listed = ((model.name, model.description) for model in models.help_order)
+        if models.help_style == "s390x":
+            return Answer(fmt.s390x_cpus(listed, models.help_sections))
         return Answer(fmt.cpus(models.help_prefix, listed, models.help_flags))
     if topic == "device":
         if detail is None:
@@ -87,7 +89,9 @@ def _machines(target: SysEmuTarget) -> list[fmt.MachineEntry]:
 
 
 def _devices(target: SysEmuTarget) -> list[fmt.DeviceEntry]:
-    """What -device creates on this target: the CPU models' types and the ISA serial port."""
+    """What -device creates on this target: the CPU models' types and (x86) the ISA serial port."""
     models = catalog(target).default.cpu_models()
     cpus = [fmt.DeviceEntry("CPU", model.typename) for model in models.models.values()]
+    if target is not SysEmuTarget.X86_64:
+        return cpus
     return [fmt.DeviceEntry("Input", ISA_SERIAL, bus="ISA"), *cpus]

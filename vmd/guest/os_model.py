@@ -49,6 +49,8 @@ class GuestMachine(Protocol):
 
     def cpu_online_confirmed(self, index: int) -> None: ...
 
+    def cpu_offline_confirmed(self, index: int) -> None: ...
+
 
 class FirmwareDriver(Protocol):
     """The guest's driver for the board's CPU hotplug interface."""
@@ -131,6 +133,7 @@ class GuestOs:
             self.machine.cpu_online_confirmed(index)
         elif state == fw.CPU_STATE_OFFLINE:
             self.online.discard(index)
+            self.machine.cpu_offline_confirmed(index)
         waiter = self._waiters.get(index)
         if waiter is not None and waiter[0] == state and not waiter[1].done():
             waiter[1].set_result(None)
