@@ -202,5 +202,9 @@ def main_x86_64() -> int:
     return main(target="x86_64")
 
 
+def main_s390x() -> int:
+    return main(target="s390x")
+
+
 if __name__ == "__main__":
     sys.exit(main())

@@ -232,8 +232,9 @@ class Config:
     -no-hpet, -bios -> firmware); keys use dashes, dotted keys stay flat ("smp.cpus").
     `cpu_features` are (name, value) pairs to apply in order, the last one winning;
     "+f"/"-f" are already turned into ("f", "on"/"off") and moved after the key=value ones,
-    which is QEMU's precedence.  `ignored_options` lists, as (option, argument), what was
-    accepted for compatibility but has no effect in vmd.
+    which is QEMU's precedence (x86's parser); `cpu_options` is the text after the model as
+    given, which other targets parse their own (generic) way.  `ignored_options` lists, as
+    (option, argument), what was accepted for compatibility but has no effect in vmd.
     """
 
     machine_type: str | None = None
@@ -241,6 +242,7 @@ class Config:
     accel: tuple[AccelConfig, ...] = ()
     cpu_model: str | None = None
     cpu_features: tuple[tuple[str, str], ...] = ()
+    cpu_options: str = ""
     smp: SmpConfig = field(default_factory=SmpConfig)
     memory: MemoryConfig = field(default_factory=MemoryConfig)
     numa: tuple[NumaConfig, ...] = ()

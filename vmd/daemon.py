@@ -176,7 +176,11 @@ class Daemon:
         guest.attach(manager, driver_for(guest, manager.controller, manager), self.vm.guest_powered_off)
         add_to_qom(settings.machine.objects, self.vm.qom.root.children["objects"])
         self._add_serial_devices()
-        self.dispatcher = Dispatcher(SCHEMA, all_handlers())
+        # QEMU has one schema per target: this binary's commands only, each with its handler.
+        self._target = settings.machine.board.target.value
+        schema = SCHEMA.for_target(self._target)
+        handlers = {name: handler for name, handler in all_handlers().items() if name in schema.commands}
+        self.dispatcher = Dispatcher(schema, handlers)
         self._greeting = {
             "QMP": {"version": to_wire(version_info()), "capabilities": list(OFFERED_CAPABILITIES)}
         }
@@ -188,7 +192,7 @@ class Daemon:
     @functools.cache  # noqa: B019 - one daemon per process; encoded on first use to keep start-up short
     def schema_info(self) -> Encoded:
         """query-qmp-schema's reply, in wire form once and for all (it never changes)."""
-        return Encoded(encode(json.loads(SCHEMA_INFO_JSON)))
+        return Encoded(encode(json.loads(SCHEMA_INFO_JSON[self._target])))
 
     def command_names(self) -> list[str]:
         return list(self.dispatcher.commands)

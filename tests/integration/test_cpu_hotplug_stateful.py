@@ -1,5 +1,6 @@
 """CPU hotplug as a state machine: random sequences of plug, unplug, stop/cont and guest policy
 changes against one real vmd per example, every view checked against a model after every step.
+pc/q35 first; the add-only s390x board's machine is at the end.
 
 The model is what vmd's documentation and code say (vmd/machine/cpu_manager.py,
 vmd/machine/hotplug/acpi_cpu.py, vmd/guest/os_model.py, vmd/guest/acpi_ospm.py):
@@ -545,3 +546,276 @@ SETTINGS = settings(
 @pytest.mark.slow
 def test_cpu_hotplug_state_machine() -> None:
     run_state_machine_as_test(CpuHotplugMachine, settings=SETTINGS)
+
+
+# -- s390x: add only ----------------------------------------------------------------------------
+#
+# The model (vmd/machine/hotplug/sclp_cpu.py, vmd/guest/sclp.py, vmd/boards/s390x/cpus.py):
+# device_add raises the SCLP's CPU configuration change; the guest, while it runs, finds the CPU
+# in standby and, with auto-online, configures it and brings it online.  CPUs present when it
+# boots are configured, except those hot-added before boot, which are treated as hot-added then.
+# device_del of anything is refused and changes nothing; no step sends an event but RESUME/STOP.
+# cpu-state is `operating` for the IPL CPU and every CPU the guest has online.
+
+S390X_CPU = "qemu-s390x-cpu"
+S390X_UNPLUG = "CPU hot unplug not supported on this machine"
+
+
+@dataclass
+class S390Model:
+    max_cpus: int
+    auto_online: bool
+    status: str
+    cpus: dict[int, Cpu] = field(default_factory=dict)
+    cold: set[int] = field(default_factory=set)  # present before boot, not hot-added
+    present: set[int] = field(default_factory=set)  # the guest's
+    configured: set[int] = field(default_factory=set)
+    online: set[int] = field(default_factory=set)
+    pending: set[int] = field(default_factory=set)  # hot-added, the guest has not read the event
+    anon: int = 0
+    booted: bool = False
+    paths: set[str] = field(default_factory=set)
+
+    def ids(self) -> set[str]:
+        return {cpu.device_id for cpu in self.cpus.values() if cpu.device_id is not None}
+
+    def find(self, name: str) -> Cpu | None:
+        return next(
+            (c for c in self.cpus.values() if (c.path if name.startswith("/") else c.device_id) == name), None
+        )
+
+    def add(self, cpu: Cpu) -> None:
+        self.cpus[cpu.index] = cpu
+        self.paths.add(cpu.path)
+
+    def take_in(self, indexes: set[int]) -> None:
+        for index in sorted(indexes):
+            self.present.add(index)
+            if self.auto_online:
+                self.configured.add(index)
+                self.online.add(index)
+
+    def boot(self) -> None:
+        self.booted = True
+        self.present = set(self.cpus)
+        self.configured = set(self.cold)
+        self.online = set(self.cold)
+        self.take_in(set(self.cpus) - self.cold)
+        self.pending.clear()
+
+    def run(self) -> None:
+        if not self.booted:
+            self.boot()
+        self.status = "running"
+        self.take_in(self.pending)
+        self.pending.clear()
+
+    def guest(self) -> dict[str, str]:
+        possible = set(range(self.max_cpus))
+        return {
+            "possible": cpu_list(possible),
+            "present": cpu_list(self.present),
+            "configured": cpu_list(self.configured),
+            "online": cpu_list(self.online),
+            "offline": cpu_list(possible - self.online),
+        }
+
+    def states(self) -> list[tuple[int, str, str]]:
+        return [
+            (index, cpu.path, "operating" if index == 0 or index in self.online else "stopped")
+            for index, cpu in self.cpus.items()
+        ]
+
+
+class S390CpuHotplugMachine(RuleBasedStateMachine):
+    """The add-only board: plug anywhere, unplug anything (always refused), stop/cont, the
+    auto-online policy, and the guest's own configure and online requests."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.runner = asyncio.Runner()
+        self.peer: Peer | None = None
+        self.qmp: QMPClient | None = None
+        self.listener = EventListener()
+        self.listening = False
+        self.model: S390Model
+
+    run = CpuHotplugMachine.run
+    client = CpuHotplugMachine.client
+    execute = CpuHotplugMachine.execute
+    assert_no_stray_events = CpuHotplugMachine.assert_no_stray_events
+    expect_events = CpuHotplugMachine.expect_events
+    step = CpuHotplugMachine.step
+    teardown = CpuHotplugMachine.teardown
+
+    @initialize(max_cpus=st.sampled_from((2, 4, 6)), auto_online=st.booleans(), paused=st.booleans())
+    def start(self, max_cpus: int, auto_online: bool, paused: bool) -> None:
+        args = ["-M", "s390-ccw-virtio", "-smp", f"1,maxcpus={max_cpus}", "-device", f"{S390X_CPU},core-id=1"]
+        args += ["-vmd-guest", f"auto-online={'on' if auto_online else 'off'}", *(["-S"] if paused else [])]
+        self.peer = start_peer("vmd", args, target="s390x")
+        model = self.model = S390Model(max_cpus, auto_online, "prelaunch" if paused else "running")
+        model.add(Cpu(0, "/machine/unattached/device[0]", None))
+        model.add(Cpu(1, "/machine/peripheral-anon/device[0]", None))
+        model.anon = 1
+        model.cold = {0, 1}
+        if not paused:
+            model.run()
+
+        async def connect(socket: str) -> None:
+            self.qmp = QMPClient("stateful-s390x")
+            await asyncio.wait_for(self.qmp.connect(socket), TIMEOUT)
+            self.qmp.register_listener(self.listener)
+            self.listening = True
+
+        self.run(connect(self.peer.socket))
+
+    def plug(self, index: int, device_id: str | None) -> None:
+        model = self.model
+        arguments: dict[str, Any] = {"driver": S390X_CPU, "core-id": index}
+        if device_id is not None:
+            arguments["id"] = device_id
+            if device_id in model.ids():
+                self.step(
+                    "device_add", arguments, failure("GenericError", f"Duplicate device ID '{device_id}'")
+                )
+                return
+        name = device_id
+        if device_id is None:
+            name = f"device[{model.anon}]"
+            model.anon += 1
+        if index in model.cpus:
+            text = f"Unable to add CPU with core-id: {index}, it already exists"
+            self.step("device_add", arguments, failure("GenericError", text))
+            return
+        container = "peripheral" if device_id is not None else "peripheral-anon"
+        model.add(Cpu(index, f"/machine/{container}/{name}", device_id))
+        if model.status == "running":
+            model.take_in({index})
+        elif model.booted:
+            model.pending.add(index)
+        self.step("device_add", arguments, OK)
+
+    @rule(data=st.data())
+    def plug_into_any_slot(self, data: st.DataObject) -> None:
+        index = data.draw(st.integers(0, self.model.max_cpus), label="core-id")  # max_cpus: out of range
+        device_id = data.draw(st.none() | st.sampled_from(IDS), label="id")
+        if index == self.model.max_cpus:
+            text = f"Unable to add CPU with core-id: {index}, maximum core-id: {index - 1}"
+            arguments: dict[str, Any] = {"driver": S390X_CPU, "core-id": index}
+            if device_id is not None and device_id in self.model.ids():
+                text = f"Duplicate device ID '{device_id}'"
+            elif device_id is None:
+                self.model.anon += 1
+            if device_id is not None:
+                arguments["id"] = device_id
+            self.step("device_add", arguments, failure("GenericError", text))
+            return
+        self.plug(index, device_id)
+
+    @rule(data=st.data())
+    def unplug_anything(self, data: st.DataObject) -> None:
+        model = self.model
+        name = data.draw(st.sampled_from(sorted(model.paths | set(IDS) | set(ABSENT))), label="name")
+        if model.find(name) is not None:
+            self.step("device_del", {"id": name}, failure("GenericError", S390X_UNPLUG))
+        else:
+            self.step("device_del", {"id": name}, failure("DeviceNotFound", f"Device '{name}' not found"))
+
+    @rule(command=st.sampled_from(("stop", "cont")))
+    def stop_or_cont(self, command: str) -> None:
+        model = self.model
+        if command == "stop":
+            events = [{"event": "STOP"}] if model.status == "running" else []
+            if model.status == "running":
+                model.status = "paused"
+            self.step("stop", None, OK, events)
+            return
+        events = [] if model.status == "running" else [{"event": "RESUME"}]
+        model.run()
+        self.step("cont", None, OK, events)
+
+    @rule(auto_online=st.booleans())
+    def set_auto_online(self, auto_online: bool) -> None:
+        self.model.auto_online = auto_online
+        self.run(self.execute("__com.vmd_set-guest-policy", {"auto-online": auto_online}))
+
+    @rule(data=st.data(), action=st.sampled_from(("configure", "deconfigure", "online", "offline")))
+    def guest_request(self, data: st.DataObject, action: str) -> None:
+        model = self.model
+        index = data.draw(st.sampled_from(sorted(model.cpus)), label="cpu")
+        if action in ("configure", "deconfigure"):
+            command, arguments = "__com.vmd_guest-set-cpu-configured", {"configured": action == "configure"}
+        else:
+            command, arguments = "__com.vmd_guest-set-cpu-online", {"online": action == "online"}
+        arguments = {"cpu-index": index, **arguments}
+        if model.status != "running":
+            expected = failure("GenericError", "the guest is not running")
+        elif index not in model.present:
+            expected = failure("GenericError", f"CPU {index} is not present in the guest")
+        elif action == "offline" and index == 0:
+            expected = failure(
+                "GenericError", "CPU 0 cannot be taken offline (the guest was not booted with cpu0_hotplug)"
+            )
+        elif action == "online" and index not in model.configured:
+            expected = failure(
+                "GenericError", f"CPU {index} is in standby (deconfigured): configure it first"
+            )
+        elif action == "deconfigure" and index in model.online:
+            expected = failure("GenericError", f"CPU {index} is online: take it offline first")
+        else:
+            expected = OK
+            {
+                "configure": model.configured.add,
+                "deconfigure": model.configured.discard,
+                "online": model.online.add,
+                "offline": model.online.discard,
+            }[action](index)
+        self.step(command, arguments, expected)
+
+    @invariant()
+    def every_view_agrees_with_the_model(self) -> None:
+        self.run(self.check_views())
+        self.assert_no_stray_events()
+
+    async def check_views(self) -> None:
+        model, peer, qmp = self.model, self.peer, self.client
+        assert peer is not None
+        status = await qmp.execute("query-status")
+        assert isinstance(status, dict)
+        assert status["status"] == model.status
+        slots = await qmp.execute("query-hotpluggable-cpus")
+        expected_slots = []
+        for index in reversed(range(model.max_cpus)):
+            entry: dict[str, Any] = {"type": S390X_CPU, "vcpus-count": 1, "props": {"core-id": index}}
+            if index in model.cpus:
+                entry["qom-path"] = model.cpus[index].path
+            expected_slots.append(entry)
+        assert slots == expected_slots
+
+        async def cpus_now() -> list[tuple[int, str, str]]:
+            cpus = await qmp.execute("query-cpus-fast")
+            assert isinstance(cpus, list)
+            for cpu in cpus:
+                assert cpu["props"] == {"core-id": cpu["cpu-index"]}
+                assert cpu["target"] == "s390x"
+                assert (
+                    Path(f"/proc/{peer.pid}/task/{cpu['thread-id']}/comm").read_text().strip()
+                    == f"vcpu{cpu['cpu-index']}"
+                )
+            return [(cpu["cpu-index"], cpu["qom-path"], cpu["cpu-state"]) for cpu in cpus]
+
+        assert await eventually(cpus_now, model.states()) == model.states()
+
+        async def guest_now() -> dict[str, str]:
+            view = await qmp.execute("__com.vmd_query-guest-cpus")
+            assert isinstance(view, dict)
+            assert view["policy"]["auto-online"] is model.auto_online
+            return {key: view[key] for key in ("possible", "present", "configured", "online", "offline")}
+
+        assert await eventually(guest_now, model.guest()) == model.guest()
+        assert peer.alive()
+
+
+@pytest.mark.slow
+def test_s390x_add_only_state_machine() -> None:
+    run_state_machine_as_test(S390CpuHotplugMachine, settings=SETTINGS)

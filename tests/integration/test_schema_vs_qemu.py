@@ -23,6 +23,7 @@ NOT_IN_QEMU_72: dict[str, str] = {
     "__com.vmd_set-guest-policy": "vmd's extension: the guest model's policy",
     "__com.vmd_query-guest-cpus": "vmd's extension: the guest's own view of its CPUs",
     "__com.vmd_guest-set-cpu-online": "vmd's extension: online/offline from inside the guest",
+    "__com.vmd_guest-set-cpu-configured": "vmd's extension (s390x): chcpu -c/-g from inside the guest",
 }
 
 # Where vmd's declared shape knowingly differs from QEMU 7.2's.
@@ -79,9 +80,11 @@ def _element(schema: dict[str, dict[str, Any]], name: str) -> dict[str, Any]:
     return schema[entity["element-type"]] if entity["meta-type"] == "array" else entity
 
 
-async def test_shared_commands_and_events_have_qemus_shapes(peers: Callable[..., Peer]) -> None:
-    qemu_schema = await fetch_schema(peers("qemu", "-M", "q35", "-S").socket)
-    vmd_schema = await fetch_schema(peers("vmd", "-M", "q35", "-S").socket)
+def compare_schemas(
+    vmd_schema: dict[str, dict[str, Any]], qemu_schema: dict[str, dict[str, Any]]
+) -> list[str]:
+    """What differs between vmd's commands and events and QEMU's of the same names (a name QEMU
+    lacks must be in NOT_IN_QEMU_72)."""
     mismatches = []
     for name, entity in vmd_schema.items():
         if entity["meta-type"] not in ("command", "event"):
@@ -106,7 +109,29 @@ async def test_shared_commands_and_events_have_qemus_shapes(peers: Callable[...,
             mismatches.append(f"{name} allow-oob")
         if sorted(entity.get("features", [])) != sorted(theirs.get("features", [])):
             mismatches.append(f"{name} features {entity.get('features')} vs {theirs.get('features')}")
+    return mismatches
+
+
+async def test_shared_commands_and_events_have_qemus_shapes(peers: Callable[..., Peer]) -> None:
+    qemu_schema = await fetch_schema(peers("qemu", "-M", "q35", "-S").socket)
+    vmd_schema = await fetch_schema(peers("vmd", "-M", "q35", "-S").socket)
+    mismatches = compare_schemas(vmd_schema, qemu_schema)
     assert not mismatches, mismatches
+
+
+async def test_s390x_commands_and_events_have_qemus_shapes(peers: Callable[..., Peer]) -> None:
+    """vmd-system-s390x's schema against qemu-system-s390x's: its own commands (the CPU model
+    queries, no cpu-add) and every shared one with QEMU's shape."""
+    qemu_schema = await fetch_schema(peers("qemu", "-S", target="s390x").socket)
+    vmd_schema = await fetch_schema(peers("vmd", "-S", target="s390x").socket)
+    assert not compare_schemas(vmd_schema, qemu_schema)
+    commands = {name for name, entity in vmd_schema.items() if entity["meta-type"] == "command"}
+    assert {"query-cpu-model-expansion", "query-cpu-model-comparison", "query-cpu-model-baseline"} <= commands
+    assert "cpu-add" not in commands
+    async with qmp_client(peers("vmd", "-S", target="s390x").socket) as qmp:
+        listed = await qmp.execute("query-commands")
+    assert isinstance(listed, list)
+    assert {c["name"] for c in listed} == commands
 
 
 async def test_query_commands_lists_exactly_the_schema_commands(vmd: Peer) -> None:

@@ -85,13 +85,15 @@ class Virsh:
         return self.returncode == 0
 
 
-def emulator_wrapper(workdir: Path) -> Path:
-    """An executable libvirt can name as <emulator>: it execs vmd from this checkout."""
-    path = workdir / "vmd-emulator"
+def emulator_wrapper(workdir: Path, target: str = "x86_64") -> Path:
+    """An executable libvirt can name as <emulator>: it execs vmd from this checkout, as
+    qemu-system-`target` (what vmd-system-<target> runs)."""
+    path = workdir / ("vmd-emulator" if target == "x86_64" else f"vmd-emulator-{target}")
+    option = "" if target == "x86_64" else f" -vmd-target {target}"
     path.write_text(
         "#!/bin/sh\n"
         f"PYTHONPATH={REPO}${{PYTHONPATH:+:$PYTHONPATH}}; export PYTHONPATH\n"
-        f'exec {sys.executable} -m vmd "$@"\n'
+        f'exec {sys.executable} -m vmd{option} "$@"\n'
     )
     path.chmod(0o755)
     return path
@@ -133,6 +135,30 @@ def domain_xml(
     <memballoon model='none'/>{devices}
   </devices>
   {commandline}
+</domain>
+"""
+
+
+def s390x_domain_xml(name: str, emulator: str, *, maxvcpus: int = 4, current: int = 1) -> str:
+    """An s390-ccw-virtio domain: vCPU 0 fixed and the others hot-pluggable, the `qemu` model."""
+    vcpus = ["<vcpu id='0' enabled='yes' hotpluggable='no' order='1'/>"]
+    for index in range(1, maxvcpus):
+        enabled = "yes" if index < current else "no"
+        order = f" order='{index + 1}'" if index < current else ""
+        vcpus.append(f"<vcpu id='{index}' enabled='{enabled}' hotpluggable='yes'{order}/>")
+    return f"""\
+<domain type='qemu'>
+  <name>{name}</name>
+  <memory unit='MiB'>128</memory>
+  <vcpu placement='static' current='{current}'>{maxvcpus}</vcpu>
+  <vcpus>{"".join(vcpus)}</vcpus>
+  <os><type arch='s390x' machine='s390-ccw-virtio'>hvm</type></os>
+  <cpu mode='custom' match='exact'><model fallback='forbid'>qemu</model></cpu>
+  <on_poweroff>destroy</on_poweroff>
+  <devices>
+    <emulator>{emulator}</emulator>
+    <memballoon model='none'/>
+  </devices>
 </domain>
 """
 

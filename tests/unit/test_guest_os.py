@@ -50,6 +50,12 @@ class RecordingMachine:
     def cpu_online_confirmed(self, index: int) -> None:
         self.confirmed.append(index)
 
+    def cpu_offline_confirmed(self, index: int) -> None:
+        pass
+
+    def slot_of(self, cpu_index: int) -> int:
+        return cpu_index
+
 
 def booted_guest(present: list[int]) -> tuple[GuestOs, RecordingMachine]:
     guest = GuestOs(GuestPolicy())

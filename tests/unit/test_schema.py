@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
+from typing import Annotated, Any
 
 import pytest
 
 from vmd.errors import GenericError
 from vmd.handlers.table import all_handlers
 from vmd.qapi import writer
-from vmd.qapi.compiled import SCHEMA
+from vmd.qapi.compiled import SCHEMA, SCHEMA_INFO_JSON
 from vmd.qapi.declared import declared_members, members_of
 from vmd.qapi.introspect import build_schema_info
+from vmd.qapi.registry import DEFAULT_TARGET, TARGETS, CommandSpec, EventSpec, Schema
 from vmd.qapi.schema import declared_schema
 from vmd.qapi.typeinfo import StructType
-from vmd.qapi.types import Int32, QapiStruct, UInt32
+from vmd.qapi.types import Int32, OnlyOn, QapiStruct, UInt32
 from vmd.qapi.visitor import visit_no_arguments, visit_struct
 
 
@@ -130,3 +133,46 @@ def test_every_declared_struct_is_describable() -> None:
         if command.args is not None:
             assert members_of(command.args) is not None
     assert StructType(Props) == StructType(Props)
+
+
+class Guest(QapiStruct):
+    present: str
+    configured: Annotated[str | None, OnlyOn("s390x")] = None
+
+
+def test_a_target_schema_has_its_own_commands_and_members() -> None:
+    """QAPI's 'if': a command, event or member declared for some targets is in their schemas only."""
+    schema = Schema.build(
+        [
+            CommandSpec("everywhere", "", returns=Guest),
+            CommandSpec("only-s390x", "", targets=("s390x",)),
+        ],
+        [EventSpec("ONLY_PPC", "", targets=("ppc64",))],
+    )
+    x86 = build_schema_info(schema, mask=False, target="x86_64")
+    s390x = build_schema_info(schema, mask=False, target="s390x")
+    ppc64 = build_schema_info(schema, mask=False, target="ppc64")
+    names = [
+        [e["name"] for e in info if e["meta-type"] in ("command", "event")] for info in (x86, s390x, ppc64)
+    ]
+    assert names == [["everywhere"], ["everywhere", "only-s390x"], ["everywhere", "ONLY_PPC"]]
+
+    def members(info: list[dict[str, Any]]) -> list[str]:
+        return [m["name"] for m in next(e for e in info if e["name"] == "Guest")["members"]]
+
+    assert members(x86) == members(ppc64) == ["present"]
+    assert members(s390x) == ["present", "configured"]
+
+
+def test_every_target_schema_is_generated_and_x86_64_is_vmds() -> None:
+    """schemas/ is x86_64's (plain `vmd`); the daemon of each target serves its own document."""
+    files = writer.rendered()
+    for target in TARGETS:
+        directory = Path("schemas") if target == DEFAULT_TARGET else Path("schemas") / target
+        info = json.loads(files[directory / "query-qmp-schema.json"])
+        assert info == json.loads(SCHEMA_INFO_JSON[target])
+        commands = {e["name"] for e in info if e["meta-type"] == "command"}
+        assert commands == set(SCHEMA.for_target(target).commands)
+    x86 = set(SCHEMA.for_target("x86_64").commands)
+    s390x = set(SCHEMA.for_target("s390x").commands)
+    assert "cpu-add" in x86 - s390x  # vmd keeps cpu-add for old x86 clients only

@@ -66,6 +66,12 @@ def _catalog_of(target: SysEmuTarget) -> Catalog:
         from vmd.boards.x86.pc import pc_boards
 
         return _catalog(target, [*pc_boards(), none_board(target, X86)])
+    if target is SysEmuTarget.S390X:
+        from vmd.boards.s390x.ccw import ccw_boards
+        from vmd.boards.s390x.cpus import S390Family
+
+        # QEMU sorts types without a family by name: none-machine first.
+        return _catalog(target, [none_board(target, S390Family("none")), *ccw_boards()])
     raise NoBoards(target)
 
 

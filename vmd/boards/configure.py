@@ -75,7 +75,7 @@ def machine_settings(
 ) -> MachineSettings:
     """The machine `config` describes on `target`, or ConfigError; `warn` gets each warning line
     (without the program name) as QEMU prints it."""
-    serials = _serials(config)
+    serials = _serials(config, target)
     try:
         board = find_board(config.machine_type, target)
     except UnknownMachineError as error:
@@ -116,6 +116,9 @@ def machine_settings(
     model = models.find(model_name)
     if model is None:
         raise ConfigError(f"unable to find CPU model '{model_name}'")
+    if config.cpu_model is not None and board.boot_cpu_count(topology, True):
+        # QEMU applies -cpu's options to the first CPU it creates, and checks that CPU's model.
+        board = board.with_cpu_options(model.typename, config.cpu_options, warn)
     try:
         policy = parse_policy(config.guest_policy)
     except PolicyError as error:
@@ -123,7 +126,9 @@ def machine_settings(
     return MachineSettings(
         slot_nodes=None if numa is None else numa.slot_nodes,
         guest_policy=policy,
-        devices=tuple(d for d in config.devices if d.driver != ISA_SERIAL),
+        devices=tuple(
+            d for d in config.devices if d.driver != ISA_SERIAL or target is not SysEmuTarget.X86_64
+        ),
         board=board,
         topology=topology,
         cpu_type=model.typename,
@@ -158,11 +163,13 @@ def _apply_machine_properties(board: Board, props: Mapping[str, str]) -> Board:
     return board.with_max_cpus(int(text))
 
 
-def _serials(config: Config) -> tuple[SerialSettings, ...]:
-    """-serial ports, then -device isa-serial ones, each with its backend."""
+def _serials(config: Config, target: SysEmuTarget) -> tuple[SerialSettings, ...]:
+    """-serial ports, then -device isa-serial ones (x86 only: other targets have no ISA bus),
+    each with its backend."""
+    isa = target is SysEmuTarget.X86_64
     try:
         isa_serials = resolve_isa_serials(
-            (d for d in config.devices if d.driver == ISA_SERIAL),
+            (d for d in config.devices if isa and d.driver == ISA_SERIAL),
             (serial.index for serial in config.serials),
             config.chardevs,
         )

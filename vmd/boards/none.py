@@ -6,9 +6,10 @@ models and QOM types), so a `none` board is made for each target from that targe
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from vmd.errors import GenericError
 from vmd.machine.board import Board, BoardCpus, MachineDevices, MachineParts
@@ -19,6 +20,9 @@ from vmd.machine.qom import QomObject, QomTree
 from vmd.machine.slots import SlotLayout
 from vmd.machine.topology import Topology
 from vmd.qapi.compiled import SysEmuTarget
+
+if TYPE_CHECKING:
+    from vmd.qapi.runtime import WireStruct
 
 MiB = 1 << 20
 
@@ -41,21 +45,33 @@ class CpuFamily(Protocol):
 
     def cpus(self, qom: QomTree, layout: SlotLayout, cpu_type: str) -> BoardCpus: ...
 
+    def with_cpu_options(self, cpu_type: str, options: str, warn: Callable[[str], None]) -> CpuFamily:
+        """The family once -cpu's options are known (see Board.with_cpu_options)."""
+
 
 class _OnlyBootCpu(BoardCpus):
     """The target's CPU objects, where `none` puts its one CPU; it can never be unplugged."""
 
     def __init__(self, cpus: BoardCpus) -> None:
         self._cpus = cpus
+        self.boot_powered_off = cpus.boot_powered_off
 
     def boot_place(self, slot: int) -> tuple[QomObject, str]:
         return self._cpus.boot_place(slot)
 
     def create(
-        self, slot: int, *, node_id: int, device_id: str | None, hotplugged: bool, start_powered_off: bool
+        self,
+        slot: int,
+        *,
+        driver: str,
+        node_id: int,
+        device_id: str | None,
+        hotplugged: bool,
+        start_powered_off: bool,
     ) -> CpuObject:
         return self._cpus.create(
             slot,
+            driver=driver,
             node_id=node_id,
             device_id=device_id,
             hotplugged=hotplugged,
@@ -64,6 +80,15 @@ class _OnlyBootCpu(BoardCpus):
 
     def vcpu_paths(self, device_path: str, slot: int) -> tuple[str, ...]:
         return self._cpus.vcpu_paths(device_path, slot)
+
+    def vcpu_running(self, cpu_index: int, running: bool) -> None:
+        self._cpus.vcpu_running(cpu_index, running)
+
+    def reset(self) -> None:
+        self._cpus.reset()
+
+    def fast_info(self, cpu_index: int) -> WireStruct | None:
+        return self._cpus.fast_info(cpu_index)
 
     def check_unplug(self, slot: int) -> None:
         raise GenericError("Boot CPU is unpluggable")
@@ -80,6 +105,10 @@ class NoneBoard(Board):
 
     def cpu_models(self) -> CpuCatalog:
         return self._family.models()
+
+    def with_cpu_options(self, cpu_type: str, options: str, warn: Callable[[str], None]) -> Board:
+        # `none` creates its one CPU only when -cpu names a model, which is when this is asked.
+        return dataclasses.replace(self, cpu_family=self._family.with_cpu_options(cpu_type, options, warn))
 
     def slot_layout(self, topology: Topology, cpu_type: str) -> SlotLayout:
         return self._family.layout(topology, cpu_type)

@@ -43,6 +43,7 @@ class QomType:
 
 
 _X86 = frozenset({SysEmuTarget.X86_64})
+_S390X = frozenset({SysEmuTarget.S390X})
 
 
 def _ids() -> tuple[ClassProperty, ...]:
@@ -79,6 +80,55 @@ _SECRET = (
     ClassProperty("data", "string"),
     ClassProperty("file", "string"),
 )
+
+
+def _s390x_cpu() -> tuple[ClassProperty, ...]:
+    """What every s390x CPU model type has (qom-list-properties of s390x-cpu in 7.2): a few
+    properties, then a bool for every feature and feature group."""
+    from vmd.boards.s390x.model_props import FEATURE_DESCRIPTIONS, GROUP_DESCRIPTIONS
+
+    return (
+        ClassProperty("memory", "link<memory-region>"),
+        ClassProperty("static", "bool", settable=False),
+        ClassProperty("migration-safe", "bool", settable=False),
+        ClassProperty("description", "string", settable=False),
+        ClassProperty("core-id", "uint32", default=0),
+        *(ClassProperty(name, "bool", text) for name, text in FEATURE_DESCRIPTIONS.items()),
+        *(ClassProperty(name, "bool", text) for name, text in GROUP_DESCRIPTIONS.items()),
+    )
+
+
+# The s390-ccw-virtio machine's devices and buses (vmd.boards.s390x.sclp), with QEMU's parents.
+_S390X_DEVICES = (
+    QomType("s390-ccw-machine", "machine", abstract=True, targets=_S390X),
+    QomType("sys-bus-device", "device", abstract=True, targets=_S390X),
+    QomType("s390-sclp-event-type", "device", abstract=True, targets=_S390X),
+    QomType("sclp", "device", targets=_S390X),
+    QomType("s390-sclp-event-facility", "sys-bus-device", targets=_S390X),
+    QomType("sclp-cpu-hotplug", "s390-sclp-event-type", targets=_S390X),
+    QomType("sclpquiesce", "s390-sclp-event-type", targets=_S390X),
+    QomType("s390-ipl", "device", targets=_S390X),
+    QomType("s390-tod", "device", abstract=True, targets=_S390X),
+    QomType("s390-tod-qemu", "s390-tod", targets=_S390X),
+    QomType("virtual-css-bridge", "sys-bus-device", targets=_S390X),
+    QomType("s390-flic", "sys-bus-device", targets=_S390X),
+    QomType("s390-flic-qemu", "s390-flic", targets=_S390X),
+    QomType("s390-skeys", "device", abstract=True, targets=_S390X),
+    QomType("s390-skeys-qemu", "s390-skeys", targets=_S390X),
+    QomType("s390-storage_attributes", "device", abstract=True, targets=_S390X),
+    QomType("s390-storage_attributes-qemu", "s390-storage_attributes", targets=_S390X),
+    QomType("pci-host-bridge", "sys-bus-device", abstract=True, targets=_S390X),
+    QomType("s390-pcihost", "pci-host-bridge", targets=_S390X),
+    QomType("bus", "object", abstract=True, targets=_S390X),
+    QomType("System", "bus", targets=_S390X),
+    QomType("virtual-css-bus", "bus", targets=_S390X),
+    QomType("s390-sclp-events-bus", "bus", targets=_S390X),
+    QomType("PCI", "bus", targets=_S390X),
+    QomType("s390-pcibus", "bus", targets=_S390X),
+)
+
+# What a CPU model's own type adds to its abstract parent's properties, by target.
+_MODEL_PROPERTIES = {SysEmuTarget.S390X: (ClassProperty("crash-information", "GuestPanicInformation"),)}
 
 
 _FIXED = (
@@ -120,11 +170,15 @@ _FIXED = (
 
 def _all_types(target: SysEmuTarget) -> Iterator[QomType]:
     yield from (t for t in _FIXED if not t.targets or target in t.targets)
+    if target is SysEmuTarget.S390X:
+        yield QomType("s390x-cpu", "cpu", abstract=True, properties=_s390x_cpu(), targets=_S390X)
+        yield from _S390X_DEVICES
     boards = catalog(target)
     for board in boards.boards.values():
         yield QomType(f"{board.name}-machine", board.qom_parent)
+    extra = _MODEL_PROPERTIES.get(target, ())
     for model in boards.default.cpu_models().models.values():
-        yield QomType(model.typename, model.qom_parent)
+        yield QomType(model.typename, model.qom_parent, properties=extra)
 
 
 @dataclass(frozen=True, eq=False)
@@ -183,8 +237,10 @@ class DeviceModel:
 
 
 def device_models(target: SysEmuTarget) -> list[DeviceModel]:
-    """What -device creates on `target` (-device help, HMP's device_add help): the ISA serial port
-    and the CPU models' types."""
+    """What -device creates on `target` (-device help, HMP's device_add help): the CPU models'
+    types, and on x86 the ISA serial port (other targets have no ISA bus)."""
     models = catalog(target).default.cpu_models()
     cpus = [DeviceModel("CPU", model.typename) for model in models.models.values()]
+    if target is not SysEmuTarget.X86_64:
+        return cpus
     return [DeviceModel("Input", ISA_SERIAL, bus="ISA"), *cpus]

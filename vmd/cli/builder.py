@@ -486,6 +486,7 @@ class Builder:
             accel=accel,
             cpu_model=cpu_model,
             cpu_features=cpu_features,
+            cpu_options=(self.cpu_option or "").partition(",")[2],
             smp=smp,
             memory=memory,
             numa=tuple(self.numa),

@@ -107,6 +107,18 @@ def cpus(prefix: str, models: Iterable[tuple[str, str]], flags: Sequence[str]) -
     return "\n".join(lines) + "\n"
 
 
+def s390x_cpus(
+    models: Iterable[tuple[str, str]], sections: Iterable[tuple[str, Iterable[tuple[str, str]]]]
+) -> str:
+    """-cpu help of qemu-system-s390x (s390_cpu_list): no title, `s390 %-15s` and the model's
+    text, then each section (the feature flags, the feature groups) after an empty line, one
+    `%-20s %s` line per entry."""
+    lines = [f"s390 {name:<15} {description}" for name, description in models]
+    for title, entries in sections:
+        lines += ["", title, *(f"{name:<20} {text}" for name, text in entries)]
+    return "\n".join(lines) + "\n"
+
+
 def devices(entries: Iterable[DeviceEntry]) -> str:
     """-device help (qdev_device_list): by category in QEMU's order, each sorted by name ignoring
     case; a category header is preceded by an empty line unless it is the first category."""

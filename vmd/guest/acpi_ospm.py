@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 
 
 class AcpiOspm:
+    standby_cpus = False  # ACPI CPUs are configured while present
+
     def __init__(self, os: GuestOs, acpi: AcpiCpuHotplug, machine: GuestMachine) -> None:
         self.os = os
         self.acpi = acpi
@@ -45,6 +47,12 @@ class AcpiOspm:
         acpi.attach_guest(self.sci)
 
     # -- FirmwareDriver ---------------------------------------------------------------------
+
+    def is_configured(self, index: int) -> bool:
+        return True
+
+    def set_configured(self, index: int, configured: bool) -> None:
+        raise ValueError("an ACPI CPU is configured while it is present")
 
     def booted(self) -> None:
         self.acpi.switch_to_modern()

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from vmd.guest.acpi_ospm import AcpiOspm
 from vmd.guest.os_model import FirmwareDriver, GuestMachine, GuestOs
+from vmd.guest.sclp import SclpDriver
 from vmd.machine.hotplug.acpi_cpu import AcpiCpuHotplug
 from vmd.machine.hotplug.controller import HotplugController
+from vmd.machine.hotplug.sclp_cpu import SclpCpuHotplug
 
 
 def driver_for(
@@ -16,4 +18,6 @@ def driver_for(
         return None
     if isinstance(controller, AcpiCpuHotplug):
         return AcpiOspm(os, controller, machine)
+    if isinstance(controller, SclpCpuHotplug):
+        return SclpDriver(os, controller, machine)
     raise TypeError(f"the guest has no driver for {type(controller).__name__}")

@@ -6,6 +6,10 @@ interface of the board, spoken by a driver (`vmd.guest.acpi_ospm` for ACPI; PAPR
 
 * boot: every present CPU up to `maxcpus` is brought online, the others stay offline;
 * a CPU the driver reports hot-added becomes present, and is onlined if `auto_online`;
+* a CPU is *configured* or, where the firmware has the notion (s390x's SCLP), in *standby*:
+  a standby CPU cannot go online until the guest configures it (Linux's `chcpu -c`); with
+  `auto_online` the guest configures a hot-added standby CPU, then onlines it.  x86 CPUs are
+  configured while present;
 * an eject request the driver accepts (per the `unplug` policy) first takes the CPUs offline;
 * the ACPI power button powers the guest off (per `powerdown`), once it runs;
 * its online CPUs are as busy as `load_percent` says: 0 rests them in HLT (an idle kernel), 100
@@ -55,9 +59,22 @@ class GuestMachine(Protocol):
 
     def cpu_online_confirmed(self, index: int) -> None: ...
 
+    def cpu_offline_confirmed(self, index: int) -> None: ...
+
+    def slot_of(self, cpu_index: int) -> int: ...
+
 
 class FirmwareDriver(Protocol):
-    """The guest's driver for the board's CPU hotplug interface."""
+    """The guest's driver for the board's CPU hotplug interface.  `standby_cpus`: whether the
+    firmware has CPUs that are present but not configured (s390x's SCLP)."""
+
+    standby_cpus: bool
+
+    def is_configured(self, index: int) -> bool:
+        """Whether the firmware reports the present CPU `index` configured."""
+
+    def set_configured(self, index: int, configured: bool) -> None:
+        """Configure or deconfigure the CPU (raises ValueError where the firmware cannot)."""
 
     def booted(self) -> None:
         """The OS has enumerated the present CPUs (events from before boot are moot)."""
@@ -72,6 +89,7 @@ class GuestOs:
     def __init__(self, policy: GuestPolicy) -> None:
         self.policy = policy
         self.present: set[int] = set()  # what the guest has enumerated (cpu-indexes)
+        self.configured: set[int] = set()  # present and configured (not in standby)
         self.online: set[int] = set()  # confirmed by the vCPU itself
         # Present CPUs whose state no report has told since the guest (re)booted or found them:
         # a vCPU reports its state once at start, so an operation on one of these always waits
@@ -97,6 +115,11 @@ class GuestOs:
         self._machine = machine
         self._driver = driver
         self._power_off = power_off
+
+    @property
+    def standby_cpus(self) -> bool:
+        """Whether this guest's CPUs can be present but deconfigured (its firmware's notion)."""
+        return self._driver is not None and self._driver.standby_cpus
 
     @property
     def machine(self) -> GuestMachine:
@@ -166,12 +189,14 @@ class GuestOs:
             self.machine.cpu_online_confirmed(index)
         elif state == fw.CPU_STATE_OFFLINE:
             self.online.discard(index)
+            self.machine.cpu_offline_confirmed(index)
         waiter = self._waiters.get(index)
         if waiter is not None and waiter[0] == state and not waiter[1].done():
             waiter[1].set_result(None)
 
     def cpu_gone(self, cpu_index: int) -> None:
         self.present.discard(cpu_index)
+        self.configured.discard(cpu_index)
         self.online.discard(cpu_index)
         self._unconfirmed.discard(cpu_index)
         self._cpu_locks.pop(cpu_index, None)
@@ -188,18 +213,29 @@ class GuestOs:
 
     # -- what the driver asks of the OS ---------------------------------------------------------
 
-    def cpus_added(self, cpus: Iterable[int]) -> None:
-        """The driver enumerated hot-added CPUs: they are present, offline, and onlined if the
-        policy says so (a udev rule's job on Linux)."""
+    def cpus_added(self, cpus: Iterable[int], *, configured: bool = True) -> None:
+        """The driver enumerated hot-added CPUs: they are present, offline, configured or in
+        standby as the firmware reports them, and brought up if the policy says so (a udev
+        rule's job on Linux: `chcpu -c` first for a standby CPU, then online)."""
         for index in cpus:
             self.present.add(index)
             self._unconfirmed.add(index)
+            if configured:
+                self.configured.add(index)
             self.machine.set_cpu_online_bit(index, False)
             if self.policy.auto_online:
-                log.info("guest: CPU %d is present; onlining it (auto-online=on)", index)
-                self.spawn(self._change(index, True), f"guest-online-{index}")
+                log.info(
+                    "guest: CPU %d is present%s; onlining it (auto-online=on)",
+                    index,
+                    "" if configured else " in standby, configuring it and",
+                )
+                self.spawn(self._bring_up(index), f"guest-online-{index}")
             else:
-                log.info("guest: CPU %d is present; left offline (auto-online=off)", index)
+                log.info(
+                    "guest: CPU %d is present%s; left offline (auto-online=off)",
+                    index,
+                    "" if configured else " in standby",
+                )
 
     @contextlib.asynccontextmanager
     async def holding(self, cpus: Iterable[int]) -> AsyncIterator[None]:
@@ -230,27 +266,47 @@ class GuestOs:
             raise ValueError(f"CPU {index} is not present in the guest")
         if not online and index == 0 and not self.policy.cpu0_hotplug:
             raise ValueError("CPU 0 cannot be taken offline (the guest was not booted with cpu0_hotplug)")
+        if online and index not in self.configured:
+            raise ValueError(f"CPU {index} is in standby (deconfigured): configure it first")
         await self._change(index, online)
+
+    async def set_cpu_configured(self, index: int, configured: bool) -> None:
+        """Configure a standby CPU or deconfigure an offline one (Linux's `chcpu -c` / `-g`)."""
+        if not self.running.is_set():
+            raise ValueError("the guest is not running")
+        if index not in self.present:
+            raise ValueError(f"CPU {index} is not present in the guest")
+        async with self._lock(index):
+            if index not in self.present or (index in self.configured) == configured:
+                return
+            if not configured and index in self.online:
+                raise ValueError(f"CPU {index} is online: take it offline first")
+            self._configure(index, configured)
 
     # -- internals ----------------------------------------------------------------------------
 
     def _boot(self) -> None:
         self._booted = True
-        machine = self.machine
+        machine, driver = self.machine, self._driver
         self.present = set(machine.present_cpus())
         self._unconfirmed = set(self.present)
+        self.configured = {i for i in self.present if driver is None or driver.is_configured(i)}
         log.info(
             "guest: booting with %d CPUs present, %d brought online (load %d%%)",
             len(self.present),
-            sum(1 for index in self.present if self.boot_plan(index)),
+            sum(1 for index in self.configured if self.boot_plan(index)),
             self.policy.load_percent,
         )
         self._apply_load(wake=False)  # before the CPUs come up: they find the load at once
         for index in sorted(self.present):
-            machine.set_cpu_online_bit(index, self.boot_plan(index))
+            machine.set_cpu_online_bit(index, index in self.configured and self.boot_plan(index))
             machine.wake_cpu(index)
-        if self._driver is not None:
-            self._driver.booted()
+        if driver is not None:
+            driver.booted()
+        # A CPU that came in standby before boot is treated as one hot-added now.
+        for index in sorted(self.present - self.configured):
+            if self.policy.auto_online:
+                self.spawn(self._bring_up(index), f"guest-online-{index}")
 
     def _apply_load(self, *, wake: bool = True) -> None:
         if self._duty is not None:
@@ -291,6 +347,24 @@ class GuestOs:
         if lock is None:
             lock = self._cpu_locks[index] = asyncio.Lock()
         return lock
+
+    def _configure(self, index: int, configured: bool) -> None:
+        assert self._driver is not None
+        self._driver.set_configured(index, configured)
+        if configured:
+            self.configured.add(index)
+        else:
+            self.configured.discard(index)
+
+    async def _bring_up(self, index: int) -> None:
+        """Configure the CPU if it is in standby, then online it."""
+        async with self._lock(index):
+            if index not in self.present:  # ejected while this waited its turn
+                return
+            if index not in self.configured:
+                await self.running.wait()
+                self._configure(index, True)
+            await self._change_locked(index, True)
 
     async def _change(self, index: int, online: bool) -> None:
         async with self._lock(index):

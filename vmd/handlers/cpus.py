@@ -61,6 +61,7 @@ def query_hotpluggable_cpus(ctx: CommandContext, args: None) -> Encoded:
 @handles("query-cpus-fast")
 def query_cpus_fast(ctx: CommandContext, args: None) -> list[CpuInfoFast]:
     slots, vcpus, target = ctx.vm.slots, ctx.vm.vcpus, ctx.vm.board.target
+    cpus = ctx.vm.cpu_manager.cpus  # the board's: the members of its target's variant
     return [
         CpuInfoFast(
             cpu_index=index,
@@ -68,6 +69,7 @@ def query_cpus_fast(ctx: CommandContext, args: None) -> list[CpuInfoFast]:
             thread_id=vcpus.thread_id(index),
             props=slots.vcpu_props(index),
             target=target,
+            branch=cpus.fast_info(index),
         )
         for index, path in slots.present_vcpus()
     ]

@@ -6,6 +6,7 @@ from vmd.handlers import (  # noqa: F401 - imported for their @handles registrat
     acpi,
     block,
     control,
+    cpu_models,
     cpus,
     hmp,
     host,

@@ -10,6 +10,7 @@ from vmd.qapi.compiled import (
     GuestCpus,
     GuestPolicy,
     GuestPowerdownPolicy,
+    GuestSetCpuConfiguredArgs,
     GuestSetCpuOnlineArgs,
     GuestUnplugPolicy,
     SetGuestPolicyArgs,
@@ -65,6 +66,7 @@ def query_guest_cpus(ctx: CommandContext, args: None) -> GuestCpus:
         online=cpu_list(guest.online),
         offline=cpu_list(possible - guest.online),
         policy=_policy_info(ctx),
+        configured=cpu_list(guest.configured) if guest.standby_cpus else None,
     )
 
 
@@ -76,3 +78,11 @@ async def guest_set_cpu_online(ctx: CommandContext, args: GuestSetCpuOnlineArgs)
         raise GenericError(str(error)) from None
     except TimeoutError:
         raise GenericError(f"CPU {args.cpu_index} did not confirm the change") from None
+
+
+@handles("__com.vmd_guest-set-cpu-configured")
+async def guest_set_cpu_configured(ctx: CommandContext, args: GuestSetCpuConfiguredArgs) -> None:
+    try:
+        await ctx.guest.set_cpu_configured(args.cpu_index, args.configured)
+    except ValueError as error:
+        raise GenericError(str(error)) from None

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from vmd.machine.slots import SlotLayout, SlotTable
     from vmd.machine.topology import CpuIds, Topology
     from vmd.qapi.registry import EventSink
+    from vmd.qapi.runtime import WireStruct
 
 # vmd's own -machine property: this VM may have up to N vCPUs (see Board.with_max_cpus).
 VMD_MAX_CPUS = "x-vmd-max-cpus"
@@ -155,6 +156,13 @@ class Board(ABC):
     def check_topology(self, topology: Topology) -> None:  # noqa: B027 - most boards check nothing more
         """A board's own refusal of a -smp that machine-smp.c accepted (TopologyError)."""
 
+    def with_cpu_options(self, cpu_type: str, options: str, warn: Callable[[str], None]) -> Board:
+        """The board once `-cpu MODEL,options` is known (`options`: the text after the model name,
+        "" without any): a target whose CPU objects take them as QEMU's global properties of
+        `cpu_type` checks them here, with QEMU's start-up errors (StartupError) and warnings
+        (`warn`).  By default they change nothing (x86's CPUID flags mean nothing to vmd's guest)."""
+        return self
+
     @abstractmethod
     def cpu_models(self) -> CpuCatalog:
         """The CPU models -cpu takes on this type (-cpu help, query-cpu-definitions)."""
@@ -221,7 +229,10 @@ class MachineParts:
 
 
 class BoardCpus(ABC):
-    """What a board makes of a CPU in a slot: its QOM object and place, and what an unplug removes."""
+    """What a board makes of a CPU in a slot: its QOM object and place, and what an unplug removes.
+    `boot_powered_off`: the start-powered-off of the CPUs the machine creates at start-up."""
+
+    boot_powered_off = False
 
     @abstractmethod
     def boot_place(self, slot: int) -> tuple[QomObject, str]:
@@ -232,12 +243,14 @@ class BoardCpus(ABC):
         self,
         slot: int,
         *,
+        driver: str,
         node_id: int,
         device_id: str | None,
         hotplugged: bool,
         start_powered_off: bool,
     ) -> CpuObject:
-        """The CPU device of `slot`, with its address properties and the board's children."""
+        """The CPU device of `slot` of type `driver`, with its address properties and the board's
+        children."""
 
     def vcpu_paths(self, device_path: str, slot: int) -> tuple[str, ...]:
         """The QOM path of each vCPU the device holds (query-cpus-fast's qom-path)."""
@@ -249,6 +262,16 @@ class BoardCpus(ABC):
 
     def check_unplug(self, slot: int) -> None:  # noqa: B027 - most boards refuse nothing
         """The board's refusal of a device_del of this slot's CPU, if any."""
+
+    def vcpu_running(self, cpu_index: int, running: bool) -> None:  # noqa: B027 - most boards keep no state
+        """The vCPU reported that it runs guest code (the guest brought it online) or stopped."""
+
+    def reset(self) -> None:  # noqa: B027 - most boards keep no state
+        """The machine reset."""
+
+    def fast_info(self, cpu_index: int) -> WireStruct | None:
+        """query-cpus-fast's members of this target's variant for the vCPU (s390x: cpu-state)."""
+        return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,7 +31,9 @@ class CpuCatalog:
     """The models of one board: by name in query-cpu-definitions order, and in `-cpu help` order.
 
     `show_aliases`: whether query-cpu-definitions reports alias-of on this board (x86 types from
-    4.1 on resolve an unversioned name to its -v1; older ones keep the legacy models)."""
+    4.1 on resolve an unversioned name to its -v1; older ones keep the legacy models).
+    `help_style` names the target's `-cpu help` layout (x86: the CPUID flags wrapped after the
+    models; s390x: `help_sections`, titled lists of (name, description))."""
 
     def __init__(
         self,
@@ -41,6 +43,8 @@ class CpuCatalog:
         show_aliases: bool,
         help_prefix: str,
         help_flags: Sequence[str] = (),
+        help_style: str = "x86",
+        help_sections: Sequence[tuple[str, Sequence[tuple[str, str]]]] = (),
     ) -> None:
         self.models: Mapping[str, CpuModel] = MappingProxyType({model.name: model for model in models})
         self.help_order = tuple(help_order)
@@ -48,6 +52,8 @@ class CpuCatalog:
         # `-cpu help`: the architecture word before each model, and the feature flags listed after.
         self.help_prefix = help_prefix
         self.help_flags = tuple(help_flags)
+        self.help_style = help_style
+        self.help_sections = tuple((title, tuple(lines)) for title, lines in help_sections)
         self._by_type = {model.typename: model for model in models}
 
     def find(self, name: str) -> CpuModel | None:

@@ -32,7 +32,7 @@ from vmd.machine.board import Board, BoardCpus, MachineDevices, MachineParts
 from vmd.machine.cpu_qom import CpuObject
 from vmd.machine.qdev.opts import ArgumentSource, parse_device_request
 from vmd.machine.qdev.target import PlugTarget, resolve_slot
-from vmd.machine.qom import QomObject, QomTree
+from vmd.machine.qom import BusObject, DeviceObject, QomObject, QomTree
 from vmd.machine.slots import CpuDevice, SlotTable
 from vmd.machine.vcpus import VcpuHost
 from vmd.qapi import compiled as ev
@@ -136,6 +136,9 @@ class CpuManager:
     def slot_vcpus(self, slot: int) -> range:
         return self.layout.vcpus(slot)
 
+    def slot_of(self, cpu_index: int) -> int:
+        return self.layout.slot_of(cpu_index)
+
     def set_cpu_online_bit(self, index: int, online: bool) -> None:
         if not self.vcpus.custom_image:
             fw.set_online(self.vcpus.ram, index, online)
@@ -150,11 +153,19 @@ class CpuManager:
             self.vcpus.engine.post_interrupt(index, fw.IRQ_WAKE)
 
     def cpu_online_confirmed(self, index: int) -> None:
+        self.cpus.vcpu_running(index, True)
         times = self.record.plugs.get(self.layout.slot_of(index))
         if times is not None and not times.online:
             times.waiting.discard(index)
             if not times.waiting:
                 times.online = time.monotonic_ns()
+
+    def cpu_offline_confirmed(self, index: int) -> None:
+        self.cpus.vcpu_running(index, False)
+
+    def reset(self) -> None:
+        """The machine reset (the vCPUs restart; the board's CPU state goes back to its own)."""
+        self.cpus.reset()
 
     def unplug_refused(self, slot: int) -> None:
         self.record.unplug_requests.pop(slot, None)
@@ -230,6 +241,7 @@ class CpuManager:
             hotplug=hotplug,
             node_id=-1 if resolved.node_id is None else resolved.node_id,
             start_powered_off=resolved.start_powered_off,
+            driver=resolved.driver,
         )
 
     def legacy_cpu_add(self, index: int) -> CpuDevice:
@@ -243,7 +255,13 @@ class CpuManager:
             # As for any CPU, QEMU fills node-id in from the slot when NUMA is configured.
             node = self.slots.node(slot)
             self.plug(
-                slot, container, name, device_id=None, hotplug=False, node_id=-1 if node is None else node
+                slot,
+                container,
+                name,
+                device_id=None,
+                hotplug=False,
+                node_id=-1 if node is None else node,
+                start_powered_off=self.cpus.boot_powered_off,
             )
         self._boot_cpus_created = True
         self.vcpus.keep_spares()
@@ -258,12 +276,15 @@ class CpuManager:
         hotplug: bool,
         node_id: int = -1,
         start_powered_off: bool = False,
+        driver: str | None = None,
     ) -> CpuDevice:
-        """Realize a CPU in free slot `slot`, under `container` as `name`: its vCPU threads start,
-        then it enters the QOM tree and the slot table, and a hot-add is announced to the guest."""
+        """Realize a CPU of type `driver` (the machine's CPU type if None) in free slot `slot`, under
+        `container` as `name`: its vCPU threads start, then it enters the QOM tree and the slot
+        table, and a hot-add is announced to the guest."""
         requested = time.monotonic_ns()
         obj = self.cpus.create(
             slot,
+            driver=self.cpu_type if driver is None else driver,
             node_id=node_id,
             device_id=device_id,
             hotplugged=hotplug,
@@ -300,9 +321,14 @@ class CpuManager:
     # -- unplug --------------------------------------------------------------------------------
 
     def device_del(self, name: str) -> None:
-        """device_del of a CPU: the lookup and checks of QEMU 7.2, then the board's request."""
+        """device_del of a CPU: the lookup and checks of QEMU 7.2 (qdev_unplug), then the board's
+        request."""
         obj = self._find_device(name)
+        if isinstance(obj, DeviceObject) and obj.bus is not None:
+            raise GenericError(f"Bus '{obj.bus}' does not support hotplugging")
         if not isinstance(obj, CpuObject):
+            # QEMU says so of a device that is not hotpluggable; of one with no hotplug handler
+            # (s390-ipl, s390-tod), QEMU 7.2 aborts: vmd says the same here.
             raise GenericError(f"Device '{obj.type_name}' does not support hotplugging")
         self.request_unplug(next(slot for slot, o in self.objects.items() if o is obj))
 
@@ -373,7 +399,7 @@ class CpuManager:
                 obj = obj.children.get(part) if obj is not None else None
         if obj is None:
             raise DeviceNotFound(f"Device '{name}' not found")
-        if obj.type_name in ("container", "") or obj is self.qom.machine:
+        if obj.type_name in ("container", "") or obj is self.qom.machine or isinstance(obj, BusObject):
             raise GenericError(f"{name} is not a hotpluggable device")
         return obj
 

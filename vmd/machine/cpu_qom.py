@@ -37,9 +37,10 @@ class CpuObject(DeviceObject):
 
     def _after_realize(self, name: str) -> Callable[[Any], None]:
         def refuse(value: Any) -> None:
-            label = self.device_id if self.device_id is not None else self.name
+            # QEMU's qdev_prop_set_after_realize names the device by its id, if it has one.
+            device = "anonymous device" if self.device_id is None else f"device '{self.device_id}'"
             raise GenericError(
-                f"Attempt to set property '{name}' on device '{label}' (type '{self.type_name}') "
+                f"Attempt to set property '{name}' on {device} (type '{self.type_name}') "
                 "after it was realized"
             )
 

@@ -72,15 +72,25 @@ class QomObject:
 
 
 class DeviceObject(QomObject):
-    """A realized device: the properties every QEMU device has (read-only here)."""
+    """A realized device: the properties every QEMU device has (read-only here).  `bus` is the
+    name of the qdev bus it sits on when that bus refuses hotplug (device_del: "Bus 'X' does not
+    support hotplugging"); None for a device on no bus."""
 
-    def __init__(self, type_name: str, *, hotplugged: bool = False, hotpluggable: bool = False) -> None:
+    def __init__(
+        self, type_name: str, *, hotplugged: bool = False, hotpluggable: bool = False, bus: str | None = None
+    ) -> None:
         super().__init__(type_name)
+        self.bus = bus
         # QEMU's order, as qom-list shows it.
         self.add_property(QomProperty("parent_bus", "link<bus>", get=constant("")))
         self.add_property(QomProperty("realized", "bool", get=constant(True)))
         self.add_property(QomProperty("hotplugged", "bool", get=constant(hotplugged)))
         self.add_property(QomProperty("hotpluggable", "bool", get=constant(hotpluggable)))
+
+
+class BusObject(QomObject):
+    """A qdev bus in the QOM tree: an object, not a device (device_del: "... is not a hotpluggable
+    device")."""
 
 
 class QomTree:

@@ -146,6 +146,7 @@ class VirtualMachine:
             self.shutdown(cause)
             return
         self.vcpus.reset(self.cpu_manager.present_cpus())
+        self.cpu_manager.reset()
         self.guest.reset()  # the guest reboots: it boots again when the VM next runs
         self._emit(rs.RESET, rs.ResetEventData(guest=cause in _GUEST_CAUSES, reason=cause))
         if self.runstate.state not in (RunState.RUNNING, RunState.INMIGRATE, RunState.FINISH_MIGRATE):

@@ -16,7 +16,7 @@ from typing import Any
 
 from vmd.qapi.declared import annotation_type, members_of
 from vmd.qapi.introspect import build_schema_info
-from vmd.qapi.registry import Schema
+from vmd.qapi.registry import TARGETS, Schema
 from vmd.qapi.typeinfo import (
     AlternateType,
     ArrayType,
@@ -229,7 +229,8 @@ def _param(member: Member) -> str:
 
 def _members_source(cls: type) -> list[str]:
     entries = "".join(
-        f"    Member({_q(m.wire_name)}, {_q(m.attr)}, {_descriptor(m.type)}, {m.optional}),\n"
+        f"    Member({_q(m.wire_name)}, {_q(m.attr)}, {_descriptor(m.type)}, {m.optional}"
+        f"{_targets(m.targets)}),\n"
         for m in members_of(cls)
     )
     lines = [
@@ -244,6 +245,10 @@ def _members_source(cls: type) -> list[str]:
         lines.append(f"{cls.__name__}.qapi_tag = {_q(tag)}  # type: ignore[attr-defined]")
         lines.append(f"{cls.__name__}.qapi_variants = {{{cases}}}  # type: ignore[attr-defined]")
     return lines
+
+
+def _targets(targets: tuple[str, ...] | None) -> str:
+    return "" if targets is None else f", {_tuple(_q(t) for t in targets)}"
 
 
 def _spec_args(**values: Any) -> str:
@@ -276,6 +281,7 @@ def generate(schema: Schema) -> str:
             negotiation=command.negotiation or None,
             features=_tuple(_q(f) for f in command.features) if command.features else None,
             raw_args=command.raw_args or None,
+            targets=_tuple(_q(t) for t in command.targets) if command.targets else None,
         )
         out.append(f"    CommandSpec({_q(command.name)}, {_q(command.doc)}{', ' + spec if spec else ''}),")
     out += [")", ""]
@@ -283,11 +289,16 @@ def generate(schema: Schema) -> str:
         spec = _spec_args(
             data=event.data.__name__ if event.data else None,
             features=_tuple(_q(f) for f in event.features) if event.features else None,
+            targets=_tuple(_q(t) for t in event.targets) if event.targets else None,
         )
         tail = f", {spec}" if spec else ""
         out.append(f"{_identifier(event.name)} = EventSpec({_q(event.name)}, {_q(event.doc)}{tail})")
     out += ["", f"EVENTS = {_tuple(_identifier(e) for e in schema.events)}"]
-    out += ["", "SCHEMA = Schema.build(COMMANDS, EVENTS)", ""]
-    info = json.dumps(build_schema_info(schema, mask=True), separators=(",", ":"))
-    out += ["# query-qmp-schema's reply, parsed on first use.", f"SCHEMA_INFO_JSON = {info!r}", ""]
+    out += ["", "# Every target's commands and events; Schema.for_target gives one target's."]
+    out += ["SCHEMA = Schema.build(COMMANDS, EVENTS)", ""]
+    out += ["# query-qmp-schema's reply on each target, parsed on first use.", "SCHEMA_INFO_JSON = {"]
+    for target in TARGETS:
+        info = json.dumps(build_schema_info(schema, mask=True, target=target), separators=(",", ":"))
+        out.append(f"    {_q(target)}: {info!r},")
+    out += ["}", ""]
     return "\n".join(out)

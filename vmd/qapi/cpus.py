@@ -6,7 +6,7 @@ from typing import ClassVar
 
 from vmd.qapi.machine import SysEmuTarget
 from vmd.qapi.registry import CommandSpec
-from vmd.qapi.types import QapiDeclaredEnum, QapiStruct
+from vmd.qapi.types import Any_, QapiDeclaredEnum, QapiStruct
 
 
 class CpuInstanceProperties(QapiStruct):
@@ -74,6 +74,52 @@ class CpuDefinitionInfo(QapiStruct):
     deprecated: bool
 
 
+class CpuModelInfo(QapiStruct):
+    """A CPU model: its name and, as `props`, the properties (features) set on it."""
+
+    name: str
+    props: Any_ | None = None
+
+
+class CpuModelExpansionType(QapiDeclaredEnum):
+    STATIC = "static"
+    FULL = "full"
+
+
+class CpuModelCompareResult(QapiDeclaredEnum):
+    INCOMPATIBLE = "incompatible"
+    IDENTICAL = "identical"
+    SUPERSET = "superset"
+    SUBSET = "subset"
+
+
+class CpuModelExpansionArgs(QapiStruct):
+    type: CpuModelExpansionType
+    model: CpuModelInfo
+
+
+class CpuModelExpansionInfo(QapiStruct):
+    model: CpuModelInfo
+
+
+class CpuModelPairArgs(QapiStruct):
+    modela: CpuModelInfo
+    modelb: CpuModelInfo
+
+
+class CpuModelCompareInfo(QapiStruct):
+    result: CpuModelCompareResult
+    responsible_properties: list[str]
+
+
+class CpuModelBaselineInfo(QapiStruct):
+    model: CpuModelInfo
+
+
+# QEMU has query-cpu-model-expansion on s390x, x86 and ARM, the other two on s390x only; vmd
+# answers them where it has the CPU model data (s390x).
+_S390X = ("s390x",)
+
 COMMANDS = (
     CommandSpec(
         "query-hotpluggable-cpus",
@@ -88,4 +134,26 @@ COMMANDS = (
     ),
     CommandSpec("query-machines", "The machine types vmd offers.", returns=list[MachineInfo]),
     CommandSpec("query-cpu-definitions", "The x86 CPU models vmd knows.", returns=list[CpuDefinitionInfo]),
+    CommandSpec(
+        "query-cpu-model-expansion",
+        "A CPU model as a static base model with its features as props (static: the differences; "
+        "full: every feature).",
+        args=CpuModelExpansionArgs,
+        returns=CpuModelExpansionInfo,
+        targets=_S390X,
+    ),
+    CommandSpec(
+        "query-cpu-model-comparison",
+        "How two CPU models compare (identical, superset, subset, incompatible), and why.",
+        args=CpuModelPairArgs,
+        returns=CpuModelCompareInfo,
+        targets=_S390X,
+    ),
+    CommandSpec(
+        "query-cpu-model-baseline",
+        "The static CPU model that both given models can run.",
+        args=CpuModelPairArgs,
+        returns=CpuModelBaselineInfo,
+        targets=_S390X,
+    ),
 )

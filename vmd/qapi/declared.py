@@ -22,7 +22,7 @@ from vmd.qapi.typeinfo import (
     StructType,
     TypeRef,
 )
-from vmd.qapi.types import AnyValue, QapiDeclaredEnum, QapiStruct
+from vmd.qapi.types import AnyValue, OnlyOn, QapiDeclaredEnum, QapiStruct
 
 
 def type_of(annotation: Any) -> TypeRef:
@@ -80,11 +80,14 @@ def declared_members(cls: type) -> tuple[Member, ...]:
     result = []
     for attr, field in cls.model_fields.items():
         annotation, optional = _strip_optional(field.annotation)
-        if field.metadata:
-            annotation = typing.Annotated[(annotation, *field.metadata)]
+        only_on = [extra for extra in field.metadata if isinstance(extra, OnlyOn)]
+        metadata = [extra for extra in field.metadata if not isinstance(extra, OnlyOn)]
+        if metadata:
+            annotation = typing.Annotated[(annotation, *metadata)]
         wire_name = field.alias or attr
         optional = optional or not field.is_required()
-        result.append(Member(wire_name, attr, type_of(annotation), optional))
+        targets = only_on[0].targets if only_on else None
+        result.append(Member(wire_name, attr, type_of(annotation), optional, targets))
     return tuple(result)
 
 

@@ -1,7 +1,8 @@
 """`query-qmp-schema` from the registry, in QEMU's SchemaInfo shape.
 
-Entities come out as QEMU emits them: every command and event, then each type
-in the order it was first referenced.  Builtins keep their names; every other
+Entities come out as QEMU emits them: every command and event of one target
+(QEMU builds a schema per target), then each type in the order it was first
+referenced.  Builtins keep their names; every other
 type is named by a decimal string in order of first use (`mask=True`, what goes
 on the wire, as QEMU release builds do) or by its Python name (`mask=False`, the
 readable copy committed under `schemas/`).  Clients such as libvirt follow the
@@ -13,7 +14,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from vmd.qapi.declared import members_of, type_of
-from vmd.qapi.registry import Schema
+from vmd.qapi.registry import DEFAULT_TARGET, Schema, on_target
 from vmd.qapi.typeinfo import (
     AlternateType,
     ArrayType,
@@ -45,8 +46,9 @@ class EmptyStruct(QapiStruct):
 class _Namer:
     """Names types as they are first referenced and remembers which still need describing."""
 
-    def __init__(self, mask: bool) -> None:
+    def __init__(self, mask: bool, target: str) -> None:
         self.mask = mask
+        self.target = target
         self.names: dict[TypeRef, str] = {}
         self.pending: list[TypeRef] = []
         self.masked = 0
@@ -124,6 +126,8 @@ def _describe(tref: TypeRef, namer: _Namer) -> dict[str, Any]:
         case StructType(cls=cls):
             members = []
             for member in members_of(cls):
+                if not on_target(member.targets, namer.target):
+                    continue
                 entry: dict[str, Any] = {"name": member.wire_name}
                 if member.optional:
                     entry["default"] = None
@@ -145,8 +149,12 @@ def _describe(tref: TypeRef, namer: _Namer) -> dict[str, Any]:
     raise AssertionError(tref)
 
 
-def build_schema_info(schema: Schema, *, mask: bool = True) -> list[dict[str, Any]]:
-    namer = _Namer(mask)
+def build_schema_info(
+    schema: Schema, *, mask: bool = True, target: str = DEFAULT_TARGET
+) -> list[dict[str, Any]]:
+    """query-qmp-schema of `target`: its commands and events, and the types they reach."""
+    schema = schema.for_target(target)
+    namer = _Namer(mask, target)
     entities: list[dict[str, Any]] = []
     for command in schema.commands.values():
         entry: dict[str, Any] = {

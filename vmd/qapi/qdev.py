@@ -51,6 +51,8 @@ COMMANDS = (
         "QEMU 1.5-5.1's vCPU hot-add by CPU index, kept for old clients: device_add of that slot.",
         args=CpuAddArgs,
         features=("deprecated",),
+        # vmd keeps it for old x86 clients; qemu-system-s390x 7.2 (and vmd's other targets) has none.
+        targets=("x86_64",),
     ),
 )
 

@@ -12,6 +12,17 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+# The targets vmd emulates (its vmd-system-<target> binaries), the first being the one plain `vmd`
+# is.  QEMU builds one schema per target: a command, event or member declared with `targets` is
+# in those targets' schemas only (QAPI's 'if': 'TARGET_S390X'); without, it is in every one.
+TARGETS = ("x86_64", "ppc64", "s390x", "aarch64")
+DEFAULT_TARGET = TARGETS[0]
+
+
+def on_target(targets: tuple[str, ...] | None, target: str) -> bool:
+    """Whether something declared for `targets` (None: every target) exists on `target`."""
+    return targets is None or target in targets
+
 
 @dataclass(frozen=True, slots=True)
 class CommandSpec:
@@ -22,7 +33,8 @@ class CommandSpec:
     before `qmp_capabilities` completes.  `raw_args` is QAPI's `'gen': false`:
     `args` only describes the command to introspection, and the handler gets the
     arguments as the client sent them (device_add, whose other members are
-    device properties).
+    device properties).  `targets`: the targets whose schema has the command
+    (None: all of them).
     """
 
     name: str
@@ -34,6 +46,7 @@ class CommandSpec:
     negotiation: bool = False
     features: tuple[str, ...] = ()
     raw_args: bool = False
+    targets: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +55,7 @@ class EventSpec:
     doc: str
     data: type | None = None
     features: tuple[str, ...] = ()
+    targets: tuple[str, ...] | None = None
 
 
 # Sends one event (its spec, its data or None): what the VM model reports through.  The data is
@@ -69,3 +83,10 @@ class Schema:
 
     def __iter__(self) -> Iterator[CommandSpec]:
         return iter(self.commands.values())
+
+    def for_target(self, target: str) -> Schema:
+        """The schema of one target: what is declared for it or for every target."""
+        return Schema.build(
+            (c for c in self.commands.values() if on_target(c.targets, target)),
+            (e for e in self.events.values() if on_target(e.targets, target)),
+        )

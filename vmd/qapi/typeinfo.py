@@ -55,10 +55,14 @@ ANY = BuiltinType("any")
 
 @dataclass(frozen=True)
 class Member:
+    """`targets`: the targets whose schema has the member (None: all), QAPI's 'if' on a member;
+    only for members of what commands return, which a handler leaves unset elsewhere."""
+
     wire_name: str
     attr: str
     type: TypeRef
     optional: bool
+    targets: tuple[str, ...] | None = None
 
 
 def members_of(cls: type) -> tuple[Member, ...]:

@@ -64,4 +64,12 @@ class AnyValue:
     """Marker for QAPI's `any`: a member whose value is arbitrary JSON."""
 
 
+class OnlyOn:
+    """Marker for a member that exists on some targets only (QAPI's 'if': 'TARGET_S390X' on a
+    member): `configured: Annotated[str | None, OnlyOn("s390x")] = None`."""
+
+    def __init__(self, *targets: str) -> None:
+        self.targets = targets
+
+
 Any_ = Annotated[Any, AnyValue()]

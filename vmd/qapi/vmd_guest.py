@@ -3,8 +3,10 @@ model's policy, and the guest's own view of its CPUs."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from vmd.qapi.registry import CommandSpec
-from vmd.qapi.types import QapiDeclaredEnum, QapiStruct, UInt8, UInt32
+from vmd.qapi.types import OnlyOn, QapiDeclaredEnum, QapiStruct, UInt8, UInt32
 
 
 class GuestUnplugPolicy(QapiDeclaredEnum):
@@ -39,18 +41,25 @@ class SetGuestPolicyArgs(QapiStruct):
 
 
 class GuestCpus(QapiStruct):
-    """CPU lists in Linux sysfs range syntax (`0-3,5`), as /sys/devices/system/cpu shows them."""
+    """CPU lists in Linux sysfs range syntax (`0-3,5`), as /sys/devices/system/cpu shows them.
+    `configured`: where CPUs can be present in standby (s390x), the present CPUs configured."""
 
     possible: str
     present: str
     online: str
     offline: str
     policy: GuestPolicy
+    configured: Annotated[str | None, OnlyOn("s390x")] = None
 
 
 class GuestSetCpuOnlineArgs(QapiStruct):
     cpu_index: int
     online: bool
+
+
+class GuestSetCpuConfiguredArgs(QapiStruct):
+    cpu_index: int
+    configured: bool
 
 
 COMMANDS = (
@@ -69,5 +78,12 @@ COMMANDS = (
         "__com.vmd_guest-set-cpu-online",
         "Online or offline a present CPU from inside the guest (as writing sysfs `online` does).",
         args=GuestSetCpuOnlineArgs,
+    ),
+    CommandSpec(
+        "__com.vmd_guest-set-cpu-configured",
+        "Configure a present CPU in standby, or deconfigure an offline one, from inside the guest "
+        "(as Linux's chcpu -c / -g does on s390x).",
+        args=GuestSetCpuConfiguredArgs,
+        targets=("s390x",),
     ),
 )

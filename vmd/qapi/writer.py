@@ -6,7 +6,8 @@
 Outputs: `vmd/qapi/compiled.py`, the runtime form of the schema the daemon
 imports; `schemas/vmd-schema.json`, the readable introspection (real type
 names); `schemas/query-qmp-schema.json`, exactly what `query-qmp-schema`
-returns on the wire (masked names); `schemas/commands.json`.
+returns on the wire (masked names); `schemas/commands.json`.  Those three are
+x86_64's (what `vmd` is); each other target's are in `schemas/<target>/`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from vmd.qapi.codegen import generate
 from vmd.qapi.introspect import build_schema_info
+from vmd.qapi.registry import DEFAULT_TARGET, TARGETS
 from vmd.qapi.schema import declared_schema
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -28,14 +30,16 @@ COMPILED = Path("vmd") / "qapi" / "compiled.py"
 def rendered() -> dict[Path, str]:
     """Every generated file, by path relative to the repository root."""
     schema = declared_schema()
-    documents = {
-        "vmd-schema.json": build_schema_info(schema, mask=False),
-        "query-qmp-schema.json": build_schema_info(schema, mask=True),
-        "commands.json": sorted(schema.commands),
-    }
-    files = {
-        Path("schemas") / name: json.dumps(content, indent=2) + "\n" for name, content in documents.items()
-    }
+    files = {}
+    for target in TARGETS:
+        directory = Path("schemas") if target == DEFAULT_TARGET else Path("schemas") / target
+        documents = {
+            "vmd-schema.json": build_schema_info(schema, mask=False, target=target),
+            "query-qmp-schema.json": build_schema_info(schema, mask=True, target=target),
+            "commands.json": sorted(schema.for_target(target).commands),
+        }
+        for name, content in documents.items():
+            files[directory / name] = json.dumps(content, indent=2) + "\n"
     files[COMPILED] = generate(schema)
     return files
 

@@ -3,7 +3,7 @@ lapic child and apic-id), and the device types device_add knows."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from vmd.boards.x86 import cpu_models
 from vmd.boards.x86.apic import ApicIds
@@ -55,8 +55,16 @@ class X86CpuObjects(BoardCpus):
         return self.qom.machine.children["unattached"], f"device[{0 if slot == 0 else slot + 1}]"
 
     def create(
-        self, slot: int, *, node_id: int, device_id: str | None, hotplugged: bool, start_powered_off: bool
+        self,
+        slot: int,
+        *,
+        driver: str,
+        node_id: int,
+        device_id: str | None,
+        hotplugged: bool,
+        start_powered_off: bool,
     ) -> CpuObject:
+        # x86_cpu_pre_plug accepts only the machine's CPU type: `driver` is cpu_type.
         ids = self.layout.ids(slot)
         obj = CpuObject(
             self.cpu_type,
@@ -113,6 +121,9 @@ class X86Family:
 
     def cpus(self, qom: QomTree, layout: SlotLayout, cpu_type: str) -> BoardCpus:
         return X86CpuObjects(qom, layout, cpu_type)
+
+    def with_cpu_options(self, cpu_type: str, options: str, warn: Callable[[str], None]) -> X86Family:
+        return self  # CPUID flags change nothing vmd's guest runs
 
 
 X86 = X86Family()

@@ -167,6 +167,8 @@ def parse_device_request(
         raise GenericError("Parameter 'driver' is missing")
     if driver in target.abstract_types:
         raise GenericError("Parameter 'driver' expects a non-abstract device type")
+    if driver in target.fixed_types:
+        raise GenericError("Parameter 'driver' expects a pluggable device type")
     if driver not in target.devices:
         # vmd creates no other devices with device_add.
         raise GenericError(f"'{driver}' is not a valid device model name")

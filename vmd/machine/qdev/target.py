@@ -60,12 +60,15 @@ class DeviceKind(ABC):
 
 @dataclass(frozen=True, slots=True)
 class PlugTarget:
-    """What the machine says about creating devices with device_add (and -device)."""
+    """What the machine says about creating devices with device_add (and -device).
+    `fixed_types` are device types the machine has that no one may create (QEMU: "expects a
+    pluggable device type")."""
 
     devices: Mapping[str, DeviceKind]
     abstract_types: frozenset[str]
     buses: QdevBus = EMPTY_BUSES
     hotplug_handler: bool = True
+    fixed_types: frozenset[str] = frozenset()
 
 
 def resolve_device_add(
