@@ -35,7 +35,7 @@ class Axis:
 
 def _nice_step(span: float, target_ticks: int = 6) -> float:
     raw = span / max(target_ticks, 1)
-    magnitude = 10 ** math.floor(math.log10(raw))
+    magnitude = 10.0 ** math.floor(math.log10(raw))
     for factor in (1, 2, 2.5, 5, 10):
         if raw <= factor * magnitude:
             return factor * magnitude
