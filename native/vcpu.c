@@ -641,7 +641,10 @@ void vmd_engine_resume_all(vmd_engine *e)
             continue;
         atomic_fetch_and(&c->req, ~(uint32_t)REQ_PAUSE);
         settle(c, false);  /* a pause that had not completed yet is void */
-        wake_if(c, 1u << VMD_STATE_PAUSED);
+        uint32_t sleepers = 1u << VMD_STATE_PAUSED;
+        if (atomic_load(&c->irq))
+            sleepers |= 1u << VMD_STATE_HALTED;  /* an interrupt held back by the pause */
+        wake_if(c, sleepers);
     }
     pthread_mutex_unlock(&e->lock);
 }
@@ -1120,9 +1123,15 @@ op_hlt:
         enter_quiescent(c, VMD_STATE_HALTED);
         for (;;) {
             uint32_t seq = atomic_load(&c->wake);
-            if (atomic_load(&c->req) & ~(uint32_t)REQ_SYNC)
+            uint32_t q = atomic_load(&c->req);
+            if (q & (REQ_STOP | REQ_KICK | REQ_RESET))
                 break;
-            if (atomic_load(&c->irq))
+            /* A pause leaves a halted vCPU halted: its acknowledgement was given as it halted
+             * (or on its behalf), so it must not change after that, when STOP may be out
+             * already (leaving HLT to park flipped `blocking` and the halt time after STOP).
+             * An interrupt that comes during the pause is taken once the pause is over
+             * (resume_all wakes it). */
+            if (!(q & REQ_PAUSE) && atomic_load(&c->irq))
                 break;
             futex_wait(&c->wake, seq, NULL);
         }
