@@ -178,7 +178,12 @@ def daemonize(settings: DaemonSettings) -> int:
 
 
 def _quick_text(args: list[str], target: Target) -> str | None:
-    """What a command line of only -version or -help prints (QEMU accepts one or two dashes)."""
+    """What a command line of only -version, -help or `-machine help` prints (QEMU accepts one or
+    two dashes); the machine listing from vmd/topics_cache.py, without loading the boards."""
+    if len(args) == 2 and args[0] in ("-machine", "--machine", "-M") and args[1] == "help":
+        from vmd.topics_cache import MACHINE_HELP
+
+        return MACHINE_HELP.get(target)
     if len(args) != 1 or not args[0].startswith("-"):
         return None
     name = args[0][2:] if args[0].startswith("--") else args[0][1:]
