@@ -45,6 +45,10 @@ def ratio(vmd: float, qemu: float) -> str:
     return f"{vmd / qemu:.2f}\N{MULTIPLICATION SIGN}" if qemu > 0 and vmd > 0 else "—"
 
 
+def kib(value: float) -> str:
+    return f"{value:.1f} KiB" if abs(value) >= 1 else f"{value * 1024:.0f} B"
+
+
 def threads(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/task"))
 
@@ -89,10 +93,10 @@ def main(argv: list[str] | None = None) -> int:
     q_possible, q_present, q_threads = per_cpu("qemu", ["-M", "q35"], QEMU_MAX)
     v_possible, v_present, v_threads = per_cpu("vmd", wide, n)
     table.append((f"per possible vCPU (QEMU: maxcpus={QEMU_MAX}; vmd: maxcpus={n})",
-                  f"{q_possible:.1f} KiB", f"{v_possible:.1f} KiB",
+                  kib(q_possible), kib(v_possible),
                   ratio(v_possible, q_possible)))  # fmt: skip
     table.append((f"per present vCPU (QEMU: -smp {QEMU_MAX}, {q_threads} threads; vmd: -smp {n}, "
-                  f"{v_threads} threads)", f"{q_present:.1f} KiB", f"{v_present:.1f} KiB",
+                  f"{v_threads} threads)", kib(q_present), kib(v_present),
                   ratio(v_present, q_present)))  # fmt: skip
 
     print(f"VmRSS, median of {opts.runs} processes each, {opts.settle:g} s after start "

@@ -27,7 +27,6 @@ if TYPE_CHECKING:
     from vmd.qmp.server import Endpoint
 
 
-
 def default_monitor_path() -> str:
     """Where a vmd started without any QMP monitor listens: a private directory, a per-process name."""
     directory = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"vmd-{os.getuid()}")
@@ -45,6 +44,7 @@ def split_target(argv: list[str], default: Target) -> tuple[Target, list[str]]:
     if not argv or argv[0] not in (TARGET_OPTION, "-" + TARGET_OPTION):
         return default, argv
     from vmd.cli import TARGETS
+
     if len(argv) < 2:
         raise CommandLineError(f"{argv[0]}: requires an argument")
     name = argv[1]
