@@ -58,16 +58,20 @@ def monitor_endpoint(monitor: MonitorConfig) -> Endpoint | ConnectionEndpoint:
     """The transport's endpoint: listen (server=on) on a path or an inherited listening fd, or be
     one connection (client mode) to a path or on an inherited connected fd."""
     from vmd.config import InheritedFd, UnixPath
-    from vmd.qmp.connection import ConnectedFdEndpoint, UnixClientEndpoint
     from vmd.qmp.server import FdEndpoint, UnixEndpoint
 
     endpoint = monitor.endpoint
-    if isinstance(endpoint, UnixPath):
-        if monitor.server:
+    if monitor.server:
+        if isinstance(endpoint, UnixPath):
             return UnixEndpoint(endpoint.path, monitor.socket_mode)
+        assert isinstance(endpoint, InheritedFd)
+        return FdEndpoint(endpoint.fd)
+    from vmd.qmp.connection import ConnectedFdEndpoint, UnixClientEndpoint  # client mode only
+
+    if isinstance(endpoint, UnixPath):
         return UnixClientEndpoint(endpoint.path, reconnect=monitor.reconnect)
     assert isinstance(endpoint, InheritedFd)
-    return FdEndpoint(endpoint.fd) if monitor.server else ConnectedFdEndpoint(endpoint.fd)
+    return ConnectedFdEndpoint(endpoint.fd)
 
 
 def settings_from_config(config: Config, target: Target = "x86_64") -> DaemonSettings:
