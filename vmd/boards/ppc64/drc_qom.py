@@ -14,6 +14,7 @@ from typing import Any
 from vmd.errors import GenericError
 from vmd.machine.hotplug.spapr_drc import CPU_DRC_BASE, SpaprCpuDrcs
 from vmd.machine.qom import DeviceObject, QomObject, QomProperty, constant
+from vmd.qapi.runtime import JSON_NULL
 
 DRC_TYPE = "spapr-drc-cpu"
 _PREFIX, _SUFFIX = "dr-connector[", "]"
@@ -48,7 +49,7 @@ def _fdt(drcs: SpaprCpuDrcs, slot: int, index: int) -> Any:
     """What configure-connector gave the guest: null until it ran (vmd shows the core's node
     and its DRC index; QEMU the whole device-tree node)."""
     if not drcs.configured_fdt[slot]:
-        return None
+        return JSON_NULL
     return {"ibm,my-drc-index": list(index.to_bytes(4, "big"))}
 
 
