@@ -106,6 +106,7 @@ class CpuManager:
         self._emit = emit
         self.boot_cpus = boot_cpus
         self.record = HotplugRecord()
+        self.vcpus.spares = max(self.vcpus.spares, slots.layout.vcpus_per_slot)
         self.objects: dict[int, CpuObject] = {}  # by slot
         # Ejected CPUs whose threads are still being joined: their slots are not free yet.
         self._releases: dict[int, asyncio.Task[None]] = {}
