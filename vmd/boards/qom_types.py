@@ -148,6 +148,18 @@ _PPC64_DEVICES = (
     QomType("spapr-drc", "device", abstract=True, targets=_PPC64),
     QomType("spapr-drc-logical", "spapr-drc", abstract=True, targets=_PPC64),
     QomType("spapr-drc-cpu", "spapr-drc-logical", targets=_PPC64),
+    # The machine's other devices, as objects in the tree (libvirt looks the PHB's type up).
+    QomType("sys-bus-device", "device", abstract=True, targets=_PPC64),
+    QomType("pci-host-bridge", "sys-bus-device", abstract=True, targets=_PPC64),
+    QomType("spapr-pci-host-bridge", "pci-host-bridge", targets=_PPC64),
+    QomType("spapr-vio-bridge", "sys-bus-device", targets=_PPC64),
+    QomType("vio-spapr-device", "device", abstract=True, targets=_PPC64),
+    QomType("spapr-nvram", "vio-spapr-device", targets=_PPC64),
+    QomType("spapr-rtc", "device", targets=_PPC64),
+    QomType("spapr-wdt", "device", targets=_PPC64),
+    QomType("ics-spapr", "device", targets=_PPC64),
+    QomType("xive-router", "sys-bus-device", abstract=True, targets=_PPC64),
+    QomType("spapr-xive", "xive-router", targets=_PPC64),
 )
 
 
