@@ -295,3 +295,15 @@ def test_device_del_paths_like_qemu() -> None:
         same(qemu, vmd, "device_del", '{"id": "hot"}')
         same(qemu, vmd, "query-hotpluggable-cpus")
         same(qemu, vmd, "qom-get", '{"path": "/machine/dr-connector[268435457]", "property": "hotplugged"}')
+
+
+def test_numa_nodes_of_cores_like_qemu() -> None:
+    """spapr's default mapping (socket % nodes) and the node-id check of a plugged core."""
+    args = ("-S", "-M", QUIET, "-m", "512", "-smp", "1,maxcpus=8,sockets=2",
+            "-object", "memory-backend-ram,id=m0,size=256M", "-object", "memory-backend-ram,id=m1,size=256M",
+            "-numa", "node,nodeid=0,memdev=m0", "-numa", "node,nodeid=1,memdev=m1")  # fmt: skip
+    with both(*args) as (qemu, vmd, _, _):
+        same(qemu, vmd, "query-hotpluggable-cpus")
+        same(qemu, vmd, "device_add", add(core_id=5, node_id=0))
+        same(qemu, vmd, "device_add", add(id="x", core_id=5))
+        same(qemu, vmd, "qom-get", '{"path": "/machine/peripheral/x", "property": "node-id"}')
