@@ -1,5 +1,6 @@
 """Unmodified libvirt 9.0 manages a pseries domain whose emulator is vmd-system-ppc64: probe,
-start, setvcpus up and down in whole cores of 4 threads, vcpuinfo on vmd's threads, shutdown.
+start, setvcpus up and down in whole cores of 4 threads, setvcpu of a core's vCPUs, vcpuinfo on
+vmd's threads, a libvirtd restart that finds the domain again, shutdown.
 
 libvirt's ppc64 rule is that vCPUs come and go a core at a time: `setvcpus 8` adds one core
 (device_add of a power9_v2.0-spapr-cpu-core with its core-id), `setvcpus 4` removes it
@@ -74,6 +75,24 @@ def test_a_pseries_domain_adds_and_removes_whole_cores(libvirt: Libvirt, domain:
     assert result.ok, result.stderr
     assert libvirt.vcpucount_live(name) == 4
     assert [c["cpu-index"] for c in _cpus(libvirt, name)] == list(range(4))
+    assert _online(libvirt, name) == "0-3"
+
+    # setvcpu of one core's vCPUs (libvirt takes a hot-pluggable group whole).
+    result = libvirt.virsh("setvcpu", name, "8-11", "--enable", "--live", check=False)
+    assert result.ok, result.stderr
+    cpus = _cpus(libvirt, name)
+    assert [c["cpu-index"] for c in cpus] == [*range(4), *range(8, 12)]
+    wait_until(lambda: _online(libvirt, name) == "0-3,8-11", TIMEOUT, "the guest to online the core")
+
+    # libvirtd goes away and comes back: it finds the running domain and its cores again.
+    libvirt.stop_libvirtd()
+    libvirt.start_libvirtd()
+    assert libvirt.virsh("domstate", name).stdout.strip() == "running"
+    assert libvirt.emulator_pid(name) == pid
+    assert libvirt.vcpucount_live(name) == 8
+    result = libvirt.virsh("setvcpu", name, "8-11", "--disable", "--live", check=False)
+    assert result.ok, result.stderr
+    assert libvirt.vcpucount_live(name) == 4
     assert _online(libvirt, name) == "0-3"
 
     libvirt.virsh("shutdown", name)
