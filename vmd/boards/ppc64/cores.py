@@ -10,7 +10,7 @@ the interrupt controller is XIVE-capable (ic-mode dual or xive on POWER9 and lat
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,11 +101,10 @@ class SpaprCoreObjects(BoardCpus):
         del core.properties["start-powered-off"]  # a core has none; its threads do
         for name in ("nr-threads", "core-id", "pre-3.0-migration", "node-id"):
             core.properties[name].set = _refuse_after_realize(name, device_id, driver)
-        for thread in range(self.threads):
-            core.add_child(f"thread[{thread}]", self._thread(hotplugged))
+        core.add_table(_Threads(core, self, hotplugged))
         return core
 
-    def _thread(self, hotplugged: bool) -> DeviceObject:
+    def thread(self, hotplugged: bool) -> DeviceObject:
         thread = DeviceObject(self.thread_type, hotplugged=hotplugged, hotpluggable=True)
         for prop in (
             QomProperty("memory", "link<memory-region>", get=constant("/machine/unattached/system[0]")),
@@ -139,6 +138,49 @@ class SpaprCoreObjects(BoardCpus):
             raise GenericError(NO_CPU_UNPLUG)
         if slot == 0:
             raise GenericError(BOOT_CORE_UNPLUG)
+
+
+class _Threads:
+    """A core's `thread[i]` children, made when a path reaches them: a thread's QOM object holds
+    nothing that changes, and a plug of an 8-thread core then creates one object, not 40."""
+
+    def __init__(self, core: CpuObject, cores: SpaprCoreObjects, hotplugged: bool) -> None:
+        self.core = core
+        self.cores = cores
+        self.hotplugged = hotplugged
+
+    def _number(self, name: str) -> int | None:
+        if not (name.startswith("thread[") and name.endswith("]")):
+            return None
+        digits = name[len("thread[") : -1]
+        if not digits.isdigit() or (len(digits) > 1 and digits[0] == "0"):
+            return None
+        number = int(digits)
+        return number if number < self.cores.threads else None
+
+    def child(self, name: str) -> QomObject | None:
+        if self._number(name) is None:
+            return None
+        thread = self.cores.thread(self.hotplugged)
+        thread.parent, thread.name = self.core, name
+        return thread
+
+    def entry(self, name: str) -> QomProperty | None:
+        if self._number(name) is None:
+            return None
+        return QomProperty(name, f"child<{self.cores.thread_type}>", get=lambda: f"{self.core.path()}/{name}")
+
+    def entries(self) -> Iterator[QomProperty]:
+        for number in range(self.cores.threads):
+            prop = self.entry(f"thread[{number}]")
+            assert prop is not None
+            yield prop
+
+    def objects(self) -> Iterator[QomObject]:
+        for number in range(self.cores.threads):
+            child = self.child(f"thread[{number}]")
+            assert child is not None
+            yield child
 
 
 @dataclass(frozen=True)
