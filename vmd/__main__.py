@@ -273,5 +273,9 @@ def main_s390x() -> int:
     return main(target="s390x")
 
 
+def main_ppc64() -> int:
+    return main(target="ppc64")
+
+
 if __name__ == "__main__":
     sys.exit(main())

@@ -134,6 +134,16 @@ async def test_s390x_commands_and_events_have_qemus_shapes(peers: Callable[..., 
     assert {c["name"] for c in listed} == commands
 
 
+async def test_ppc64_commands_and_events_have_qemus_shapes(peers: Callable[..., Peer]) -> None:
+    """vmd-system-ppc64's schema against qemu-system-ppc64's: no CPU model queries (7.2's ppc64
+    has none), no cpu-add, every shared command with QEMU's shape."""
+    qemu_schema = await fetch_schema(peers("qemu", "-S", target="ppc64").socket)
+    vmd_schema = await fetch_schema(peers("vmd", "-S", target="ppc64").socket)
+    assert not compare_schemas(vmd_schema, qemu_schema)
+    commands = {name for name, entity in vmd_schema.items() if entity["meta-type"] == "command"}
+    assert not {"query-cpu-model-expansion", "cpu-add"} & commands
+
+
 async def test_query_commands_lists_exactly_the_schema_commands(vmd: Peer) -> None:
     async with qmp_client(vmd.socket) as qmp:
         commands = await qmp.execute("query-commands")

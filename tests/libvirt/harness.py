@@ -168,6 +168,38 @@ def s390x_domain_xml(name: str, emulator: str, *, maxvcpus: int = 4, current: in
 """
 
 
+def pseries_domain_xml(
+    name: str, emulator: str, *, cores: int = 4, threads: int = 4, current_cores: int = 1
+) -> str:
+    """A pseries domain of `cores` cores of `threads` threads: the first core fixed, the others
+    hot-pluggable as whole cores (libvirt's ppc64 rule), POWER9, 512 MiB (pseries' 256 MiB
+    blocks)."""
+    vcpus = []
+    for index in range(cores * threads):
+        core = index // threads
+        enabled = "yes" if core < current_cores else "no"
+        hotpluggable = "no" if core == 0 else "yes"
+        order = f" order='{core + 1}'" if core < current_cores else ""
+        vcpus.append(f"<vcpu id='{index}' enabled='{enabled}' hotpluggable='{hotpluggable}'{order}/>")
+    return f"""\
+<domain type='qemu'>
+  <name>{name}</name>
+  <memory unit='MiB'>512</memory>
+  <vcpu placement='static' current='{current_cores * threads}'>{cores * threads}</vcpu>
+  <vcpus>{"".join(vcpus)}</vcpus>
+  <os><type arch='ppc64' machine='pseries'>hvm</type></os>
+  <cpu mode='custom' match='exact'><model fallback='forbid'>POWER9</model>
+    <topology sockets='1' dies='1' cores='{cores}' threads='{threads}'/></cpu>
+  <on_poweroff>destroy</on_poweroff>
+  <devices>
+    <emulator>{emulator}</emulator>
+    <controller type='usb' model='none'/>
+    <memballoon model='none'/>
+  </devices>
+</domain>
+"""
+
+
 class Libvirt:
     """virtlogd + libvirtd for one run.  Start with :meth:`start`, end with :meth:`stop`."""
 

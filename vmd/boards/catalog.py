@@ -72,6 +72,12 @@ def _catalog_of(target: SysEmuTarget) -> Catalog:
 
         # QEMU sorts types without a family by name: none-machine first.
         return _catalog(target, [none_board(target, S390Family("none")), *ccw_boards()])
+    if target is SysEmuTarget.PPC64:
+        from vmd.boards.ppc64.cores import SpaprFamily
+        from vmd.boards.ppc64.spapr import spapr_boards
+
+        # QEMU sorts types without a family by name: none before pseries-*.
+        return _catalog(target, [none_board(target, SpaprFamily(hotpluggable=False)), *spapr_boards()])
     raise NoBoards(target)
 
 

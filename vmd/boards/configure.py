@@ -9,6 +9,7 @@ on stderr by the warnings QEMU prints before it.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -89,9 +90,12 @@ def machine_settings(
         raise ConfigError(str(error)) from None
     for warning in topology.warnings:
         warn(f"warning: {warning}")
+    memory = config.memory
+    if not memory.size_given:  # -m absent (or 0): the board's default, as QEMU's default_ram_size
+        memory = dataclasses.replace(memory, size_bytes=board.default_ram_size)
     try:
         numa = resolve_numa(
-            config.numa, config.objects, topology, board, config.memory, option_texts=config.numa_texts
+            config.numa, config.objects, topology, board, memory, option_texts=config.numa_texts
         )
     except NumaError as error:
         for line in error.warnings:
@@ -99,7 +103,7 @@ def machine_settings(
         raise ConfigError(str(error) + (f"\n{error.hint}" if error.hint else "")) from None
     for line in numa.warnings if numa is not None else ():
         warn(line)
-    ram_bytes = config.memory.size_bytes
+    ram_bytes = memory.size_bytes
     try:
         objects = create_objects(config.objects)
         ram_backend = machine_ram(objects.backends, config.machine_props.get("memory-backend"), ram_bytes)
@@ -116,6 +120,10 @@ def machine_settings(
     model = models.find(model_name)
     if model is None:
         raise ConfigError(f"unable to find CPU model '{model_name}'")
+    try:
+        board.check_machine(topology, model.typename, ram_bytes)
+    except StartupError as error:
+        raise ConfigError(str(error)) from None
     if config.cpu_model is not None and board.boot_cpu_count(topology, True):
         # QEMU applies -cpu's options to the first CPU it creates, and checks that CPU's model.
         board = board.with_cpu_options(model.typename, config.cpu_options, warn)
@@ -155,6 +163,10 @@ def _apply_machine_properties(board: Board, props: Mapping[str, str]) -> Board:
     for key in props:
         if key.split(".", 1)[0] not in known:
             raise ConfigError(f"Property '{board.name}-machine.{key}' not found")
+    try:
+        board = board.with_properties(props)
+    except StartupError as error:
+        raise ConfigError(str(error)) from None
     text = props.get(VMD_MAX_CPUS)
     if text is None:
         return board

@@ -44,6 +44,7 @@ class QomType:
 
 _X86 = frozenset({SysEmuTarget.X86_64})
 _S390X = frozenset({SysEmuTarget.S390X})
+_PPC64 = frozenset({SysEmuTarget.PPC64})
 
 
 def _ids() -> tuple[ClassProperty, ...]:
@@ -127,6 +128,50 @@ _S390X_DEVICES = (
     QomType("s390-pcibus", "bus", targets=_S390X),
 )
 
+# The pseries types vmd has (qom-list-types of qemu-system-ppc64 7.2): the machine, cores and
+# their threads' presenters, the DR connectors; a core type's properties are its own.
+_CORE = (
+    ClassProperty("nr-threads", "int", default=1),
+    ClassProperty("core-id", "int", default=0),
+)
+_SPAPR_CORE = (
+    ClassProperty("pre-3.0-migration", "bool", default=False),
+    ClassProperty("node-id", "int32", default=-1),
+)
+_PPC64_DEVICES = (
+    QomType("spapr-machine", "machine", abstract=True, targets=_PPC64),
+    QomType("cpu-core", "device", abstract=True, properties=_CORE, targets=_PPC64),
+    QomType("spapr-cpu-core", "cpu-core", abstract=True, properties=_SPAPR_CORE, targets=_PPC64),
+    QomType("powerpc64-cpu", "cpu", abstract=True, targets=_PPC64),
+    QomType("icp", "device", targets=_PPC64),
+    QomType("xive-tctx", "device", targets=_PPC64),
+    QomType("spapr-drc", "device", abstract=True, targets=_PPC64),
+    QomType("spapr-drc-logical", "spapr-drc", abstract=True, targets=_PPC64),
+    QomType("spapr-drc-cpu", "spapr-drc-logical", targets=_PPC64),
+    # The machine's other devices, as objects in the tree (libvirt looks the PHB's type up).
+    QomType("sys-bus-device", "device", abstract=True, targets=_PPC64),
+    QomType("pci-host-bridge", "sys-bus-device", abstract=True, targets=_PPC64),
+    QomType("spapr-pci-host-bridge", "pci-host-bridge", targets=_PPC64),
+    QomType("spapr-vio-bridge", "sys-bus-device", targets=_PPC64),
+    QomType("vio-spapr-device", "device", abstract=True, targets=_PPC64),
+    QomType("spapr-nvram", "vio-spapr-device", targets=_PPC64),
+    QomType("spapr-rtc", "device", targets=_PPC64),
+    QomType("spapr-wdt", "device", targets=_PPC64),
+    QomType("ics-spapr", "device", targets=_PPC64),
+    QomType("xive-router", "sys-bus-device", abstract=True, targets=_PPC64),
+    QomType("spapr-xive", "xive-router", targets=_PPC64),
+)
+
+
+def _ppc64_cpu_types() -> Iterator[QomType]:
+    from vmd.boards.ppc64 import cpu_models
+
+    for typename in sorted(cpu_models.catalog().typenames()):
+        yield QomType(typename, "powerpc64-cpu", targets=_PPC64)
+    for model in cpu_models.CORE_MODELS:
+        yield QomType(model + cpu_models.CORE_SUFFIX, "spapr-cpu-core", targets=_PPC64)
+
+
 # What a CPU model's own type adds to its abstract parent's properties, by target.
 _MODEL_PROPERTIES = {SysEmuTarget.S390X: (ClassProperty("crash-information", "GuestPanicInformation"),)}
 
@@ -176,6 +221,10 @@ def _all_types(target: SysEmuTarget) -> Iterator[QomType]:
     boards = catalog(target)
     for board in boards.boards.values():
         yield QomType(f"{board.name}-machine", board.qom_parent)
+    if target is SysEmuTarget.PPC64:
+        yield from _PPC64_DEVICES
+        yield from _ppc64_cpu_types()
+        return
     extra = _MODEL_PROPERTIES.get(target, ())
     for model in boards.default.cpu_models().models.values():
         yield QomType(model.typename, model.qom_parent, properties=extra)
@@ -239,6 +288,10 @@ class DeviceModel:
 def device_models(target: SysEmuTarget) -> list[DeviceModel]:
     """What -device creates on `target` (-device help, HMP's device_add help): the CPU models'
     types, and on x86 the ISA serial port (other targets have no ISA bus)."""
+    if target is SysEmuTarget.PPC64:  # device_add creates cores, not threads
+        from vmd.boards.ppc64 import cpu_models
+
+        return [DeviceModel("CPU", model + cpu_models.CORE_SUFFIX) for model in cpu_models.CORE_MODELS]
     models = catalog(target).default.cpu_models()
     cpus = [DeviceModel("CPU", model.typename) for model in models.models.values()]
     if target is not SysEmuTarget.X86_64:

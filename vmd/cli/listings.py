@@ -119,6 +119,12 @@ def s390x_cpus(
     return "\n".join(lines) + "\n"
 
 
+def ppc_cpus(models: Iterable[tuple[str, str]]) -> str:
+    """-cpu help of qemu-system-ppc64 (ppc_cpu_list): no title, `PowerPC %-16s` and the model's
+    PVR or the alias's model, nothing after."""
+    return "".join(f"PowerPC {name:<16} {text}\n" for name, text in models)
+
+
 def devices(entries: Iterable[DeviceEntry]) -> str:
     """-device help (qdev_device_list): by category in QEMU's order, each sorted by name ignoring
     case; a category header is preceded by an empty line unless it is the first category."""

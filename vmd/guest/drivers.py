@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from vmd.guest.acpi_ospm import AcpiOspm
 from vmd.guest.os_model import FirmwareDriver, GuestMachine, GuestOs
+from vmd.guest.papr import PaprDriver
 from vmd.guest.sclp import SclpDriver
 from vmd.machine.hotplug.acpi_cpu import AcpiCpuHotplug
 from vmd.machine.hotplug.controller import HotplugController
 from vmd.machine.hotplug.sclp_cpu import SclpCpuHotplug
+from vmd.machine.hotplug.spapr_drc import SpaprCpuDrcs
 
 
 def driver_for(
@@ -20,4 +22,6 @@ def driver_for(
         return AcpiOspm(os, controller, machine)
     if isinstance(controller, SclpCpuHotplug):
         return SclpDriver(os, controller, machine)
+    if isinstance(controller, SpaprCpuDrcs):
+        return PaprDriver(os, controller, machine)
     raise TypeError(f"the guest has no driver for {type(controller).__name__}")

@@ -102,7 +102,9 @@ def query_cpu_definitions(ctx: CommandContext, args: None) -> list[CpuDefinition
             name=model.name,
             migration_safe=model.migration_safe,
             static=model.static,
-            unavailable_features=list(model.unavailable_features),
+            unavailable_features=None
+            if model.unavailable_features is None
+            else list(model.unavailable_features),
             typename=model.typename,
             alias_of=model.alias_of if models.show_aliases else None,
             deprecated=model.deprecated,

@@ -93,7 +93,7 @@ async def _device_add(ctx: CommandContext, monitor: _Monitor, args: Mapping[str,
 
 async def _device_del(ctx: CommandContext, monitor: _Monitor, args: Mapping[str, Any]) -> str:
     try:
-        qdev.device_del(ctx, DeviceDelArgs(id=args["id"]))
+        await qdev.device_del(ctx, DeviceDelArgs(id=args["id"]))
     except QmpError as err:
         return text.error(err)
     return ""

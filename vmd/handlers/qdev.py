@@ -17,8 +17,11 @@ async def device_add(ctx: CommandContext, args: dict[str, Any]) -> None:
 
 
 @handles("device_del")
-def device_del(ctx: CommandContext, args: DeviceDelArgs) -> None:
-    ctx.vm.cpu_manager.device_del(args.id)
+async def device_del(ctx: CommandContext, args: DeviceDelArgs) -> None:
+    release = ctx.vm.cpu_manager.device_del(args.id)
+    if release is not None:
+        # Released at once (a pseries core no guest took): DEVICE_DELETED before the reply.
+        await release
 
 
 @handles("cpu-add")

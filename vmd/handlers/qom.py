@@ -25,12 +25,12 @@ def qom_list(ctx: CommandContext, args: QomListArgs) -> list[ObjectPropertyInfo]
     obj = ctx.vm.qom.resolve(args.path)
     return [
         ObjectPropertyInfo(name=prop.name, type=prop.type, description=prop.description)
-        for prop in obj.properties.values()
+        for prop in obj.list_properties()
     ]
 
 
 def _property(obj: QomObject, name: str) -> QomProperty:
-    prop = obj.properties.get(name)
+    prop = obj.get_property(name)
     if prop is None:
         raise GenericError(f"Property '{obj.type_name}.{name}' not found")
     return prop

@@ -153,6 +153,15 @@ class Board(ABC):
         not have; query-machines still describes the type as QEMU does."""
         return dataclasses.replace(self, cpu_max=max_cpus)
 
+    def with_properties(self, props: Mapping[str, str]) -> Board:
+        """The board with the -machine properties it reads itself (pseries' vsmt, ic-mode);
+        StartupError with QEMU's text for a bad value."""
+        return self
+
+    def check_machine(self, topology: Topology, cpu_type: str, ram_bytes: int) -> None:  # noqa: B027
+        """The board's refusals when it builds the machine (its init function), once the CPU
+        model and the RAM size are known (StartupError with QEMU's text)."""
+
     def check_topology(self, topology: Topology) -> None:  # noqa: B027 - most boards check nothing more
         """A board's own refusal of a -smp that machine-smp.c accepted (TopologyError)."""
 
@@ -217,7 +226,9 @@ class Board(ABC):
 @dataclass(frozen=True, slots=True)
 class MachineParts:
     """What a board realizes its devices with.  `occupant_id` gives the id of the CPU in a slot;
-    `on_taken` tells the CPU manager the guest took a hot-added CPU in."""
+    `on_taken` tells the CPU manager the guest took a hot-added CPU in; `release` makes it remove
+    the CPU of a slot now (a controller that completes an unplug itself: PAPR's); `refused` that
+    the guest refused an unplug."""
 
     qom: QomTree
     slots: SlotTable
@@ -226,6 +237,8 @@ class MachineParts:
     emit: EventSink
     occupant_id: Callable[[int], str | None]
     on_taken: Callable[[int], None]
+    release: Callable[[int], object] = lambda slot: None
+    refused: Callable[[int], None] = lambda slot: None
 
 
 class BoardCpus(ABC):

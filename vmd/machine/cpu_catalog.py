@@ -20,10 +20,10 @@ class CpuModel:
     typename: str
     alias_of: str | None
     static: bool
-    migration_safe: bool
+    migration_safe: bool | None  # None: the target's query-cpu-definitions has no such member (ppc64)
     deprecated: bool
     description: str
-    unavailable_features: tuple[str, ...]
+    unavailable_features: tuple[str, ...] | None  # None: not reported (ppc64)
     qom_parent: str  # the abstract CPU type of the target (x86_64-cpu), or the model it derives from
 
 

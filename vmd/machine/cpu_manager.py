@@ -106,6 +106,7 @@ class CpuManager:
         self._emit = emit
         self.boot_cpus = boot_cpus
         self.record = HotplugRecord()
+        self.vcpus.spares = max(self.vcpus.spares, slots.layout.vcpus_per_slot)
         self.objects: dict[int, CpuObject] = {}  # by slot
         # Ejected CPUs whose threads are still being joined: their slots are not free yet.
         self._releases: dict[int, asyncio.Task[None]] = {}
@@ -122,6 +123,8 @@ class CpuManager:
                 emit=emit,
                 occupant_id=self._occupant_id,
                 on_taken=self._guest_took,
+                release=self.eject,
+                refused=self.unplug_refused,
             )
         )
         self.cpus: BoardCpus = devices.cpus
@@ -164,8 +167,22 @@ class CpuManager:
         self.cpus.vcpu_running(index, False)
 
     def reset(self) -> None:
-        """The machine reset (the vCPUs restart; the board's CPU state goes back to its own)."""
+        """The machine reset (the vCPUs restart; the board's CPU state goes back to its own); an
+        unplug the controller completes at a reset (PAPR's pending ones) releases its CPU."""
         self.cpus.reset()
+        self.complete_unplugs_at_reset()
+
+    def complete_unplugs_at_reset(self) -> list[asyncio.Task[None]]:
+        """Release the CPUs whose pending unplug a reset completes; their releases (to await for
+        DEVICE_DELETED before RESET, as QEMU sends them)."""
+        if self.controller is None:
+            return []
+        releases = []
+        for slot in self.controller.reset():
+            release = self.eject(slot)
+            if release is not None:
+                releases.append(release)
+        return releases
 
     def unplug_refused(self, slot: int) -> None:
         self.record.unplug_requests.pop(slot, None)
@@ -320,9 +337,10 @@ class CpuManager:
 
     # -- unplug --------------------------------------------------------------------------------
 
-    def device_del(self, name: str) -> None:
+    def device_del(self, name: str) -> asyncio.Task[None] | None:
         """device_del of a CPU: the lookup and checks of QEMU 7.2 (qdev_unplug), then the board's
-        request."""
+        request.  Returns the release when the controller released the CPU at once (its
+        DEVICE_DELETED belong before the reply)."""
         obj = self._find_device(name)
         if isinstance(obj, DeviceObject) and obj.bus is not None:
             raise GenericError(f"Bus '{obj.bus}' does not support hotplugging")
@@ -330,7 +348,9 @@ class CpuManager:
             # QEMU says so of a device that is not hotpluggable; of one with no hotplug handler
             # (s390-ipl, s390-tod), QEMU 7.2 aborts: vmd says the same here.
             raise GenericError(f"Device '{obj.type_name}' does not support hotplugging")
-        self.request_unplug(next(slot for slot, o in self.objects.items() if o is obj))
+        slot = next(slot for slot, o in self.objects.items() if o is obj)
+        self.request_unplug(slot)
+        return self._releases.get(slot)
 
     def request_unplug(self, slot: int) -> None:
         """Ask the guest to give up the CPU in `slot`; `wait_unplugged` tells how it ended."""
@@ -396,7 +416,7 @@ class CpuManager:
         else:
             obj = self.qom.machine.children["peripheral"]
             for part in name.split("/"):
-                obj = obj.children.get(part) if obj is not None else None
+                obj = obj.get_child(part) if obj is not None else None
         if obj is None:
             raise DeviceNotFound(f"Device '{name}' not found")
         if obj.type_name in ("container", "") or obj is self.qom.machine or isinstance(obj, BusObject):
