@@ -206,5 +206,9 @@ def main_s390x() -> int:
     return main(target="s390x")
 
 
+def main_aarch64() -> int:
+    return main(target="aarch64")
+
+
 if __name__ == "__main__":
     sys.exit(main())

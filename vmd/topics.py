@@ -51,6 +51,8 @@ def answer(early: EarlyExit, target: SysEmuTarget = SysEmuTarget.X86_64) -> Answ
         listed = ((model.name, model.description) for model in models.help_order)
         if models.help_style == "s390x":
             return Answer(fmt.s390x_cpus(listed, models.help_sections))
+        if models.help_style == "arm":
+            return Answer(fmt.arm_cpus(model.name for model in models.help_order))
         return Answer(fmt.cpus(models.help_prefix, listed, models.help_flags))
     if topic == "device":
         if detail is None:

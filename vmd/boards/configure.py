@@ -120,6 +120,10 @@ def machine_settings(
         # QEMU applies -cpu's options to the first CPU it creates, and checks that CPU's model.
         board = board.with_cpu_options(model.typename, config.cpu_options, warn)
     try:
+        board = board.finalize(model.typename, topology)
+    except StartupError as error:
+        raise ConfigError(str(error)) from None
+    try:
         policy = parse_policy(config.guest_policy)
     except PolicyError as error:
         raise ConfigError(str(error)) from None
@@ -155,6 +159,10 @@ def _apply_machine_properties(board: Board, props: Mapping[str, str]) -> Board:
     for key in props:
         if key.split(".", 1)[0] not in known:
             raise ConfigError(f"Property '{board.name}-machine.{key}' not found")
+    try:
+        board = board.with_machine_properties(props)
+    except StartupError as error:
+        raise ConfigError(str(error)) from None
     text = props.get(VMD_MAX_CPUS)
     if text is None:
         return board

@@ -153,6 +153,22 @@ class Board(ABC):
         not have; query-machines still describes the type as QEMU does."""
         return dataclasses.replace(self, cpu_max=max_cpus)
 
+    def with_machine_properties(self, props: Mapping[str, str]) -> Board:
+        """The board once the -machine properties' values are known (StartupError with QEMU's
+        text for a value the board refuses).  Most boards take none of them into account."""
+        return self
+
+    def finalize(self, cpu_type: str, topology: Topology) -> Board:
+        """The board once its CPU type and topology are known: its own start-up refusals (QEMU's
+        machine init, StartupError), and what they decide (ARM virt: whether vCPU hotplug is on)."""
+        return self
+
+    @property
+    def precreate_vcpus(self) -> bool:
+        """Whether every possible vCPU's engine context is created (and parked) at start-up, as
+        for a machine whose architecture cannot hot-add a CPU (ARM virt's hotplug mode)."""
+        return False
+
     def check_topology(self, topology: Topology) -> None:  # noqa: B027 - most boards check nothing more
         """A board's own refusal of a -smp that machine-smp.c accepted (TopologyError)."""
 
