@@ -172,6 +172,9 @@ async def test_a_replug_reuses_the_parked_context_index_and_affinity(vmd_vm: Vm)
             assert isinstance(stats, list)
             plugs = {s["name"]: s["value"] for s in stats[0]["stats"]}["plugs"]
             assert plugs == round_ + 1  # the same context each time
+            # ... on a new host thread (vmd's choice: a spare started ahead), named after it.
+            comm = Path(f"/proc/{vmd_vm.pid}/task/{cpus[1]['thread-id']}/comm")
+            assert comm.read_text().strip() == "vcpu2"
             await qmp.execute("device_del", {"id": "c2"})
             assert (await events(listener, 3))[1] == deleted("c2")
         await until_threads(vmd_vm, ["vcpu0"])

@@ -130,6 +130,10 @@ class GuestOs:
         return self._driver is not None and self._driver.all_possible_present
 
     @property
+    def _found_word(self) -> str:
+        return "enabled" if self.all_possible_present else "present"
+
+    @property
     def machine(self) -> GuestMachine:
         assert self._machine is not None, "the guest runs on a machine"
         return self._machine
@@ -233,15 +237,17 @@ class GuestOs:
             self.machine.set_cpu_online_bit(index, False)
             if self.policy.auto_online:
                 log.info(
-                    "guest: CPU %d is present%s; onlining it (auto-online=on)",
+                    "guest: CPU %d is %s%s; onlining it (auto-online=on)",
                     index,
+                    self._found_word,
                     "" if configured else " in standby, configuring it and",
                 )
                 self.spawn(self._bring_up(index), f"guest-online-{index}")
             else:
                 log.info(
-                    "guest: CPU %d is present%s; left offline (auto-online=off)",
+                    "guest: CPU %d is %s%s; left offline (auto-online=off)",
                     index,
+                    self._found_word,
                     "" if configured else " in standby",
                 )
 

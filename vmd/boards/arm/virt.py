@@ -19,7 +19,7 @@ hotplug on a machine type that says false.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from vmd.boards.arm import cpu_models
@@ -246,9 +246,6 @@ class VirtBoard(Board):
                 on_taken=parts.on_taken,
             )
         return MachineDevices(self.arm_family.cpus(parts.qom, parts.slots.layout, parts.cpu_type), controller)
-
-    def with_cpu_options(self, cpu_type: str, options: str, warn: Callable[[str], None]) -> Board:
-        return self
 
 
 def virt_board(version: str) -> VirtBoard:
