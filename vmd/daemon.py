@@ -20,7 +20,7 @@ import signal
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vmd.boards.configure import MachineSettings, SerialSettings
 from vmd.config import thaw_json
@@ -42,13 +42,15 @@ from vmd.machine.vcpus import FaultHandler, LoopHandoff, VcpuHost, VcpuSetupErro
 from vmd.machine.vm import Identity, VirtualMachine
 from vmd.pidfile import Pidfile
 from vmd.qapi.compiled import SCHEMA, SCHEMA_INFO_JSON, ShutdownCause
-from vmd.qmp.connection import ConnectionEndpoint, MonitorConnection
 from vmd.qmp.dispatch import Dispatcher, to_wire
 from vmd.qmp.events import EventBus
 from vmd.qmp.limits import SessionLimits
 from vmd.qmp.server import Endpoint, MonitorListener
 from vmd.qmp.session import OFFERED_CAPABILITIES, QmpSession
 from vmd.vcpu import FaultInfo
+
+if TYPE_CHECKING:
+    from vmd.qmp.connection import ConnectionEndpoint, MonitorConnection
 
 log = logging.getLogger(__name__)
 
@@ -272,10 +274,12 @@ class Daemon:
         for monitor in self.settings.monitors:
             factory = functools.partial(self._new_session, monitor)
             endpoint: MonitorListener | MonitorConnection
-            if isinstance(monitor.endpoint, ConnectionEndpoint):
-                endpoint = MonitorConnection(monitor.endpoint, factory, monitor.chardev_id)
-            else:
+            if isinstance(monitor.endpoint, Endpoint):
                 endpoint = MonitorListener(monitor.endpoint, factory)
+            else:  # client mode: its module loads only when a command line asks for one
+                from vmd.qmp.connection import MonitorConnection
+
+                endpoint = MonitorConnection(monitor.endpoint, factory, monitor.chardev_id)
             self._monitors.append(endpoint)
             try:
                 endpoint.open()

@@ -501,12 +501,21 @@ def test_cont_boots_vmds_guest_where_qemus_firmware_panics() -> None:
     with both("-S", "-smp", "1,maxcpus=2") as (qemu, vmd, qemu_peer, vmd_peer):
         assert vmd.execute("cont") == {"return": {}}
         assert vmd.result("query-status") == {"status": "running", "singlestep": False, "running": True}
-        with contextlib.suppress(EOFError, OSError):  # QEMU goes away mid-conversation
-            qemu.execute("cont")
+        replies: list[Any] = []
+        ended: BaseException | None = None
+        try:  # QEMU goes away mid-conversation
+            replies.append(qemu.execute("cont"))
             for _ in range(200):
-                qemu.execute("query-status")
+                replies.append(qemu.result("query-status"))
+        except (EOFError, OSError) as exc:
+            ended = exc
         deadline = time.monotonic() + 30
         while qemu_peer.alive() and time.monotonic() < deadline:  # a zombie until init reaps it
             time.sleep(0.05)
-        assert not qemu_peer.alive(), "QEMU's firmware panics and QEMU exits"
+        state = Path(f"/proc/{qemu_peer.pid}/status")
+        assert not qemu_peer.alive(), (
+            f"QEMU's firmware panics and QEMU exits; it did not: replies {replies[-3:]}, conversation "
+            f"ended by {ended!r}, {state.read_text()[:200] if state.exists() else ''}, "
+            f"log: {qemu_peer.log.read_text()[-2000:] if qemu_peer.log.exists() else ''}"
+        )
         assert vmd_peer.alive()

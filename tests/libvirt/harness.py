@@ -15,6 +15,7 @@ requires (it tracks the pid it started).  Used by tests/libvirt and scripts/benc
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import shutil
@@ -33,6 +34,10 @@ QEMU_CONF = Path("/etc/libvirt/qemu.conf")
 REAPER = Path(__file__).with_name("reaper.py")
 RUN_DIR = Path("/run/libvirt/qemu")
 VIRSH_TIMEOUT = 60.0
+# There is one system libvirtd per host: runs of this suite (two checkouts, a benchmark beside a
+# test run) queue on this lock instead of failing on each other's daemons.
+HOST_LOCK = Path("/run/lock/vmd-libvirt-suite.lock")
+HOST_LOCK_WAIT = 1800.0
 # libvirt waits this long for DEVICE_DELETED before virsh reports an unplug as failed.
 LIBVIRT_UNPLUG_WAIT = 5.0
 
@@ -218,10 +223,35 @@ class Libvirt:
         self.libvirtd_pid: int | None = None
         self.virtlogd_pid: int | None = None
         self._reapers: list[subprocess.Popen[bytes]] = []
+        self._lock_fd: int | None = None
 
     # -- daemons ---------------------------------------------------------------------------------
 
+    def _take_host_lock(self) -> None:
+        HOST_LOCK.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(HOST_LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        deadline = time.monotonic() + HOST_LOCK_WAIT
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    os.close(fd)
+                    raise LibvirtError(
+                        f"another libvirt run held {HOST_LOCK} for {HOST_LOCK_WAIT:.0f} s: "
+                        "only one may use this host's libvirtd at a time"
+                    ) from None
+                time.sleep(0.5)
+        self._lock_fd = fd
+
+    def _release_host_lock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # closing the only descriptor drops the lock
+            self._lock_fd = None
+
     def start(self) -> None:
+        self._take_host_lock()
         for name in ("libvirtd", "virtlogd"):
             pids = _running(name)
             if pids:
@@ -268,6 +298,7 @@ class Libvirt:
                 reaper.kill()
                 reaper.wait()
         self._reapers.clear()
+        self._release_host_lock()
 
     def _daemon(self, argv: list[str], pidfile: Path) -> int:
         """Start a daemon (it forks itself away) under a reaper of its own; its pid."""
