@@ -277,5 +277,9 @@ def main_ppc64() -> int:
     return main(target="ppc64")
 
 
+def main_aarch64() -> int:
+    return main(target="aarch64")
+
+
 if __name__ == "__main__":
     sys.exit(main())

@@ -56,6 +56,8 @@ def answer(early: EarlyExit, target: SysEmuTarget = SysEmuTarget.X86_64) -> Answ
             return Answer(fmt.s390x_cpus(listed, models.help_sections))
         if models.help_style == "ppc":
             return Answer(fmt.ppc_cpus(listed))
+        if models.help_style == "arm":
+            return Answer(fmt.arm_cpus(model.name for model in models.help_order))
         return Answer(fmt.cpus(models.help_prefix, listed, models.help_flags))
     if topic == "device":
         if detail is None:
@@ -99,7 +101,7 @@ def _devices(target: SysEmuTarget) -> list[fmt.DeviceEntry]:
 # `-machine help` alone is answered from a precomputed copy (vmd/topics_cache.py) without loading
 # the boards: start-up time.  `python -m vmd.topics` regenerates it; a unit test fails on drift.
 CACHE = Path(__file__).with_name("topics_cache.py")
-CACHED_TARGETS = (SysEmuTarget.X86_64, SysEmuTarget.S390X)
+CACHED_TARGETS = (SysEmuTarget.X86_64, SysEmuTarget.S390X, SysEmuTarget.PPC64, SysEmuTarget.AARCH64)
 
 
 def cache_source() -> str:

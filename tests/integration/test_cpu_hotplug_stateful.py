@@ -1,6 +1,7 @@
 """CPU hotplug as a state machine: random sequences of plug, unplug, stop/cont and guest policy
 changes against one real vmd per example, every view checked against a model after every step.
-pc/q35 first; the add-only s390x board's machine and the pseries cores' machine are at the end.
+pc/q35 first; then ARM virt's (the same block behind its GED); the add-only s390x board's machine
+and the pseries cores' machine are at the end.
 
 The model is what vmd's documentation and code say (vmd/machine/cpu_manager.py,
 vmd/machine/hotplug/acpi_cpu.py, vmd/guest/os_model.py, vmd/guest/acpi_ospm.py):
@@ -146,6 +147,8 @@ class Model:
     anon: int = 0  # QEMU's peripheral-anon counter: every anonymous device_add uses one up
     booted: bool = False
     paths: set[str] = field(default_factory=set)  # every CPU path seen, for absent-path requests
+    cpu_type: str = CPU
+    legacy_before_boot = True  # x86's ACPI block is legacy until the guest's tables switch it
 
     def ids(self) -> set[str]:
         return {cpu.device_id for cpu in self.cpus.values() if cpu.device_id is not None}
@@ -200,7 +203,7 @@ class Model:
             now.append(ost(index, 3, 0x84, cpu.device_id))
             chains.append(
                 [
-                    {"event": "DEVICE_DELETED", "data": {"path": f"{cpu.path}/lapic"}},
+                    *self.deleted_children(cpu),
                     {"event": "DEVICE_DELETED", "data": with_device(cpu.device_id, cpu.path)},
                     ost(index, 3, 0, None),
                 ]
@@ -212,17 +215,33 @@ class Model:
         self.removes.clear()
         return now, chains
 
+    def deleted_children(self, cpu: Cpu) -> list[Event]:
+        return [{"event": "DEVICE_DELETED", "data": {"path": f"{cpu.path}/lapic"}}]
+
+    def occupied(self, index: int) -> str:
+        return f"CPU[{index}] with APIC ID {self.topology.apic_id(index)} exists"
+
+    def unplug_refusal(self, cpu: Cpu) -> str | None:
+        """device_del's refusal of a present CPU, None when the request goes to the guest."""
+        if cpu.index == 0:
+            return "Boot CPU is unpluggable"
+        if not self.booted:
+            return f"acpi: device unplug request for not supported device type: {CPU}"
+        return None
+
     def slots(self) -> list[dict[str, Any]]:
         listing = []
         for index in reversed(range(self.topology.max_cpus)):
-            entry: dict[str, Any] = {"type": CPU, "vcpus-count": 1, "props": self.topology.props(index)}
+            entry: dict[str, Any] = {
+                "type": self.cpu_type, "vcpus-count": 1, "props": self.topology.props(index),
+            }  # fmt: skip
             if index in self.cpus:
                 entry["qom-path"] = self.cpus[index].path
             listing.append(entry)
         return listing
 
     def ospm(self) -> list[dict[str, Any]]:
-        if not self.booted:
+        if not self.booted and self.legacy_before_boot:
             return []  # legacy interface: QEMU lists no CPU slots
         status = []
         for index in range(self.topology.max_cpus):
@@ -389,7 +408,7 @@ class CpuHotplugMachine(RuleBasedStateMachine):
 
     def plug(self, index: int, device_id: str | None) -> None:
         model = self.model
-        arguments: dict[str, Any] = {"driver": CPU, **model.topology.props(index)}
+        arguments: dict[str, Any] = {"driver": model.cpu_type, **model.topology.props(index)}
         if device_id is not None:
             arguments["id"] = device_id
         if device_id is not None and device_id in model.ids():
@@ -400,12 +419,7 @@ class CpuHotplugMachine(RuleBasedStateMachine):
             name = f"device[{model.anon}]"
             model.anon += 1
         if index in model.cpus:
-            apic_id = model.topology.apic_id(index)
-            self.step(
-                "device_add",
-                arguments,
-                failure("GenericError", f"CPU[{index}] with APIC ID {apic_id} exists"),
-            )
+            self.step("device_add", arguments, failure("GenericError", model.occupied(index)))
             return
         container = "peripheral" if device_id is not None else "peripheral-anon"
         model.add(Cpu(index, f"/machine/{container}/{name}", device_id))
@@ -415,14 +429,11 @@ class CpuHotplugMachine(RuleBasedStateMachine):
     def unplug(self, name: str) -> None:
         model = self.model
         cpu = model.find(name)
+        refusal = None if cpu is None else model.unplug_refusal(cpu)
         if cpu is None:
             expected = failure("DeviceNotFound", f"Device '{name}' not found")
-        elif cpu.index == 0:
-            expected = failure("GenericError", "Boot CPU is unpluggable")
-        elif not model.booted:
-            expected = failure(
-                "GenericError", f"acpi: device unplug request for not supported device type: {CPU}"
-            )
+        elif refusal is not None:
+            expected = failure("GenericError", refusal)
         else:
             model.removes.add(cpu.index)
             self.step("device_del", {"id": name}, OK, *model.raise_sci())
@@ -524,7 +535,7 @@ class CpuHotplugMachine(RuleBasedStateMachine):
             view = await qmp.execute("__com.vmd_query-guest-cpus")
             assert isinstance(view, dict)
             assert view["policy"] == model.policy()
-            return {key: view[key] for key in ("possible", "present", "online", "offline")}
+            return {key: view[key] for key in model.guest()}
 
         assert await eventually(guest_now, model.guest()) == model.guest()
         assert peer.alive()
@@ -546,6 +557,102 @@ SETTINGS = settings(
 @pytest.mark.slow
 def test_cpu_hotplug_state_machine() -> None:
     run_state_machine_as_test(CpuHotplugMachine, settings=SETTINGS)
+
+
+# -- ARM virt: every possible vCPU present, hotplug enables them -----------------------------------
+#
+# The model (vmd/boards/arm/, vmd/machine/hotplug/ged_cpu.py, vmd/guest/ged_ospm.py): x86's
+# machine with the GED's block, which is modern from power-on (an unplug before boot is flagged,
+# and the booting guest answers it), one DEVICE_DELETED per eject (no lapic), the RFC's texts, and
+# the guest's arm64 view (present = possible; `enabled` is what x86 calls present).
+
+ARM_CPU = "cortex-a57-arm-cpu"
+
+
+@dataclass(frozen=True)
+class ArmTopology(Topology):
+    clusters: int = 1
+
+    @property
+    def max_cpus(self) -> int:
+        return self.sockets * self.clusters * self.cores * self.threads
+
+    def props(self, index: int) -> dict[str, int]:
+        return {
+            "socket-id": index // (self.threads * self.cores * self.clusters),
+            "cluster-id": index // (self.threads * self.cores) % self.clusters,
+            "core-id": index // self.threads % self.cores,
+            "thread-id": index % self.threads,
+        }
+
+
+ARM_TOPOLOGIES = (
+    ArmTopology("2,maxcpus=8", 1, 8, 1),  # virt >= 6.2 prefers cores
+    ArmTopology("2,sockets=2,clusters=2,cores=2,threads=1,maxcpus=8", 2, 2, 1, clusters=2),
+    ArmTopology("2,sockets=1,clusters=2,cores=1,threads=3,maxcpus=6", 1, 1, 3, clusters=2),
+)
+
+
+@dataclass
+class ArmModel(Model):
+    cpu_type: str = ARM_CPU
+    legacy_before_boot = False
+
+    def boot(self) -> None:
+        super().boot()
+        self.sci = bool(self.removes)  # the booting guest answers the eject requests it finds
+
+    def deleted_children(self, cpu: Cpu) -> list[Event]:
+        return []
+
+    def occupied(self, index: int) -> str:
+        ids = self.topology.props(index)
+        address = ":".join(str(ids[f"{level}-id"]) for level in ("socket", "cluster", "core", "thread"))
+        return f"cpu(id{index}={address}) with arch-id {index} exist"  # mp-affinity: index < 16
+
+    def unplug_refusal(self, cpu: Cpu) -> str | None:
+        return "Boot CPU(id0=0:0:0:0) hot-unplug not supported" if cpu.index == 0 else None
+
+    def guest(self) -> dict[str, str]:
+        possible = set(range(self.topology.max_cpus))
+        return {
+            "possible": cpu_list(possible),
+            "present": cpu_list(possible),
+            "enabled": cpu_list(self.guest_present),
+            "online": cpu_list(self.online),
+            "offline": cpu_list(possible - self.online),
+        }
+
+
+class ArmCpuHotplugMachine(CpuHotplugMachine):
+    @initialize(
+        topology=st.sampled_from(ARM_TOPOLOGIES),
+        unplug=st.sampled_from(UNPLUG_POLICIES),
+        auto_online=st.booleans(),
+        paused=st.booleans(),
+    )
+    def start(self, topology: Topology, unplug: str, auto_online: bool, paused: bool) -> None:
+        guest = f"unplug={unplug},auto-online={'on' if auto_online else 'off'}"
+        args = ["-M", "virt,gic-version=3", "-cpu", "cortex-a57", "-smp", topology.smp, "-vmd-guest", guest]
+        self.peer = start_peer("vmd", [*args, *(["-S"] if paused else [])], target="aarch64")
+        model = self.model = ArmModel(topology, unplug, auto_online, "prelaunch" if paused else "running")
+        model.add(Cpu(0, "/machine/unattached/device[0]", None))
+        model.add(Cpu(1, "/machine/unattached/device[1]", None))
+        if not paused:
+            model.boot()
+
+        async def connect(socket: str) -> None:
+            self.qmp = QMPClient("stateful-arm")
+            await asyncio.wait_for(self.qmp.connect(socket), TIMEOUT)
+            self.qmp.register_listener(self.listener)
+            self.listening = True
+
+        self.run(connect(self.peer.socket))
+
+
+@pytest.mark.slow
+def test_arm_virt_cpu_hotplug_state_machine() -> None:
+    run_state_machine_as_test(ArmCpuHotplugMachine, settings=SETTINGS)
 
 
 # -- s390x: add only ----------------------------------------------------------------------------

@@ -144,6 +144,17 @@ async def test_ppc64_commands_and_events_have_qemus_shapes(peers: Callable[..., 
     assert not {"query-cpu-model-expansion", "cpu-add"} & commands
 
 
+async def test_aarch64_commands_and_events_have_qemus_shapes(peers: Callable[..., Peer]) -> None:
+    """vmd-system-aarch64's schema against qemu-system-aarch64's (which has no default machine):
+    every shared command with QEMU's shape, no cpu-add, no s390x CPU model queries."""
+    args = ("-M", "virt", "-S")
+    qemu_schema = await fetch_schema(peers("qemu", *args, target="aarch64").socket)
+    vmd_schema = await fetch_schema(peers("vmd", *args, target="aarch64").socket)
+    assert not compare_schemas(vmd_schema, qemu_schema)
+    commands = {name for name, entity in vmd_schema.items() if entity["meta-type"] == "command"}
+    assert not {"cpu-add", "query-cpu-model-expansion", "__com.vmd_guest-set-cpu-configured"} & commands
+
+
 async def test_query_commands_lists_exactly_the_schema_commands(vmd: Peer) -> None:
     async with qmp_client(vmd.socket) as qmp:
         commands = await qmp.execute("query-commands")

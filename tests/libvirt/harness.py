@@ -200,6 +200,48 @@ def pseries_domain_xml(
 """
 
 
+def aarch64_domain_xml(
+    name: str,
+    emulator: str,
+    *,
+    maxvcpus: int = 4,
+    current: int = 1,
+    model: str = "cortex-a57",
+    acpi_on: bool = True,
+) -> str:
+    """An ARM virt domain with a GICv3 and a 64-bit model (what vmd's vCPU hotplug needs): vCPU 0
+    fixed and the others hot-pluggable, one core per vCPU.
+
+    libvirt refuses `<acpi/>` on aarch64 without UEFI (`ACPI requires UEFI on this architecture`)
+    and then passes -no-acpi; UEFI means a pflash drive, which vmd does not have.  vCPU hotplug
+    needs ACPI (the GED), so the domain turns it back on after libvirt's options (QEMU, like vmd,
+    lets a later -machine acpi=on override -no-acpi); `acpi_on=False` leaves libvirt's -no-acpi."""
+    override = "<qemu:arg value='-machine'/><qemu:arg value='acpi=on'/>" if acpi_on else ""
+    vcpus = ["<vcpu id='0' enabled='yes' hotpluggable='no' order='1'/>"]
+    for index in range(1, maxvcpus):
+        enabled = "yes" if index < current else "no"
+        order = f" order='{index + 1}'" if index < current else ""
+        vcpus.append(f"<vcpu id='{index}' enabled='{enabled}' hotpluggable='yes'{order}/>")
+    return f"""\
+<domain type='qemu' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>
+  <name>{name}</name>
+  <memory unit='MiB'>128</memory>
+  <vcpu placement='static' current='{current}'>{maxvcpus}</vcpu>
+  <vcpus>{"".join(vcpus)}</vcpus>
+  <os><type arch='aarch64' machine='virt'>hvm</type></os>
+  <features><gic version='3'/></features>
+  <cpu mode='custom' match='exact'><model fallback='forbid'>{model}</model>
+    <topology sockets='1' dies='1' cores='{maxvcpus}' threads='1'/></cpu>
+  <on_poweroff>destroy</on_poweroff>
+  <devices>
+    <emulator>{emulator}</emulator>
+    <memballoon model='none'/>
+  </devices>
+  <qemu:commandline>{override}</qemu:commandline>
+</domain>
+"""
+
+
 class Libvirt:
     """virtlogd + libvirtd for one run.  Start with :meth:`start`, end with :meth:`stop`."""
 

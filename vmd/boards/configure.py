@@ -128,6 +128,10 @@ def machine_settings(
         # QEMU applies -cpu's options to the first CPU it creates, and checks that CPU's model.
         board = board.with_cpu_options(model.typename, config.cpu_options, warn)
     try:
+        board = board.finalize(model.typename, topology)
+    except StartupError as error:
+        raise ConfigError(str(error)) from None
+    try:
         policy = parse_policy(config.guest_policy)
     except PolicyError as error:
         raise ConfigError(str(error)) from None

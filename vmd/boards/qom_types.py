@@ -45,6 +45,7 @@ class QomType:
 _X86 = frozenset({SysEmuTarget.X86_64})
 _S390X = frozenset({SysEmuTarget.S390X})
 _PPC64 = frozenset({SysEmuTarget.PPC64})
+_AARCH64 = frozenset({SysEmuTarget.AARCH64})
 
 
 def _ids() -> tuple[ClassProperty, ...]:
@@ -172,6 +173,35 @@ def _ppc64_cpu_types() -> Iterator[QomType]:
         yield QomType(model + cpu_models.CORE_SUFFIX, "spapr-cpu-core", targets=_PPC64)
 
 
+# The virt machine's devices (vmd.boards.arm.virt), with QEMU 7.2's parents.
+_AARCH64_DEVICES = (
+    QomType("virt-machine", "machine", abstract=True, targets=_AARCH64),
+    QomType("arm-cpu", "cpu", abstract=True, properties=(
+        ClassProperty("mp-affinity", "uint64", default=0xFFFFFF00FF000000),
+        ClassProperty("node-id", "int32", default=-1),
+    ), targets=_AARCH64),
+    QomType("aarch64-cpu", "arm-cpu", abstract=True, targets=_AARCH64),
+    QomType("sys-bus-device", "device", abstract=True, targets=_AARCH64),
+    QomType("arm_gic_common", "sys-bus-device", abstract=True, targets=_AARCH64),
+    QomType("arm_gic", "arm_gic_common", targets=_AARCH64),
+    QomType("arm-gicv3-common", "sys-bus-device", abstract=True, targets=_AARCH64),
+    QomType("arm-gicv3", "arm-gicv3-common", targets=_AARCH64),
+    QomType("arm-gicv3-its-common", "sys-bus-device", abstract=True, targets=_AARCH64),
+    QomType("arm-gicv3-its", "arm-gicv3-its-common", targets=_AARCH64),
+    QomType("arm-gicv2m", "sys-bus-device", targets=_AARCH64),
+    QomType("pl011", "sys-bus-device", targets=_AARCH64),
+    QomType("pl031", "sys-bus-device", targets=_AARCH64),
+    QomType("pci-host-bridge", "sys-bus-device", abstract=True, targets=_AARCH64),
+    QomType("pcie-host-bridge", "pci-host-bridge", abstract=True, targets=_AARCH64),
+    QomType("gpex-pcihost", "pcie-host-bridge", targets=_AARCH64),
+    QomType("pl061", "sys-bus-device", targets=_AARCH64),
+    QomType("gpio-key", "sys-bus-device", targets=_AARCH64),
+    QomType("acpi-ged", "sys-bus-device", properties=(ClassProperty("ged-event", "uint32", default=0),),
+            targets=_AARCH64),
+    QomType("virtio-mmio", "sys-bus-device", targets=_AARCH64),
+    QomType("platform-bus-device", "sys-bus-device", targets=_AARCH64),
+)  # fmt: skip
+
 # What a CPU model's own type adds to its abstract parent's properties, by target.
 _MODEL_PROPERTIES = {SysEmuTarget.S390X: (ClassProperty("crash-information", "GuestPanicInformation"),)}
 
@@ -218,6 +248,8 @@ def _all_types(target: SysEmuTarget) -> Iterator[QomType]:
     if target is SysEmuTarget.S390X:
         yield QomType("s390x-cpu", "cpu", abstract=True, properties=_s390x_cpu(), targets=_S390X)
         yield from _S390X_DEVICES
+    if target is SysEmuTarget.AARCH64:
+        yield from _AARCH64_DEVICES
     boards = catalog(target)
     for board in boards.boards.values():
         yield QomType(f"{board.name}-machine", board.qom_parent)

@@ -107,6 +107,11 @@ def cpus(prefix: str, models: Iterable[tuple[str, str]], flags: Sequence[str]) -
     return "\n".join(lines) + "\n"
 
 
+def arm_cpus(names: Iterable[str]) -> str:
+    """-cpu help of qemu-system-aarch64 (arm_cpu_list): a title, then two spaces and each name."""
+    return "\n".join(["Available CPUs:", *(f"  {name}" for name in names)]) + "\n"
+
+
 def s390x_cpus(
     models: Iterable[tuple[str, str]], sections: Iterable[tuple[str, Iterable[tuple[str, str]]]]
 ) -> str:

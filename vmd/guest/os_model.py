@@ -66,9 +66,12 @@ class GuestMachine(Protocol):
 
 class FirmwareDriver(Protocol):
     """The guest's driver for the board's CPU hotplug interface.  `standby_cpus`: whether the
-    firmware has CPUs that are present but not configured (s390x's SCLP)."""
+    firmware has CPUs that are present but not configured (s390x's SCLP).
+    `all_possible_present`: whether every possible CPU is present to the OS from boot and hotplug
+    enables and disables them (arm64); the OS's `present` set then holds the enabled ones."""
 
     standby_cpus: bool
+    all_possible_present: bool
 
     def is_configured(self, index: int) -> bool:
         """Whether the firmware reports the present CPU `index` configured."""
@@ -120,6 +123,15 @@ class GuestOs:
     def standby_cpus(self) -> bool:
         """Whether this guest's CPUs can be present but deconfigured (its firmware's notion)."""
         return self._driver is not None and self._driver.standby_cpus
+
+    @property
+    def all_possible_present(self) -> bool:
+        """Whether this guest sees every possible CPU present, hotplug enabling them (arm64)."""
+        return self._driver is not None and self._driver.all_possible_present
+
+    @property
+    def _found_word(self) -> str:
+        return "enabled" if self.all_possible_present else "present"
 
     @property
     def machine(self) -> GuestMachine:
@@ -225,15 +237,17 @@ class GuestOs:
             self.machine.set_cpu_online_bit(index, False)
             if self.policy.auto_online:
                 log.info(
-                    "guest: CPU %d is present%s; onlining it (auto-online=on)",
+                    "guest: CPU %d is %s%s; onlining it (auto-online=on)",
                     index,
+                    self._found_word,
                     "" if configured else " in standby, configuring it and",
                 )
                 self.spawn(self._bring_up(index), f"guest-online-{index}")
             else:
                 log.info(
-                    "guest: CPU %d is present%s; left offline (auto-online=off)",
+                    "guest: CPU %d is %s%s; left offline (auto-online=off)",
                     index,
+                    self._found_word,
                     "" if configured else " in standby",
                 )
 
@@ -263,7 +277,8 @@ class GuestOs:
         if not self.running.is_set():
             raise ValueError("the guest is not running")
         if index not in self.present:
-            raise ValueError(f"CPU {index} is not present in the guest")
+            state = "enabled" if self.all_possible_present else "present"
+            raise ValueError(f"CPU {index} is not {state} in the guest")
         if not online and index == 0 and not self.policy.cpu0_hotplug:
             raise ValueError("CPU 0 cannot be taken offline (the guest was not booted with cpu0_hotplug)")
         if online and index not in self.configured:

@@ -14,6 +14,7 @@ from vmd.qapi.compiled import (
     GuestSetCpuOnlineArgs,
     GuestUnplugPolicy,
     SetGuestPolicyArgs,
+    SysEmuTarget,
 )
 
 
@@ -60,13 +61,15 @@ def set_guest_policy(ctx: CommandContext, args: SetGuestPolicyArgs) -> GuestPoli
 def query_guest_cpus(ctx: CommandContext, args: None) -> GuestCpus:
     guest = ctx.guest
     possible = set(range(ctx.vm.slots.possible_vcpus))
+    arm = ctx.vm.board.target is SysEmuTarget.AARCH64
     return GuestCpus(
         possible=cpu_list(possible),
-        present=cpu_list(guest.present),
+        present=cpu_list(possible if guest.all_possible_present else guest.present),
         online=cpu_list(guest.online),
         offline=cpu_list(possible - guest.online),
         policy=_policy_info(ctx),
         configured=cpu_list(guest.configured) if guest.standby_cpus else None,
+        enabled=cpu_list(guest.present) if arm else None,
     )
 
 

@@ -154,9 +154,20 @@ class Board(ABC):
         return dataclasses.replace(self, cpu_max=max_cpus)
 
     def with_properties(self, props: Mapping[str, str]) -> Board:
-        """The board with the -machine properties it reads itself (pseries' vsmt, ic-mode);
-        StartupError with QEMU's text for a bad value."""
+        """The board with the -machine properties it reads itself (pseries' vsmt, ic-mode); most
+        boards take none of them into account.  StartupError with QEMU's text for a bad value."""
         return self
+
+    def finalize(self, cpu_type: str, topology: Topology) -> Board:
+        """The board once its CPU type and topology are known: its own start-up refusals (QEMU's
+        machine init, StartupError), and what they decide (ARM virt: whether vCPU hotplug is on)."""
+        return self
+
+    @property
+    def precreate_vcpus(self) -> bool:
+        """Whether every possible vCPU's engine context is created (and parked) at start-up, as
+        for a machine whose architecture cannot hot-add a CPU (ARM virt's hotplug mode)."""
+        return False
 
     def check_machine(self, topology: Topology, cpu_type: str, ram_bytes: int) -> None:  # noqa: B027
         """The board's refusals when it builds the machine (its init function), once the CPU

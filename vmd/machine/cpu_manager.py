@@ -267,6 +267,9 @@ class CpuManager:
         return self.device_add(arguments, hotplug=True, legacy_cpu_add=True)
 
     def create_boot_cpus(self) -> None:
+        if self.board.precreate_vcpus:
+            # Every possible vCPU exists from boot, the absent ones parked (ARM virt's hotplug).
+            self.vcpus.precreate(self.slots.possible_vcpus)
         for slot in range(self.boot_cpus):
             container, name = self.cpus.boot_place(slot)
             # As for any CPU, QEMU fills node-id in from the slot when NUMA is configured.

@@ -146,6 +146,10 @@ class VcpuHost:
             fw.set_online(self.ram, index, online)
         self.engine.start(index)
 
+    def precreate(self, count: int) -> None:
+        """Create the contexts of vCPUs 0..count-1 now, parked until plugged."""
+        self.engine.create_parked(range(count))
+
     def request_unplug(self, index: int) -> None:
         """Ask vCPU `index`'s thread to stop at its next safe point; `unplug` completes it."""
         self.engine.request_stop(index)

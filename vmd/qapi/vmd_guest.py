@@ -42,7 +42,9 @@ class SetGuestPolicyArgs(QapiStruct):
 
 class GuestCpus(QapiStruct):
     """CPU lists in Linux sysfs range syntax (`0-3,5`), as /sys/devices/system/cpu shows them.
-    `configured`: where CPUs can be present in standby (s390x), the present CPUs configured."""
+    `configured`: where CPUs can be present in standby (s390x), the present CPUs configured.
+    `enabled` (aarch64): the CPUs the guest may bring online (arm64 Linux's `enabled`); with vCPU
+    hotplug every possible CPU is present and hotplug changes which are enabled."""
 
     possible: str
     present: str
@@ -50,6 +52,7 @@ class GuestCpus(QapiStruct):
     offline: str
     policy: GuestPolicy
     configured: Annotated[str | None, OnlyOn("s390x")] = None
+    enabled: Annotated[str | None, OnlyOn("aarch64")] = None
 
 
 class GuestSetCpuOnlineArgs(QapiStruct):
