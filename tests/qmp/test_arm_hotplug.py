@@ -255,6 +255,9 @@ async def test_an_ignoring_guest_leaves_the_unplug_pending(vmd_vm: Vm) -> None:
 @pytest.mark.vmd_args(*ARM, "-smp", "1,maxcpus=4", "-vmd-guest", "auto-online=off", target="aarch64")
 async def test_without_auto_online_the_cpu_is_enabled_but_offline(vmd_vm: Vm) -> None:
     qmp = vmd_vm.qmp
+    # The boot vCPU confirms its online state when its thread first runs: on a loaded host that can
+    # come after the plug below, so wait for it (the test is about CPU 2).
+    await until_guest(qmp, "online", "0")
     with qmp.listener() as listener:
         await qmp.execute("device_add", {"driver": CPU, "id": "core2", "core-id": 2})
         assert await next_event(listener) == ost(1, 0, 2, "core2")

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 class PaprDriver:
     standby_cpus = True  # a core is the guest's only once it configured its connector
+    all_possible_present = False  # pseries: a core is present while plugged (arm64 has them all)
 
     def __init__(self, os: GuestOs, drcs: SpaprCpuDrcs, machine: GuestMachine) -> None:
         self.os = os
