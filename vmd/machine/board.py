@@ -233,6 +233,8 @@ class BoardCpus(ABC):
     `boot_powered_off`: the start-powered-off of the CPUs the machine creates at start-up."""
 
     boot_powered_off = False
+    # The board's subtype of the abstract `cpu-package` (vmd.machine.cpu_packages): what one slot is.
+    package_type = "thread-cpu-package"
 
     @abstractmethod
     def boot_place(self, slot: int) -> tuple[QomObject, str]:
