@@ -54,8 +54,9 @@ class EventBus:
         if data is not None:
             message["data"] = data.to_wire()
         line = encode_line(message)  # encoded once, whatever the number of sessions
-        log.debug("event %s", line.rstrip(b"\n").decode())
         optional = spec.name in self.opt_in
+        # An opt-in event is logged apart: "event ..." lines are what every session was sent.
+        log.debug("opt-in event %s" if optional else "event %s", line.rstrip(b"\n").decode())
         for subscriber, enabled in list(self._subscribers.items()):
             if not optional or spec.name in enabled:
                 subscriber.send_event(line)
