@@ -78,8 +78,8 @@ async def test_one_package_per_possible_slot_with_its_address(vmd_vm: Any) -> No
     assert isinstance(props, list)
     assert [(p["name"], p["type"]) for p in props] == [
         ("type", "string"), ("present", "bool"), ("unplug-pending", "bool"), ("vcpus", "uint32"),
-        ("cpu-indexes", "uint32List"), ("hotpluggable", "bool"), ("socket-id", "int32"),
-        ("core-id", "int32"), ("thread-id", "int32"), ("qom-path", "string"),
+        ("cpu-indexes", "uint32List"), ("hotpluggable", "bool"), ("socket-id", "int32"), ("die-id", "int32"),
+        ("core-id", "int32"), ("thread-id", "int32"), ("node-id", "int32"), ("qom-path", "string"),
     ]  # fmt: skip
     assert [await get(qmp, 3, p) for p in ("type", "present", "vcpus", "cpu-indexes", "hotpluggable")] == [
         "x86-thread-cpu-package",
@@ -88,7 +88,8 @@ async def test_one_package_per_possible_slot_with_its_address(vmd_vm: Any) -> No
         [3],
         True,
     ]
-    assert [await get(qmp, 3, p) for p in ("socket-id", "core-id", "thread-id", "qom-path")] == [1, 1, 0, ""]
+    ids = ("socket-id", "die-id", "core-id", "thread-id", "node-id", "qom-path")
+    assert [await get(qmp, 3, p) for p in ids] == [1, 0, 1, 0, -1, ""]
     assert [await get(qmp, 0, p) for p in ("present", "hotpluggable", "qom-path")] == [
         True,
         False,

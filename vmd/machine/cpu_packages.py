@@ -35,7 +35,9 @@ def package_name(slot: int) -> str:
 
 
 class CpuPackage(QomObject):
-    def __init__(self, manager: CpuManager, slot: int, type_name: str, hotpluggable: bool) -> None:
+    def __init__(
+        self, manager: CpuManager, slot: int, type_name: str, hotpluggable: bool, id_names: tuple[str, ...]
+    ) -> None:
         super().__init__(type_name)
         self.manager = manager
         self.slot = slot
@@ -45,7 +47,7 @@ class CpuPackage(QomObject):
         self.add_property(QomProperty("vcpus", "uint32", get=constant(len(vcpus))))
         self.add_property(QomProperty("cpu-indexes", "uint32List", get=constant(list(vcpus))))
         self.add_property(QomProperty("hotpluggable", "bool", get=constant(hotpluggable)))
-        for name, value in manager.slots.props(slot).to_wire().items():
+        for name, value in _ids(manager, slot, id_names):
             self.add_property(QomProperty(name, "int32", get=constant(value)))
         self.add_property(QomProperty("qom-path", "string", get=self.device_path))
 
@@ -66,10 +68,21 @@ class CpuPackage(QomObject):
             self.manager.request_unplug(self.slot)
 
 
-def create_packages(manager: CpuManager, machine: QomObject, package_type: str, hotpluggable: bool) -> None:
-    """/machine/cpu-packages and one package per possible slot (slot 0, the boot CPU, is never
-    hotpluggable)."""
+def _ids(manager: CpuManager, slot: int, names: tuple[str, ...]) -> list[tuple[str, int]]:
+    """The slot's topology ids: its address as query-hotpluggable-cpus gives it, and the levels
+    that leaves out (die-id with one die: 0; node-id without NUMA: -1, as an unset CPU's)."""
+    given = manager.slots.props(slot).to_wire()
+    ids = manager.layout.ids(slot)
+    implied = {"socket-id": ids.socket, "die-id": ids.die, "cluster-id": ids.cluster, "core-id": ids.core}
+    implied["thread-id"] = ids.thread
+    return [(name, given.get(name, implied.get(name, -1))) for name in names]
+
+
+def create_packages(manager: CpuManager, machine: QomObject, hotpluggable: bool) -> None:
+    """/machine/cpu-packages and one package per possible slot, of the board's package type
+    (slot 0, the boot CPU, is never hotpluggable)."""
     container = machine.add_child(CONTAINER, QomObject("container"))
+    cpus = manager.cpus
     for slot in range(len(manager.slots)):
-        package = CpuPackage(manager, slot, package_type, hotpluggable and slot != 0)
+        package = CpuPackage(manager, slot, cpus.package_type, hotpluggable and slot != 0, cpus.package_ids)
         container.add_child(package_name(slot), package)

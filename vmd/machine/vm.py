@@ -109,9 +109,7 @@ class VirtualMachine:
             boot_cpus=boot_cpus,
         )
         # Layer 2: a package per slot (/machine/cpu-packages), and resize jobs over them.
-        create_packages(
-            self.cpu_manager, self.qom.machine, self.cpu_manager.cpus.package_type, board.hotpluggable_cpus
-        )
+        create_packages(self.cpu_manager, self.qom.machine, board.hotpluggable_cpus)
         self.jobs = JobTable(emit)
         self.resizer = VcpuResizer(self.cpu_manager, self.jobs)
         self.migration = MigrationCapabilities()
