@@ -9,11 +9,12 @@ a slot it refused again; a refusal ends the job with `guest-refused` once nothin
 
 One job is live at a time: a new request with the same target and placement is the same job (the
 command is idempotent); any other request supersedes it (it concludes with `superseded`, and the
-new one starts from what the old one left: requests already sent to the guest cannot be taken
-back).  A job ends with exactly one __com.vmd_SET_VCPUS_COMPLETED: `reached` (the target is
-present, every vCPU the job added is online in the guest and every vCPU it removed is gone,
-DEVICE_DELETED sent), `guest-refused`, `deadline` (the requests stay pending), `cancelled`,
-`superseded` or `failed` (the machine refused a step: its error).
+new one starts from what the old one left, taking over the vCPUs it added, which must come online
+too: requests already sent to the guest cannot be taken back).  A job ends with exactly one
+__com.vmd_SET_VCPUS_COMPLETED: `reached` (the target is present, every vCPU the job added is
+online in the guest and every vCPU it removed is gone, DEVICE_DELETED sent), `guest-refused`,
+`deadline` (the requests stay pending), `cancelled`, `superseded` or `failed` (the machine refused
+a step: its error).
 """
 
 from __future__ import annotations
@@ -304,9 +305,11 @@ class VcpuResizer:
                 self._count += 1
             job_id = f"set-vcpus-{self._count}"
         self.jobs.check_new_id(job_id)
+        job = ResizeJob(job_id, self.jobs, self.manager, request, auto_dismiss=auto_dismiss)
         if current is not None and current.live:
             current.supersede()
-        job = ResizeJob(job_id, self.jobs, self.manager, request, auto_dismiss=auto_dismiss)
+            # What the superseded job added is new to this one too: it must come online as well.
+            job.added.update(current.added)
         self.current = job
         self._all = [j for j in self._all if j.live or (j._task is not None and not j._task.done())]
         self._all.append(job)
