@@ -1,5 +1,5 @@
-"""QEMU 7.2's generic job commands, side by side: with no job, query-jobs, job-cancel and
-job-dismiss answer as QEMU's do; vmd's resize jobs use the same commands and texts."""
+"""QEMU 7.2's generic job commands, side by side: with no job, query-jobs, job-cancel, job-pause,
+job-resume and job-dismiss answer as QEMU's do; vmd's resize jobs use the same commands and texts."""
 
 from __future__ import annotations
 
@@ -19,14 +19,10 @@ async def test_job_commands_without_a_job_like_qemu(peers: Callable[..., Peer]) 
     for kind in ("qemu", "vmd"):
         async with qmp_client(peers(kind, "-M", "q35", "-S").socket) as qmp:
             seen: list[Any] = [await qmp.execute("query-jobs")]
-            for command in ("job-cancel", "job-dismiss"):
+            for command in ("job-cancel", "job-pause", "job-resume", "job-dismiss"):
                 try:
                     seen.append(await qmp.execute(command, {"id": "nope"}))
                 except ExecuteError as error:
                     seen.append((error.error.error.class_, error.error.error.desc))
             answers[kind] = seen
-    assert (
-        answers["vmd"]
-        == answers["qemu"]
-        == [[], ("GenericError", "Job not found"), ("GenericError", "Job not found")]
-    )
+    assert answers["vmd"] == answers["qemu"] == [[], *[("GenericError", "Job not found")] * 4]

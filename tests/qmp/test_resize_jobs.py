@@ -337,3 +337,28 @@ async def test_the_guest_online_event_goes_to_sessions_that_ask(vmd_vm: Any) -> 
         {"cpu-index": 1, "qom-path": "/machine/peripheral-anon/device[0]", "online": False,
          "configured": True, "can-offline": True},
     ]  # fmt: skip
+
+
+@pytest.mark.vmd_args("-M", "q35", "-smp", "1,maxcpus=8", "-vmd-guest", "delay-ms=200")
+async def test_a_paused_job_asks_nothing_and_concludes_only_once_resumed(vmd_vm: Any) -> None:
+    qmp = vmd_vm.qmp
+    with qmp.listener(JOB_EVENTS) as listener:
+        await qmp.execute("__com.vmd_set-vcpus", {"target": 3})
+        assert await error_of(qmp, "job-resume", {"id": "set-vcpus-1"}) == (
+            "GenericError",
+            "Can't resume a job that was not paused",
+        )
+        assert await qmp.execute("job-pause", {"id": "set-vcpus-1"}) == {}
+        assert await error_of(qmp, "job-pause", {"id": "set-vcpus-1"}) == (
+            "GenericError",
+            "Job is already paused",
+        )
+        await wait_online(qmp, 2)  # the guest went on: the job's plugs were made before the pause
+        jobs = await qmp.execute("query-jobs")
+        assert isinstance(jobs, list)
+        assert [j["status"] for j in jobs] == ["paused"]
+        assert await qmp.execute("job-resume", {"id": "set-vcpus-1"}) == {}
+        assert await job_events(listener, "set-vcpus-1") == [
+            "created", "running", "paused", "running", "waiting", "pending",
+            completed("set-vcpus-1", 3, "reached", 3, 3), "concluded", "null",
+        ]  # fmt: skip

@@ -40,6 +40,16 @@ def job_cancel(ctx: CommandContext, args: JobIdArgs) -> None:
     ctx.vm.jobs.cancel(args.id)
 
 
+@handles("job-pause")
+def job_pause(ctx: CommandContext, args: JobIdArgs) -> None:
+    ctx.vm.jobs.pause(args.id)
+
+
+@handles("job-resume")
+def job_resume(ctx: CommandContext, args: JobIdArgs) -> None:
+    ctx.vm.jobs.resume(args.id)
+
+
 @handles("job-dismiss")
 def job_dismiss(ctx: CommandContext, args: JobIdArgs) -> None:
     ctx.vm.jobs.dismiss(ctx.vm.jobs.find(args.id))

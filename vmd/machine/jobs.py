@@ -77,6 +77,7 @@ class Job:
         self.total_progress = 0
         self.error: str | None = None
         self.auto_dismiss = auto_dismiss
+        self.user_paused = False
 
     def info(self) -> JobInfo:
         return JobInfo(
@@ -109,11 +110,35 @@ class Job:
         """job-cancel: the subclass stops and calls `finish`."""
         raise NotImplementedError
 
+    def pause(self) -> None:
+        """job-pause (after the verb check): a running job stops at once (vmd's jobs have no work
+        in flight to finish first)."""
+        if self.user_paused:
+            raise GenericError("Job is already paused")
+        self.user_paused = True
+        if self.status is S.RUNNING:
+            self.transition(S.PAUSED)
+
+    def resume(self) -> None:
+        """job-resume (the verb is checked here, after QEMU's own test, as QEMU does)."""
+        if not self.user_paused:
+            raise GenericError("Can't resume a job that was not paused")
+        self.apply_verb(JobVerb.RESUME)
+        self.user_paused = False
+        if self.status is S.PAUSED:
+            self.transition(S.RUNNING)
+            self.resumed()
+
+    def resumed(self) -> None:
+        """Back to running after a pause: the subclass catches up."""
+
     def finish(self, *, error: str | None, completed: Callable[[], None]) -> None:
         """End the job as QEMU ends one: a success waits, is pending (auto-finalized), then
         concludes; a failure or cancellation aborts and concludes.  `completed` sends the job's
         own completion event, between the two, where QEMU sends BLOCK_JOB_COMPLETED."""
         self.error = error
+        if self.status is S.PAUSED:  # QEMU resumes a paused job to let it end
+            self.transition(S.RUNNING)
         if error is None:
             self.transition(S.WAITING)
             self.transition(S.PENDING)
@@ -153,6 +178,14 @@ class JobTable:
         job = self.find(job_id)
         job.apply_verb(JobVerb.CANCEL)
         job.cancel_requested()
+
+    def pause(self, job_id: str) -> None:
+        job = self.find(job_id)
+        job.apply_verb(JobVerb.PAUSE)
+        job.pause()
+
+    def resume(self, job_id: str) -> None:
+        self.find(job_id).resume()
 
     def dismiss(self, job: Job) -> None:
         job.apply_verb(JobVerb.DISMISS)

@@ -87,7 +87,7 @@ class ResizeJob(Job):
                 while self.live:
                     await self._wake.wait()
                     self._wake.clear()
-                    if self.live:
+                    if self.live and self.status is ev.JobStatus.RUNNING:  # a paused job asks nothing
                         self._advance()
         except TimeoutError:
             if self.live:
@@ -101,6 +101,9 @@ class ResizeJob(Job):
 
     def cancel_requested(self) -> None:
         self._end(Outcome.CANCELLED)
+
+    def resumed(self) -> None:
+        self._wake.set()  # look at the machine again: it changed while the job was paused
 
     def supersede(self) -> None:
         self._end(Outcome.SUPERSEDED)

@@ -23,6 +23,8 @@ COMMANDS = (
         "Cancel a job: it stops asking for more, keeps what was done, and concludes.",
         args=JobIdArgs,
     ),
+    CommandSpec("job-pause", "Pause a job: it asks for nothing more until job-resume.", args=JobIdArgs),
+    CommandSpec("job-resume", "Resume a paused job.", args=JobIdArgs),
     CommandSpec("job-dismiss", "Remove a concluded job from query-jobs.", args=JobIdArgs),
 )
 
