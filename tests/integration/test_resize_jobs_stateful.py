@@ -11,7 +11,8 @@ when it is reported, and that no view ever disagrees with another:
   `present` and `qom-path`, the vCPU map; the guest's online vCPUs are present ones, and the
   guest's view per vCPU, the vCPU map and __com.vmd_query-guest-cpus say the same;
 * at most one resize job is live; query-jobs' progress never exceeds its total;
-* each job's statuses are created, running, then waiting and pending, or aborting, then its one
+* each job's statuses are created, running (paused and running again after a job-pause and a
+  job-resume), then waiting and pending, or aborting, then its one
   completion event, concluded and null; `reached` reports the target present with nothing
   pending, `guest-refused` names refused vCPUs, `superseded` only follows a newer request,
   `cancelled` only a job-cancel of it.
@@ -55,13 +56,15 @@ class JobTrace:
         if status == "created":
             assert seen == [], f"{self.id}: created twice: {seen}"
         elif status == "running":
-            assert seen == ["created"], f"{self.id}: {seen} then running"
+            assert seen == ["created"] or seen[-1:] == ["paused"], f"{self.id}: {seen} then running"
+        elif status == "paused":
+            assert seen[-1:] == ["running"], f"{self.id}: {seen} then paused"
         elif status == "waiting":
-            assert seen == ["created", "running"], f"{self.id}: {seen} then waiting"
+            assert seen[-1:] == ["running"], f"{self.id}: {seen} then waiting"
         elif status == "pending":
             assert seen[-1:] == ["waiting"], f"{self.id}: {seen} then pending"
         elif status == "aborting":
-            assert seen == ["created", "running"], f"{self.id}: {seen} then aborting"
+            assert seen[-1:] == ["running"], f"{self.id}: {seen} then aborting"
         elif status == "concluded":
             assert seen[-1:] in (["pending"], ["aborting"]), f"{self.id}: {seen} then concluded"
             assert self.completion is not None, f"{self.id}: concluded without its completion event"
@@ -227,6 +230,29 @@ class ResizeJobMachine(RuleBasedStateMachine):
             else:
                 # Live when drained; it may have ended since (its events are on their way).
                 assert answer in ({}, ("error", "Job not found")), answer
+            await self.drain()
+
+        self.run(go())
+
+    @rule(verb=st.sampled_from(("job-pause", "job-resume")))
+    def pause_or_resume(self, verb: str) -> None:
+        async def go() -> None:
+            await self.drain()
+            if self.current is None:
+                return
+            job = self.jobs[self.current]
+            answer = await self.execute(verb, {"id": self.current})
+            if not job.live:
+                assert answer == ("error", "Job not found"), answer
+            else:
+                # Live when drained; it may have ended since.  A pause twice or a resume of a job
+                # nobody paused are QEMU's refusals.
+                assert answer in (
+                    {},
+                    ("error", "Job not found"),
+                    ("error", "Job is already paused"),
+                    ("error", "Can't resume a job that was not paused"),
+                ), answer
             await self.drain()
 
         self.run(go())
