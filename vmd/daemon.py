@@ -41,6 +41,7 @@ from vmd.machine.user_objects import add_to_qom
 from vmd.machine.vcpus import FaultHandler, LoopHandoff, VcpuHost, VcpuSetupError
 from vmd.machine.vm import Identity, VirtualMachine
 from vmd.pidfile import Pidfile
+from vmd.qapi.compiled import __COM_VMD_GUEST_CPU_STATE as GUEST_CPU_STATE
 from vmd.qapi.compiled import SCHEMA, SCHEMA_INFO_JSON, ShutdownCause
 from vmd.qmp.dispatch import Dispatcher, to_wire
 from vmd.qmp.events import EventBus
@@ -153,7 +154,8 @@ def _build_vcpus(
 class Daemon:
     def __init__(self, settings: DaemonSettings) -> None:
         self.settings = settings
-        self.bus = EventBus()
+        # vmd's own events that only sessions asking for them get (__com.vmd_enable-events).
+        self.bus = EventBus(opt_in=frozenset({GUEST_CPU_STATE.name}))
         self.sessions: set[QmpSession] = set()
         self._exit: asyncio.Future[None] | None = None
         self._handoff = LoopHandoff()

@@ -24,6 +24,12 @@ NOT_IN_QEMU_72: dict[str, str] = {
     "__com.vmd_query-guest-cpus": "vmd's extension: the guest's own view of its CPUs",
     "__com.vmd_guest-set-cpu-online": "vmd's extension: online/offline from inside the guest",
     "__com.vmd_guest-set-cpu-configured": "vmd's extension (s390x): chcpu -c/-g from inside the guest",
+    "__com.vmd_set-vcpus": "vmd's extension: resize to N vCPUs as a job",
+    "__com.vmd_query-vcpu-map": "vmd's extension: every possible vCPU, hypervisor and guest views",
+    "__com.vmd_query-guest-vcpus": "vmd's extension: the guest's view per vCPU, with its QOM path",
+    "__com.vmd_enable-events": "vmd's extension: a session's opt-in events",
+    "__com.vmd_SET_VCPUS_COMPLETED": "vmd's extension: the one outcome of a resize job",
+    "__com.vmd_GUEST_CPU_STATE": "vmd's extension: the guest onlined or offlined a vCPU",
 }
 
 # Where vmd's declared shape knowingly differs from QEMU 7.2's.

@@ -4,7 +4,8 @@ Only types vmd gives meaning to are here: its machine types, CPU models and the 
 ACPI device that carries CPU hotplug, the memory backends and secrets -object creates, and the character
 devices of its monitors and serial ports.  Each name and parent is QEMU 7.2's, so a client that
 looks a type up by name (libvirt does) finds what it would find in QEMU; a type vmd does not
-implement is absent rather than faked.
+implement is absent rather than faked.  The one exception is vmd's own layer 2, the CPU packages
+(VMD_ONLY_TYPES), which QEMU never had: they have names no QEMU type has.
 """
 
 from __future__ import annotations
@@ -206,6 +207,23 @@ _AARCH64_DEVICES = (
 _MODEL_PROPERTIES = {SysEmuTarget.S390X: (ClassProperty("crash-information", "GuestPanicInformation"),)}
 
 
+# vmd's layer 2 (vmd.machine.cpu_packages): QEMU has no such types; see VMD_ONLY_TYPES.
+_PACKAGE = (
+    ClassProperty("present", "bool"),
+    ClassProperty("unplug-pending", "bool", settable=False),
+    ClassProperty("vcpus", "uint32", settable=False),
+    ClassProperty("cpu-indexes", "uint32List", settable=False),
+    ClassProperty("hotpluggable", "bool", settable=False),
+    ClassProperty("qom-path", "string", settable=False),
+)
+_X86_PACKAGE_IDS = tuple(
+    ClassProperty(name, "int32", settable=False)
+    for name in ("socket-id", "die-id", "core-id", "thread-id", "node-id")
+)
+VMD_ONLY_TYPES = frozenset(
+    {"cpu-package", "thread-cpu-package", "x86-thread-cpu-package", "s390x-cpu-package"}
+)
+
 _FIXED = (
     QomType("object", None, abstract=True, properties=(ClassProperty("type", "string", settable=False),)),
     QomType("container", "object"),
@@ -240,6 +258,13 @@ _FIXED = (
     QomType("chardev-pty", "chardev"),
     QomType("isa-device", "device", abstract=True, targets=_X86),
     QomType("isa-serial", "isa-device", properties=_ISA_SERIAL, targets=_X86),
+    QomType("cpu-package", "object", abstract=True, properties=_PACKAGE),
+    # A board's default (machine.board.BoardCpus): one thread per slot, addressed by socket, core, thread.
+    QomType("thread-cpu-package", "cpu-package", properties=_X86_PACKAGE_IDS[:1] + _X86_PACKAGE_IDS[2:4]),
+    QomType("x86-thread-cpu-package", "cpu-package", properties=_X86_PACKAGE_IDS, targets=_X86),
+    QomType(
+        "s390x-cpu-package", "cpu-package", properties=(ClassProperty("core-id", "int32"),), targets=_S390X
+    ),
 )
 
 

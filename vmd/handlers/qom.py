@@ -46,7 +46,9 @@ def qom_get(ctx: CommandContext, args: QomGetArgs) -> Any:
 
 
 @handles("qom-set")
-def qom_set(ctx: CommandContext, args: QomSetArgs) -> None:
+async def qom_set(ctx: CommandContext, args: QomSetArgs) -> None:
+    # A CPU package's `present` plugs its slot: one just ejected is free once its threads are gone.
+    await ctx.vm.cpu_manager.releases_done()
     obj = ctx.vm.qom.resolve(args.path)
     prop = _property(obj, args.property)
     if prop.set is None:

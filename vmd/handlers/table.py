@@ -15,6 +15,7 @@ from vmd.handlers import (  # noqa: F401 - imported for their @handles registrat
     qom,
     run_state,
     stats,
+    vcpus_layer2,
     vmd_guest,
     yank,
 )

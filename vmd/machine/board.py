@@ -257,6 +257,10 @@ class BoardCpus(ABC):
     `boot_powered_off`: the start-powered-off of the CPUs the machine creates at start-up."""
 
     boot_powered_off = False
+    # The board's subtype of the abstract `cpu-package` (vmd.machine.cpu_packages): what one slot is.
+    package_type = "thread-cpu-package"
+    # The topology ids its packages show, in this order (each package has all of them).
+    package_ids: tuple[str, ...] = ("socket-id", "core-id", "thread-id")
 
     @abstractmethod
     def boot_place(self, slot: int) -> tuple[QomObject, str]:

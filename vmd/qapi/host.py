@@ -33,6 +33,7 @@ class JobType(QapiDeclaredEnum):
     SNAPSHOT_LOAD = "snapshot-load"
     SNAPSHOT_SAVE = "snapshot-save"
     SNAPSHOT_DELETE = "snapshot-delete"
+    VMD_SET_VCPUS = "__com.vmd_set-vcpus"  # vmd's resize job (__com.vmd_set-vcpus)
 
 
 class JobStatus(QapiDeclaredEnum):
@@ -79,7 +80,11 @@ COMMANDS = (
     CommandSpec(
         "query-iothreads", "I/O threads (vmd has none).", returns=list[IOThreadInfo], allow_preconfig=True
     ),
-    CommandSpec("query-jobs", "Background jobs (vmd runs none).", returns=list[JobInfo]),
+    CommandSpec(
+        "query-jobs",
+        "Background jobs: vmd's are its vCPU resizes (__com.vmd_set-vcpus).",
+        returns=list[JobInfo],
+    ),
     CommandSpec("query-tpm-models", "TPM device models (vmd offers none).", returns=list[TpmModel]),
     CommandSpec("query-tpm-types", "TPM backends (vmd offers none).", returns=list[TpmType]),
 )

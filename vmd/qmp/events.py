@@ -1,4 +1,7 @@
-"""Delivers events to every session that finished capabilities negotiation."""
+"""Delivers events to every session that finished capabilities negotiation.
+
+An *opt-in* event (vmd's own, which no QEMU client expects) goes only to the sessions that asked
+for it by name (`enable`), so a client written for QEMU sees exactly QEMU's events."""
 
 from __future__ import annotations
 
@@ -18,14 +21,23 @@ class EventSubscriber(Protocol):
 
 
 class EventBus:
-    def __init__(self) -> None:
-        self._subscribers: dict[EventSubscriber, None] = {}  # ordered, for deterministic delivery
+    def __init__(self, opt_in: frozenset[str] = frozenset()) -> None:
+        self.opt_in = opt_in
+        # Ordered, for deterministic delivery; each with the opt-in events it asked for.
+        self._subscribers: dict[EventSubscriber, frozenset[str]] = {}
 
     def subscribe(self, subscriber: EventSubscriber) -> None:
-        self._subscribers[subscriber] = None
+        self._subscribers.setdefault(subscriber, frozenset())
 
     def unsubscribe(self, subscriber: EventSubscriber) -> None:
         self._subscribers.pop(subscriber, None)
+
+    def enable(self, subscriber: EventSubscriber, names: frozenset[str]) -> None:
+        """Send these opt-in events to `subscriber` too (it must have subscribed)."""
+        unknown = sorted(names - self.opt_in)
+        if unknown:
+            raise ValueError(unknown[0])
+        self._subscribers[subscriber] = self._subscribers.get(subscriber, frozenset()) | names
 
     def emit(self, spec: EventSpec, data: WireStruct | None = None) -> None:
         """Send now; a session that has not negotiated yet never sees it (QEMU does not queue events)."""
@@ -42,6 +54,9 @@ class EventBus:
         if data is not None:
             message["data"] = data.to_wire()
         line = encode_line(message)  # encoded once, whatever the number of sessions
-        log.debug("event %s", line.rstrip(b"\n").decode())
-        for subscriber in list(self._subscribers):
-            subscriber.send_event(line)
+        optional = spec.name in self.opt_in
+        # An opt-in event is logged apart: "event ..." lines are what every session was sent.
+        log.debug("opt-in event %s" if optional else "event %s", line.rstrip(b"\n").decode())
+        for subscriber, enabled in list(self._subscribers.items()):
+            if not optional or spec.name in enabled:
+                subscriber.send_event(line)

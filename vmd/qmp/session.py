@@ -107,6 +107,10 @@ class QmpSession(asyncio.Protocol):
         self.oob_enabled = "oob" in capabilities
         self._bus.subscribe(self)
 
+    def enable_events(self, names: frozenset[str]) -> None:
+        """Receive these opt-in events too (ValueError naming the first that is not one)."""
+        self._bus.enable(self, names)
+
     # -- asyncio.Protocol -------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
