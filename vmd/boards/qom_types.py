@@ -221,7 +221,14 @@ _X86_PACKAGE_IDS = tuple(
     for name in ("socket-id", "die-id", "core-id", "thread-id", "node-id")
 )
 VMD_ONLY_TYPES = frozenset(
-    {"cpu-package", "thread-cpu-package", "x86-thread-cpu-package", "s390x-cpu-package"}
+    {
+        "cpu-package",
+        "thread-cpu-package",
+        "x86-thread-cpu-package",
+        "s390x-cpu-package",
+        "spapr-core-cpu-package",
+        "arm-thread-cpu-package",
+    }
 )
 
 _FIXED = (
@@ -264,6 +271,22 @@ _FIXED = (
     QomType("x86-thread-cpu-package", "cpu-package", properties=_X86_PACKAGE_IDS, targets=_X86),
     QomType(
         "s390x-cpu-package", "cpu-package", properties=(ClassProperty("core-id", "int32"),), targets=_S390X
+    ),
+    QomType(
+        "spapr-core-cpu-package",
+        "cpu-package",
+        properties=(_X86_PACKAGE_IDS[2], _X86_PACKAGE_IDS[4]),
+        targets=_PPC64,
+    ),
+    QomType(
+        "arm-thread-cpu-package",
+        "cpu-package",
+        properties=(
+            _X86_PACKAGE_IDS[0],
+            ClassProperty("cluster-id", "int32", settable=False),
+            *_X86_PACKAGE_IDS[2:],
+        ),
+        targets=_AARCH64,
     ),
 )
 

@@ -372,7 +372,7 @@ class CpuManager:
     def plug_slot(self, slot: int) -> CpuDevice:
         """Hot-plug the machine's CPU type into `slot` as an anonymous device_add of the slot's
         address would: the same checks, QOM path, events and guest notification."""
-        arguments: dict[str, object] = {"driver": self.cpu_type}
+        arguments: dict[str, object] = {"driver": self.layout.cpu_type}  # the slot type (pseries: a core)
         arguments.update(self.slots.props(slot).to_wire())
         return self.device_add(arguments, hotplug=True)
 

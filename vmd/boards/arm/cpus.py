@@ -60,6 +60,10 @@ class ArmCpuObjects(BoardCpus):
     """ARM CPU devices: boot CPUs at unattached/device[N], mp-affinity, node-id, and in hotplug mode
     socket-id, cluster-id, core-id and thread-id."""
 
+    # Layer 2: one thread per slot, addressed as the ARM virt hotplug slots are.
+    package_type = "arm-thread-cpu-package"
+    package_ids = ("socket-id", "cluster-id", "core-id", "thread-id", "node-id")
+
     def __init__(self, qom: QomTree, layout: SlotLayout, per_cluster: int, rules: UnplugRules) -> None:
         self.qom = qom
         self.layout = layout

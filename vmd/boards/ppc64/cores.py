@@ -61,6 +61,10 @@ class SpaprCoreObjects(BoardCpus):
     unattached/device[0], so boot cores start at device[1]); `hotpluggable`: the machine type has
     CPU hotplug (pseries 2.7 and later)."""
 
+    # Layer 2: a pseries package is a whole core (its threads plug and unplug together).
+    package_type = "spapr-core-cpu-package"
+    package_ids = ("core-id", "node-id")
+
     boot_powered_off = True  # every ppc thread starts powered off; the firmware starts the boot one
 
     def __init__(
