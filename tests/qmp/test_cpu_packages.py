@@ -182,3 +182,58 @@ async def test_s390x_packages_plug_and_refuse_unplug_with_the_boards_text(peers:
                 "CPU hot unplug not supported on this machine",
             )
         assert await present_slots(qmp) == {0, 2}
+
+
+def guest_online(qmp: QMPClient) -> Callable[[], Any]:
+    async def probe() -> Any:
+        cpus = await qmp.execute("__com.vmd_query-guest-cpus")
+        assert isinstance(cpus, dict)
+        return cpus["online"]
+
+    return probe
+
+
+async def test_pseries_packages_are_whole_cores(peers: Callable[..., Peer]) -> None:
+    """A pseries package is a core: its threads' cpu-indexes, core-id = slot x threads; present=true
+    plugs the slot's core type, present=false goes through the guest (DEVICE_DELETED last)."""
+    peer = peers("vmd", "-M", "pseries", "-smp", "4,maxcpus=12,threads=4", target="ppc64")
+    async with qmp_client(peer.socket) as qmp:
+        assert await get(qmp, 1, "type") == "spapr-core-cpu-package"
+        assert [await get(qmp, 1, p) for p in ("core-id", "node-id", "vcpus", "cpu-indexes")] == [
+            4,
+            0,
+            4,
+            [4, 5, 6, 7],
+        ]
+        with qmp.listener() as listener:
+            assert await set_present(qmp, 1, True) == {}
+            assert await get(qmp, 1, "qom-path") == "/machine/peripheral-anon/device[0]"
+            cpus = await qmp.execute("query-cpus-fast")
+            assert isinstance(cpus, list)
+            assert [c["qom-path"] for c in cpus if c["props"]["core-id"] == 4] == [
+                f"/machine/peripheral-anon/device[0]/thread[{t}]" for t in range(4)
+            ]
+            await until(guest_online(qmp), "0-7")
+            assert await set_present(qmp, 1, False) == {}
+            async with asyncio.timeout(TIMEOUT):  # the threads' children and threads, then the core
+                while (event := await next_event(listener))["data"] != {
+                    "path": "/machine/peripheral-anon/device[0]"
+                }:
+                    assert event["event"] == "DEVICE_DELETED"
+        assert await get(qmp, 1, "present") is False
+        assert await present_slots(qmp) == {0}
+
+
+async def test_arm_virt_packages_are_threads_with_socket_cluster_core_thread_ids(
+    peers: Callable[..., Peer],
+) -> None:
+    args = ("-M", "virt,gic-version=3", "-cpu", "cortex-a57", "-smp", "1,maxcpus=4")
+    peer = peers("vmd", *args, target="aarch64")
+    async with qmp_client(peer.socket) as qmp:
+        assert await get(qmp, 3, "type") == "arm-thread-cpu-package"
+        ids = ("socket-id", "cluster-id", "core-id", "thread-id", "node-id", "cpu-indexes", "hotpluggable")
+        assert [await get(qmp, 3, p) for p in ids] == [0, 0, 3, 0, -1, [3], True]
+        assert await get(qmp, 0, "hotpluggable") is False
+        assert await set_present(qmp, 3, True) == {}
+        assert await present_slots(qmp) == {0, 3}
+        assert await get(qmp, 3, "qom-path") == "/machine/peripheral-anon/device[0]"

@@ -138,7 +138,7 @@ class VirtBoard(Board):
     def machine_options(self) -> tuple[tuple[str, str, str | None], ...]:
         return COMMON_MACHINE_OPTIONS + _VIRT_OPTIONS
 
-    def with_machine_properties(self, props: Mapping[str, str]) -> Board:
+    def with_properties(self, props: Mapping[str, str]) -> Board:
         options = self.options
         gic = props.get("gic-version")
         if gic is not None:
