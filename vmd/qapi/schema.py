@@ -18,6 +18,7 @@ from vmd.qapi import (
     machine,
     migration,
     qdev,
+    qga,
     qom,
     run_state,
     stats,
@@ -46,5 +47,11 @@ def declared_schema() -> Schema:
             *hmp.COMMANDS,
             *vmd_guest.COMMANDS,
         ),
-        events=(*run_state.EVENTS, *qdev.EVENTS, *acpi.EVENTS),
+        events=(*run_state.EVENTS, *qdev.EVENTS, *acpi.EVENTS, *host.EVENTS),
     )
+
+
+@functools.cache
+def declared_agent_schema() -> Schema:
+    """The guest agent's schema (qemu-ga's), apart from QMP's."""
+    return qga.agent_schema()

@@ -1,9 +1,16 @@
-"""Delivers events to every session that finished capabilities negotiation."""
+"""Delivers events to every session that finished capabilities negotiation.
+
+Some events are rate-limited as QEMU's monitor limits them (monitor/monitor.c,
+monitor_qapi_event_conf): per key, the first one goes out at once, and within the window that
+follows only the last one is kept, sent when the window ends (with its own timestamp).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from vmd.json.writer import encode_line
@@ -17,9 +24,19 @@ class EventSubscriber(Protocol):
     def send_event(self, line: bytes) -> None: ...
 
 
+# Event name -> (window in seconds, the data member that keys it).
+THROTTLED: dict[str, tuple[float, str]] = {"VSERPORT_CHANGE": (1.0, "id")}
+
+
+@dataclass(slots=True)
+class _Window:
+    pending: bytes | None = None
+
+
 class EventBus:
     def __init__(self) -> None:
         self._subscribers: dict[EventSubscriber, None] = {}  # ordered, for deterministic delivery
+        self._windows: dict[tuple[str, str], _Window] = {}
 
     def subscribe(self, subscriber: EventSubscriber) -> None:
         self._subscribers[subscriber] = None
@@ -42,6 +59,28 @@ class EventBus:
         if data is not None:
             message["data"] = data.to_wire()
         line = encode_line(message)  # encoded once, whatever the number of sessions
+        throttle = THROTTLED.get(spec.name)
+        if throttle is not None and data is not None:
+            seconds_window, member = throttle
+            key = (spec.name, str(getattr(data, member)))
+            window = self._windows.get(key)
+            if window is not None:
+                window.pending = line  # only the last one of the window is delivered
+                return
+            self._windows[key] = _Window()
+            asyncio.get_running_loop().call_later(seconds_window, self._window_ends, key, seconds_window)
+        self._deliver(line)
+
+    def _window_ends(self, key: tuple[str, str], seconds_window: float) -> None:
+        window = self._windows[key]
+        if window.pending is None:
+            del self._windows[key]
+            return
+        line, window.pending = window.pending, None
+        asyncio.get_running_loop().call_later(seconds_window, self._window_ends, key, seconds_window)
+        self._deliver(line)
+
+    def _deliver(self, line: bytes) -> None:
         log.debug("event %s", line.rstrip(b"\n").decode())
         for subscriber in list(self._subscribers):
             subscriber.send_event(line)
