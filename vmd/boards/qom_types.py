@@ -68,7 +68,8 @@ _ISA_SERIAL = (
     ClassProperty("chardev", "str", "ID of a chardev to use as a backend"),
 )
 # The guest agent's channel (vmd.devices.virtio_serial), with QEMU 7.2's names, parents and the
-# properties vmd gives meaning to.
+# properties vmd gives meaning to (QEMU has `addr` and `multifunction` on every pci-device; vmd's
+# ACPI devices have no PCI placement, so they sit on the PCI types that have one).
 _VIRTSERIALPORT = (
     ClassProperty("nr", "uint32", default=0xFFFFFFFF),
     ClassProperty("name", "str"),
@@ -91,10 +92,10 @@ _PCIE_ROOT_PORT = (
 )
 _X86_VIRTIO_SERIAL = (
     QomType("pci-bridge", "pci-device", abstract=True, targets=_X86),
-    QomType("pcie-port", "pci-bridge", abstract=True, targets=_X86),
+    QomType("pcie-port", "pci-bridge", abstract=True, properties=_PCI_DEVICE, targets=_X86),
     QomType("pcie-root-port-base", "pcie-port", abstract=True, targets=_X86),
     QomType("pcie-root-port", "pcie-root-port-base", properties=_PCIE_ROOT_PORT, targets=_X86),
-    QomType("virtio-pci", "pci-device", abstract=True, targets=_X86),
+    QomType("virtio-pci", "pci-device", abstract=True, properties=_PCI_DEVICE, targets=_X86),
     QomType(
         "virtio-serial-pci-base", "virtio-pci", abstract=True, properties=_VIRTIO_SERIAL_PCI, targets=_X86
     ),
@@ -186,7 +187,7 @@ _FIXED = (
     QomType("x86_64-cpu", "cpu", abstract=True, properties=_ids(), targets=_X86),
     QomType("apic-common", "device", abstract=True, targets=_X86),
     QomType("apic", "apic-common", targets=_X86),
-    QomType("pci-device", "device", abstract=True, properties=_PCI_DEVICE, targets=_X86),
+    QomType("pci-device", "device", abstract=True, targets=_X86),
     QomType(
         "ICH9-LPC", "pci-device", properties=(ClassProperty("cpu-hotplug-legacy", "bool"),), targets=_X86
     ),

@@ -60,11 +60,15 @@ class AgentSession(QmpSession):
                 max_token_size=self._limits.max_message, max_nesting=self._limits.max_nesting
             )
         if reading is not AgentReading.SERVING:
-            # The agent went away (or hung): what it had read and not answered is lost with it.
+            # The agent went away (or hung): what it had read and not answered is lost with it,
+            # the command it was working on included (nothing waits for a dead agent).
             self._generation += 1
             self._queue.clear()
-            self._unparsed.clear()
-            self._unparsed_at = 0
+            if reading is AgentReading.DROPPING:
+                self._unparsed.clear()
+                self._unparsed_at = 0
+            if self._busy is not None:
+                self._busy.cancel()
         self._apply_read_backpressure()
         if reading is AgentReading.SERVING:
             self._pump()
@@ -76,8 +80,13 @@ class AgentSession(QmpSession):
         self._apply_read_backpressure()
 
     def data_received(self, data: bytes) -> None:
-        if self._reading is AgentReading.SERVING:
-            super().data_received(data)
+        if self._reading is AgentReading.DROPPING:
+            return
+        if self._reading is AgentReading.CLOSED:
+            # Read before the pause took effect: it waits, as it would have in the socket.
+            self._unparsed.append(data)
+            return
+        super().data_received(data)
 
     def _apply_read_backpressure(self) -> None:
         if self._transport is None:

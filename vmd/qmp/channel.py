@@ -55,15 +55,17 @@ class ChannelListener:
         assert sock is not None, "open() first"
         while True:
             conn, _ = await loop.sock_accept(sock)
-            session = self._factory()
+            # The session is the current one from here on, so that a change of the port's state
+            # while the transport is being set up reaches it.
+            self.session = session = self._factory()
             try:
                 await loop.connect_accepted_socket(functools.partial(_same, session), conn)
             except OSError as error:
                 log.warning("chardev %s: a client could not be set up: %s", self.chardev_id, error)
                 conn.close()
+                self.session = None
                 continue
             log.info("chardev %s: client connected", self.chardev_id)
-            self.session = session
             try:
                 await session.closed
             finally:
