@@ -90,10 +90,14 @@ _PCIE_ROOT_PORT = (
     ClassProperty("slot", "uint16", default=0),
     ClassProperty("hotplug", "bool", default=True),
 )
+_PCI_BRIDGE = (ClassProperty("chassis_nr", "uint8", default=0), ClassProperty("shpc", "bool", default=True))
 _X86_VIRTIO_SERIAL = (
-    QomType("pci-bridge", "pci-device", abstract=True, targets=_X86),
-    QomType("pcie-port", "pci-bridge", abstract=True, properties=_PCI_DEVICE, targets=_X86),
-    QomType("pcie-root-port-base", "pcie-port", abstract=True, targets=_X86),
+    QomType("base-pci-bridge", "pci-device", abstract=True, properties=_PCI_DEVICE, targets=_X86),
+    QomType("pcie-port", "base-pci-bridge", abstract=True, targets=_X86),
+    QomType("pcie-slot", "pcie-port", abstract=True, targets=_X86),
+    QomType("pcie-root-port-base", "pcie-slot", abstract=True, targets=_X86),
+    QomType("i82801b11-bridge", "base-pci-bridge", targets=_X86),
+    QomType("pci-bridge", "base-pci-bridge", properties=_PCI_BRIDGE, targets=_X86),
     QomType("pcie-root-port", "pcie-root-port-base", properties=_PCIE_ROOT_PORT, targets=_X86),
     QomType("virtio-pci", "pci-device", abstract=True, properties=_PCI_DEVICE, targets=_X86),
     QomType(
@@ -293,6 +297,8 @@ def device_models(target: SysEmuTarget) -> list[DeviceModel]:
     return [
         DeviceModel("Input", ISA_SERIAL, bus="ISA"),
         DeviceModel("Input", "virtserialport", bus="virtio-serial-bus"),
+        DeviceModel("Controller/Bridge/Hub", "i82801b11-bridge", bus="PCI"),
+        DeviceModel("Controller/Bridge/Hub", "pci-bridge", bus="PCI", description="Standard PCI Bridge"),
         DeviceModel(
             "Controller/Bridge/Hub", "pcie-root-port", bus="PCI", description="PCI Express Root Port"
         ),

@@ -1,9 +1,11 @@
-"""-device virtio-serial-pci, virtserialport and pcie-root-port: the guest agent's channel as libvirt
-gives it, checked with QEMU 7.2's rules and words.
+"""-device virtio-serial-pci, virtserialport and the PCI bridges in front of the controller
+(pcie-root-port, i82801b11-bridge, pci-bridge): the guest agent's channel as libvirt gives it,
+checked with QEMU 7.2's rules and words.
 
 libvirt's `<channel type='unix'><target type='virtio' name='org.qemu.guest_agent.0'/></channel>`
 becomes a virtio-serial controller (on q35 behind a pcie-root-port, plus a spare root port for
-hotplug), a socket chardev in server mode and a virtserialport naming it.  vmd models what a host
+hotplug, or, where libvirt puts virtio devices on conventional PCI, behind a DMI-to-PCI bridge and a
+PCI bridge), a socket chardev in server mode and a virtserialport naming it.  vmd models what a host
 can observe of them: their QOM objects and properties, the port's `frontend-open` (the guest has
 the port open) and the bytes on the chardev.  PCI itself (config space, BARs, MSI-X) is not
 modelled: the guest model speaks to the port directly.
@@ -20,16 +22,24 @@ from dataclasses import dataclass
 from vmd.config import ChardevConfig, DeviceConfig, JsonValue
 
 ROOT_PORT = "pcie-root-port"
+DMI_TO_PCI_BRIDGE = "i82801b11-bridge"
+PCI_BRIDGE = "pci-bridge"
+BRIDGES = (ROOT_PORT, DMI_TO_PCI_BRIDGE, PCI_BRIDGE)
 CONTROLLER = "virtio-serial-pci"
 PORT = "virtserialport"
-DRIVERS = frozenset({ROOT_PORT, CONTROLLER, PORT})
+DRIVERS = frozenset({*BRIDGES, CONTROLLER, PORT})
 AGENT_PORT_NAME = "org.qemu.guest_agent.0"
 MAX_PORTS = 31  # virtio-serial-pci's max_ports default
 AUTO_NR = 0xFFFFFFFF  # virtserialport's nr default: the first free port number
 
 # The properties vmd accepts on each (values are checked where they mean something to vmd; the
 # others only describe PCI placement, which vmd does not model).
-_ROOT_PORT_PROPS = frozenset({"bus", "addr", "multifunction", "port", "chassis", "slot", "hotplug"})
+_PCI_PROPS = frozenset({"bus", "addr", "multifunction"})
+_BRIDGE_PROPS = {
+    ROOT_PORT: _PCI_PROPS | {"port", "chassis", "slot", "hotplug"},
+    DMI_TO_PCI_BRIDGE: _PCI_PROPS,
+    PCI_BRIDGE: _PCI_PROPS | {"chassis_nr", "shpc", "msi"},
+}
 _CONTROLLER_PROPS = frozenset({"bus", "addr", "multifunction", "max_ports", "vectors", "ioeventfd"})
 _PORT_PROPS = frozenset({"bus", "nr", "name", "chardev"})
 
@@ -41,11 +51,14 @@ class VirtioSerialError(Exception):
 
 
 @dataclass(frozen=True, slots=True)
-class RootPort:
+class Bridge:
+    """A PCI bridge or PCIe root port: it sits on `bus` and provides the bus named by its id."""
+
+    driver: str
     device_id: str | None
-    bus: str  # the PCIe bus it sits on ("pcie.0")
-    port: int
-    chassis: int
+    bus: str
+    port: int = 0  # a root port's port number
+    chassis: int = 0  # a root port's chassis, a PCI bridge's chassis_nr
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +88,7 @@ class SerialPort:
 
 @dataclass(frozen=True, slots=True)
 class VirtioSerialDevices:
-    root_ports: tuple[RootPort, ...] = ()
+    bridges: tuple[Bridge, ...] = ()
     controllers: tuple[SerialController, ...] = ()
     ports: tuple[SerialPort, ...] = ()
 
@@ -88,21 +101,21 @@ def resolve_virtio_serial(
 ) -> VirtioSerialDevices:
     """The devices of `devices` vmd models here, in command-line order (`pci_root`: the board's
     root bus, "pcie.0" on q35, "pci.0" on pc)."""
-    root_ports: list[RootPort] = []
+    bridges: list[Bridge] = []
     controllers: list[SerialController] = []
     ports: list[SerialPort] = []
     for device in devices:
+        buses = {pci_root} | {b.device_id for b in bridges if b.device_id is not None}
         try:
-            if device.driver == ROOT_PORT:
-                root_ports.append(_root_port(device, pci_root))
+            if device.driver in BRIDGES:
+                bridges.append(_bridge(device, buses, pci_root))
             elif device.driver == CONTROLLER:
-                buses = {pci_root} | {p.device_id for p in root_ports if p.device_id is not None}
                 controllers.append(_controller(device, buses, pci_root))
             elif device.driver == PORT:
                 ports.append(_port(device, controllers, ports, chardevs))
         except VirtioSerialError as error:
             raise VirtioSerialError(str(error), device) from None
-    return VirtioSerialDevices(tuple(root_ports), tuple(controllers), tuple(ports))
+    return VirtioSerialDevices(tuple(bridges), tuple(controllers), tuple(ports))
 
 
 def _check_props(device: DeviceConfig, known: frozenset[str]) -> None:
@@ -139,12 +152,16 @@ def _uint(device: DeviceConfig, key: str, bits: int, default: int) -> int:
     return value
 
 
-def _root_port(device: DeviceConfig, pci_root: str) -> RootPort:
-    _check_props(device, _ROOT_PORT_PROPS)
+def _bridge(device: DeviceConfig, buses: set[str], pci_root: str) -> Bridge:
+    _check_props(device, _BRIDGE_PROPS[device.driver])
     bus = _string(device, "bus") or pci_root
-    if bus != pci_root:
+    if bus not in buses:
         raise VirtioSerialError(f"Bus '{bus}' not found")
-    return RootPort(device.id, bus, _uint(device, "port", 8, 0), _uint(device, "chassis", 8, 0))
+    if device.driver == ROOT_PORT:
+        return Bridge(
+            device.driver, device.id, bus, _uint(device, "port", 8, 0), _uint(device, "chassis", 8, 0)
+        )
+    return Bridge(device.driver, device.id, bus, chassis=_uint(device, "chassis_nr", 8, 0))
 
 
 def _controller(device: DeviceConfig, buses: set[str], pci_root: str) -> SerialController:

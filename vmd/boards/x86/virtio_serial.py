@@ -1,8 +1,8 @@
 """The virtio-serial devices in the x86 machine's QOM tree, as QEMU 7.2 shows them.
 
-`/machine/peripheral/ID` (or `peripheral-anon/device[N]`) for each pcie-root-port,
-virtio-serial-pci and virtserialport, with the properties a client reads (libvirt lists
-`/machine/peripheral` at start and on reconnect): a root port carries its PCIe bus, a controller
+`/machine/peripheral/ID` (or `peripheral-anon/device[N]`) for each PCI bridge, virtio-serial-pci
+and virtserialport, with the properties a client reads (libvirt lists `/machine/peripheral` at
+start and on reconnect): a bridge carries the bus it provides, a controller
 its `virtio-backend` (virtio-serial-device) with the virtio-serial bus, and a port its `nr`,
 `name`, `chardev` and the path of that bus as `parent_bus`.  PCI placement (`addr`) is not
 modelled, so it reads as QEMU's unset -1.
@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from vmd.devices.virtio_serial import (
     CONTROLLER,
+    PCI_BRIDGE,
     PORT,
     ROOT_PORT,
-    RootPort,
+    Bridge,
     SerialController,
     SerialPort,
     VirtioSerialDevices,
@@ -40,11 +41,11 @@ def _set_parent_bus(obj: QomObject, path: str) -> None:
 def add_virtio_serial(machine: QomObject, devices: VirtioSerialDevices) -> None:
     """Put the devices into `machine`'s QOM tree, in command-line order."""
     bus_paths = dict(_ROOT_BUS_PATHS)
-    for root_port in devices.root_ports:
-        obj = _root_port(root_port, bus_paths)
-        _place(machine, root_port.device_id, obj)
-        if root_port.device_id is not None:
-            bus_paths[root_port.device_id] = obj.children[root_port.device_id].path()
+    for bridge in devices.bridges:
+        obj = _bridge(bridge, bus_paths)
+        _place(machine, bridge.device_id, obj)
+        if bridge.device_id is not None:
+            bus_paths[bridge.device_id] = obj.children[bridge.device_id].path()
     for controller in devices.controllers:
         obj = _controller(controller, bus_paths)
         _place(machine, controller.device_id, obj)
@@ -53,17 +54,21 @@ def add_virtio_serial(machine: QomObject, devices: VirtioSerialDevices) -> None:
         _place(machine, port.device_id, _port(port, bus_paths))
 
 
-def _root_port(root_port: RootPort, bus_paths: dict[str, str]) -> DeviceObject:
-    obj = DeviceObject(ROOT_PORT, hotpluggable=True)
-    _set_parent_bus(obj, bus_paths.get(root_port.bus, ""))
+def _bridge(bridge: Bridge, bus_paths: dict[str, str]) -> DeviceObject:
+    obj = DeviceObject(bridge.driver, hotpluggable=bridge.driver == ROOT_PORT)
+    _set_parent_bus(obj, bus_paths.get(bridge.bus, ""))
     obj.add_property(QomProperty("addr", "int32", get=constant(-1)))
     obj.add_property(QomProperty("multifunction", "bool", get=constant(False)))
-    obj.add_property(QomProperty("port", "uint8", get=constant(root_port.port)))
-    obj.add_property(QomProperty("hotplug", "bool", get=constant(True)))
-    obj.add_property(QomProperty("slot", "uint16", get=constant(0)))
-    obj.add_property(QomProperty("chassis", "uint8", get=constant(root_port.chassis)))
-    if root_port.device_id is not None:
-        obj.add_child(root_port.device_id, BusObject("PCIE"))
+    if bridge.driver == ROOT_PORT:
+        obj.add_property(QomProperty("port", "uint8", get=constant(bridge.port)))
+        obj.add_property(QomProperty("hotplug", "bool", get=constant(True)))
+        obj.add_property(QomProperty("slot", "uint16", get=constant(0)))
+        obj.add_property(QomProperty("chassis", "uint8", get=constant(bridge.chassis)))
+    elif bridge.driver == PCI_BRIDGE:
+        obj.add_property(QomProperty("chassis_nr", "uint8", get=constant(bridge.chassis)))
+        obj.add_property(QomProperty("shpc", "bool", get=constant(True)))
+    if bridge.device_id is not None:
+        obj.add_child(bridge.device_id, BusObject("PCIE" if bridge.driver == ROOT_PORT else "PCI"))
     return obj
 
 
