@@ -30,6 +30,7 @@ from vmd.guest.sysfs import sysfs_cpu_order
 log = logging.getLogger(__name__)
 
 SHUTDOWN_MODES = ("halt", "powerdown", "reboot")
+SETTLE_TIMEOUT = 10.0  # how long the agent waits for the boot to settle before it starts anyway
 _SYSFS_CPU = "/sys/devices/system/cpu/cpu"
 
 
@@ -79,6 +80,18 @@ class GuestAgent:
     # -- as a service of the guest OS -------------------------------------------------------------
 
     def os_started(self) -> None:
+        if self.guest.policy.agent != "off":
+            self.guest.spawn(self._start_late_in_boot(), "guest-agent-start")
+
+    async def _start_late_in_boot(self) -> None:
+        """qemu-ga starts once the boot has settled: by then the CPUs it lists have their state."""
+        try:
+            async with asyncio.timeout(SETTLE_TIMEOUT):
+                await self.guest.boot_settled.wait()
+        except TimeoutError:
+            log.warning(
+                "guest: the boot did not settle in %g s; the guest agent starts anyway", SETTLE_TIMEOUT
+            )
         if self.guest.policy.agent != "off":
             self._start()
 

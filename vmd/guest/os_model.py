@@ -119,6 +119,9 @@ class GuestOs:
         self._duty: asyncio.Task[None] | None = None
         self._reboot: Callable[[], None] = lambda: None
         self._services: list[GuestService] = []
+        # Set once every CPU present at boot has reported its state: the boot has settled (what a
+        # service started late in boot, like the guest agent, finds).
+        self.boot_settled = asyncio.Event()
 
     def attach(
         self,
@@ -188,6 +191,7 @@ class GuestOs:
         self._waiters.clear()
         self._booted = False
         self._duty = None
+        self.boot_settled.clear()
         for service in self._services:
             service.os_stopped()
         self.online.clear()
@@ -219,6 +223,8 @@ class GuestOs:
             # driver found it, or the last words of an ejected one whose thread is stopping.
             return
         self._unconfirmed.discard(index)
+        if self._booted and not self._unconfirmed:
+            self.boot_settled.set()
         if state == fw.CPU_STATE_ONLINE:
             self.online.add(index)
             self.machine.cpu_online_confirmed(index)
@@ -325,6 +331,8 @@ class GuestOs:
         machine, driver = self.machine, self._driver
         self.present = set(machine.present_cpus())
         self._unconfirmed = set(self.present)
+        if not self._unconfirmed:
+            self.boot_settled.set()
         self.configured = {i for i in self.present if driver is None or driver.is_configured(i)}
         log.info(
             "guest: booting with %d CPUs present, %d brought online (load %d%%)",
