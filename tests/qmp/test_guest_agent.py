@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from qemu.qmp import QMPClient
+from qemu.qmp import ExecuteError, QMPClient
 
 from tests.peers import TIMEOUT, Peer, qmp_client, short_tmpdir
 from vmd.testing import wait_event
@@ -149,6 +149,13 @@ async def test_the_channel_devices_in_qom_as_qemu_shows_them(peers: Callable[...
         )
         types = await qmp.execute("qom-list-types", {"implements": "virtio-serial-port"})
         assert types == [{"name": "virtserialport", "parent": "virtio-serial-port"}]
+        with pytest.raises(ExecuteError) as refused:
+            await qmp.execute(
+                "device_add", {"driver": "virtserialport", "id": "x", "chardev": "charchannel0"}
+            )
+        assert refused.value.error.error.desc == (
+            "vmd creates virtserialport devices at start-up only (-device), not with device_add"
+        )
         props = await qmp.execute("device-list-properties", {"typename": "virtserialport"})
         assert isinstance(props, list)
         assert [(p["name"], p["type"]) for p in props] == [
