@@ -161,3 +161,15 @@ def test_a_silent_agent_times_libvirt_out_and_vmd_keeps_serving(libvirt: Libvirt
     # The agent comes back: libvirt re-syncs on the same connection and goes on.
     libvirt.monitor(name, "__com.vmd_set-guest-policy", {"agent": "on"})
     assert _guestvcpus(libvirt, name) == {"vcpus": "0", "online": "0", "offlinable": ""}
+    # A hung agent on a new connection (libvirt syncs first): `virsh shutdown` tries the agent, its
+    # sync times out, and libvirt falls back to the power button.  (On a connection in sync libvirt
+    # would send guest-shutdown unsynced and wait its 60 s for SHUTDOWN, as with a real hung agent.)
+    libvirt.monitor(name, "__com.vmd_set-guest-policy", {"agent": "off"})
+    wait_until(lambda: not _agent_connected(libvirt, name), TIMEOUT, "libvirt to drop the agent")
+    libvirt.monitor(name, "__com.vmd_set-guest-policy", {"agent": "silent"})
+    wait_until(lambda: _agent_connected(libvirt, name), TIMEOUT, "libvirt to connect again")
+    libvirt.virsh("shutdown", name)
+    wait_until(lambda: not libvirt.exists(name), TIMEOUT, "the domain to go")
+    log = _emulator_log(name)
+    assert "power button pressed" in log
+    assert "guest-shutdown" not in log
