@@ -88,6 +88,11 @@ def test_guestvcpus_lists_and_sets_the_guests_cpus(libvirt: Libvirt, domains: Do
     assert _guest_online(libvirt, name) == "0-3"
     # The hypervisor's view is libvirt's own: it never merges the agent's into it.
     assert libvirt.vcpucount_live(name) == 4
+    # A restarted libvirtd reads the port's state from query-chardev and connects again.
+    libvirt.stop_libvirtd()
+    libvirt.start_libvirtd()
+    wait_until(lambda: _agent_connected(libvirt, name), TIMEOUT, "libvirt to reconnect to the agent")
+    assert _guestvcpus(libvirt, name) == {"vcpus": "0-3", "online": "0-3", "offlinable": "1-3"}
 
 
 def test_setvcpus_guest_and_vcpucount_guest(libvirt: Libvirt, domains: Domain) -> None:
