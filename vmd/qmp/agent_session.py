@@ -53,9 +53,9 @@ class AgentSession(QmpSession):
     def set_reading(self, reading: AgentReading) -> None:
         if reading is self._reading:
             return
-        old, self._reading = self._reading, reading
-        if old is AgentReading.CLOSED:
-            # A new agent process opened the port: it parses from a clean state.
+        self._reading = reading
+        if reading is AgentReading.SERVING:
+            # An agent that (re)starts or wakes up parses from a clean state.
             self._parser = JsonStreamParser(
                 max_token_size=self._limits.max_message, max_nesting=self._limits.max_nesting
             )

@@ -21,6 +21,8 @@ from vmd.qmp.server import Endpoint, UnixEndpoint, adopt_listening_fd, bind_unix
 
 log = logging.getLogger(__name__)
 
+ACCEPT_RETRY = 0.1  # seconds between attempts after a failed accept
+
 
 class ChannelListener:
     def __init__(self, chardev_id: str, endpoint: Endpoint, factory: Callable[[], AgentSession]) -> None:
@@ -54,7 +56,12 @@ class ChannelListener:
         sock = self._sock
         assert sock is not None, "open() first"
         while True:
-            conn, _ = await loop.sock_accept(sock)
+            try:
+                conn, _ = await loop.sock_accept(sock)
+            except OSError as error:  # out of fds, say: the channel waits and tries again
+                log.warning("chardev %s: accept failed: %s", self.chardev_id, error)
+                await asyncio.sleep(ACCEPT_RETRY)
+                continue
             # The session is the current one from here on, so that a change of the port's state
             # while the transport is being set up reaches it.
             self.session = session = self._factory()
