@@ -80,7 +80,7 @@ class GuestAgent:
     # -- as a service of the guest OS -------------------------------------------------------------
 
     def os_started(self) -> None:
-        if self.guest.policy.agent != "off":
+        if self._port is not None and self.guest.policy.agent != "off":  # installed, with a channel
             self.guest.spawn(self._start_late_in_boot(), "guest-agent-start")
 
     async def _start_late_in_boot(self) -> None:
