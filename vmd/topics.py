@@ -95,7 +95,12 @@ def _machines(target: SysEmuTarget) -> list[fmt.MachineEntry]:
 
 
 def _devices(target: SysEmuTarget) -> list[fmt.DeviceEntry]:
-    return [fmt.DeviceEntry(model.category, model.name, bus=model.bus) for model in device_models(target)]
+    return [
+        fmt.DeviceEntry(
+            model.category, model.name, bus=model.bus, alias=model.alias, description=model.description
+        )
+        for model in device_models(target)
+    ]
 
 
 # `-machine help` alone is answered from a precomputed copy (vmd/topics_cache.py) without loading

@@ -18,6 +18,8 @@ from vmd.boards.catalog import catalog, find_board
 from vmd.config import Config, DeviceConfig
 from vmd.devices.isa_serial import DRIVER as ISA_SERIAL
 from vmd.devices.isa_serial import IsaSerialError, resolve_isa_serials
+from vmd.devices.virtio_serial import DRIVERS as VIRTIO_SERIAL_DRIVERS
+from vmd.devices.virtio_serial import VirtioSerialDevices, VirtioSerialError, resolve_virtio_serial
 from vmd.errors import StartupError
 from vmd.firmware.standard import MAX_CPUS as MAX_VCPUS
 from vmd.guest.policy import GuestPolicy, PolicyError, parse_policy
@@ -45,6 +47,17 @@ class SerialSettings:
     from_device: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class ChannelSettings:
+    """The socket chardev of a virtserialport: vmd listens on `path` or the inherited listening `fd`."""
+
+    chardev_id: str
+    path: str | None = None
+    fd: int | None = None
+    socket_mode: int = 0o600
+    location: str = ""  # the -chardev option, for errors
+
+
 @dataclass(frozen=True)
 class MachineSettings:
     """Everything the daemon builds the VM from."""
@@ -62,6 +75,8 @@ class MachineSettings:
     objects: UserObjects = field(default_factory=lambda: UserObjects({}, {}))  # -object
     ram_backend: MemoryBackend | None = None  # -machine memory-backend=ID
     fdsets: Mapping[int, tuple[int, ...]] = field(default_factory=dict)  # -add-fd: set -> fds
+    virtio_serial: VirtioSerialDevices = field(default_factory=VirtioSerialDevices)
+    channels: tuple[ChannelSettings, ...] = ()  # the virtserialports' chardevs
 
 
 _SERIAL_BACKENDS = ("file", "null", "stdio", "pty")
@@ -81,6 +96,7 @@ def machine_settings(
         board = find_board(config.machine_type, target)
     except UnknownMachineError as error:
         raise ConfigError(f"{error}\n{error.hint}") from None
+    virtio_serial, channels = _virtio_serial(config, board, target)
     board = _apply_machine_properties(board, config.machine_props)
     try:
         topology = resolve_topology(config.smp, board)
@@ -139,7 +155,10 @@ def machine_settings(
         slot_nodes=None if numa is None else numa.slot_nodes,
         guest_policy=policy,
         devices=tuple(
-            d for d in config.devices if d.driver != ISA_SERIAL or target is not SysEmuTarget.X86_64
+            d
+            for d in config.devices
+            if (d.driver != ISA_SERIAL and d.driver not in VIRTIO_SERIAL_DRIVERS)
+            or target is not SysEmuTarget.X86_64
         ),
         board=board,
         topology=topology,
@@ -151,6 +170,8 @@ def machine_settings(
         objects=objects,
         ram_backend=ram_backend,
         fdsets=_fdsets(config),
+        virtio_serial=virtio_serial,
+        channels=channels,
     )
 
 
@@ -219,6 +240,37 @@ def _serials(config: Config, target: SysEmuTarget) -> tuple[SerialSettings, ...]
             )
         )
     return tuple(serials)
+
+
+def _virtio_serial(
+    config: Config, board: Board, target: SysEmuTarget
+) -> tuple[VirtioSerialDevices, tuple[ChannelSettings, ...]]:
+    """-device virtio-serial-pci, virtserialport, pcie-root-port (x86: where vmd has the guest agent's
+    channel), and the socket each port's chardev listens on."""
+    if target is not SysEmuTarget.X86_64:
+        return VirtioSerialDevices(), ()
+    devices = [d for d in config.devices if d.driver in VIRTIO_SERIAL_DRIVERS]
+    try:
+        root_bus = "pcie.0" if board.family == "pc_q35" else "pci.0"
+        resolved = resolve_virtio_serial(devices, config.chardevs, root_bus)
+    except VirtioSerialError as error:
+        text = error.device.text if error.device is not None and error.device.text else "virtserialport"
+        raise ConfigError(f"-device {text}: {error}") from None
+    channels = []
+    for port in resolved.ports:
+        if port.chardev_id is None:
+            continue
+        chardev = config.chardevs[port.chardev_id]
+        props = chardev.props
+        if chardev.backend != "socket" or props.get("server") != "on" or "host" in props:
+            raise ConfigError(
+                f"virtserialport (chardev '{chardev.id}'): vmd connects virtio serial ports only to "
+                "unix socket chardevs in server mode (path=PATH or fd=N, server=on)"
+            )
+        mode = int(props["mode"], 8) if "mode" in props else 0o600
+        fd = int(props["fd"]) if "fd" in props else None
+        channels.append(ChannelSettings(chardev.id, props.get("path"), fd, mode, chardev.location))
+    return resolved, tuple(channels)
 
 
 def _fdsets(config: Config) -> dict[int, tuple[int, ...]]:

@@ -70,6 +70,52 @@ _ISA_SERIAL = (
     ClassProperty("index", "uint32", default=0xFFFFFFFF),
     ClassProperty("chardev", "str", "ID of a chardev to use as a backend"),
 )
+# The guest agent's channel (vmd.devices.virtio_serial), with QEMU 7.2's names, parents and the
+# properties vmd gives meaning to (QEMU has `addr` and `multifunction` on every pci-device; vmd's
+# ACPI devices have no PCI placement, so they sit on the PCI types that have one).
+_VIRTSERIALPORT = (
+    ClassProperty("nr", "uint32", default=0xFFFFFFFF),
+    ClassProperty("name", "str"),
+    ClassProperty("chardev", "str", "ID of a chardev to use as a backend"),
+)
+_VIRTIO_SERIAL_PCI = (
+    ClassProperty("max_ports", "uint32", default=31),
+    ClassProperty("emergency-write", "bool", default=True),
+    ClassProperty("vectors", "uint32", default=2),
+)
+_PCI_DEVICE = (
+    ClassProperty("addr", "int32", "Slot and optional function number, example: 06.0 or 06", default=-1),
+    ClassProperty("multifunction", "bool", default=False),
+)
+_PCIE_ROOT_PORT = (
+    ClassProperty("port", "uint8"),
+    ClassProperty("chassis", "uint8", default=0),
+    ClassProperty("slot", "uint16", default=0),
+    ClassProperty("hotplug", "bool", default=True),
+)
+_PCI_BRIDGE = (ClassProperty("chassis_nr", "uint8", default=0), ClassProperty("shpc", "bool", default=True))
+_X86_VIRTIO_SERIAL = (
+    QomType("base-pci-bridge", "pci-device", abstract=True, properties=_PCI_DEVICE, targets=_X86),
+    QomType("pcie-port", "base-pci-bridge", abstract=True, targets=_X86),
+    QomType("pcie-slot", "pcie-port", abstract=True, targets=_X86),
+    QomType("pcie-root-port-base", "pcie-slot", abstract=True, targets=_X86),
+    QomType("i82801b11-bridge", "base-pci-bridge", targets=_X86),
+    QomType("pci-bridge", "base-pci-bridge", properties=_PCI_BRIDGE, targets=_X86),
+    QomType("pcie-root-port", "pcie-root-port-base", properties=_PCIE_ROOT_PORT, targets=_X86),
+    QomType("virtio-pci", "pci-device", abstract=True, properties=_PCI_DEVICE, targets=_X86),
+    QomType(
+        "virtio-serial-pci-base", "virtio-pci", abstract=True, properties=_VIRTIO_SERIAL_PCI, targets=_X86
+    ),
+    QomType("virtio-serial-pci", "virtio-serial-pci-base", targets=_X86),
+    QomType("virtio-device", "device", abstract=True, targets=_X86),
+    QomType("virtio-serial-device", "virtio-device", properties=_VIRTIO_SERIAL_PCI[:2], targets=_X86),
+    QomType("virtio-serial-port", "device", abstract=True, targets=_X86),
+    QomType("virtserialport", "virtio-serial-port", properties=_VIRTSERIALPORT, targets=_X86),
+    QomType("bus", "object", abstract=True, targets=_X86),
+    QomType("PCI", "bus", targets=_X86),
+    QomType("PCIE", "PCI", targets=_X86),
+    QomType("virtio-serial-bus", "bus", targets=_X86),
+)
 # vmd honours `share` for file-backed RAM only (anonymous RAM is always private).
 _FILE = (
     ClassProperty("mem-path", "string"),
@@ -293,6 +339,8 @@ _FIXED = (
 
 def _all_types(target: SysEmuTarget) -> Iterator[QomType]:
     yield from (t for t in _FIXED if not t.targets or target in t.targets)
+    if target is SysEmuTarget.X86_64:
+        yield from _X86_VIRTIO_SERIAL
     if target is SysEmuTarget.S390X:
         yield QomType("s390x-cpu", "cpu", abstract=True, properties=_s390x_cpu(), targets=_S390X)
         yield from _S390X_DEVICES
@@ -363,11 +411,14 @@ class DeviceModel:
     category: str  # qdev's category: "CPU", "Input", ...
     name: str
     bus: str | None = None
+    alias: str | None = None
+    description: str | None = None
 
 
 def device_models(target: SysEmuTarget) -> list[DeviceModel]:
     """What -device creates on `target` (-device help, HMP's device_add help): the CPU models'
-    types, and on x86 the ISA serial port (other targets have no ISA bus)."""
+    types, and on x86 the ISA serial port (other targets have no ISA bus) and the guest agent's
+    channel."""
     if target is SysEmuTarget.PPC64:  # device_add creates cores, not threads
         from vmd.boards.ppc64 import cpu_models
 
@@ -376,4 +427,14 @@ def device_models(target: SysEmuTarget) -> list[DeviceModel]:
     cpus = [DeviceModel("CPU", model.typename) for model in models.models.values()]
     if target is not SysEmuTarget.X86_64:
         return cpus
-    return [DeviceModel("Input", ISA_SERIAL, bus="ISA"), *cpus]
+    return [
+        DeviceModel("Input", ISA_SERIAL, bus="ISA"),
+        DeviceModel("Input", "virtserialport", bus="virtio-serial-bus"),
+        DeviceModel("Controller/Bridge/Hub", "i82801b11-bridge", bus="PCI"),
+        DeviceModel("Controller/Bridge/Hub", "pci-bridge", bus="PCI", description="Standard PCI Bridge"),
+        DeviceModel(
+            "Controller/Bridge/Hub", "pcie-root-port", bus="PCI", description="PCI Express Root Port"
+        ),
+        DeviceModel("Input", "virtio-serial-pci", bus="PCI", alias="virtio-serial"),
+        *cpus,
+    ]

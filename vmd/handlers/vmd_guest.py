@@ -7,6 +7,7 @@ from vmd.guest.sysfs import cpu_list
 from vmd.handlers.bind import handles
 from vmd.handlers.context import CommandContext
 from vmd.qapi.compiled import (
+    GuestAgentPolicy,
     GuestCpus,
     GuestPolicy,
     GuestPowerdownPolicy,
@@ -27,6 +28,8 @@ def _policy_info(ctx: CommandContext) -> GuestPolicy:
         cpu0_hotplug=policy.cpu0_hotplug,
         powerdown=GuestPowerdownPolicy(policy.powerdown),
         load_percent=policy.load_percent,
+        agent=GuestAgentPolicy(policy.agent),
+        agent_delay_ms=policy.agent_delay_ms,
         maxcpus=policy.maxcpus,
     )
 
@@ -53,6 +56,10 @@ def set_guest_policy(ctx: CommandContext, args: SetGuestPolicyArgs) -> GuestPoli
         if args.load_percent > 100:
             raise GenericError("Parameter 'load-percent' expects a percentage from 0 to 100")
         changes["load_percent"] = args.load_percent
+    if args.agent is not None:
+        changes["agent"] = args.agent.value
+    if args.agent_delay_ms is not None:
+        changes["agent_delay_ms"] = args.agent_delay_ms
     guest.set_policy(guest.policy.replace(**changes))
     return _policy_info(ctx)
 

@@ -4,7 +4,7 @@ it says so with empty lists rather than not having the commands (libvirt calls t
 
 from __future__ import annotations
 
-from vmd.qapi.registry import CommandSpec
+from vmd.qapi.registry import CommandSpec, EventSpec
 from vmd.qapi.types import QapiDeclaredEnum, QapiStruct
 
 
@@ -12,6 +12,13 @@ class ChardevInfo(QapiStruct):
     label: str
     filename: str
     frontend_open: bool
+
+
+class VserportChangeData(QapiStruct):
+    """Member order as QEMU 7.2 prints it."""
+
+    open: bool
+    id: str
 
 
 class IOThreadInfo(QapiStruct):
@@ -88,3 +95,13 @@ COMMANDS = (
     CommandSpec("query-tpm-models", "TPM device models (vmd offers none).", returns=list[TpmModel]),
     CommandSpec("query-tpm-types", "TPM backends (vmd offers none).", returns=list[TpmType]),
 )
+
+
+VSERPORT_CHANGE = EventSpec(
+    "VSERPORT_CHANGE",
+    "The guest opened or closed a virtio serial port (`id`: the port device's id); at most one per "
+    "port and second, the last state winning.",
+    data=VserportChangeData,
+)
+
+EVENTS = (VSERPORT_CHANGE,)

@@ -19,6 +19,7 @@ from vmd.qapi import (
     machine,
     migration,
     qdev,
+    qga,
     qom,
     run_state,
     stats,
@@ -50,5 +51,18 @@ def declared_schema() -> Schema:
             *jobs.COMMANDS,
             *vcpus_layer2.COMMANDS,
         ),
-        events=(*run_state.EVENTS, *qdev.EVENTS, *acpi.EVENTS, *jobs.EVENTS, *vcpus_layer2.EVENTS),
+        events=(
+            *run_state.EVENTS,
+            *qdev.EVENTS,
+            *acpi.EVENTS,
+            *host.EVENTS,
+            *jobs.EVENTS,
+            *vcpus_layer2.EVENTS,
+        ),
     )
+
+
+@functools.cache
+def declared_agent_schema() -> Schema:
+    """The guest agent's schema (qemu-ga's), apart from QMP's."""
+    return qga.agent_schema()
