@@ -258,6 +258,11 @@ class Daemon:
     def yankable_chardevs(self) -> list[str]:
         return [monitor.chardev_id for monitor in self.settings.monitors]
 
+    def agent_vcpus(self) -> dict[int, tuple[bool, bool]] | None:
+        if not self.agent.answering:
+            return None
+        return {cpu.logical_id: (cpu.online, cpu.can_offline) for cpu in self.agent.get_vcpus()}
+
     def yank_chardev(self, chardev_id: str) -> None:
         """Drop every connection of that monitor at once, pending output included (QEMU shuts the channel)."""
         for session in list(self.sessions):

@@ -627,3 +627,35 @@ async def test_a_paused_guests_agent_answers_once_it_runs(peers: Callable[..., P
         assert await agent.nothing_within(0.2)
         await qmp.execute("cont")
         assert await agent.line() == b'{"return": 9}\n'
+
+
+async def test_the_vcpu_map_shows_the_agents_view_beside_the_hypervisors(peers: Callable[..., Peer]) -> None:
+    """__com.vmd_query-vcpu-map's `agent` member: what guest-get-vcpus answers, per vCPU, while an
+    agent answers; absent for a vCPU the guest does not have and while the agent is silent."""
+    vmd = start(peers, "-smp", "2,maxcpus=4")
+    async with qmp_client(vmd.socket) as qmp, agent_client(vmd.workdir) as agent:
+        for _ in range(500):  # the vCPUs confirm their boot-time online state
+            if (await guest_cpus(qmp))["online"] == "0-1":
+                break
+            await asyncio.sleep(0.01)
+        assert await agent.call({"execute": "guest-set-vcpus", "arguments": {"vcpus": [
+            {"logical-id": 1, "online": False}]}}) == {"return": 1}  # fmt: skip
+        listed = await qmp.execute("__com.vmd_query-vcpu-map")
+        assert isinstance(listed, list)
+        views = {entry["cpu-index"]: entry.get("agent") for entry in listed}
+        assert views == {
+            0: {"online": True, "can-offline": False},  # x86 cpu0 has no `online` file
+            1: {"online": False, "can-offline": True},
+            2: None,
+            3: None,
+        }
+        reply = await agent.call({"execute": "guest-get-vcpus"})
+        by_id = {
+            cpu["logical-id"]: {"online": cpu["online"], "can-offline": cpu["can-offline"]}
+            for cpu in reply["return"]
+        }
+        assert by_id == {index: view for index, view in views.items() if view is not None}
+        await qmp.execute("__com.vmd_set-guest-policy", {"agent": "silent"})
+        listed = await qmp.execute("__com.vmd_query-vcpu-map")
+        assert isinstance(listed, list)
+        assert all("agent" not in entry for entry in listed)

@@ -125,6 +125,11 @@ class GuestAgent:
     def silent(self) -> bool:
         return self.guest.policy.agent == "silent"
 
+    @property
+    def answering(self) -> bool:
+        """Whether a client of the port would get answers (a slow agent's come late)."""
+        return self.running and self._port is not None and not self.silent
+
     async def ready(self) -> None:
         """Wait until the agent would answer: the VM runs, and a slow agent took its time."""
         await self.guest.running.wait()

@@ -30,6 +30,10 @@ class DaemonServices(Protocol):
 
     def yank_chardev(self, chardev_id: str) -> None: ...
 
+    def agent_vcpus(self) -> dict[int, tuple[bool, bool]] | None:
+        """What the guest agent would answer to guest-get-vcpus, by logical id: (online,
+        can-offline); None while no agent answers (no channel, agent off or silent, port closed)."""
+
 
 @dataclass(frozen=True, slots=True)
 class CommandContext:

@@ -14,6 +14,7 @@ from vmd.qapi.compiled import (
     JobIdArgs,
     SetVcpusArgs,
     SetVcpusReturn,
+    VcpuAgentView,
     VcpuMapEntry,
     VcpuPlacement,
 )
@@ -65,6 +66,7 @@ def query_vcpu_map(ctx: CommandContext, args: None) -> list[VcpuMapEntry]:
     manager, guest = ctx.vm.cpu_manager, ctx.guest
     layout, devices = manager.layout, manager.slots.devices
     running = guest.running.is_set()
+    agent = ctx.daemon.agent_vcpus()  # the agent's view beside the hypervisor's, when one answers
     entries = []
     for slot in range(len(manager.slots)):
         device = devices.get(slot)
@@ -82,6 +84,9 @@ def query_vcpu_map(ctx: CommandContext, args: None) -> list[VcpuMapEntry]:
                     offlinable=running and _offlinable(ctx, index),
                     unplug_pending=manager.unplug_pending(slot),
                     qom_path=None if device is None else device.vcpu_paths[position],
+                    agent=None
+                    if agent is None or index not in agent
+                    else VcpuAgentView(online=agent[index][0], can_offline=agent[index][1]),
                 )
             )
     return entries
