@@ -15,9 +15,15 @@ Each scenario gets a fresh running peer, `-M q35 -smp 1,maxcpus=N -accel tcg` (d
     cpu-hotplug-legacy false` on its ICH9-LPC (else it refuses CPU unplug), the device_dels,
     and a wait of --grace seconds for DEVICE_DELETED (QEMU 7.2 under TCG sends none).
 
+`--board pseries` does the same on `-M pseries -smp 1,maxcpus=N` (default N=16), whose slots are
+cores: one thread each, the only core QEMU 7.2's TCG runs, so both peers plug the same units
+(`power9_v2.0-spapr-cpu-core`); QEMU releases a core no guest took at once, so its down phase
+completes too.
+
 Usage:
   python3 scripts/bench_resize.py                 # N=64, 3 rounds, median (min - max)
   python3 scripts/bench_resize.py --vcpus 16 --rounds 1 --json out.json
+  python3 scripts/bench_resize.py --board pseries  # 1 -> 16 -> 1 cores
 
 A benchmark, not a test: it exits non-zero only if a peer fails, never because of a figure.
 """
@@ -39,16 +45,42 @@ from typing import Any
 from qemu.qmp import QMPClient
 
 REPO = Path(__file__).resolve().parent.parent
-CPU = "qemu64-x86_64-cpu"
+
+
+class Board:
+    """What differs between the boards: the machine, the slot's device, QEMU's binary."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.pseries = name == "pseries"
+        self.machine = "pseries" if self.pseries else "q35"
+        self.vmd_target = ["-vmd-target", "ppc64"] if self.pseries else []
+        self.qemu = "qemu-system-ppc64" if self.pseries else "qemu-system-x86_64"
+
+    def slot(self, index: int) -> dict[str, Any]:
+        if self.pseries:
+            return {"driver": "power9_v2.0-spapr-cpu-core", "id": f"cpu{index}", "core-id": index}
+        return {
+            "driver": "qemu64-x86_64-cpu",
+            "id": f"cpu{index}",
+            "socket-id": 0,
+            "core-id": index,
+            "thread-id": 0,
+        }
+
+    def unit(self) -> str:
+        return "cores" if self.pseries else "vCPUs"
 
 
 class Peer:
-    def __init__(self, kind: str, vcpus: int, work: Path, qemu: str) -> None:
+    def __init__(self, kind: str, vcpus: int, work: Path, opts: argparse.Namespace) -> None:
         self.kind = kind
         self.sock = work / f"{kind}-{time.monotonic_ns()}.sock"
-        args = ["-M", "q35", "-smp", f"1,maxcpus={vcpus}", "-accel", "tcg", "-display", "none"]
+        board: Board = opts.board
+        args = ["-M", board.machine, "-smp", f"1,maxcpus={vcpus}", "-accel", "tcg", "-display", "none"]
         args += ["-nodefaults", "-no-user-config", "-qmp", f"unix:{self.sock},server=on,wait=off"]
-        argv = [qemu, *args] if kind == "qemu" else [sys.executable, "-m", "vmd", *args]
+        vmd = [sys.executable, "-m", "vmd", *board.vmd_target]
+        argv = [opts.qemu or board.qemu, *args] if kind == "qemu" else [*vmd, *args]
         self.log = open(work / f"{kind}.log", "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(argv, cwd=REPO, stdout=self.log, stderr=subprocess.STDOUT)
         self.qmp = QMPClient(kind)
@@ -74,10 +106,6 @@ class Peer:
             self.log.close()
 
 
-def slot(index: int) -> dict[str, Any]:
-    return {"driver": CPU, "id": f"cpu{index}", "socket-id": 0, "core-id": index, "thread-id": 0}
-
-
 async def wait_online(qmp: QMPClient, count: int, timeout: float) -> None:
     async with asyncio.timeout(timeout):
         while True:
@@ -89,7 +117,7 @@ async def wait_online(qmp: QMPClient, count: int, timeout: float) -> None:
 
 
 async def vmd_job(vcpus: int, work: Path, opts: argparse.Namespace) -> dict[str, float]:
-    peer = Peer("vmd", vcpus, work, opts.qemu)
+    peer = Peer("vmd", vcpus, work, opts)
     try:
         await peer.connect()
         qmp = peer.qmp
@@ -110,7 +138,7 @@ async def vmd_job(vcpus: int, work: Path, opts: argparse.Namespace) -> dict[str,
 
 
 async def one_at_a_time(kind: str, vcpus: int, work: Path, opts: argparse.Namespace) -> dict[str, Any]:
-    peer = Peer(kind, vcpus, work, opts.qemu)
+    peer = Peer(kind, vcpus, work, opts)
     try:
         await peer.connect()
         qmp = peer.qmp
@@ -120,12 +148,12 @@ async def one_at_a_time(kind: str, vcpus: int, work: Path, opts: argparse.Namesp
         with qmp.listener("DEVICE_DELETED") as deleted:
             started = time.perf_counter()
             for index in range(1, vcpus):
-                await qmp.execute("device_add", slot(index))
+                await qmp.execute("device_add", opts.board.slot(index))
             result["plugged"] = time.perf_counter() - started
             if kind == "vmd":
                 await wait_online(qmp, vcpus, opts.timeout)
                 result["up"] = time.perf_counter() - started
-            else:
+            elif not opts.board.pseries:  # pseries unplugs without a legacy switch
                 lpc = next(
                     f"/machine/unattached/{c['name']}"
                     for c in await qmp.execute("qom-list", {"path": "/machine/unattached"})  # type: ignore[union-attr]
@@ -187,7 +215,7 @@ def report(runs: dict[str, list[dict[str, Any]]], opts: argparse.Namespace) -> s
         return fmt([r[key] for r in results])
 
     header = (
-        f"what (1 → {n} → 1 vCPUs, `-M q35 -smp 1,maxcpus={n}`, running)",
+        f"what (1 → {n} → 1 {opts.board.unit()}, `-M {opts.board.machine} -smp 1,maxcpus={n}`, running)",
         "QEMU 7.2, one device_add/device_del at a time",
         "vmd, one at a time",
         "vmd, one `__com.vmd_set-vcpus` job per direction",
@@ -208,13 +236,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--vcpus", type=int, default=64)
+    parser.add_argument("--board", choices=("q35", "pseries"), default="q35")
+    parser.add_argument("--vcpus", type=int, help="N (default 64; pseries: 16 cores of one thread)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--timeout", type=float, default=60.0)
     parser.add_argument("--grace", type=float, default=2.0, help="how long to wait for QEMU's DEVICE_DELETED")
-    parser.add_argument("--qemu", default=shutil.which("qemu-system-x86_64") or "qemu-system-x86_64")
+    parser.add_argument("--qemu", help="QEMU binary (default: qemu-system-x86_64, or -ppc64 for pseries)")
     parser.add_argument("--json", help="also write the raw figures here")
     opts = parser.parse_args()
+    opts.board = Board(opts.board)
+    opts.vcpus = opts.vcpus or (16 if opts.board.pseries else 64)
     runs = asyncio.run(main_async(opts))
     print(report(runs, opts))
     if opts.json:
