@@ -21,6 +21,15 @@ pytestmark = pytest.mark.vmd_args("-M", "q35", "-smp", "1,maxcpus=8")
 JOB_EVENTS = ("JOB_STATUS_CHANGE", "__com.vmd_SET_VCPUS_COMPLETED")
 
 
+@pytest.fixture
+async def vmd_vm(vmd_vm: Any) -> Any:
+    """The plugin's VM once its boot vCPU has confirmed it is online.  A completion event counts the
+    vCPUs the guest has confirmed, and on a loaded host the boot vCPU's first report can come after
+    a test's first job ended (it then said `online: 2` of 3)."""
+    await wait_online(vmd_vm.qmp, 0, timeout=TIMEOUT)
+    return vmd_vm
+
+
 async def next_event(listener: EventListener) -> dict[str, Any]:
     event = await asyncio.wait_for(listener.get(), TIMEOUT)
     return {"event": event["event"], **({"data": event["data"]} if "data" in event else {})}
