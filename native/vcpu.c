@@ -371,6 +371,9 @@ vmd_ram *vmd_ram_new_file(uint64_t size, int fd, int shared)
     if (!ram)
         return NULL;
     /* Keep the guard pages around it; only the guest-visible part comes from the file. */
+    /* The file's pages may hold anything: count them all as written. */
+    for (uint64_t i = 0; i < ram->words; i++)
+        atomic_store(&ram->dirty[i], ~UINT64_C(0));
     int flags = MAP_FIXED | (shared ? MAP_SHARED : MAP_PRIVATE);
     void *m = mmap(ram->base, (size_t)size, PROT_READ | PROT_WRITE, flags, fd, 0);
     if (m == MAP_FAILED) {
@@ -462,7 +465,7 @@ static uint64_t get_le64(const uint8_t *in)
 }
 
 uint64_t vmd_ram_encode(const vmd_ram *ram, uint64_t *map, uint64_t *cursor, uint8_t *buf, uint64_t cap,
-                        uint64_t *counts)
+                        uint64_t *counts, const uint64_t *written)
 {
     uint64_t pages = ram->size >> PAGE_SHIFT, pg = *cursor, used = 0;
     while (pg < pages) {
@@ -478,7 +481,8 @@ uint64_t vmd_ram_encode(const vmd_ram *ram, uint64_t *map, uint64_t *cursor, uin
             break;
         const uint8_t *src = ram->base + (pg << PAGE_SHIFT);
         map[pg >> 6] &= ~(UINT64_C(1) << (pg & 63));
-        if (page_is_zero(src)) {
+        bool unwritten = written && !(written[pg >> 6] & (UINT64_C(1) << (pg & 63)));
+        if (unwritten || page_is_zero(src)) {
             put_le64(buf + used, pg << 1 | 1);
             used += 8;
             counts[0]++;
@@ -506,12 +510,18 @@ int vmd_ram_decode(vmd_ram *ram, const uint8_t *buf, uint64_t len)
         if (pg >= pages)
             return -EINVAL;
         uint8_t *dst = ram->base + (pg << PAGE_SHIFT);
+        _Atomic uint64_t *w = &ram->dirty[pg >> 6];
+        uint64_t bit = UINT64_C(1) << (pg & 63);
         if (head & 1) {
-            memset(dst, 0, PAGE_BYTES);
+            /* A page never written since the RAM was made is zero already: not even read (a
+             * read of an untouched page faults the zero page in; a write would allocate it). */
+            if ((atomic_load_explicit(w, memory_order_relaxed) & bit) && !page_is_zero(dst))
+                memset(dst, 0, PAGE_BYTES);
         } else {
             if (len - at < PAGE_BYTES)
                 return -EINVAL;
             memcpy(dst, buf + at, PAGE_BYTES);
+            atomic_fetch_or_explicit(w, bit, memory_order_relaxed);
             at += PAGE_BYTES;
         }
     }

@@ -117,10 +117,13 @@ uint64_t vmd_ram_dirty_count(const vmd_ram *ram);
  * least 4104): each one a little-endian u64 (page << 1 | is_zero), then the page's 4096 bytes
  * unless it is all zero.  Each page encoded has its bit cleared in `map`.  Returns the bytes
  * written; *cursor is where to go on (vmd_ram_pages() once done); counts[0] += zero pages,
- * counts[1] += the others. */
+ * counts[1] += the others.  `written` (or NULL): the pages ever written; the others are sent as
+ * zero without being read. */
 uint64_t vmd_ram_encode(const vmd_ram *ram, uint64_t *map, uint64_t *cursor, uint8_t *buf, uint64_t cap,
-                        uint64_t *counts);
-/* Apply such records (no vCPU may run): 0, or -EINVAL for a page outside RAM or a cut record. */
+                        uint64_t *counts, const uint64_t *written);
+/* Apply such records (no vCPU may run): 0, or -EINVAL for a page outside RAM or a cut record.
+ * Pages written get their dirty bit; a zero record for a page whose bit is clear (never written
+ * since the RAM was made) leaves it untouched. */
 int vmd_ram_decode(vmd_ram *ram, const uint8_t *buf, uint64_t len);
 
 /* Engine: the contexts, the pause-all barrier and the notification eventfd. */

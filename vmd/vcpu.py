@@ -235,6 +235,9 @@ class GuestRam:
             raise MemoryError(f"cannot map {size_bytes} bytes of guest RAM: {os.strerror(errno)}")
         self._ptr: Any = _ffi.gc(ptr, _lib.vmd_ram_free)
         self._size = size_bytes
+        # Whether dirty bits were ever taken (vmd.vcpu.PageEncoder): until then they are the
+        # pages written since the RAM was made.  File-backed RAM counts every page written.
+        self.synced = False
 
     @property
     def size_bytes(self) -> int:
@@ -323,10 +326,19 @@ class PageEncoder:
         self._buf: Any = _ffi.new("uint8_t[]", self._cap)
         self._cursor: Any = _ffi.new("uint64_t *")
         self._counts: Any = _ffi.new("uint64_t[2]")
+        self._written: Any = _ffi.NULL
         self.counts = PageCounts()
 
     def mark_all(self) -> None:
-        """The first pass sends every page."""
+        """The first pass sends every page.  The first migration of a RAM knows which pages were
+        ever written (their dirty bits were never taken before): the others go as zero pages
+        without being read (reading untouched memory costs a page fault each)."""
+        if not self._ram.synced:
+            self._written = _ffi.new("uint64_t[]", self._words)
+            _lib.vmd_ram_dirty_sync(self._ram._ptr, self._written)
+        else:
+            _lib.vmd_ram_dirty_sync(self._ram._ptr, self._map)  # stale bits: every page goes anyway
+        self._ram.synced = True
         pages = self._ram.pages
         for i in range(self._words):
             bits = min(64, pages - 64 * i)
@@ -336,6 +348,8 @@ class PageEncoder:
     def sync(self) -> int:
         """Take the pages written since the last sync into the set to send; how many are set."""
         self._cursor[0] = 0
+        self._ram.synced = True
+        self._written = _ffi.NULL  # a pass is over: from now on every page sent is read
         return int(_lib.vmd_ram_dirty_sync(self._ram._ptr, self._map))
 
     def next_chunk(self) -> memoryview | None:
@@ -343,7 +357,9 @@ class PageEncoder:
         left.  Encoding releases the GIL."""
         self._counts[0] = self._counts[1] = 0
         ram, counts = self._ram._ptr, self._counts
-        used = int(_lib.vmd_ram_encode(ram, self._map, self._cursor, self._buf, self._cap, counts))
+        used = int(
+            _lib.vmd_ram_encode(ram, self._map, self._cursor, self._buf, self._cap, counts, self._written)
+        )
         self.counts.zero += int(self._counts[0])
         self.counts.normal += int(self._counts[1])
         if used == 0:

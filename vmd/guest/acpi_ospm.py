@@ -66,6 +66,19 @@ class AcpiOspm:
             log.info("guest: slot %d: the eject accepted before the reset is requested again", slot)
             self.acpi.raise_remove(slot)
 
+    def accepted_ejects(self) -> list[int]:
+        return sorted(self._accepted)
+
+    def migrated(self, ejects: list[int]) -> None:
+        # The eject work of the source's guest cannot move: the request is raised again, and the
+        # guest here answers it by its policy (so the unplug still completes, on this side).
+        for slot in ejects:
+            log.info("guest: slot %d: the eject accepted on the migration source is requested again", slot)
+            self.acpi.raise_remove(slot)
+        inserts, removes = self.acpi.pending()
+        if inserts or removes:
+            self.sci()
+
     async def close(self) -> None:
         if self._worker is not None:
             self._worker.cancel()

@@ -16,6 +16,9 @@ class SessionHandle(Protocol):
 
     def enable_capabilities(self, capabilities: frozenset[str]) -> None: ...
 
+    def take_passed_fd(self) -> int | None:
+        """The fd the client passed (SCM_RIGHTS) with the current command, now the caller's."""
+
 
 class DaemonServices(Protocol):
     def schema_info(self) -> Encoded: ...

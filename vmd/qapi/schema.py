@@ -46,5 +46,5 @@ def declared_schema() -> Schema:
             *hmp.COMMANDS,
             *vmd_guest.COMMANDS,
         ),
-        events=(*run_state.EVENTS, *qdev.EVENTS, *acpi.EVENTS),
+        events=(*run_state.EVENTS, *qdev.EVENTS, *acpi.EVENTS, *migration.EVENTS),
     )

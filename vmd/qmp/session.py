@@ -90,6 +90,7 @@ class QmpSession(asyncio.Protocol):
         # mark: what max-output limits.
         self._unread_events = 0
         self._transport: asyncio.Transport | None = None
+        self.passed_fds: list[int] = []  # SCM_RIGHTS fds received, oldest first
         self._reading_paused = False
         self._writing_paused = False
         self.negotiating = True
@@ -98,6 +99,10 @@ class QmpSession(asyncio.Protocol):
         self._trace = log.isEnabledFor(logging.DEBUG)
 
     # -- SessionHandle (what handlers may ask of their session) -------------------------------
+
+    def take_passed_fd(self) -> int | None:
+        """The oldest fd the peer passed with SCM_RIGHTS and nobody took yet (getfd, add-fd)."""
+        return self.passed_fds.pop(0) if self.passed_fds else None
 
     def enable_capabilities(self, capabilities: frozenset[str]) -> None:
         for capability in capabilities:
