@@ -24,6 +24,7 @@ NOT_IN_QEMU_72: dict[str, str] = {
     "__com.vmd_query-guest-cpus": "vmd's extension: the guest's own view of its CPUs",
     "__com.vmd_guest-set-cpu-online": "vmd's extension: online/offline from inside the guest",
     "__com.vmd_guest-set-cpu-configured": "vmd's extension (s390x): chcpu -c/-g from inside the guest",
+    "__com.vmd_query-guest-ram": "vmd's extension: a digest of guest RAM, to compare a migration's two sides",
 }
 
 # Where vmd's declared shape knowingly differs from QEMU 7.2's.

@@ -3,7 +3,10 @@ the fds clients pass for them; and command-line introspection."""
 
 from __future__ import annotations
 
+import asyncio
+
 from vmd.errors import GenericError
+from vmd.firmware import standard as fw
 from vmd.handlers.bind import handles
 from vmd.handlers.context import CommandContext
 from vmd.qapi.compiled import (
@@ -13,6 +16,7 @@ from vmd.qapi.compiled import (
     FdsetFdInfo,
     FdsetInfo,
     GetfdArgs,
+    GuestRamDigest,
     MigrateArgs,
     MigrateContinueArgs,
     MigrateIncomingArgs,
@@ -79,6 +83,13 @@ def migrate_set_parameters(ctx: CommandContext, args: MigrateSetParameters) -> N
     if "multifd-compression" in wire:
         wire["multifd-compression"] = str(wire["multifd-compression"])
     ctx.vm.migration.settings.set_parameters(wire)
+
+
+@handles("__com.vmd_query-guest-ram")
+async def query_guest_ram(ctx: CommandContext, args: None) -> GuestRamDigest:
+    ram = ctx.vm.vcpus.ram
+    digest = await asyncio.to_thread(ram.checksum)
+    return GuestRamDigest(size=ram.size_bytes, sha256=digest, guest_counter=ram.read_u64(fw.SHARED_COUNTER))
 
 
 @handles("getfd")

@@ -13,7 +13,7 @@ from typing import Annotated, ClassVar
 from pydantic import Field
 
 from vmd.qapi.registry import CommandSpec, EventSpec
-from vmd.qapi.types import QapiDeclaredEnum, QapiStruct, Size, UInt8, UInt16, UInt32, UInt64
+from vmd.qapi.types import OrNull, QapiDeclaredEnum, QapiStruct, Size, UInt8, UInt16, UInt32, UInt64
 
 
 class MigrationStatus(QapiDeclaredEnum):
@@ -221,7 +221,7 @@ class MigrationParameters(QapiStruct):
 
 
 # QAPI's StrOrNull: a string, or null for "back to the default".
-StrOrNull = Annotated[str | None, "StrOrNull"]
+StrOrNull = Annotated[str | None, OrNull()]
 
 
 class MigrateSetParameters(QapiStruct):
@@ -254,6 +254,15 @@ class MigrateSetParameters(QapiStruct):
     multifd_zlib_level: UInt8 | None = None
     multifd_zstd_level: UInt8 | None = None
     block_bitmap_mapping: list[BitmapMigrationNodeAlias] | None = None
+
+
+class GuestRamDigest(QapiStruct):
+    """vmd's: what guest RAM holds now (tests compare the two sides of a migration), and the
+    standard firmware's shared progress counter (how far the guest got)."""
+
+    size: int
+    sha256: str
+    guest_counter: int
 
 
 class GetfdArgs(QapiStruct):
@@ -380,6 +389,11 @@ COMMANDS = (
     ),
     CommandSpec("remove-fd", "Remove an fd (or a whole set) from the fd sets.", args=RemoveFdArgs),
     CommandSpec("query-fdsets", "The fd sets.", returns=list[FdsetInfo]),
+    CommandSpec(
+        "__com.vmd_query-guest-ram",
+        "A digest of guest RAM and the firmware's progress counter (compare a migration's two sides).",
+        returns=GuestRamDigest,
+    ),
     CommandSpec(
         "query-command-line-options",
         "QemuOpts introspection of the command line (vmd describes none of its options this way).",

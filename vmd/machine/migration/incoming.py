@@ -9,6 +9,7 @@ stderr with `load of migration failed`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from typing import TYPE_CHECKING
@@ -85,10 +86,8 @@ async def run_incoming(manager: MigrationManager, job: Job) -> None:
     except (ChannelError, StreamError, ValueError) as error:
         reason = str(error)
         if return_path and channel is not None:
-            try:
+            with contextlib.suppress(ChannelError):
                 await _answer(channel, Kind.FAILED, reason)
-            except ChannelError:
-                pass
         manager.loading = False
         manager.emit_status(job, St.FAILED)
         log.error("load of migration failed: %s", reason)

@@ -152,7 +152,8 @@ class MigrationManager:
 
     def start_listening_from_cli(self) -> None:
         """-incoming URI (not defer): listen or open at start-up (errors end the start-up)."""
-        assert self.incoming is not None and self.incoming != "defer"
+        assert self.incoming is not None
+        assert self.incoming != "defer"
         self._start_incoming(self.incoming, from_cli=True)
 
     def migrate_incoming(self, uri: str) -> None:

@@ -8,6 +8,7 @@ On the source `fd:` names a `getfd` fd only; on the target it may also be an inh
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import subprocess
@@ -181,10 +182,8 @@ class Listener:
     def close(self) -> None:
         self.sock.close()
         if self._path is not None:
-            try:
+            with contextlib.suppress(OSError):
                 os.unlink(self._path)
-            except OSError:
-                pass
 
 
 def listen(address: Unix | Inet) -> Listener:
