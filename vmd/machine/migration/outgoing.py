@@ -73,7 +73,7 @@ async def run_outgoing(manager: MigrationManager, job: Job, address: uris.Addres
             raise _Failed(error.desc) from None
         stopped = await _migrate(manager, job, channel, prior)
     except asyncio.CancelledError:
-        _give_back(manager, prior, stopped)
+        _give_back(manager, prior, stopped or vm.runstate.state is RunState.FINISH_MIGRATE)
         manager.emit_status(job, St.CANCELLED)
         raise
     except (_Failed, ChannelError, StreamError) as error:
