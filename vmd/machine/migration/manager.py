@@ -126,7 +126,9 @@ class MigrationManager:
             address = uris.parse_outgoing(uri)
             fd = uris.claim_outgoing_fd(address, self.fds)
         except GenericError as error:
-            job.error = error.desc
+            # QEMU keeps the text for query-migrate, except for an unknown protocol.
+            if not error.desc.endswith("expects a valid migration protocol"):
+                job.error = error.desc
             self.emit_status(job, St.FAILED)
             raise
         job.task = asyncio.get_running_loop().create_task(
