@@ -66,7 +66,7 @@ async def settled(qmp: QMPClient) -> Any:
             "completed",
             "failed",
             "cancelled",
-        ):  # noqa: ASYNC110 - polling over QMP
+        ):
             await asyncio.sleep(0.02)
     return info
 
