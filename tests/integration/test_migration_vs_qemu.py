@@ -61,13 +61,12 @@ async def idle_conversation(peer: Peer, workdir: Path) -> list[Any]:
 
 
 async def settled(qmp: QMPClient) -> Any:
+    finished = ("completed", "failed", "cancelled")
     async with asyncio.timeout(TIMEOUT):
-        while (info := await qmp.execute("query-migrate")).get("status") not in (
-            "completed",
-            "failed",
-            "cancelled",
-        ):
+        info = await qmp.execute("query-migrate")
+        while info.get("status") not in finished:  # noqa: ASYNC110 - polling over QMP
             await asyncio.sleep(0.02)
+            info = await qmp.execute("query-migrate")
     return info
 
 
