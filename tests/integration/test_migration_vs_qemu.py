@@ -64,7 +64,7 @@ async def settled(qmp: QMPClient) -> Any:
     finished = ("completed", "failed", "cancelled")
     async with asyncio.timeout(TIMEOUT):
         info = await qmp.execute("query-migrate")
-        while info.get("status") not in finished:  # noqa: ASYNC110 - polling over QMP
+        while info.get("status") not in finished:
             await asyncio.sleep(0.02)
             info = await qmp.execute("query-migrate")
     return info
