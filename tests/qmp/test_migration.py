@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import socket
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -480,3 +481,62 @@ async def test_capabilities_and_parameters(vmd: Peer) -> None:
             qmp.execute("migrate-continue", {"state": "pre-switchover"}),
             "Migration not in expected state: none",
         )
+
+
+async def test_getfd_socket_and_save_file_as_libvirt_passes_them(
+    peers: Callable[..., Peer], workdir: Path
+) -> None:
+    """libvirt connects the migration socket itself (or opens the save file) and passes the fd
+    with getfd; `fd:migrate` then writes at the fd's offset, after libvirt's own header."""
+    source = peers("vmd", *BASE)
+    target = peers("vmd", *BASE, "-incoming", "defer")
+    async with qmp_client(source.socket) as src, qmp_client(target.socket) as dst:
+        await refused(
+            src.execute("getfd", {"fdname": "migrate"}), "No file descriptor supplied via SCM_RIGHTS"
+        )
+        await dst.execute("migrate-incoming", {"uri": f"unix:{workdir}/in.sock"})
+        conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        conn.connect(str(workdir / "in.sock"))
+        src.send_fd_scm(conn.fileno())
+        conn.close()  # the daemon has its own copy now
+        await src.execute("getfd", {"fdname": "migrate"})
+        await src.execute("migrate", {"detach": True, "resume": False, "uri": "fd:migrate"})
+        assert (await wait_status(src))["status"] == "completed"
+        assert (await wait_status(dst))["status"] == "completed"
+        # The name was used up by the migration, as in QEMU.
+        await refused(
+            src.execute("closefd", {"fdname": "migrate"}), "File descriptor named 'migrate' not found"
+        )
+        # A save file: libvirt's header first, the stream after it.
+        await dst.execute("stop")
+        header = b"LibvirtQemudSave" + bytes(48)
+        save = workdir / "vm.save"
+        with open(save, "wb") as out:  # noqa: ASYNC230 - a small local file
+            out.write(header)
+            out.flush()
+            dst.send_fd_scm(out.fileno())
+        await dst.execute("getfd", {"fdname": "migrate"})
+        await dst.execute("migrate", {"uri": "fd:migrate"})
+        assert (await wait_status(dst))["status"] == "completed"
+        digest = await dst.execute("__com.vmd_query-guest-ram")
+        # add-fd keeps fds in sets (7.2's migration does not use them).
+        with open(save, "rb") as extra:  # noqa: ASYNC230 - a small local file
+            dst.send_fd_scm(extra.fileno())
+            added = await dst.execute("add-fd", {"fdset-id": 1, "opaque": "migration"})
+        assert added["fdset-id"] == 1
+        fdsets = await dst.execute("query-fdsets")
+        assert fdsets == [{"fdset-id": 1, "fds": [{"fd": added["fd"], "opaque": "migration"}]}]
+        await dst.execute("remove-fd", {"fdset-id": 1})
+        assert await dst.execute("query-fdsets") == []
+    assert save.read_bytes().startswith(header + b"VMDM")
+    fd = os.open(save, os.O_RDONLY)
+    os.lseek(fd, len(header), os.SEEK_SET)
+    try:
+        restored = _start_with_fd(peers, fd)
+    finally:
+        os.close(fd)
+    async with qmp_client(restored.socket) as qmp:
+        await qmp.execute("migrate-incoming", {"uri": f"fd:{fd}"})
+        assert (await wait_status(qmp))["status"] == "completed"
+        assert (await qmp.execute("query-status"))["status"] == "paused"
+        assert await qmp.execute("__com.vmd_query-guest-ram") == digest
