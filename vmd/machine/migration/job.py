@@ -28,6 +28,7 @@ class Statistics:
     start: float = 0.0
     setup_done: float = 0.0  # the first pass began
     stopped: float = 0.0  # the vCPUs stopped for the final pass
+    sent: float = 0.0  # the last byte of the stream was written
     end: float = 0.0
     transferred: int = 0
     precopy_bytes: int = 0

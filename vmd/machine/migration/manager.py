@@ -90,7 +90,9 @@ class MigrationManager:
             return ev.MigrationInfo(
                 status=status,
                 setup_time=int(s.setup_done - s.start),
-                downtime=int(s.end - s.stopped),
+                # As QEMU counts it: from the stop to the last byte sent.  vmd then also waits for
+                # the target's confirmation (the log gives both) before it says completed.
+                downtime=int(s.sent - s.stopped),
                 total_time=int(s.end - s.start),
                 ram=s.ram(),
             )

@@ -144,6 +144,7 @@ async def _migrate(manager: MigrationManager, job: Job, channel: Channel, prior:
     captured = machine_state.capture(vm, prior)
     await _send(channel, job, stream.json_record(Kind.STATE, captured))
     await _send(channel, job, stream.record(Kind.END))
+    s.sent = now_ms()
     if return_path:
         kind, payload = await stream.read_record(channel)
         if kind is Kind.FAILED:
@@ -157,8 +158,9 @@ async def _migrate(manager: MigrationManager, job: Job, channel: Channel, prior:
     vm.finish_outgoing_migration()
     manager.emit_status(job, St.COMPLETED)
     log.info(
-        "migration completed: %d bytes in %d passes, %.0f ms, downtime %.0f ms",
-        s.transferred, s.passes, s.end - s.start, s.end - s.stopped,
+        "migration completed: %d bytes in %d passes, %.0f ms; stopped %.1f ms until all was sent, "
+        "then %.1f ms until the target confirmed",
+        s.transferred, s.passes, s.end - s.start, s.sent - s.stopped, s.end - s.sent,
     )  # fmt: skip
     return True
 
