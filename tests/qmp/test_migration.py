@@ -391,7 +391,9 @@ async def test_migrate_errors(vmd: Peer, uri: str, error: str) -> None:
             assert str(caught.value) == error
             got = [await asyncio.wait_for(events.get(), TIMEOUT) for _ in range(2)]
         assert [e["data"]["status"] for e in got] == ["setup", "failed"]
-        assert await qmp.execute("query-migrate") == {"status": "failed", "error-desc": error}
+        # QEMU keeps the text for query-migrate, except an unknown protocol's.
+        kept = {} if error.endswith("a valid migration protocol") else {"error-desc": error}
+        assert await qmp.execute("query-migrate") == {"status": "failed", **kept}
 
 
 async def test_asynchronous_failures(vmd: Peer, workdir: Path) -> None:

@@ -134,9 +134,7 @@ class Channel:
             return
         self._closed = True
         os.close(self.fd)
-        if self.process is not None:
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        process = self.process
+        if process is not None and process.poll() is None:
+            # Reaped off the loop: a command may take its time to see the end of its input.
+            asyncio.get_running_loop().run_in_executor(None, process.wait)

@@ -11,6 +11,7 @@ from vmd.machine.migration import uri as uris
 from vmd.machine.migration.channel import Channel
 from vmd.qapi import compiled as ev
 from vmd.qapi.compiled import MigrationStatus as St
+from vmd.qapi.compiled import RunState
 
 PAGE = 4096
 RUNNING_STATES = frozenset({St.SETUP, St.ACTIVE, St.PRE_SWITCHOVER, St.DEVICE, St.CANCELLING})
@@ -76,3 +77,4 @@ class Job:
     socket_address: dict[str, Any] | None = None
     listener: uris.Listener | None = None
     resume: asyncio.Event = field(default_factory=asyncio.Event)  # migrate-continue
+    prior: RunState = RunState.RUNNING  # the source's run state when it stopped for the switchover

@@ -64,22 +64,21 @@ class _Pacer:
 
 async def run_outgoing(manager: MigrationManager, job: Job, address: uris.Address, fd: int | None) -> None:
     vm = manager.vm
-    prior = vm.runstate.state
     stopped = False
     try:
         try:
             job.channel = channel = await uris.connect(address, fd)
         except GenericError as error:
             raise _Failed(error.desc) from None
-        stopped = await _migrate(manager, job, channel, prior)
+        stopped = await _migrate(manager, job, channel)
     except asyncio.CancelledError:
-        _give_back(manager, prior, stopped or vm.runstate.state is RunState.FINISH_MIGRATE)
+        _give_back(manager, job.prior, stopped or vm.runstate.state is RunState.FINISH_MIGRATE)
         manager.emit_status(job, St.CANCELLED)
         raise
     except (_Failed, ChannelError, StreamError) as error:
         job.error = str(error) or None
         log.error("migration failed: %s", job.error)
-        _give_back(manager, prior, stopped or vm.runstate.state is RunState.FINISH_MIGRATE)
+        _give_back(manager, job.prior, stopped or vm.runstate.state is RunState.FINISH_MIGRATE)
         manager.emit_status(job, St.FAILED)
     finally:
         if job.channel is not None:
@@ -92,7 +91,7 @@ def _give_back(manager: MigrationManager, prior: RunState, stopped: bool) -> Non
         manager.vm.resume_after_migration(prior)
 
 
-async def _migrate(manager: MigrationManager, job: Job, channel: Channel, prior: RunState) -> bool:
+async def _migrate(manager: MigrationManager, job: Job, channel: Channel) -> bool:
     vm = manager.vm
     s = job.stats
     ram = vm.vcpus.ram
@@ -131,8 +130,11 @@ async def _migrate(manager: MigrationManager, job: Job, channel: Channel, prior:
         manager.emit_pass(job)
     # The switchover: stop the guest, then what it left dirty and its state.
     s.precopy_bytes = s.transferred
-    await vm.stop_for_migration()
+    # The run state to hand on is the one at the switchover (a `stop` during the passes counts);
+    # the downtime starts with the stop request, as QEMU counts it.
+    job.prior = prior = vm.runstate.state
     s.stopped = now_ms()
+    await vm.stop_for_migration()
     if manager.settings.enabled("pause-before-switchover"):
         manager.emit_status(job, St.PRE_SWITCHOVER)
         await job.resume.wait()
