@@ -169,12 +169,13 @@ class VirtualMachine:
 
     async def stop_for_migration(self) -> None:
         """The switchover: finish-migrate, the vCPUs parked (STOP only if the guest ran)."""
-        if self.runstate.running:
-            await self._stop_into(RunState.FINISH_MIGRATE)
-        else:
-            await self.cpu_manager.releases_done()
-            await self.vcpus.pause_all()
-            self.runstate.enter(RunState.FINISH_MIGRATE)
+        running = self.runstate.running
+        self.runstate.enter(RunState.FINISH_MIGRATE)
+        self.guest.set_running(False)
+        await self.cpu_manager.releases_done()
+        await self.vcpus.pause_all_promptly()
+        if running:
+            self._emit(rs.STOP, None)
 
     def resume_after_migration(self, prior: RunState) -> None:
         """The migration failed or was cancelled after the switchover began: back as before."""
