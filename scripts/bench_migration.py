@@ -12,8 +12,13 @@ The busy guests: QEMU boots a 512-byte boot sector (real mode, `rep stosw` over 
 forever) from a raw -drive; vmd runs a vmd-ISA image (-bios) that stores to every 512-byte block
 of 1 MiB..1.5 MiB, forever.  Both dirty the same 128 pages as fast as they can.
 
+With --libvirt (root; run it under `flock /tmp/vmd-libvirt.lock`), it also times `virsh save`
+and `virsh restore` of a 128 MiB domain whose <emulator> is QEMU, then vmd (libvirt's whole
+sequence: stop, capabilities, getfd, migrate to the file, and back with -incoming defer).
+
 Usage:
   python3 scripts/bench_migration.py              # a few minutes
+  python3 scripts/bench_migration.py --libvirt    # and virsh save / restore
   python3 scripts/bench_migration.py --runs 1     # quicker
   python3 scripts/bench_migration.py --json out.json
 
@@ -123,15 +128,43 @@ async def one_migration(kind: str, mib: int, busy: bool) -> dict[str, Any]:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+def libvirt_rows(runs: int) -> list[dict[str, Any]]:
+    from tests.libvirt.harness import domain_xml, emulator_wrapper, running_libvirt
+
+    workdir = short_tmpdir()
+    rows = []
+    with running_libvirt(workdir) as libvirt:
+        emulators = {"qemu": shutil.which("qemu-system-x86_64") or "", "vmd": str(emulator_wrapper(workdir))}
+        times: dict[str, dict[str, list[float]]] = {k: {"save": [], "restore": []} for k in emulators}
+        for kind, emulator in emulators.items():
+            for run in range(runs):
+                name = f"bench-mig-{kind}-{run}"
+                libvirt.create(name, domain_xml(name, emulator))
+                save = workdir / f"{name}.save"
+                times[kind]["save"].append(libvirt.virsh("save", name, str(save)).seconds * 1000)
+                times[kind]["restore"].append(libvirt.virsh("restore", str(save)).seconds * 1000)
+                libvirt.virsh("destroy", name, check=False)
+        for step in ("save", "restore"):
+            q, v = statistics.median(times["qemu"][step]), statistics.median(times["vmd"][step])
+            rows.append({"step": f"virsh {step}", "qemu_ms": q, "vmd_ms": v})
+            print(
+                f"virsh {step:>7} (128 MiB) | QEMU {q:>6.0f} ms vmd {v:>6.0f} ms | {v / q:.2f}x", flush=True
+            )
+    shutil.rmtree(workdir, ignore_errors=True)
+    return rows
+
+
 async def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--json", help="also write the figures here")
+    parser.add_argument("--libvirt", action="store_true", help="also time virsh save and restore")
+    parser.add_argument("--only-libvirt", action="store_true", help=argparse.SUPPRESS)
     options = parser.parse_args()
-    rows = []
-    for size, mib in SIZES.items():
+    rows: list[dict[str, Any]] = []
+    for size, mib in ({} if options.only_libvirt else SIZES).items():
         for busy in (False, True):
             row: dict[str, Any] = {"ram": size, "guest": "busy" if busy else "idle"}
             for kind in ("qemu", "vmd"):
@@ -148,6 +181,8 @@ async def main() -> int:
                 f"| vmd's wait for the target's confirmation {v['confirm_ms']:.1f} ms",
                 flush=True,
             )
+    if options.libvirt or options.only_libvirt:
+        rows += libvirt_rows(options.runs)
     if options.json:
         Path(options.json).write_text(json.dumps(rows, indent=2) + "\n")  # noqa: ASYNC240
     return 0
