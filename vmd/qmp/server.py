@@ -2,8 +2,9 @@
 
 Each connection gets its own session; unlike QEMU, which serves one client per
 monitor and leaves a second one hanging until the first leaves, vmd serves every
-connection concurrently, each with its own negotiation state.  (A monitor that is one
-connection, QEMU's client mode, is `vmd.qmp.connection`.)
+connection concurrently, each with its own negotiation state.  Accepted connections are
+served by `vmd.qmp.fd_transport`, which also receives the fds clients pass (getfd, add-fd).
+(A monitor that is one connection, QEMU's client mode, is `vmd.qmp.connection`.)
 """
 
 from __future__ import annotations

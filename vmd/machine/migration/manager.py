@@ -122,6 +122,7 @@ class MigrationManager:
         job = Job(outgoing=True)
         job.stats.start = now_ms()
         job.stats.total = self.vm.vcpus.ram.size_bytes
+        job.stats.expected_downtime = self.settings.downtime_limit_ms  # QEMU's until a pass measured
         self.job = job
         self.emit_status(job, St.SETUP)
         try:
