@@ -542,3 +542,40 @@ async def test_getfd_socket_and_save_file_as_libvirt_passes_them(
         assert (await wait_status(qmp))["status"] == "completed"
         assert (await qmp.execute("query-status"))["status"] == "paused"
         assert await qmp.execute("__com.vmd_query-guest-ram") == digest
+
+
+async def test_while_active_cancel_and_bandwidth(pair: Callable[..., tuple[Peer, Peer, str]]) -> None:
+    """A migration held back by max-bandwidth: query-migrate's active shape, hot-plugs refused,
+    migrate_cancel; then a new bandwidth applies at once and the next migration completes."""
+    source, target, uri = pair((), ("-S",))
+    async with qmp_client(target.socket) as dst:
+        await dst.execute("migrate-incoming", {"uri": uri})
+    async with qmp_client(source.socket) as src:
+        await src.execute("migrate-set-capabilities", EVENTS_ON)
+        await src.execute("migrate-set-parameters", {"max-bandwidth": 20000})  # bytes/s: many seconds
+        with listening(src) as (events,):
+            await src.execute("migrate", {"uri": uri})
+            info = await wait_status(src, ("active",))
+            assert set(info) == {"status", "expected-downtime", "setup-time", "total-time", "ram"}
+            assert info["expected-downtime"] == 300
+            assert info["ram"]["total"] == 128 << 20
+            await refused(src.execute("device_add", cpu(1, "cpu1")), "device_add not allowed while migrating")
+            assert (await src.execute("query-status"))["status"] == "running"
+            await src.execute("migrate_cancel")
+            seen = await migration_events(events, "cancelled")
+        assert seen[-2:] == [("MIGRATION", {"status": "cancelling"}), ("MIGRATION", {"status": "cancelled"})]
+        assert (await src.execute("query-status"))["status"] == "running"
+        await src.execute("device_add", cpu(1, "cpu1"))  # idle again: hot-plugs go through
+    assert target.wait_exit()  # its stream was cut: it gave up, as QEMU's does
+
+
+async def test_a_raised_bandwidth_applies_at_once(pair: Callable[..., tuple[Peer, Peer, str]]) -> None:
+    source, target, uri = pair()
+    async with qmp_client(source.socket) as src, qmp_client(target.socket) as dst:
+        await dst.execute("migrate-incoming", {"uri": uri})
+        await src.execute("migrate-set-parameters", {"max-bandwidth": 1000})  # bytes/s: hours
+        await src.execute("migrate", {"uri": uri})
+        await wait_status(src, ("active",))
+        await src.execute("migrate-set-parameters", {"max-bandwidth": 0})  # no limit
+        assert (await wait_status(src))["status"] == "completed"
+        assert (await wait_status(dst))["status"] == "completed"

@@ -42,25 +42,27 @@ class _Failed(Exception):
 
 
 class _Pacer:
-    """max-bandwidth as QEMU applies it: at most bandwidth/10 bytes per 100 ms window."""
+    """max-bandwidth: bytes sent are a debt paid off at the current limit (read anew every
+    100 ms, QEMU's rate-limit period, so a changed max-bandwidth applies at once); one window's
+    worth may be owed before sending waits."""
 
     def __init__(self, manager: MigrationManager) -> None:
         self._manager = manager
-        self._window = time.monotonic()
-        self._used = 0
+        self._debt = 0.0
+        self._at = time.monotonic()
+
+    def _pay(self) -> int:
+        limit = self._manager.settings.max_bandwidth
+        now = time.monotonic()
+        self._debt = 0.0 if not limit else max(0.0, self._debt - (now - self._at) * limit)
+        self._at = now
+        return limit
 
     async def spent(self, count: int) -> None:
-        limit = self._manager.settings.max_bandwidth
-        self._used += count
-        if not limit:
-            return
-        now = time.monotonic()
-        if now - self._window >= WINDOW:
-            self._window, self._used = now, count
-            return
-        if self._used >= limit * WINDOW:
-            await asyncio.sleep(self._window + WINDOW - now)
-            self._window, self._used = time.monotonic(), 0
+        self._pay()
+        self._debt += count
+        while (limit := self._pay()) and self._debt > limit * WINDOW:  # noqa: ASYNC110 - a rate, no event
+            await asyncio.sleep(WINDOW)
 
 
 async def run_outgoing(manager: MigrationManager, job: Job, address: uris.Address, fd: int | None) -> None:
