@@ -83,14 +83,18 @@ class FirmwareDriver(Protocol):
     def rebooting(self) -> None:
         """The machine reset: the OS's work in flight was dropped."""
 
+    async def close(self) -> None: ...
+
+
+class MigratingDriver(Protocol):
+    """A driver with guest work a migration must carry (ACPI's accepted ejects)."""
+
     def accepted_ejects(self) -> list[int]:
-        """Slots whose eject the guest accepted and has not performed yet (for a migration)."""
+        """Slots whose eject the guest accepted and has not performed yet."""
 
     def migrated(self, ejects: list[int]) -> None:
         """The guest arrived by migration: `ejects` are those the source's guest had accepted;
         events the controller still holds are answered once the guest runs."""
-
-    async def close(self) -> None: ...
 
 
 class GuestOs:
@@ -177,13 +181,14 @@ class GuestOs:
 
     def migration_state(self) -> dict[str, Any]:
         """The OS's view of its CPUs and its policy, at switchover (the VM is stopped)."""
+        driver = self._migrating_driver()
         return {
             "policy": dataclasses.asdict(self.policy),
             "booted": self._booted,
             "present": sorted(self.present),
             "configured": sorted(self.configured),
             "online": sorted(self.online),
-            "ejects": [] if self._driver is None else self._driver.accepted_ejects(),
+            "ejects": [] if driver is None else driver.accepted_ejects(),
         }
 
     def load_migration_state(self, state: dict[str, Any]) -> None:
@@ -197,8 +202,16 @@ class GuestOs:
         self._unconfirmed = set()
         if self._booted:
             self._apply_load(wake=False)  # a duty cycle goes on here; the enable word came in RAM
-        if self._driver is not None:
-            self._driver.migrated([int(s) for s in state["ejects"]])
+        driver = self._migrating_driver()
+        if driver is not None:
+            driver.migrated([int(s) for s in state["ejects"]])
+
+    def _migrating_driver(self) -> MigratingDriver | None:
+        """The driver, if it takes part in a migration (a firmware may have nothing in flight)."""
+        driver = self._driver
+        if hasattr(driver, "accepted_ejects") and hasattr(driver, "migrated"):
+            return driver  # type: ignore[return-value]
+        return None
 
     def power_button(self) -> None:
         """The ACPI power button (system_powerdown).  A guest that has not booted has no OS to

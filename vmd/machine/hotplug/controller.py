@@ -30,6 +30,10 @@ class HotplugController(Protocol):
     def ospm_status(self) -> list[ACPIOSTInfo]:
         """query-acpi-ospm-status (GenericError NO_ACPI_DEVICE where the controller is not ACPI's)."""
 
+
+class MigratableController(Protocol):
+    """A controller whose guest-visible state migrates (ACPI's block, s390x's SCLP source)."""
+
     def migration_state(self) -> dict[str, Any]:
         """What the guest could read of the controller, for a migration: sparse (only the slots
         whose state is not the reset default)."""

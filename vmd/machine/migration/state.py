@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any, Protocol
 
+from vmd.machine.hotplug.controller import MigratableController
 from vmd.machine.migration.stream import StreamError
 from vmd.qapi.compiled import RunState
 
@@ -37,7 +38,7 @@ def capture(vm: VirtualMachine, prior: RunState) -> dict[str, Any]:
         for place, index in enumerate(device.vcpus):
             regs, pc, irq = engine.save_context(index)
             vcpus.append({"slot": slot, "place": place, "regs": _regs(regs), "pc": pc, "irq": irq})
-    controller = manager.controller
+    controller = _migratable(manager.controller)
     return {
         "runstate": prior.value,
         "vcpus": vcpus,
@@ -61,7 +62,7 @@ def restore(vm: VirtualMachine, state: dict[str, Any]) -> RunState:
             for i, value in entry["regs"].items():
                 regs[int(i)] = int(value)
             engine.restore_context(device.vcpus[place], regs, int(entry["pc"]), int(entry["irq"]))
-        controller = vm.cpu_manager.controller
+        controller = _migratable(vm.cpu_manager.controller)
         if controller is not None and state["controller"] is not None:
             controller.load_migration_state(state["controller"])
         for name, device_state in state["devices"].items():
@@ -77,3 +78,10 @@ def restore(vm: VirtualMachine, state: dict[str, Any]) -> RunState:
         return RunState(state["runstate"])
     except (KeyError, TypeError, ValueError) as error:
         raise StreamError(f"the migration stream's machine state is malformed ({error!r})") from None
+
+
+def _migratable(controller: object) -> MigratableController | None:
+    """The controller, if its state migrates (a board's controller may have none to carry)."""
+    if hasattr(controller, "migration_state") and hasattr(controller, "load_migration_state"):
+        return controller
+    return None
