@@ -36,6 +36,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/futex.h>
+#include <linux/membarrier.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -97,7 +98,16 @@ struct vmd_ram {
     uint64_t size;
     uint8_t *map;    /* GUARD_LO + size + GUARD_HI bytes */
     size_t map_len;
+    _Atomic uint64_t *dirty;  /* one bit per page; set by stores, taken by vmd_ram_dirty_sync */
+    uint64_t words;           /* of `dirty` */
 };
+
+#define PAGE_SHIFT 12
+#define PAGE_BYTES 4096u
+/* 1 once membarrier(PRIVATE_EXPEDITED) is registered: a vCPU may then skip marking a page
+ * whose bit it sees set (the sync's membarrier orders its earlier store).  Without it every
+ * store marks with a locked OR. */
+static _Atomic int g_membarrier;
 
 struct vmd_vcpu {
     /* Hot.  dispatch[0..TRAP_OPS) is written by other threads to trap. */
@@ -372,8 +382,11 @@ vmd_ram *vmd_ram_new(uint64_t size)
     ram->map = m;
     ram->base = ram->map + GUARD_LO;
     ram->size = size;
-    if (mprotect(ram->base, (size_t)size, PROT_READ | PROT_WRITE)) {
+    ram->words = ((size >> PAGE_SHIFT) + 63) / 64;
+    ram->dirty = calloc(ram->words, sizeof *ram->dirty);
+    if (!ram->dirty || mprotect(ram->base, (size_t)size, PROT_READ | PROT_WRITE)) {
         munmap(m, ram->map_len);
+        free(ram->dirty);
         free(ram);
         return NULL;
     }
@@ -386,6 +399,9 @@ vmd_ram *vmd_ram_new_file(uint64_t size, int fd, int shared)
     if (!ram)
         return NULL;
     /* Keep the guard pages around it; only the guest-visible part comes from the file. */
+    /* The file's pages may hold anything: count them all as written. */
+    for (uint64_t i = 0; i < ram->words; i++)
+        atomic_store(&ram->dirty[i], ~UINT64_C(0));
     int flags = MAP_FIXED | (shared ? MAP_SHARED : MAP_PRIVATE);
     void *m = mmap(ram->base, (size_t)size, PROT_READ | PROT_WRITE, flags, fd, 0);
     if (m == MAP_FAILED) {
@@ -401,8 +417,143 @@ void vmd_ram_free(vmd_ram *ram)
 {
     if (ram) {
         munmap(ram->map, ram->map_len);
+        free(ram->dirty);
         free(ram);
     }
+}
+
+static void mark_range(vmd_ram *ram, uint64_t addr, uint64_t len)
+{
+    if (!len)
+        return;
+    for (uint64_t pg = addr >> PAGE_SHIFT; pg <= (addr + len - 1) >> PAGE_SHIFT; pg++)
+        atomic_fetch_or_explicit(&ram->dirty[pg >> 6], UINT64_C(1) << (pg & 63), memory_order_release);
+}
+
+uint64_t vmd_ram_pages(const vmd_ram *ram)
+{
+    return ram->size >> PAGE_SHIFT;
+}
+
+uint64_t vmd_ram_map_words(const vmd_ram *ram)
+{
+    return ram->words;
+}
+
+uint64_t vmd_ram_dirty_sync(vmd_ram *ram, uint64_t *map)
+{
+    uint64_t set = 0;
+    for (uint64_t i = 0; i < ram->words; i++) {
+        uint64_t w = atomic_load_explicit(&ram->dirty[i], memory_order_relaxed);
+        if (w)
+            w = atomic_exchange_explicit(&ram->dirty[i], 0, memory_order_acq_rel);
+        map[i] |= w;
+        set += (uint64_t)__builtin_popcountll(map[i]);
+    }
+    /* A vCPU that saw a bit set before the exchange skipped marking its store: once every
+     * vCPU thread has passed a full barrier, that store is visible to the reads that follow. */
+    if (atomic_load(&g_membarrier))
+        syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
+    return set;
+}
+
+uint64_t vmd_ram_dirty_count(const vmd_ram *ram)
+{
+    uint64_t set = 0;
+    for (uint64_t i = 0; i < ram->words; i++)
+        set += (uint64_t)__builtin_popcountll(atomic_load_explicit(&ram->dirty[i], memory_order_relaxed));
+    return set;
+}
+
+static bool page_is_zero(const uint8_t *page)
+{
+    const uint64_t *w = (const uint64_t *)page;
+    for (unsigned i = 0; i < PAGE_BYTES / 8; i += 8) {
+        uint64_t acc = 0;
+        for (unsigned j = 0; j < 8; j++)
+            acc |= __atomic_load_n(w + i + j, __ATOMIC_RELAXED);
+        if (acc)
+            return false;
+    }
+    return true;
+}
+
+static void put_le64(uint8_t *out, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        out[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t get_le64(const uint8_t *in)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v |= (uint64_t)in[i] << (8 * i);
+    return v;
+}
+
+uint64_t vmd_ram_encode(const vmd_ram *ram, uint64_t *map, uint64_t *cursor, uint8_t *buf, uint64_t cap,
+                        uint64_t *counts, const uint64_t *written)
+{
+    uint64_t pages = ram->size >> PAGE_SHIFT, pg = *cursor, used = 0;
+    while (pg < pages) {
+        uint64_t w = map[pg >> 6] >> (pg & 63);
+        if (!w) {
+            pg = (pg | 63) + 1;  /* the rest of this word is clean */
+            continue;
+        }
+        pg += (uint64_t)__builtin_ctzll(w);
+        if (pg >= pages)
+            break;
+        if (cap - used < 8 + PAGE_BYTES)
+            break;
+        const uint8_t *src = ram->base + (pg << PAGE_SHIFT);
+        map[pg >> 6] &= ~(UINT64_C(1) << (pg & 63));
+        bool unwritten = written && !(written[pg >> 6] & (UINT64_C(1) << (pg & 63)));
+        if (unwritten || page_is_zero(src)) {
+            put_le64(buf + used, pg << 1 | 1);
+            used += 8;
+            counts[0]++;
+        } else {
+            put_le64(buf + used, pg << 1);
+            vmd_ram_read(ram, pg << PAGE_SHIFT, buf + used + 8, PAGE_BYTES);
+            used += 8 + PAGE_BYTES;
+            counts[1]++;
+        }
+        pg++;
+    }
+    *cursor = pg < pages ? pg : pages;
+    return used;
+}
+
+int vmd_ram_decode(vmd_ram *ram, const uint8_t *buf, uint64_t len)
+{
+    uint64_t pages = ram->size >> PAGE_SHIFT, at = 0;
+    while (at < len) {
+        if (len - at < 8)
+            return -EINVAL;
+        uint64_t head = get_le64(buf + at);
+        uint64_t pg = head >> 1;
+        at += 8;
+        if (pg >= pages)
+            return -EINVAL;
+        uint8_t *dst = ram->base + (pg << PAGE_SHIFT);
+        _Atomic uint64_t *w = &ram->dirty[pg >> 6];
+        uint64_t bit = UINT64_C(1) << (pg & 63);
+        if (head & 1) {
+            /* A page never written since the RAM was made is zero already: not even read (a
+             * read of an untouched page faults the zero page in; a write would allocate it). */
+            if ((atomic_load_explicit(w, memory_order_relaxed) & bit) && !page_is_zero(dst))
+                memset(dst, 0, PAGE_BYTES);
+        } else {
+            if (len - at < PAGE_BYTES)
+                return -EINVAL;
+            memcpy(dst, buf + at, PAGE_BYTES);
+            atomic_fetch_or_explicit(w, bit, memory_order_relaxed);
+            at += PAGE_BYTES;
+        }
+    }
+    return 0;
 }
 
 uint64_t vmd_ram_size(const vmd_ram *ram)
@@ -449,6 +600,7 @@ int vmd_ram_write(vmd_ram *ram, uint64_t addr, const void *buf, uint64_t len)
     }
     for (; i < len; i++)
         __atomic_store_n(dst + i, src[i], __ATOMIC_RELAXED);
+    mark_range(ram, addr, len);
     return 0;
 }
 
@@ -485,6 +637,7 @@ int vmd_ram_store(vmd_ram *ram, uint64_t addr, uint32_t size, uint64_t value)
     case 4: __atomic_store_n((uint32_t *)p, (uint32_t)value, __ATOMIC_SEQ_CST); break;
     default: __atomic_store_n((uint64_t *)p, value, __ATOMIC_SEQ_CST); break;
     }
+    mark_range(ram, addr, size);
     return 0;
 }
 
@@ -804,6 +957,35 @@ int vmd_vcpu_get_regs(const vmd_vcpu *c, uint64_t *regs, uint64_t *pc, int force
     return 0;
 }
 
+int vmd_vcpu_save(const vmd_vcpu *c, uint64_t *regs, uint64_t *pc, uint64_t *irq)
+{
+    vmd_vcpu *m = (vmd_vcpu *)c;
+    uint32_t s = atomic_load(&m->state);
+    if (!atomic_load(&m->eng->paused) || s == VMD_STATE_RUNNING || s == VMD_STATE_OUTSIDE)
+        return -EBUSY;
+    if (s == VMD_STATE_HALTED && atomic_load(&m->eng->outstanding))
+        return -EBUSY;
+    memcpy(regs, c->regs, sizeof c->regs);
+    *pc = c->pc;
+    *irq = atomic_load(&m->irq);
+    return 0;
+}
+
+int vmd_vcpu_restore(vmd_vcpu *c, const uint64_t *regs, uint64_t pc, uint64_t irq)
+{
+    uint32_t s = atomic_load(&c->state);
+    if (!valid_pc(c, pc))
+        return -EINVAL;
+    if (!atomic_load(&c->eng->paused) ||
+        (s != VMD_STATE_UNPLUGGED && s != VMD_STATE_READY && s != VMD_STATE_PAUSED))
+        return -EBUSY;
+    memcpy(c->regs, regs, sizeof c->regs);
+    c->pc = pc;
+    atomic_store(&c->irq, irq);
+    atomic_thread_fence(memory_order_seq_cst);
+    return 0;
+}
+
 void vmd_vcpu_set_steps(vmd_vcpu *c, uint64_t n)
 {
     c->steps = n;
@@ -851,6 +1033,8 @@ static void thread_gone(void *arg)
 
 static void init_once(void)
 {
+    if (syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0)
+        atomic_store(&g_membarrier, 1);
     pthread_key_create(&g_key, thread_gone);
     interp(NULL);  /* fills g_normal and g_trap */
 }
@@ -966,6 +1150,16 @@ static uint32_t fault_wait(vmd_vcpu *c)
         nb = (uintptr_t)p;                                            \
         c->pc = (uint64_t)(p - ram);                                  \
     } while (0)
+/* After a store at ea: the page's dirty bit (see vmd_ram_dirty_sync for why a set bit may be
+ * left alone when membarrier is there). */
+#define DIRTY() do {                                                  \
+        uint64_t pg_ = ea >> PAGE_SHIFT;                              \
+        _Atomic uint64_t *w_ = dmap + (pg_ >> 6);                     \
+        uint64_t b_ = UINT64_C(1) << (pg_ & 63);                      \
+        if (UNLIKELY(!lazy_mark ||                                    \
+                     !(atomic_load_explicit(w_, memory_order_relaxed) & b_))) \
+            atomic_fetch_or_explicit(w_, b_, memory_order_release);   \
+    } while (0)
 #define MEM(n) do {                                                   \
         ea = RB + (uint64_t)IMM;                                      \
         if (UNLIKELY(ea > size - (n) || (ea & ((n) - 1)))) {          \
@@ -1004,6 +1198,8 @@ static uint32_t interp(vmd_vcpu *c)
 
     uint8_t *const ram = c->eng->ram->base;
     const uint64_t size = c->eng->ram->size;
+    _Atomic uint64_t *const dmap = c->eng->ram->dirty;
+    const int lazy_mark = atomic_load(&g_membarrier);
     uint64_t *const r = c->regs;
     const uint8_t *p = ram + c->pc;
     uintptr_t nb = (uintptr_t)p;
@@ -1260,22 +1456,24 @@ op_lds32:
     MEM(4);
     RA = (uint64_t)(int32_t)__atomic_load_n((const uint32_t *)(ram + ea), __ATOMIC_RELAXED);
     STEP();
-op_st8: MEM(1); __atomic_store_n(ram + ea, (uint8_t)RA, __ATOMIC_RELAXED); STEP();
-op_st16: MEM(2); __atomic_store_n((uint16_t *)(ram + ea), (uint16_t)RA, __ATOMIC_RELAXED); STEP();
-op_st32: MEM(4); __atomic_store_n((uint32_t *)(ram + ea), (uint32_t)RA, __ATOMIC_RELAXED); STEP();
-op_st64: MEM(8); __atomic_store_n((uint64_t *)(ram + ea), RA, __ATOMIC_RELAXED); STEP();
+op_st8: MEM(1); __atomic_store_n(ram + ea, (uint8_t)RA, __ATOMIC_RELAXED); DIRTY(); STEP();
+op_st16: MEM(2); __atomic_store_n((uint16_t *)(ram + ea), (uint16_t)RA, __ATOMIC_RELAXED); DIRTY(); STEP();
+op_st32: MEM(4); __atomic_store_n((uint32_t *)(ram + ea), (uint32_t)RA, __ATOMIC_RELAXED); DIRTY(); STEP();
+op_st64: MEM(8); __atomic_store_n((uint64_t *)(ram + ea), RA, __ATOMIC_RELAXED); DIRTY(); STEP();
 
     /* ---- atomics (64-bit, sequentially consistent): rd = a, base = b, value = c */
 op_aadd: {
         MEM(8);
         uint64_t *rd = &RA, v = RC;  /* fields are read before memory changes */
         *rd = __atomic_fetch_add((uint64_t *)(ram + ea), v, __ATOMIC_SEQ_CST);
+        DIRTY();
         STEP();
     }
 op_xchg: {
         MEM(8);
         uint64_t *rd = &RA, v = RC;
         *rd = __atomic_exchange_n((uint64_t *)(ram + ea), v, __ATOMIC_SEQ_CST);
+        DIRTY();
         STEP();
     }
 op_cas: {
@@ -1284,6 +1482,7 @@ op_cas: {
         __atomic_compare_exchange_n((uint64_t *)(ram + ea), &expected, v, false,
                                     __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
         *rd = expected;  /* the old value, whether or not it was replaced */
+        DIRTY();
         STEP();
     }
 

@@ -101,6 +101,31 @@ int vmd_ram_write(vmd_ram *ram, uint64_t addr, const void *buf, uint64_t len);
 int vmd_ram_load(const vmd_ram *ram, uint64_t addr, uint32_t size, uint64_t *out);
 int vmd_ram_store(vmd_ram *ram, uint64_t addr, uint32_t size, uint64_t value);
 
+/* Dirty-page tracking, for live migration.  Every store to guest RAM (a vCPU's, or the VMM's
+ * through vmd_ram_write/store) sets the page's bit (4096-byte pages) in the RAM's dirty bitmap;
+ * the tracking is always on.  The migration side takes the bits with vmd_ram_dirty_sync, which
+ * clears them and then makes every store marked before visible (membarrier), so a page whose
+ * bit it took can be read and sent, and a store after that sets the bit again. */
+uint64_t vmd_ram_pages(const vmd_ram *ram);
+/* Words (uint64_t) of a bitmap of every page: what `map` below must hold. */
+uint64_t vmd_ram_map_words(const vmd_ram *ram);
+/* OR the dirty bits into `map` and clear them; returns how many bits `map` has set now. */
+uint64_t vmd_ram_dirty_sync(vmd_ram *ram, uint64_t *map);
+/* How many pages are dirty now (not clearing anything). */
+uint64_t vmd_ram_dirty_count(const vmd_ram *ram);
+/* Migration records of the pages set in `map`, from page *cursor on, into `buf` (cap bytes, at
+ * least 4104): each one a little-endian u64 (page << 1 | is_zero), then the page's 4096 bytes
+ * unless it is all zero.  Each page encoded has its bit cleared in `map`.  Returns the bytes
+ * written; *cursor is where to go on (vmd_ram_pages() once done); counts[0] += zero pages,
+ * counts[1] += the others.  `written` (or NULL): the pages ever written; the others are sent as
+ * zero without being read. */
+uint64_t vmd_ram_encode(const vmd_ram *ram, uint64_t *map, uint64_t *cursor, uint8_t *buf, uint64_t cap,
+                        uint64_t *counts, const uint64_t *written);
+/* Apply such records (no vCPU may run): 0, or -EINVAL for a page outside RAM or a cut record.
+ * Pages written get their dirty bit; a zero record for a page whose bit is clear (never written
+ * since the RAM was made) leaves it untouched. */
+int vmd_ram_decode(vmd_ram *ram, const uint8_t *buf, uint64_t len);
+
 /* Engine: the contexts, the pause-all barrier and the notification eventfd. */
 vmd_engine *vmd_engine_new(vmd_ram *ram, uint32_t max_vcpus);
 /* 0, or -EBUSY (and nothing freed) while a vCPU thread still runs. */
@@ -148,6 +173,12 @@ void vmd_vcpus_request_sync(vmd_vcpu *const *cs, int n);
 /* Registers and pc; 0, or -EBUSY unless the vCPU is quiescent (unplugged,
  * ready, paused, faulted or stopped) or `force` (caller is the vCPU thread). */
 int vmd_vcpu_get_regs(const vmd_vcpu *c, uint64_t *regs, uint64_t *pc, int force);
+/* A vCPU's context for migration: registers, pc and pending interrupts.  Save: 0, or -EBUSY
+ * unless the engine is paused and the vCPU quiescent (halted counts: its pc is the HLT, which
+ * runs again).  Restore: 0, or -EBUSY unless the vCPU is unplugged, ready or paused while the
+ * engine is paused; -EINVAL for a pc outside RAM. */
+int vmd_vcpu_save(const vmd_vcpu *c, uint64_t *regs, uint64_t *pc, uint64_t *irq);
+int vmd_vcpu_restore(vmd_vcpu *c, const uint64_t *regs, uint64_t pc, uint64_t irq);
 /* Step budget for the following runs: run returns VMD_EXIT_STEPS before
  * starting instruction n+1.  UINT64_MAX (the default) turns it off. */
 void vmd_vcpu_set_steps(vmd_vcpu *c, uint64_t n);

@@ -140,8 +140,10 @@ def start_peer(
     base: Sequence[str] = BASE_ARGS,
     workdir: Path | None = None,
     target: str = "x86_64",
+    pass_fds: Sequence[int] = (),
 ) -> Peer:
-    """vmd or QEMU (`kind`) as qemu-system-`target`, daemonized, with `monitors` QMP sockets."""
+    """vmd or QEMU (`kind`) as qemu-system-`target`, daemonized, with `monitors` QMP sockets
+    (and the fds `pass_fds` inherited, as libvirt passes a save file)."""
     workdir = workdir or short_tmpdir()
     sockets = [str(workdir / f"m{i}.sock") for i in range(monitors)]
     pidfile = workdir / f"{kind}.pid"
@@ -151,7 +153,9 @@ def start_peer(
     command += [*base, *args, "-daemonize", "-pidfile", str(pidfile)]
     for sock in sockets:
         command += ["-qmp", f"unix:{sock},server=on,wait=off"]
-    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        command, cwd=REPO, capture_output=True, text=True, timeout=60, pass_fds=tuple(pass_fds)
+    )
     if done.returncode != 0:
         raise RuntimeError(f"{kind} failed to start ({done.returncode}): {' '.join(command)}\n{done.stderr}")
     pid = int(pidfile.read_text().strip())

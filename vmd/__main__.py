@@ -103,6 +103,7 @@ def settings_from_config(config: Config, target: Target = "x86_64") -> DaemonSet
         limits=limits,
         monitors=tuple(monitors),
         start_paused=config.start_paused,
+        incoming=config.incoming,
         no_shutdown=config.no_shutdown,
         no_reboot=config.no_reboot,
         pidfile=config.pidfile,

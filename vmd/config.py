@@ -252,6 +252,7 @@ class Config:
     numa_texts: tuple[str, ...] = field(default=(), compare=False)  # each -numa as given
 
     start_paused: bool = False
+    incoming: str | None = None  # -incoming URI, or "defer"
     name: str | None = None
     process_name: str | None = None
     debug_threads: bool | None = None

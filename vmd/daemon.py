@@ -87,6 +87,7 @@ class DaemonSettings:
     identity: Identity = field(default_factory=Identity)
     monitors: tuple[MonitorSettings, ...] = ()
     start_paused: bool = False
+    incoming: str | None = None
     no_shutdown: bool = False
     no_reboot: bool = False
     pidfile: str | None = None
@@ -141,16 +142,19 @@ def _read_firmware(path: str) -> bytes:
 
 def _build_vcpus(
     machine: MachineSettings, on_fault: FaultHandler, handoff: LoopHandoff, guest: GuestOs
-) -> tuple[VcpuHost, list[ByteSink]]:
+) -> tuple[VcpuHost, list[ByteSink], dict[str, SerialPort]]:
     """Guest RAM, firmware, the I/O bus with its serial ports and CPU state port, the vCPU engine."""
     bus = PortBus()
+    ports: dict[str, SerialPort] = {}
     bus.map(fw.CPU_STATE_PORT, 1, CpuStatePort(handoff, guest.cpu_reported))
     sinks: list[ByteSink] = []
     try:
         for serial in machine.serials:
             sink = _open_serial(serial, machine.fdsets)
             sinks.append(sink)
-            bus.map(COM_BASES[serial.index], REGISTERS, SerialPort(sink))
+            port = SerialPort(sink)
+            ports[serial.chardev_id] = port
+            bus.map(COM_BASES[serial.index], REGISTERS, port)
         image = None if machine.firmware is None else _read_firmware(machine.firmware)
         try:
             host = VcpuHost(
@@ -168,7 +172,7 @@ def _build_vcpus(
         for sink in sinks:
             sink.close()
         raise
-    return host, sinks
+    return host, sinks, ports
 
 
 class Daemon:
@@ -180,7 +184,9 @@ class Daemon:
         self._exit: asyncio.Future[None] | None = None
         self._handoff = LoopHandoff()
         self.guest = guest = GuestOs(settings.machine.guest_policy)
-        vcpus, self._sinks = _build_vcpus(settings.machine, self._on_guest_fault, self._handoff, guest)
+        vcpus, self._sinks, serial_ports = _build_vcpus(
+            settings.machine, self._on_guest_fault, self._handoff, guest
+        )
         self.vm = VirtualMachine(
             settings.identity,
             emit=self.bus.emit,
@@ -195,7 +201,10 @@ class Daemon:
             boot_cpus=settings.machine.boot_cpus,
             slot_nodes=settings.machine.slot_nodes,
             guest=guest,
+            incoming=settings.incoming,
         )
+        for chardev_id, port in serial_ports.items():
+            self.vm.devices[f"serial:{chardev_id}"] = port
         manager = self.vm.cpu_manager
         guest.attach(
             manager,
@@ -319,7 +328,7 @@ class Daemon:
             for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(signum)
             await self._shutdown()
-        return 0
+        return self.vm.exit_status
 
     def _open_monitors(self) -> None:
         """Bind, adopt or connect every monitor's socket, in command-line order; serve none yet."""
@@ -465,6 +474,7 @@ class Daemon:
 
     async def _stop_vcpus(self) -> None:
         """Join every vCPU thread, then close the serial backends they wrote to."""
+        await self.vm.migration.close()
         await self.vm.settle()
         await self.vm.vcpus.close()
         for sink in self._sinks:

@@ -47,6 +47,7 @@ import asyncio
 import atexit
 import contextlib
 import enum
+import hashlib
 import importlib
 import logging
 import os
@@ -234,6 +235,9 @@ class GuestRam:
             raise MemoryError(f"cannot map {size_bytes} bytes of guest RAM: {os.strerror(errno)}")
         self._ptr: Any = _ffi.gc(ptr, _lib.vmd_ram_free)
         self._size = size_bytes
+        # Whether dirty bits were ever taken (vmd.vcpu.PageEncoder): until then they are the
+        # pages written since the RAM was made.  File-backed RAM counts every page written.
+        self.synced = False
 
     @property
     def size_bytes(self) -> int:
@@ -276,6 +280,91 @@ class GuestRam:
 
     def write_u64(self, addr: int, value: int) -> None:
         self.write_uint(addr, 8, value)
+
+    # -- migration: dirty pages and page records (native/vcpu.h) -------------------------------
+
+    @property
+    def pages(self) -> int:
+        return int(_lib.vmd_ram_pages(self._ptr))
+
+    def dirty_count(self) -> int:
+        """Pages written since the last :meth:`PageEncoder.sync` took their bits."""
+        return int(_lib.vmd_ram_dirty_count(self._ptr))
+
+    def decode(self, records: bytes | bytearray | memoryview) -> None:
+        """Apply page records made by :class:`PageEncoder` (no vCPU may run meanwhile)."""
+        raw = _ffi.from_buffer(records)
+        if int(_lib.vmd_ram_decode(self._ptr, raw, len(raw))):
+            raise ValueError("a page record is cut short or names a page outside guest RAM")
+
+    def checksum(self) -> str:
+        """A digest of all of guest RAM (tests compare source and target at switchover)."""
+        digest = hashlib.sha256()
+        step = 1 << 22
+        for addr in range(0, self._size, step):
+            digest.update(self.read(addr, min(step, self._size - addr)))
+        return digest.hexdigest()
+
+
+@dataclass(slots=True)
+class PageCounts:
+    zero: int = 0  # pages sent as a marker (QEMU's "duplicate")
+    normal: int = 0  # pages sent whole
+
+
+class PageEncoder:
+    """One migration's view of guest RAM: the pages still to send (a bitmap), and a buffer the
+    records of the next of them are encoded into.  Everything in C: no per-page Python."""
+
+    RECORD_BYTES: Final = 8 + 4096
+
+    def __init__(self, ram: GuestRam, chunk_bytes: int = 1 << 20) -> None:
+        self._ram = ram
+        self._words = int(_lib.vmd_ram_map_words(ram._ptr))
+        self._map: Any = _ffi.new("uint64_t[]", self._words)
+        self._cap = max(chunk_bytes, self.RECORD_BYTES)
+        self._buf: Any = _ffi.new("uint8_t[]", self._cap)
+        self._cursor: Any = _ffi.new("uint64_t *")
+        self._counts: Any = _ffi.new("uint64_t[2]")
+        self._written: Any = _ffi.NULL
+        self.counts = PageCounts()
+
+    def mark_all(self) -> None:
+        """The first pass sends every page.  The first migration of a RAM knows which pages were
+        ever written (their dirty bits were never taken before): the others go as zero pages
+        without being read (reading untouched memory costs a page fault each)."""
+        if not self._ram.synced:
+            self._written = _ffi.new("uint64_t[]", self._words)
+            _lib.vmd_ram_dirty_sync(self._ram._ptr, self._written)
+        else:
+            _lib.vmd_ram_dirty_sync(self._ram._ptr, self._map)  # stale bits: every page goes anyway
+        self._ram.synced = True
+        pages = self._ram.pages
+        for i in range(self._words):
+            bits = min(64, pages - 64 * i)
+            self._map[i] = (1 << bits) - 1
+        self._cursor[0] = 0
+
+    def sync(self) -> int:
+        """Take the pages written since the last sync into the set to send; how many are set."""
+        self._cursor[0] = 0
+        self._ram.synced = True
+        self._written = _ffi.NULL  # a pass is over: from now on every page sent is read
+        return int(_lib.vmd_ram_dirty_sync(self._ram._ptr, self._map))
+
+    def next_chunk(self) -> memoryview | None:
+        """The records of the next pages to send (valid until the next call), None when none is
+        left.  Encoding releases the GIL."""
+        self._counts[0] = self._counts[1] = 0
+        ram, counts = self._ram._ptr, self._counts
+        used = int(
+            _lib.vmd_ram_encode(ram, self._map, self._cursor, self._buf, self._cap, counts, self._written)
+        )
+        self.counts.zero += int(self._counts[0])
+        self.counts.normal += int(self._counts[1])
+        if used == 0:
+            return None
+        return memoryview(_ffi.buffer(self._buf, used))
 
 
 @dataclass(eq=False, slots=True)
@@ -564,6 +653,27 @@ class VcpuEngine:
             state=VcpuState(int(out.state)),
             thread_id=int(out.tid) or None,
         )
+
+    def save_context(self, index: int) -> tuple[tuple[int, ...], int, int]:
+        """(registers, pc, pending interrupts) of vCPU `index`, for migration: only while the
+        engine is paused."""
+        regs = _ffi.new("uint64_t[]", NUM_REGS)
+        pc = _ffi.new("uint64_t *")
+        irq = _ffi.new("uint64_t *")
+        if int(_lib.vmd_vcpu_save(self._existing(index), regs, pc, irq)):
+            raise VcpuError(f"vCPU {index} may run: pause the engine first")
+        return tuple(int(v) for v in regs), int(pc[0]), int(irq[0])
+
+    def restore_context(self, index: int, regs: Iterable[int], pc: int, irq: int) -> None:
+        """Load a migrated context into vCPU `index` (engine paused, vCPU not run since)."""
+        values = list(regs)
+        if len(values) != NUM_REGS:
+            raise ValueError(f"a vCPU context has {NUM_REGS} registers, not {len(values)}")
+        rc = int(_lib.vmd_vcpu_restore(self._context(index), values, pc, irq))
+        if rc == -_EBUSY:
+            raise VcpuError(f"vCPU {index} has run: a context can only be loaded before")
+        if rc:
+            raise ValueError(f"pc {pc:#x} is not an aligned address in guest RAM")
 
     def registers(self, index: int) -> tuple[int, ...]:
         """r0..r255 of vCPU `index`; only while it is paused, faulted, stopped or parked."""

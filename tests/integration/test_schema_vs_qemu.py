@@ -30,6 +30,7 @@ NOT_IN_QEMU_72: dict[str, str] = {
     "__com.vmd_enable-events": "vmd's extension: a session's opt-in events",
     "__com.vmd_SET_VCPUS_COMPLETED": "vmd's extension: the one outcome of a resize job",
     "__com.vmd_GUEST_CPU_STATE": "vmd's extension: the guest onlined or offlined a vCPU",
+    "__com.vmd_query-guest-ram": "vmd's extension: a digest of guest RAM, to compare a migration's two sides",
 }
 
 # Where vmd's declared shape knowingly differs from QEMU 7.2's.

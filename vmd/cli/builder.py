@@ -459,10 +459,6 @@ class Builder:
         if kernel is not None:
             # The guest vmd runs is its own firmware (or a vmd-ISA image given with -bios).
             raise CommandLineError(f"-kernel {kernel}: vmd cannot boot a Linux kernel")
-        if self.incoming is not None:
-            # Parsed and checked as QEMU does (the last one counts), then refused: vmd has no
-            # migration stream yet, and a management stack must not believe it is restoring.
-            raise CommandLineError(f"-incoming {self.incoming}: vmd cannot receive a migration")
         add_fds = tuple(devices.add_fd(arg, opts) for arg, opts in self.add_fds)
         if is_help(self.cpu_option):
             raise EarlyExit("cpu")
@@ -492,6 +488,7 @@ class Builder:
             numa=tuple(self.numa),
             numa_texts=tuple(self.numa_texts),
             start_paused=self.start_paused,
+            incoming=self.incoming,
             name=name.get("guest"),
             process_name=name.get("process"),
             debug_threads=None if debug_threads is None else parse_bool(debug_threads),

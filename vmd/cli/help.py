@@ -127,7 +127,7 @@ vmd's own
       DEBUG, INFO (the default), WARNING, ERROR
 
 Accepted and ignored (listed at start-up): -rtc -boot -sandbox -msg -overcommit -audiodev -vga -vnc -k -d
--trace -seed and other host-side options.  Disks, networks, -gdb, HMP monitors, -readconfig, -kernel and
--incoming (no migration yet) are refused.
+-trace -seed and other host-side options.  Disks, networks, -gdb, HMP monitors, -readconfig and -kernel
+are refused.  -incoming URI|defer waits for a migration from another vmd (unix:, tcp:, exec:, fd:).
   -h, -help   this text        -version   the version
 """

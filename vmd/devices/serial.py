@@ -100,6 +100,12 @@ class SerialPort:
         self.sink = sink
         self._lcr = 0  # only DLAB matters: with it set, offset 0 is the divisor latch, not THR
 
+    def migration_state(self) -> dict[str, int]:
+        return {"lcr": self._lcr}
+
+    def load_migration_state(self, state: dict[str, int]) -> None:
+        self._lcr = int(state["lcr"]) & 0xFF
+
     def read(self, cpu: int, offset: int, size: int) -> int:
         if offset == _LSR:
             return _LSR_IDLE

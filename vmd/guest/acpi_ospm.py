@@ -32,6 +32,8 @@ from vmd.machine.hotplug.acpi_cpu import (
 
 log = logging.getLogger(__name__)
 
+DELAY_STEP = 0.05  # seconds: how soon a shortened delay_ms takes effect
+
 
 class AcpiOspm:
     standby_cpus = False  # ACPI CPUs are configured while present
@@ -67,6 +69,19 @@ class AcpiOspm:
             log.info("guest: slot %d: the eject accepted before the reset is requested again", slot)
             self.acpi.raise_remove(slot)
 
+    def accepted_ejects(self) -> list[int]:
+        return sorted(self._accepted)
+
+    def migrated(self, ejects: list[int]) -> None:
+        # The eject work of the source's guest cannot move: the request is raised again, and the
+        # guest here answers it by its policy (so the unplug still completes, on this side).
+        for slot in ejects:
+            log.info("guest: slot %d: the eject accepted on the migration source is requested again", slot)
+            self.acpi.raise_remove(slot)
+        inserts, removes = self.acpi.pending()
+        if inserts or removes:
+            self.sci()
+
     async def close(self) -> None:
         if self._worker is not None:
             self._worker.cancel()
@@ -87,9 +102,17 @@ class AcpiOspm:
             self._sci.clear()
             await self.os.running.wait()
             if self.os.policy.delay_ms:
-                await asyncio.sleep(self.os.policy.delay_ms / 1000)
+                await self._delay()
                 await self.os.running.wait()
             self._scan()
+
+    async def _delay(self) -> None:
+        """The policy's delay_ms from the notification on; a policy changed meanwhile counts (a
+        guest that arrived by migration with a long delay can be made prompt)."""
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        while (left := start + self.os.policy.delay_ms / 1000 - loop.time()) > 0:  # noqa: ASYNC110 - the policy has no event
+            await asyncio.sleep(min(left, DELAY_STEP))
 
     def _scan(self) -> None:
         acpi, policy = self.acpi, self.os.policy

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
 from typing import Any, Protocol
@@ -97,6 +98,17 @@ class GuestService(Protocol):
     def os_stopped(self) -> None: ...
 
     def policy_changed(self) -> None: ...
+
+
+class MigratingDriver(Protocol):
+    """A driver with guest work a migration must carry (ACPI's accepted ejects)."""
+
+    def accepted_ejects(self) -> list[int]:
+        """Slots whose eject the guest accepted and has not performed yet."""
+
+    def migrated(self, ejects: list[int]) -> None:
+        """The guest arrived by migration: `ejects` are those the source's guest had accepted;
+        events the controller still holds are answered once the guest runs."""
 
 
 class GuestOs:
@@ -210,6 +222,42 @@ class GuestOs:
         self._unconfirmed = set(self.present)  # the vCPUs restart and report afresh
         if self._driver is not None:
             self._driver.rebooting()
+
+    # -- migration ------------------------------------------------------------------------------
+
+    def migration_state(self) -> dict[str, Any]:
+        """The OS's view of its CPUs and its policy, at switchover (the VM is stopped)."""
+        driver = self._migrating_driver()
+        return {
+            "policy": dataclasses.asdict(self.policy),
+            "booted": self._booted,
+            "present": sorted(self.present),
+            "configured": sorted(self.configured),
+            "online": sorted(self.online),
+            "ejects": [] if driver is None else driver.accepted_ejects(),
+        }
+
+    def load_migration_state(self, state: dict[str, Any]) -> None:
+        """Continue as the source's guest (before the VM runs here): it has booted already, so
+        running does not boot it again."""
+        self.policy = GuestPolicy(**state["policy"])
+        self._booted = bool(state["booted"])
+        self.present = {int(i) for i in state["present"]}
+        self.configured = {int(i) for i in state["configured"]}
+        self.online = {int(i) for i in state["online"]}
+        self._unconfirmed = set()
+        if self._booted:
+            self._apply_load(wake=False)  # a duty cycle goes on here; the enable word came in RAM
+        driver = self._migrating_driver()
+        if driver is not None:
+            driver.migrated([int(s) for s in state["ejects"]])
+
+    def _migrating_driver(self) -> MigratingDriver | None:
+        """The driver, if it takes part in a migration (a firmware may have nothing in flight)."""
+        driver = self._driver
+        if hasattr(driver, "accepted_ejects") and hasattr(driver, "migrated"):
+            return driver  # type: ignore[return-value]
+        return None
 
     def power_button(self) -> None:
         """The ACPI power button (system_powerdown).  A guest that has not booted has no OS to

@@ -47,6 +47,13 @@ class SclpDriver:
     def rebooting(self) -> None:
         pass  # nothing the guest accepted is left half done: it only ever reads and configures
 
+    def accepted_ejects(self) -> list[int]:
+        return []  # s390x CPUs cannot be unplugged
+
+    def migrated(self, ejects: list[int]) -> None:
+        if self.sclp.event_pending:
+            self.service_signal()
+
     async def close(self) -> None:
         if self._worker is not None:
             self._worker.cancel()

@@ -18,6 +18,9 @@ class SessionHandle(Protocol):
 
     def enable_events(self, names: frozenset[str]) -> None: ...
 
+    def take_passed_fd(self) -> int | None:
+        """The fd the client passed (SCM_RIGHTS) with the current command, now the caller's."""
+
 
 class DaemonServices(Protocol):
     def schema_info(self) -> Encoded: ...

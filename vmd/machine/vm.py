@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from vmd.errors import GenericError
+from vmd.errors import GenericError, StartupError
 from vmd.machine.board import Board
 from vmd.machine.cpu_manager import CpuManager, GuestLink
 from vmd.machine.cpu_packages import create_packages
 from vmd.machine.jobs import JobTable
-from vmd.machine.migration import MigrationCapabilities
+from vmd.machine.migration.manager import MigrationManager
+from vmd.machine.migration.state import MigratableDevice
+from vmd.machine.migration.stream import Header
 from vmd.machine.qom import QomTree
 from vmd.machine.resize import VcpuResizer
 from vmd.machine.runstate import RunStateMachine
@@ -48,6 +51,10 @@ class GuestModel(GuestLink, Protocol):
         """How busy the guest keeps its online CPUs (its load policy), for the statistics."""
 
     def set_running(self, running: bool) -> None: ...
+
+    def migration_state(self) -> dict[str, Any]: ...
+
+    def load_migration_state(self, state: dict[str, Any]) -> None: ...
 
     def reset(self) -> None: ...
 
@@ -85,6 +92,7 @@ class VirtualMachine:
         no_shutdown: bool = False,
         no_reboot: bool = False,
         vcpus: VcpuHost,
+        incoming: str | None = None,
     ) -> None:
         self.identity = identity
         self._emit = emit
@@ -112,7 +120,10 @@ class VirtualMachine:
         create_packages(self.cpu_manager, self.qom.machine, board.hotpluggable_cpus)
         self.jobs = JobTable(emit)
         self.resizer = VcpuResizer(self.cpu_manager, self.jobs)
-        self.migration = MigrationCapabilities()
+        self.migration = MigrationManager(self, incoming)
+        # Devices whose state migrates, by name (the daemon adds its serial ports).
+        self.devices: dict[str, MigratableDevice] = {}
+        self.exit_status = 0
         # Set while the VM is (being) shut down for good: later requests must not restart it.
         self.exiting = False
         self._background: set[asyncio.Task[None]] = set()
@@ -124,9 +135,83 @@ class VirtualMachine:
         self.cpu_manager.create_boot_cpus()
 
     def launch(self) -> None:
-        """Called once the monitors are bound: run the guest unless -S asked to wait for `cont`."""
+        """Called once the monitors are bound: run the guest unless -S asked to wait for `cont`
+        (or, with -incoming, wait in inmigrate for the stream: `-incoming URI` listens now)."""
+        incoming = self.migration.incoming
+        if incoming is not None:
+            self.runstate.enter(RunState.INMIGRATE)
+            if incoming != "defer":
+                try:
+                    self.migration.start_listening_from_cli()
+                except GenericError as error:
+                    raise StartupError(f"-incoming {incoming}: {error.desc}") from None
+            return
         if not self._start_paused:
             self._start()
+
+    @property
+    def emit(self) -> EventSink:
+        return self._emit
+
+    # -- migration ----------------------------------------------------------------------------
+
+    def migration_header(self, *, with_uuid: bool) -> Header:
+        """What the two sides of a migration must agree on (vmd.machine.migration.stream)."""
+        slots = []
+        for slot in range(len(self.slots)):
+            props = self.slots.props(slot).to_wire()
+            slots.append(",".join(f"{key}={value}" for key, value in props.items()))
+        present = tuple(
+            (slot, self.cpu_manager.objects[slot].device_id) for slot in sorted(self.slots.devices)
+        )
+        return Header(
+            board=self.board.name,
+            target=self.board.target.value,
+            ram_bytes=self.vcpus.ram.size_bytes,
+            cpu_type=self.cpu_manager.cpu_type,
+            slots=tuple(slots),
+            present=present,
+            uuid=self.identity.uuid if with_uuid else None,
+        )
+
+    async def stop_for_migration(self) -> None:
+        """The switchover: finish-migrate, the vCPUs parked (STOP only if the guest ran)."""
+        running = self.runstate.running
+        self.runstate.enter(RunState.FINISH_MIGRATE)
+        self.guest.set_running(False)
+        await self.cpu_manager.releases_done()
+        await self.vcpus.pause_all_promptly()
+        if running:
+            self._emit(rs.STOP, None)
+
+    def resume_after_migration(self, prior: RunState) -> None:
+        """The migration failed or was cancelled after the switchover began: back as before."""
+        if self.runstate.state is not RunState.FINISH_MIGRATE:
+            return
+        if prior is RunState.RUNNING:
+            self._start()
+        else:
+            self.runstate.enter(prior if self.runstate.can_enter(prior) else RunState.PAUSED)
+
+    def finish_outgoing_migration(self) -> None:
+        self.runstate.enter(RunState.POSTMIGRATE)
+
+    def finish_incoming_migration(self, prior: RunState) -> None:
+        """The state is loaded: run if the source ran and nothing asked to stay paused (-S,
+        `stop`), else pause; a source that never ran leaves this one in prelaunch."""
+        if prior is RunState.PRELAUNCH:
+            self.runstate.enter(RunState.PRELAUNCH)
+        elif prior is RunState.RUNNING and not self._start_paused:
+            self._start()
+        else:
+            self.runstate.enter(RunState.PAUSED)
+
+    def fail_incoming_migration(self, message: str) -> None:
+        """QEMU's target exits with status 1 when it cannot load the stream; so does vmd."""
+        print(f"vmd: {message}", file=sys.stderr, flush=True)
+        self.exit_status = 1
+        self.exiting = True
+        self._request_exit()
 
     # -- run state requests -----------------------------------------------------------------
 

@@ -22,7 +22,7 @@ from vmd.qapi.typeinfo import (
     StructType,
     TypeRef,
 )
-from vmd.qapi.types import AnyValue, OnlyOn, QapiDeclaredEnum, QapiStruct
+from vmd.qapi.types import AnyValue, OnlyOn, OrNull, QapiDeclaredEnum, QapiStruct
 
 
 def type_of(annotation: Any) -> TypeRef:
@@ -35,6 +35,8 @@ def type_of(annotation: Any) -> TypeRef:
                 return BuiltinType("int", extra)
             if isinstance(extra, AnyValue):
                 return ANY
+            if isinstance(extra, OrNull):
+                return AlternateType((type_of(base), NULL))
         return type_of(base)
     if origin is list:
         (element,) = typing.get_args(annotation)

@@ -58,6 +58,7 @@ def declared_schema() -> Schema:
             *host.EVENTS,
             *jobs.EVENTS,
             *vcpus_layer2.EVENTS,
+            *migration.EVENTS,
         ),
     )
 

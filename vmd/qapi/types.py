@@ -64,6 +64,11 @@ class AnyValue:
     """Marker for QAPI's `any`: a member whose value is arbitrary JSON."""
 
 
+class OrNull:
+    """Marker for a member that also takes null (QAPI's StrOrNull):
+    `tls_creds: Annotated[str | None, OrNull()] = None`."""
+
+
 class OnlyOn:
     """Marker for a member that exists on some targets only (QAPI's 'if': 'TARGET_S390X' on a
     member): `configured: Annotated[str | None, OnlyOn("s390x")] = None`."""

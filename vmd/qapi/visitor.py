@@ -99,17 +99,19 @@ def _visit(tref: TypeRef, value: Any, path: str, leaf: str) -> Any:
 
 
 def _visit_int(kind: IntKind, value: Any, path: str, leaf: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise _type_error(path, "integer")
-    number: int = value
     if kind.low >= 0:
         # Unsigned: QEMU takes any 64-bit number and wraps negative ones (for old clients),
-        # then range-checks the narrower types by their C name.
-        if not -(2**63) <= number < 2**64:
+        # then range-checks the narrower types by their C name.  Anything else, of any JSON type,
+        # gets its uint64 visitor's "expects uint64".
+        if isinstance(value, bool) or not isinstance(value, int) or not -(2**63) <= value < 2**64:
+            raise GenericError(f"Parameter '{path}' expects uint64")
+        number: int = value % 2**64
+    else:
+        if isinstance(value, bool) or not isinstance(value, int):
             raise _type_error(path, "integer")
-        number %= 2**64
-    elif not -(2**63) <= number < 2**63:
-        raise _type_error(path, "integer")
+        number = value
+        if not -(2**63) <= number < 2**63:
+            raise _type_error(path, "integer")
     if not kind.low <= number <= kind.high:
         raise GenericError(f"Parameter '{leaf}' expects {kind.c_name}")
     return number

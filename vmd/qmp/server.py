@@ -2,8 +2,9 @@
 
 Each connection gets its own session; unlike QEMU, which serves one client per
 monitor and leaves a second one hanging until the first leaves, vmd serves every
-connection concurrently, each with its own negotiation state.  (A monitor that is one
-connection, QEMU's client mode, is `vmd.qmp.connection`.)
+connection concurrently, each with its own negotiation state.  Accepted connections are
+served by `vmd.qmp.fd_transport`, which also receives the fds clients pass (getfd, add-fd).
+(A monitor that is one connection, QEMU's client mode, is `vmd.qmp.connection`.)
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from vmd.errors import StartupError
+from vmd.qmp.fd_transport import FdPassingTransport
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +126,7 @@ class MonitorListener:
         self.endpoint = endpoint
         self._factory = factory
         self._sock: socket.socket | None = None
-        self._server: asyncio.Server | None = None
+        self._listening: socket.socket | None = None
         self._inode: tuple[int, int] | None = None
         self.first_client = asyncio.get_running_loop().create_future()
 
@@ -151,7 +153,21 @@ class MonitorListener:
         """Accept connections (clients that connected since `open` are in the backlog)."""
         sock, self._sock = self._sock, None
         assert sock is not None, "open() first"
-        self._server = await asyncio.get_running_loop().create_unix_server(self._accepted, sock=sock)
+        # Accepted here, not by a loop server: connections get the transport that receives fds.
+        sock.setblocking(False)
+        self._listening = sock
+        asyncio.get_running_loop().add_reader(sock.fileno(), self._accept_ready)
+
+    def _accept_ready(self) -> None:
+        assert self._listening is not None
+        try:
+            conn, _ = self._listening.accept()
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as error:
+            log.warning("%s: accept failed: %s", self.describe(), error)
+            return
+        FdPassingTransport(asyncio.get_running_loop(), conn, self._accepted())
 
     def chardev_filename(self, connected: bool) -> str:
         """What query-chardev says, as QEMU says it."""
@@ -167,10 +183,10 @@ class MonitorListener:
         if self._sock is not None:  # opened, never started
             self._sock.close()
             self._sock = None
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-            self._server = None
+        if self._listening is not None:
+            asyncio.get_running_loop().remove_reader(self._listening.fileno())
+            self._listening.close()
+            self._listening = None
         if isinstance(self.endpoint, UnixEndpoint) and self._inode is not None:
             # Remove the file only if it is still ours (a newer daemon may have replaced it).
             with contextlib.suppress(FileNotFoundError):

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
@@ -90,6 +91,7 @@ class QmpSession(asyncio.Protocol):
         # mark: what max-output limits.
         self._unread_events = 0
         self._transport: asyncio.Transport | None = None
+        self.passed_fds: list[int] = []  # SCM_RIGHTS fds received, oldest first
         self._reading_paused = False
         self._writing_paused = False
         self.negotiating = True
@@ -98,6 +100,14 @@ class QmpSession(asyncio.Protocol):
         self._trace = log.isEnabledFor(logging.DEBUG)
 
     # -- SessionHandle (what handlers may ask of their session) -------------------------------
+
+    def fds_received(self, fds: list[int]) -> None:
+        """The peer passed fds (SCM_RIGHTS) with its next bytes; getfd and add-fd take them."""
+        self.passed_fds.extend(fds)
+
+    def take_passed_fd(self) -> int | None:
+        """The oldest fd the peer passed with SCM_RIGHTS and nobody took yet (getfd, add-fd)."""
+        return self.passed_fds.pop(0) if self.passed_fds else None
 
     def enable_capabilities(self, capabilities: frozenset[str]) -> None:
         for capability in capabilities:
@@ -137,6 +147,9 @@ class QmpSession(asyncio.Protocol):
         self._transport = None
         self._queue.clear()
         self._unparsed.clear()
+        for fd in self.passed_fds:  # passed and never claimed
+            os.close(fd)
+        self.passed_fds.clear()
         self._out.clear()
         # A command already running (e.g. waiting for vCPUs to pause) is left to finish: cancelling
         # it could leave the VM half-way through a transition.  Its reply is dropped.

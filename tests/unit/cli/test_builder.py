@@ -12,16 +12,12 @@ def test_uuid_is_stored_in_lower_case() -> None:
     assert parse("-uuid", UUID.upper()).uuid == UUID
 
 
-def test_incoming_is_checked_then_refused() -> None:
-    """Until vmd can receive a migration: the URI is checked as QEMU checks it, the last one
-    given counts, and then start-up stops instead of waiting for a stream that never comes."""
-    for args, last in (
-        (["-incoming", "tcp:0:4444", "-incoming", "defer"], "defer"),
-        (["-incoming", "unix:/tmp/mig"], "unix:/tmp/mig"),
-    ):
-        with pytest.raises(CommandLineError) as caught:
-            parse(*args)
-        assert str(caught.value) == f"-incoming {last}: vmd cannot receive a migration"
+def test_incoming_the_last_one_counts() -> None:
+    """The URI is checked as QEMU checks it (tests/unit/cli/test_errors_vs_qemu.py), the last one
+    given counts, and the VM waits for its stream in inmigrate (tests/qmp/test_migration.py)."""
+    assert parse("-incoming", "tcp:0:4444", "-incoming", "defer").incoming == "defer"
+    assert parse("-incoming", "unix:/tmp/mig").incoming == "unix:/tmp/mig"
+    assert parse().incoming is None
 
 
 def test_actions() -> None:

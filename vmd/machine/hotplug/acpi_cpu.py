@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from vmd.errors import GenericError
 from vmd.qapi import compiled as ev
@@ -118,6 +119,24 @@ class AcpiCpuHotplug:
         if source == OST_DEVICE_CHECK:
             self._on_taken(index)
         self._emit(ev.ACPI_DEVICE_OST, ev.AcpiDeviceOstData(info=self._info(index, state)))
+
+    # -- migration ----------------------------------------------------------------------------
+
+    def migration_state(self) -> dict[str, Any]:
+        idle = _SlotState()
+        slots = {
+            str(index): [state.inserting, state.removing, state.ost_source, state.ost_status]
+            for index, state in sorted(self._state.items())
+            if state != idle
+        }
+        return {"legacy": self.legacy, "slots": slots}
+
+    def load_migration_state(self, state: dict[str, Any]) -> None:
+        self.legacy = bool(state["legacy"])
+        self._state = {
+            int(index): _SlotState(bool(ins), bool(rem), int(src), int(status))
+            for index, (ins, rem, src, status) in state["slots"].items()
+        }
 
     # -- query-acpi-ospm-status -----------------------------------------------------------------
 

@@ -8,7 +8,7 @@ model's driver for that kind talks to (vmd/guest/).
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 from vmd.qapi.compiled import ACPIOSTInfo
 
@@ -33,3 +33,14 @@ class HotplugController(Protocol):
 
     def ospm_status(self) -> list[ACPIOSTInfo]:
         """query-acpi-ospm-status (GenericError NO_ACPI_DEVICE where the controller is not ACPI's)."""
+
+
+class MigratableController(Protocol):
+    """A controller whose guest-visible state migrates (ACPI's block, s390x's SCLP source)."""
+
+    def migration_state(self) -> dict[str, Any]:
+        """What the guest could read of the controller, for a migration: sparse (only the slots
+        whose state is not the reset default)."""
+
+    def load_migration_state(self, state: dict[str, Any]) -> None:
+        """Take over a migrated state (before the guest runs)."""

@@ -15,6 +15,7 @@ and configures.  Every method runs on the loop.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from vmd.errors import GenericError
 from vmd.machine.hotplug.controller import NO_ACPI_DEVICE
@@ -69,7 +70,23 @@ class SclpCpuHotplug:
     def ospm_status(self) -> list[ACPIOSTInfo]:
         raise GenericError(NO_ACPI_DEVICE)
 
+    def migration_state(self) -> dict[str, Any]:
+        return {
+            "configured": sorted(self._configured),
+            "unread": sorted(self._unread),
+            "event-pending": self._event_pending,
+        }
+
+    def load_migration_state(self, state: dict[str, Any]) -> None:
+        self._configured = {int(s) for s in state["configured"]} & self._present
+        self._unread = {int(s) for s in state["unread"]} & self._present
+        self._event_pending = bool(state["event-pending"])
+
     # -- guest side -----------------------------------------------------------------------------
+
+    @property
+    def event_pending(self) -> bool:
+        return self._event_pending
 
     def read_event(self) -> bool:
         """SCLP read event data: whether a CPU configuration change was pending (now consumed)."""

@@ -1,0 +1,192 @@
+#!/usr/bin/env python3
+"""Benchmark live migration: QEMU 7.2 to QEMU 7.2 and vmd to vmd, same RAM, same settings, one run.
+
+For each RAM size (256 MiB, 1 GiB) and guest (idle; busy writing 512 KiB of memory in a loop),
+a source and an `-incoming defer` target of the same kind are started (`-M q35 -smp 1,maxcpus=4
+-m SIZE`, no -S on the source: the guest runs), the target listens on a unix socket, the source
+migrates to it with QEMU's defaults (max-bandwidth 128 MiB/s, downtime-limit 300 ms), and the
+source's `query-migrate` at `completed` gives the figures: total time, downtime, bytes sent
+(`ram.transferred`) and passes (`ram.dirty-sync-count`).  Median of the runs.
+
+The busy guests: QEMU boots a 512-byte boot sector (real mode, `rep stosw` over 0x10000-0x8ffff,
+forever) from a raw -drive; vmd runs a vmd-ISA image (-bios) that stores to every 512-byte block
+of 1 MiB..1.5 MiB, forever.  Both dirty the same 128 pages as fast as they can.
+
+With --libvirt (root; run it under `flock /tmp/vmd-libvirt.lock`), it also times `virsh save`
+and `virsh restore` of a 128 MiB domain whose <emulator> is QEMU, then vmd (libvirt's whole
+sequence: stop, capabilities, getfd, migrate to the file, and back with -incoming defer).
+
+Usage:
+  python3 scripts/bench_migration.py              # a few minutes
+  python3 scripts/bench_migration.py --libvirt    # and virsh save / restore
+  python3 scripts/bench_migration.py --runs 1     # quicker
+  python3 scripts/bench_migration.py --json out.json
+
+A benchmark, not a test: it exits non-zero only if a peer fails, never because of a figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import shutil
+import statistics
+import sys
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from qemu.qmp import QMPClient  # noqa: E402
+
+from tests.peers import Peer, short_tmpdir, start_peer  # noqa: E402
+from vmd.firmware.asm import assemble  # noqa: E402
+
+SIZES = {"256 MiB": 256, "1 GiB": 1024}
+BASE = ("-M", "q35", "-smp", "1,maxcpus=4")
+TIMEOUT = 300.0
+
+# x86 real mode: cli; xor ax,ax; outer: mov bx,0x1000; seg: mov es,bx; xor di,di; mov cx,0x8000;
+# inc ax; rep stosw; add bx,0x1000; cmp bx,0x9000; jne seg; jmp outer
+BOOT_SECTOR = bytes.fromhex("fa31c0bb00108ec331ffb9008040f3ab81c3001081fb009075ecebe7")
+
+VMD_BUSY = """
+    li r1, 0
+again:
+    addi r1, r1, 1
+    li r2, 0x100000
+    li r3, 0x180000
+block:
+    st64 r1, [r2]
+    addi r2, r2, 512
+    bltu r2, r3, block
+    jmp again
+"""
+
+
+def guest_args(kind: str, busy: bool, workdir: Path) -> tuple[str, ...]:
+    if not busy:
+        return ()
+    if kind == "qemu":
+        image = workdir / "busy.img"
+        image.write_bytes(BOOT_SECTOR.ljust(510, b"\0") + b"\x55\xaa")
+        return ("-drive", f"file={image},format=raw,if=ide")
+    image = workdir / "busy.bin"
+    image.write_bytes(assemble(VMD_BUSY, base=0x1000).image)
+    return ("-bios", str(image))
+
+
+async def one_migration(kind: str, mib: int, busy: bool) -> dict[str, Any]:
+    workdir = short_tmpdir()
+    extra = guest_args(kind, busy, workdir)
+    args = (*BASE, "-m", str(mib), *extra)
+    peers: list[Peer] = []
+    try:
+        source = start_peer(kind, args)
+        peers.append(source)
+        target = start_peer(kind, (*args, "-incoming", "defer"))
+        peers.append(target)
+        src, dst = QMPClient("bench-src"), QMPClient("bench-dst")
+        await src.connect(source.socket)
+        await dst.connect(target.socket)
+        try:
+            await asyncio.sleep(0.5)  # let the guest run (and the busy one dirty its pages)
+            uri = f"unix:{workdir}/mig.sock"
+            await dst.execute("migrate-incoming", {"uri": uri})
+            await src.execute("migrate", {"uri": uri})
+            async with asyncio.timeout(TIMEOUT):
+                while True:
+                    info = await src.execute("query-migrate")
+                    if info.get("status") in ("completed", "failed", "cancelled"):
+                        break
+                    await asyncio.sleep(0.01)
+                # QEMU's first query after completion may show zeros (its statistics race).
+                await asyncio.sleep(0.05)
+                info = await src.execute("query-migrate")
+            if info["status"] != "completed":
+                raise RuntimeError(f"{kind}: migration {info}")
+            confirm = 0.0
+            if kind == "vmd":  # how long the source then waited for the target's confirmation
+                log = source.log.read_text().splitlines()
+                line = [t for t in log if "until the target confirmed" in t][-1]
+                confirm = float(line.rsplit("then ", 1)[1].split(" ms")[0])
+            return {
+                "total_ms": info["total-time"],
+                "confirm_ms": confirm,
+                "downtime_ms": info["downtime"],
+                "bytes": info["ram"]["transferred"],
+                "passes": info["ram"]["dirty-sync-count"],
+            }
+        finally:
+            await src.disconnect()
+            await dst.disconnect()
+    finally:
+        for peer in peers:
+            peer.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def libvirt_rows(runs: int) -> list[dict[str, Any]]:
+    from tests.libvirt.harness import domain_xml, emulator_wrapper, running_libvirt
+
+    workdir = short_tmpdir()
+    rows = []
+    with running_libvirt(workdir) as libvirt:
+        emulators = {"qemu": shutil.which("qemu-system-x86_64") or "", "vmd": str(emulator_wrapper(workdir))}
+        times: dict[str, dict[str, list[float]]] = {k: {"save": [], "restore": []} for k in emulators}
+        for kind, emulator in emulators.items():
+            for run in range(runs):
+                name = f"bench-mig-{kind}-{run}"
+                libvirt.create(name, domain_xml(name, emulator))
+                save = workdir / f"{name}.save"
+                times[kind]["save"].append(libvirt.virsh("save", name, str(save)).seconds * 1000)
+                times[kind]["restore"].append(libvirt.virsh("restore", str(save)).seconds * 1000)
+                libvirt.virsh("destroy", name, check=False)
+        for step in ("save", "restore"):
+            q, v = statistics.median(times["qemu"][step]), statistics.median(times["vmd"][step])
+            rows.append({"step": f"virsh {step}", "qemu_ms": q, "vmd_ms": v})
+            print(
+                f"virsh {step:>7} (128 MiB) | QEMU {q:>6.0f} ms vmd {v:>6.0f} ms | {v / q:.2f}x", flush=True
+            )
+    shutil.rmtree(workdir, ignore_errors=True)
+    return rows
+
+
+async def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--json", help="also write the figures here")
+    parser.add_argument("--libvirt", action="store_true", help="also time virsh save and restore")
+    parser.add_argument("--only-libvirt", action="store_true", help=argparse.SUPPRESS)
+    options = parser.parse_args()
+    rows: list[dict[str, Any]] = []
+    for size, mib in ({} if options.only_libvirt else SIZES).items():
+        for busy in (False, True):
+            row: dict[str, Any] = {"ram": size, "guest": "busy" if busy else "idle"}
+            for kind in ("qemu", "vmd"):
+                runs = [await one_migration(kind, mib, busy) for _ in range(options.runs)]
+                row[kind] = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
+            rows.append(row)
+            q, v = row["qemu"], row["vmd"]
+            print(
+                f"{size:>8} {row['guest']:>4} "
+                f"| total ms QEMU {q['total_ms']:>6.0f} vmd {v['total_ms']:>6.0f} "
+                f"| downtime ms QEMU {q['downtime_ms']:>4.0f} vmd {v['downtime_ms']:>4.0f} "
+                f"| bytes QEMU {q['bytes']:>10.0f} vmd {v['bytes']:>10.0f} "
+                f"| passes QEMU {q['passes']:.0f} vmd {v['passes']:.0f} "
+                f"| vmd's wait for the target's confirmation {v['confirm_ms']:.1f} ms",
+                flush=True,
+            )
+    if options.libvirt or options.only_libvirt:
+        rows += libvirt_rows(options.runs)
+    if options.json:
+        Path(options.json).write_text(json.dumps(rows, indent=2) + "\n")  # noqa: ASYNC240
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))
