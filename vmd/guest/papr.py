@@ -38,6 +38,7 @@ class PaprDriver:
         self.machine = machine
         self._interrupt = asyncio.Event()
         self._worker: asyncio.Task[None] | None = None
+        self._accepted: set[int] = set()  # removals the guest accepted and is carrying out
         drcs.attach_guest(self.hotplug_interrupt)
 
     # -- FirmwareDriver ---------------------------------------------------------------------
@@ -63,6 +64,18 @@ class PaprDriver:
 
     def rebooting(self) -> None:
         pass  # the reset completes every pending unplug: nothing the guest had begun is lost
+
+    def accepted_ejects(self) -> list[int]:
+        return sorted(self._accepted)
+
+    def migrated(self, ejects: list[int]) -> None:
+        # The source's guest was offlining these cores; that work cannot move, so the removal is
+        # signalled again and the guest here answers it by its policy (the unplug still completes).
+        for slot in ejects:
+            log.info("guest: slot %d: the removal accepted on the migration source is signalled again", slot)
+            self.drcs.request_unplug(slot)
+        if self.drcs.has_events():
+            self.hotplug_interrupt()
 
     async def close(self) -> None:
         if self._worker is not None:
@@ -129,6 +142,7 @@ class PaprDriver:
             self._refuse(slot)
         else:
             log.info("guest: slot %d: removal accepted (unplug=accept): offlining its threads", slot)
+            self._accepted.add(slot)
             self.os.spawn(self._release(slot), f"guest-dlpar-remove-{slot}")
 
     def _refuse(self, slot: int) -> None:
@@ -138,6 +152,12 @@ class PaprDriver:
             log.info("guest: %s", error)
 
     async def _release(self, slot: int) -> None:
+        try:
+            await self._carry_out_release(slot)
+        finally:
+            self._accepted.discard(slot)
+
+    async def _carry_out_release(self, slot: int) -> None:
         cpus = self.machine.slot_vcpus(slot)
         async with self.os.holding(cpus):
             if not self.drcs.attached(slot) or not self.drcs.unplug_requested[slot]:

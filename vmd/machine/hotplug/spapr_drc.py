@@ -30,6 +30,7 @@ import enum
 import logging
 from collections import deque
 from collections.abc import Callable
+from typing import Any
 
 from vmd.errors import GenericError
 from vmd.machine.hotplug.controller import NO_ACPI_DEVICE
@@ -147,7 +148,40 @@ class SpaprCpuDrcs:
     def ospm_status(self) -> list[ACPIOSTInfo]:
         raise GenericError(NO_ACPI_DEVICE)
 
+    # -- migration ----------------------------------------------------------------------------
+
+    def migration_state(self) -> dict[str, Any]:
+        """Sparse, as the DRC seed asked: only the connectors not in their reset default (a
+        connector holding a core is CONFIGURED by a reset, an empty one UNUSABLE), by slot, and
+        the events the guest has not read yet."""
+        slots = {
+            str(slot): [self.state[slot], self.unplug_requested[slot], self.configured_fdt[slot]]
+            for slot in sorted(self._attached)
+            if (self.state[slot], self.unplug_requested[slot], self.configured_fdt[slot])
+            != (DrcState.CONFIGURED, 0, 0)
+        }
+        return {"slots": slots, "events": [[action.value, slot] for action, slot in self._events]}
+
+    def load_migration_state(self, state: dict[str, Any]) -> None:
+        for slot in self._attached:  # the target's cores came in by -device or device_add
+            self.state[slot], self.unplug_requested[slot], self.configured_fdt[slot] = (
+                DrcState.CONFIGURED,
+                0,
+                0,
+            )
+        for key, (drc_state, requested, fdt) in state["slots"].items():
+            slot = int(key)
+            if slot in self._attached:
+                self.state[slot] = DrcState(int(drc_state))
+                self.unplug_requested[slot], self.configured_fdt[slot] = int(bool(requested)), int(bool(fdt))
+        self._events = deque(
+            (HotplugAction(action), int(slot)) for action, slot in state["events"] if int(slot) < self.count
+        )
+
     # -- guest side: RTAS ------------------------------------------------------------------------
+
+    def has_events(self) -> bool:
+        return bool(self._events)
 
     def next_event(self) -> tuple[HotplugAction, int] | None:
         """check-exception on the hotplug event source: the oldest event, consumed."""
