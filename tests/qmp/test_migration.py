@@ -579,3 +579,34 @@ async def test_a_raised_bandwidth_applies_at_once(pair: Callable[..., tuple[Peer
         await src.execute("migrate-set-parameters", {"max-bandwidth": 0})  # no limit
         assert (await wait_status(src))["status"] == "completed"
         assert (await wait_status(dst))["status"] == "completed"
+
+
+async def test_pseries_cores_migrate_with_their_connectors_and_a_pending_unplug_completes(
+    peers: Callable[..., Peer], workdir: Path
+) -> None:
+    """pseries: the DR connectors' state goes with the stream (only the connectors not in their
+    reset default); a core the source's guest was asked to remove is removed on the target."""
+    base = ("-M", "pseries", "-smp", "2,maxcpus=8,threads=2", "-m", "512")
+    source = peers("vmd", *base, "-vmd-guest", "delay-ms=60000", target="ppc64")
+    target = peers("vmd", *base, "-incoming", "defer", "-vmd-guest", "delay-ms=60000", target="ppc64")
+    uri = f"unix:{workdir}/mig.sock"
+    core = {"driver": "power9_v2.0-spapr-cpu-core", "id": "core4", "core-id": 4}
+    async with qmp_client(source.socket) as src, qmp_client(target.socket) as dst:
+        await src.execute("__com.vmd_set-guest-policy", {"delay-ms": 0})
+        await src.execute("device_add", core)
+        async with asyncio.timeout(TIMEOUT):
+            while (await src.execute("__com.vmd_query-guest-cpus"))["online"] != "0-1,4-5":  # noqa: ASYNC110 - polling over QMP
+                await asyncio.sleep(0.02)
+        await src.execute("__com.vmd_set-guest-policy", {"delay-ms": 60000})
+        await src.execute("device_del", {"id": "core4"})  # the guest will take a minute to answer
+        await dst.execute("device_add", core)
+        await dst.execute("migrate-incoming", {"uri": uri})
+        drc = "/machine/dr-connector[268435460]"  # 0x10000000 + slot 2 x vsmt 2
+        with listening(dst) as (events,):
+            await src.execute("migrate", {"uri": uri})
+            assert (await wait_status(src))["status"] == "completed"
+            # The source's guest had configured the connector: its fdt is there on the target too.
+            assert await dst.execute("qom-get", {"path": drc, "property": "fdt"}) is not None
+            await dst.execute("__com.vmd_set-guest-policy", {"delay-ms": 0})
+            assert await _until_deleted(events, "core4")
+        assert (await dst.execute("__com.vmd_query-guest-cpus"))["present"] == "0-1"

@@ -32,8 +32,6 @@ from vmd.machine.hotplug.acpi_cpu import (
 
 log = logging.getLogger(__name__)
 
-DELAY_STEP = 0.05  # seconds: how soon a shortened delay_ms takes effect
-
 
 class AcpiOspm:
     standby_cpus = False  # ACPI CPUs are configured while present
@@ -102,17 +100,9 @@ class AcpiOspm:
             self._sci.clear()
             await self.os.running.wait()
             if self.os.policy.delay_ms:
-                await self._delay()
+                await self.os.response_delay()
                 await self.os.running.wait()
             self._scan()
-
-    async def _delay(self) -> None:
-        """The policy's delay_ms from the notification on; a policy changed meanwhile counts (a
-        guest that arrived by migration with a long delay can be made prompt)."""
-        loop = asyncio.get_running_loop()
-        start = loop.time()
-        while (left := start + self.os.policy.delay_ms / 1000 - loop.time()) > 0:  # noqa: ASYNC110 - the policy has no event
-            await asyncio.sleep(min(left, DELAY_STEP))
 
     def _scan(self) -> None:
         acpi, policy = self.acpi, self.os.policy

@@ -35,6 +35,8 @@ from vmd.guest.policy import GuestPolicy
 
 log = logging.getLogger(__name__)
 
+DELAY_STEP = 0.05  # seconds: how soon a shortened delay_ms takes effect
+
 # How long the guest waits for a CPU to confirm a state change before it gives up on it.
 CONFIRM_TIMEOUT = 10.0
 # A duty-cycle load works this share of each period, and rests the rest of it.
@@ -442,6 +444,15 @@ class GuestOs:
             await asyncio.sleep(busy)
             self._set_work(False)
             await asyncio.sleep(DUTY_PERIOD - busy)
+
+    async def response_delay(self) -> None:
+        """The policy's delay_ms from now on, as the drivers wait before they answer the hardware;
+        a policy changed meanwhile counts (a guest that arrived by migration with a long delay can
+        be made prompt)."""
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        while (left := start + self.policy.delay_ms / 1000 - loop.time()) > 0:  # noqa: ASYNC110 - the policy has no event
+            await asyncio.sleep(min(left, DELAY_STEP))
 
     async def _powering_off(self, *, reboot: bool = False) -> None:
         await self.running.wait()

@@ -97,7 +97,7 @@ class PaprDriver:
             self._interrupt.clear()
             await self.os.running.wait()
             if self.os.policy.delay_ms:
-                await asyncio.sleep(self.os.policy.delay_ms / 1000)
+                await self.os.response_delay()
                 await self.os.running.wait()
             while (event := self.drcs.next_event()) is not None:
                 action, slot = event

@@ -74,7 +74,7 @@ class SclpDriver:
             self._signal.clear()
             await self.os.running.wait()
             if self.os.policy.delay_ms:
-                await asyncio.sleep(self.os.policy.delay_ms / 1000)
+                await self.os.response_delay()
                 await self.os.running.wait()
             self._rescan()
 
