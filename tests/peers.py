@@ -140,8 +140,10 @@ def start_peer(
     base: Sequence[str] = BASE_ARGS,
     workdir: Path | None = None,
     target: str = "x86_64",
+    qmp_options: str = "",
 ) -> Peer:
-    """vmd or QEMU (`kind`) as qemu-system-`target`, daemonized, with `monitors` QMP sockets."""
+    """vmd or QEMU (`kind`) as qemu-system-`target`, daemonized, with `monitors` QMP sockets
+    (`qmp_options`, e.g. ",mode=0660", added to each -qmp)."""
     workdir = workdir or short_tmpdir()
     sockets = [str(workdir / f"m{i}.sock") for i in range(monitors)]
     pidfile = workdir / f"{kind}.pid"
@@ -150,7 +152,7 @@ def start_peer(
     command = [*vmd_command(target), "-D", str(log)] if kind == "vmd" else [require_qemu(target)]
     command += [*base, *args, "-daemonize", "-pidfile", str(pidfile)]
     for sock in sockets:
-        command += ["-qmp", f"unix:{sock},server=on,wait=off"]
+        command += ["-qmp", f"unix:{sock},server=on,wait=off{qmp_options}"]
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=60)
     if done.returncode != 0:
         raise RuntimeError(f"{kind} failed to start ({done.returncode}): {' '.join(command)}\n{done.stderr}")
