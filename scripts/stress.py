@@ -26,8 +26,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.peers import Peer, short_tmpdir, start_peer  # noqa: E402
-from tests.reliability import drivers  # noqa: E402
+from tests.peers import Peer, short_tmpdir, start_peer
+from tests.reliability import drivers
 
 FUZZ_ARGS = ["-M", "q35", "-smp", "1,maxcpus=4", "-S", "-no-shutdown"]
 QUERY_ARGS = ["-M", "q35", "-smp", "1,maxcpus=4", "-S"]
@@ -59,7 +59,9 @@ def plain(value: Any) -> Any:
         out = asdict(value)
         if isinstance(value, drivers.LatencyResult):
             out.pop("samples")
-            out.update(samples=len(value.samples), p50_ms=value.p50_ms, p99_ms=value.p99_ms, max_ms=value.max_ms)
+            out.update(
+                samples=len(value.samples), p50_ms=value.p50_ms, p99_ms=value.p99_ms, max_ms=value.max_ms
+            )
         return out
     return value
 
@@ -67,7 +69,10 @@ def plain(value: Any) -> Any:
 async def run(options: argparse.Namespace) -> dict[str, Any]:
     kinds = options.peers.split(",")
     only = set(options.only.split(",")) if options.only else set(ALL)
-    out: dict[str, Any] = {"sizes": vars(options), "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
+    out: dict[str, Any] = {
+        "sizes": vars(options),
+        "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+    }
     for kind in kinds:
         results: dict[str, Any] = {}
         out[kind] = results
@@ -76,7 +81,13 @@ async def run(options: argparse.Namespace) -> dict[str, Any]:
             log(f"{kind}: fuzz, {count} inputs")
             p = peer(kind, FUZZ_ARGS)
             try:
-                results["fuzz"] = await drivers.fuzz(p, count, seed=options.seed, progress=fuzz_progress)
+                results["fuzz"] = await drivers.fuzz(
+                    p,
+                    count,
+                    seed=options.seed,
+                    progress=fuzz_progress,
+                    seconds=options.fuzz_minutes * 60 if options.fuzz_minutes else None,
+                )
             finally:
                 finish(p)
         if "clients" in only:
@@ -87,15 +98,6 @@ async def run(options: argparse.Namespace) -> dict[str, Any]:
                 results["clients"] = await drivers.many_clients(p.sockets, options.clients, options.commands)
             finally:
                 finish(p)
-        if "misbehave" in only:
-            results["misbehave"] = []
-            for mode in [None, *drivers.MISBEHAVIOURS]:
-                log(f"{kind}: innocent client, misbehaviour {mode}, {options.latency_seconds} s")
-                p = peer(kind, QUERY_ARGS, monitors=2 if kind == "qemu" else 1)
-                try:
-                    results["misbehave"].append(await drivers.innocent_latency(p, mode, options.latency_seconds))
-                finally:
-                    finish(p)
         if "noguest" in only:
             log(f"{kind}: plug without a guest, {options.slots} slots, {options.refused} refused cycles")
             p = peer(kind, ["-M", "q35", "-smp", f"1,maxcpus={options.slots}", "-S"])
@@ -130,6 +132,18 @@ async def run(options: argparse.Namespace) -> dict[str, Any]:
                         shutil.rmtree(workdir, ignore_errors=True)
                 rounds[name] = {"rounds": options.signal_rounds, "problems": problems}
             results["signals"] = rounds
+    if "misbehave" in only:
+        # Peer by peer for each misbehaviour, so both see the machine in the same minutes.
+        for mode in [None, *drivers.MISBEHAVIOURS]:
+            for kind in kinds:
+                log(f"{kind}: innocent client, misbehaviour {mode}, {options.latency_seconds} s")
+                # QEMU serves one client per monitor: the innocent one gets its own.
+                p = peer(kind, QUERY_ARGS, monitors=2 if kind == "qemu" else 1)
+                try:
+                    result = await drivers.innocent_latency(p, mode, options.latency_seconds)
+                    out[kind].setdefault("misbehave", []).append(result)
+                finally:
+                    finish(p)
     return out
 
 
@@ -171,12 +185,12 @@ def markdown(out: dict[str, Any], kinds: list[str]) -> str:
             if c is None:
                 return "not run"
             return (
-                f"{c.clients} × {c.commands // max(c.clients, 1):,} = {c.commands:,}: {c.lost} lost, "
+                f"{c.clients} x {c.commands // max(c.clients, 1):,} = {c.commands:,}: {c.lost} lost, "
                 f"{c.duplicated} duplicated, {c.reordered} reordered, {c.foreign} misdelivered; "
                 f"{c.seconds:.0f} s"
             )
 
-        row("concurrent clients × commands (pipelined, ids checked)", clients_cell)
+        row("concurrent clients x commands (pipelined, ids checked)", clients_cell)
     for mode in [None, *drivers.MISBEHAVIOURS]:
         name = mode or "none"
 
@@ -253,11 +267,14 @@ def problems_of(out: dict[str, Any], kinds: list[str]) -> list[str]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--peers", default="qemu,vmd")
     parser.add_argument("--only", help=f"comma-separated subset of {','.join(ALL)}")
     parser.add_argument("--fuzz", type=int, default=100_000, help="fuzzed inputs")
     parser.add_argument("--qemu-fuzz", type=int, help="fuzzed inputs for QEMU (it is slower), default --fuzz")
+    parser.add_argument("--fuzz-minutes", type=float, help="stop fuzzing a peer after this long")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--clients", type=int, default=64)
     parser.add_argument("--commands", type=int, default=10_000, help="commands per client")
@@ -271,6 +288,8 @@ def main() -> int:
     parser.add_argument("--markdown", action="store_true")
     parser.add_argument("--json", help="write every result to this file")
     options = parser.parse_args()
+    # SIGTERM unwinds like Ctrl-C, so every peer started is stopped on the way out.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     if options.quick:
         options.fuzz, options.clients, options.commands = 2000, 8, 500
         options.latency_seconds, options.cycles, options.policy_cycles = 3.0, 100, 20

@@ -105,12 +105,17 @@ def schema_allowed(kind: str) -> Any:
 
 
 async def fuzz(
-    peer: Peer, count: int, seed: int = 0, merge: int = 4, progress: Callable[[FuzzResult], None] | None = None
+    peer: Peer,
+    count: int,
+    seed: int = 0,
+    merge: int = 4,
+    progress: Callable[[FuzzResult], None] | None = None,
+    seconds: float | None = None,
 ) -> FuzzResult:
     """`count` inputs from `SchemaFuzzer`, sent in groups of up to `merge` (one write, or split),
     each group followed by a resync and a sentinel request whose reply must come back in time.
     Every message in between must be a well-formed reply or event, and each well-formed request's
-    id must come back once and in order."""
+    id must come back once and in order.  With `seconds`, it stops there if `count` is not reached."""
     rng = random.Random(seed)
     result = FuzzResult()
     started = time.monotonic()
@@ -120,7 +125,8 @@ async def fuzz(
     fuzzer = SchemaFuzzer(schema, rng, schema_allowed(peer.kind))
     sentinel = 0
     try:
-        while result.inputs < count:
+        deadline = None if seconds is None else time.monotonic() + seconds
+        while result.inputs < count and (deadline is None or time.monotonic() < deadline):
             group = [fuzzer.input() for _ in range(min(rng.randrange(1, merge + 1), count - result.inputs))]
             sentinel += 1
             tag = f"s-{sentinel}"
@@ -260,7 +266,9 @@ async def many_clients(paths: list[str], clients: int, commands: int, window: in
                     elif got[1] > expected:
                         result.lost += got[1] - expected
                         result.reordered += 1
-                        result.problems.append(f"client {number}: reply {got[1]} while waiting for {expected}")
+                        result.problems.append(
+                            f"client {number}: reply {got[1]} while waiting for {expected}"
+                        )
                         expected = got[1] + 1
                     else:
                         result.duplicated += 1
@@ -315,7 +323,11 @@ async def misbehave(path: str, mode: str, seconds: float) -> int:
                 writer.write(b'{"execute": "qmp_capabilities"}\n')
                 await reader.readline()
                 for _ in range(5):
-                    writer.write(b'{"execute": "query-status", "arguments": {"s": "' + b"x" * (2 << 20) + b'"}}\n')
+                    if time.monotonic() > deadline:
+                        break
+                    writer.write(
+                        b'{"execute": "query-status", "arguments": {"s": "' + b"x" * (2 << 20) + b'"}}\n'
+                    )
                     await writer.drain()
                     await asyncio.wait_for(reader.readline(), HANG_TIMEOUT)
                 writer.transport.abort()
@@ -385,7 +397,7 @@ async def innocent_latency(
     result.before = resources(peer.pid)
     helper = None
     if mode is not None:
-        helper = subprocess.Popen(
+        helper = subprocess.Popen(  # noqa: ASYNC220 (started, not waited for, here)
             [sys.executable, "-m", "tests.reliability.drivers", "misbehave", peer.socket, mode, str(seconds)],
             cwd=REPO,
             stdout=subprocess.PIPE,
@@ -412,6 +424,8 @@ async def innocent_latency(
                 result.failures += 1
                 result.problems.append(f"innocent client got {reply!r:.200}")
             await asyncio.sleep(interval)
+        if peer.alive():
+            result.after = resources(peer.pid)  # the innocent client still connected, as before
     finally:
         await raw.close()
         if helper is not None:
@@ -426,8 +440,6 @@ async def innocent_latency(
                 result.problems.append("the misbehaving client did not finish")
     if not peer.alive():
         result.problems.append("the peer died")
-    else:
-        result.after = resources(peer.pid)
     return result
 
 
@@ -503,7 +515,9 @@ class Qmp:
         async with asyncio.timeout(timeout):
             while True:
                 for position, event in enumerate(self.events):
-                    if event["event"] == name and all(event.get("data", {}).get(k) == v for k, v in data.items()):
+                    if event["event"] == name and all(
+                        event.get("data", {}).get(k) == v for k, v in data.items()
+                    ):
                         del self.events[: position + 1]
                         return event
                 message = await self.raw.recv(timeout)
@@ -545,9 +559,7 @@ async def agree(peer: Peer, qmp: Qmp, guest: bool, *, settle: float = 5.0) -> tu
             if name != vcpu_thread_name(peer.kind, cpu["cpu-index"]):
                 problems.append(f"cpu {cpu['cpu-index']}: thread {cpu['thread-id']} is {name!r}")
         named = {
-            index
-            for index in range(len(slots))
-            if vcpu_thread_name(peer.kind, index) in threads.values()
+            index for index in range(len(slots)) if vcpu_thread_name(peer.kind, index) in threads.values()
         }
         if named != listed:
             problems.append(f"vCPU threads {sorted(named)} but query-cpus-fast {sorted(listed)}")
@@ -565,7 +577,9 @@ async def _poller(path: str, stop: asyncio.Event, result: SoakResult) -> None:
     raw = await RawQmp.connect(path, negotiate=True)
     try:
         while not stop.is_set():
-            await raw.send(b'{"execute": "query-cpus-fast", "id": 1}{"execute": "query-hotpluggable-cpus", "id": 2}')
+            await raw.send(
+                b'{"execute": "query-cpus-fast", "id": 1}{"execute": "query-hotpluggable-cpus", "id": 2}'
+            )
             first, _ = await raw.recv_reply(HANG_TIMEOUT)
             second, _ = await raw.recv_reply(HANG_TIMEOUT)
             if "return" not in first or "return" not in second:
@@ -583,11 +597,13 @@ async def _poller(path: str, stop: asyncio.Event, result: SoakResult) -> None:
 
 async def _until_online(qmp: Qmp, index: int, online: bool) -> None:
     async with asyncio.timeout(HANG_TIMEOUT):
-        while (index in _ranges((await qmp.execute("__com.vmd_query-guest-cpus"))["online"])) != online:
+        while (index in _ranges((await qmp.execute("__com.vmd_query-guest-cpus"))["online"])) != online:  # noqa: ASYNC110
             await asyncio.sleep(0.002)
 
 
-async def plug_soak(peer: Peer, policy: str, cycles: int, pollers: int = 2, sample_every: int = 0) -> SoakResult:
+async def plug_soak(
+    peer: Peer, policy: str, cycles: int, pollers: int = 2, sample_every: int = 0
+) -> SoakResult:
     """`cycles` plugs and unplugs of a vCPU (rotating over slots 1-3 of `-smp 1,maxcpus=4`) on a
     running vmd started with `-vmd-guest POLICIES[policy]`, while `pollers` clients query.  After
     every step the views must agree (`agree`); resources are read after the first cycle and at the
@@ -788,7 +804,7 @@ async def _while_stopped(peer: Peer, qmp: Qmp, workdir: Path) -> list[str]:
     problems = []
     sock, pidfile = Path(peer.socket), workdir / "vmd.pid"
     before = (sock.stat().st_ino, pidfile.stat().st_ino, pidfile.read_text())
-    second = subprocess.run(
+    second = subprocess.run(  # noqa: ASYNC221 (the peer is stopped: nothing to serve meanwhile)
         [*vmd_command(), "-D", str(workdir / "second.log"), *BASE_ARGS, *SIGNAL_ARGS, "-daemonize",
          "-pidfile", str(pidfile), "-qmp", f"unix:{sock},server=on,wait=off"],
         cwd=REPO, capture_output=True, text=True, timeout=60, check=False,

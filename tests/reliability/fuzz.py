@@ -51,7 +51,15 @@ HUGE_NUMBERS = (
     b"1.5",
 )
 
-INVALID_UTF8 = (b"\xc3\x28", b"\xa0\xa1", b"\xe2\x28\xa1", b"\xf0\x28\x8c\xbc", b"\xc0\xaf", b"\xed\xa0\x80", b"\xff")
+INVALID_UTF8 = (
+    b"\xc3\x28",
+    b"\xa0\xa1",
+    b"\xe2\x28\xa1",
+    b"\xf0\x28\x8c\xbc",
+    b"\xc0\xaf",
+    b"\xed\xa0\x80",
+    b"\xff",
+)
 BYTES_OF_INTEREST = b'{}[]",:\\\x00\xff\xfe\n\r\t \x1b0-eE.u'
 
 
@@ -65,7 +73,9 @@ class Input:
 class SchemaFuzzer:
     """Random requests for the commands of one schema (its `query-qmp-schema` answer)."""
 
-    def __init__(self, schema: list[dict[str, Any]], rng: random.Random, allowed: Callable[[str], bool]) -> None:
+    def __init__(
+        self, schema: list[dict[str, Any]], rng: random.Random, allowed: Callable[[str], bool]
+    ) -> None:
         self.rng = rng
         self.types = {entry["name"]: entry for entry in schema if entry["meta-type"] != "command"}
         self.commands = sorted(
@@ -126,8 +136,17 @@ class SchemaFuzzer:
 
     def _word(self) -> str:
         rng = self.rng
-        choices = ["", "cpu1", "/machine", "/machine/peripheral/c1", "qemu64-x86_64-cpu", "a" * rng.randrange(1, 40)]
-        return rng.choice(choices) if rng.random() < 0.7 else "".join(rng.choice("ab/-_.,=0é") for _ in range(8))
+        choices = [
+            "",
+            "cpu1",
+            "/machine",
+            "/machine/peripheral/c1",
+            "qemu64-x86_64-cpu",
+            "a" * rng.randrange(1, 40),
+        ]
+        return (
+            rng.choice(choices) if rng.random() < 0.7 else "".join(rng.choice("ab/-_.,=0é") for _ in range(8))
+        )
 
     def _object(self, entry: dict[str, Any], depth: int) -> dict[str, Any]:
         rng = self.rng
@@ -312,11 +331,13 @@ class SchemaFuzzer:
     # -- the public part
 
     def input(self) -> Input:
-        kind, make = self.rng.choice(self.kinds)
+        _, make = self.rng.choice(self.kinds)
         made = make()
         whole = b"".join(made.chunks)
         if len(whole) > 2 and self.rng.random() < 0.25:  # split writes
-            cuts = sorted(self.rng.sample(range(1, len(whole)), min(len(whole) - 1, self.rng.randrange(1, 4))))
+            cuts = sorted(
+                self.rng.sample(range(1, len(whole)), min(len(whole) - 1, self.rng.randrange(1, 4)))
+            )
             made.chunks = [whole[a:b] for a, b in zip([0, *cuts], [*cuts, len(whole)], strict=True)]
         return made
 
