@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.peers import BASE_ARGS, REPO, Peer, RawQmp, start_peer, vmd_command
-from tests.reliability.fuzz import NEVER, RESYNC, SchemaFuzzer, reply_problem
+from tests.reliability.fuzz import LONG_STRINGS, LONG_STRINGS_QEMU, NEVER, RESYNC, SchemaFuzzer, reply_problem
 
 # A reply later than this is a hang: generous, the machine is shared and slow.
 HANG_TIMEOUT = 20.0
@@ -122,7 +122,8 @@ async def fuzz(
     raw = await RawQmp.connect(peer.socket, negotiate=True)
     await raw.send(b'{"execute": "query-qmp-schema", "id": "schema"}')
     schema = (await raw.until_id("schema"))[-1]["return"]
-    fuzzer = SchemaFuzzer(schema, rng, schema_allowed(peer.kind))
+    sizes = LONG_STRINGS if peer.kind == "vmd" else LONG_STRINGS_QEMU
+    fuzzer = SchemaFuzzer(schema, rng, schema_allowed(peer.kind), sizes)
     sentinel = 0
     try:
         deadline = None if seconds is None else time.monotonic() + seconds
@@ -162,7 +163,7 @@ async def fuzz(
                     result.disconnects += 1
                     result.problems.append(f"disconnected after {group!r:.600}: {error!r}")
                 await raw.close()
-                raw = await RawQmp.connect(peer.socket, negotiate=True)
+                raw = await _reconnect(peer)
     finally:
         await raw.close()
     if not peer.alive() and not result.crashes:
@@ -170,6 +171,15 @@ async def fuzz(
         result.problems.append("the peer is gone at the end")
     result.seconds = time.monotonic() - started
     return result
+
+
+async def _reconnect(peer: Peer) -> RawQmp:
+    """A new connection after a hang or a disconnection; QEMU takes the next client only once it
+    is done with the last one's input, so allow it time."""
+    for _ in range(6):
+        with contextlib.suppress(TimeoutError):
+            return await RawQmp.connect(peer.socket, negotiate=True)
+    raise TimeoutError("the peer takes no new connection")
 
 
 async def _collect(raw: RawQmp, expected: list[str], result: FuzzResult, kind: str) -> None:
@@ -294,71 +304,83 @@ MISBEHAVIOURS = ("disconnect", "never-read", "oversized", "slow-bytes", "flood")
 async def misbehave(path: str, mode: str, seconds: float) -> int:
     """What a misbehaving client does for `seconds`; returns how many rounds it made.  Run in a
     process of its own (`python -m tests.reliability.drivers misbehave ...`), so the innocent
-    client's process measures the peer, not this one's work."""
+    client's process measures the peer, not this one's work.  A round still waiting for the peer
+    when the time is up is abandoned (its connection dropped): misbehaving clients do that too."""
     deadline = time.monotonic() + seconds
     rounds = 0
     held: list[asyncio.StreamWriter] = []
     try:
         while time.monotonic() < deadline:
             rounds += 1
-            if mode == "disconnect":
-                # Commands in flight, the connection gone before (or while) the replies come.
-                _, writer = await asyncio.open_unix_connection(path)
-                writer.write(b'{"execute": "qmp_capabilities"}' + b'{"execute": "query-qmp-schema"}' * 20)
-                if rounds % 2:
-                    await asyncio.sleep(0.001)
-                writer.transport.abort()
-            elif mode == "never-read":
-                # Thousands of big replies asked for, none read; a new such client every round.
-                reader, writer = await asyncio.open_unix_connection(path)
-                writer.write(b'{"execute": "qmp_capabilities"}' + b'{"execute": "query-qmp-schema"}' * 5000)
-                held.append(writer)
-                if len(held) > 4:
-                    held.pop(0).transport.abort()
-                await asyncio.sleep(0.5)
-            elif mode == "oversized":
-                # Lines of 2 MiB (past vmd's 1 MiB max-message), read back as errors.
-                reader, writer = await asyncio.open_unix_connection(path, limit=1 << 24)
-                await reader.readline()
-                writer.write(b'{"execute": "qmp_capabilities"}\n')
-                await reader.readline()
-                for _ in range(5):
-                    if time.monotonic() > deadline:
-                        break
-                    writer.write(
-                        b'{"execute": "query-status", "arguments": {"s": "' + b"x" * (2 << 20) + b'"}}\n'
-                    )
-                    await writer.drain()
-                    await asyncio.wait_for(reader.readline(), HANG_TIMEOUT)
-                writer.transport.abort()
-            elif mode == "slow-bytes":
-                # One byte at a time of a request that never ends, then gone.
-                _, writer = await asyncio.open_unix_connection(path)
-                writer.write(b'{"execute": "qmp_capabilities"}')
-                for byte in b'{"execute": "query-status", "arguments": {"a": [[[[[[[[' * 20:
-                    writer.write(bytes([byte]))
-                    await writer.drain()
-                    await asyncio.sleep(0.002)
-                    if time.monotonic() > deadline:
-                        break
-                writer.transport.abort()
-            elif mode == "flood":
-                # A client that reads everything but asks as fast as it can.
-                reader, writer = await asyncio.open_unix_connection(path, limit=1 << 24)
-                await reader.readline()
-                writer.write(b'{"execute": "qmp_capabilities"}\n')
-                await reader.readline()
-                while time.monotonic() < deadline:
-                    writer.write(b'{"execute": "query-cpus-fast"}' * 64)
-                    for _ in range(64):
-                        await asyncio.wait_for(reader.readline(), HANG_TIMEOUT)
-                writer.transport.abort()
-            else:
-                raise ValueError(mode)
+            try:
+                await asyncio.wait_for(
+                    _misbehave_once(path, mode, deadline, held), deadline - time.monotonic()
+                )
+            except TimeoutError:
+                break
     finally:
         for writer in held:
             writer.transport.abort()
     return rounds
+
+
+async def _misbehave_once(path: str, mode: str, deadline: float, held: list[asyncio.StreamWriter]) -> None:
+    if mode == "disconnect":
+        # Commands in flight, the connection gone before (or while) the replies come.
+        _, writer = await asyncio.open_unix_connection(path)
+        held.append(writer)
+        writer.write(b'{"execute": "qmp_capabilities"}' + b'{"execute": "query-qmp-schema"}' * 20)
+        if len(held) % 2:
+            await asyncio.sleep(0.001)
+        held.remove(writer)
+        writer.transport.abort()
+    elif mode == "never-read":
+        # Thousands of big replies asked for, none read; a new such client every round.
+        _, writer = await asyncio.open_unix_connection(path)
+        writer.write(b'{"execute": "qmp_capabilities"}' + b'{"execute": "query-qmp-schema"}' * 5000)
+        held.append(writer)
+        if len(held) > 4:
+            held.pop(0).transport.abort()
+        await asyncio.sleep(0.5)
+    elif mode == "oversized":
+        # Lines of 1.5 MiB (past vmd's 1 MiB max-message), their errors read back.
+        reader, writer = await asyncio.open_unix_connection(path, limit=1 << 24)
+        held.append(writer)
+        await reader.readline()
+        writer.write(b'{"execute": "qmp_capabilities"}\n')
+        await reader.readline()
+        for _ in range(3):
+            writer.write(b'{"execute": "query-status", "arguments": {"s": "' + b"x" * (3 << 19) + b'"}}\n')
+            await writer.drain()
+            await reader.readline()
+        held.remove(writer)
+        writer.transport.abort()
+    elif mode == "slow-bytes":
+        # One byte at a time of a request that never ends, then gone.
+        _, writer = await asyncio.open_unix_connection(path)
+        held.append(writer)
+        writer.write(b'{"execute": "qmp_capabilities"}')
+        for byte in b'{"execute": "query-status", "arguments": {"a": [[[[[[[[' * 20:
+            writer.write(bytes([byte]))
+            await writer.drain()
+            await asyncio.sleep(0.002)
+        held.remove(writer)
+        writer.transport.abort()
+    elif mode == "flood":
+        # A client that reads everything but asks as fast as it can.
+        reader, writer = await asyncio.open_unix_connection(path, limit=1 << 24)
+        held.append(writer)
+        await reader.readline()
+        writer.write(b'{"execute": "qmp_capabilities"}\n')
+        await reader.readline()
+        while time.monotonic() < deadline:
+            writer.write(b'{"execute": "query-cpus-fast"}' * 64)
+            for _ in range(64):
+                await reader.readline()
+        held.remove(writer)
+        writer.transport.abort()
+    else:
+        raise ValueError(mode)
 
 
 @dataclass
@@ -436,7 +458,7 @@ async def innocent_latency(
                     result.problems.append(f"the misbehaving client failed ({helper.returncode})")
             except subprocess.TimeoutExpired:
                 helper.kill()
-                helper.wait()
+                helper.communicate()
                 result.problems.append("the misbehaving client did not finish")
     if not peer.alive():
         result.problems.append("the peer died")
