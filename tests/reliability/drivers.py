@@ -860,3 +860,156 @@ def summary(values: list[float]) -> str:
 
 if __name__ == "__main__":
     _entrypoint()
+
+
+# ---------------------------------------------------------------- hotplug chaos
+
+
+@dataclass
+class ChaosResult:
+    steps: int = 0
+    rounds: int = 0
+    replies: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def _chaos_request(rng: random.Random) -> dict[str, Any]:
+    """One well-formed request of those that change the CPUs, the run state or the guest."""
+    core = rng.randrange(0, 4)
+    choice = rng.randrange(12)
+    if choice < 3:
+        return {"execute": "device_add", "arguments": {**cpu_slot(core), "id": f"c{core}"}}
+    if choice < 6:
+        return {"execute": "device_del", "arguments": {"id": f"c{core}"}}
+    if choice == 6:
+        return {"execute": "system_reset"}
+    if choice == 7:
+        return {"execute": rng.choice(["stop", "cont"])}
+    if choice == 8:
+        policy: dict[str, Any] = {}
+        for key, values in (
+            ("unplug", ["accept", "refuse", "ignore"]),
+            ("delay-ms", [0, 0, 1, 3]),
+            ("auto-online", [True, False]),
+            ("load-percent", [0, 0, 50]),
+            ("cpu0-hotplug", [False, True]),
+        ):
+            if rng.random() < 0.5:
+                policy[key] = rng.choice(values)
+        return {"execute": "__com.vmd_set-guest-policy", "arguments": policy}
+    if choice == 9:
+        return {
+            "execute": "__com.vmd_guest-set-cpu-online",
+            "arguments": {"cpu-index": core, "online": rng.random() < 0.5},
+        }
+    if choice == 10:
+        return {"execute": "cpu-add", "arguments": {"id": core}}
+    return {
+        "execute": rng.choice(["query-cpus-fast", "query-hotpluggable-cpus", "__com.vmd_query-guest-cpus"])
+    }
+
+
+async def hotplug_chaos(peer: Peer, rounds: int, steps: int = 30, seed: int = 0) -> ChaosResult:
+    """Rounds of `steps` random hotplug, run-state and guest-policy requests on a running vmd, sent
+    pipelined from two clients, one of which sometimes disconnects before its replies.  No reply
+    may be an internal error; after each round the guest is made cooperative again, every
+    hot-plugged CPU unplugged, and the views must agree on the boot CPU alone; then a plug and an
+    unplug must still work."""
+    rng = random.Random(seed)
+    result = ChaosResult()
+    started = time.monotonic()
+    qmp = await Qmp.connect(peer.socket)
+    try:
+        for round_number in range(rounds):
+            other = await RawQmp.connect(peer.socket, negotiate=True)
+            sent: list[tuple[RawQmp, str]] = []
+            ids: list[str] = []
+            for step in range(steps):
+                request = _chaos_request(rng)
+                target = other if rng.random() < 0.5 else qmp.raw
+                request["id"] = f"{round_number}-{step}"
+                await target.send(json.dumps(request))
+                sent.append((target, json.dumps(request)))
+                ids.append(request["id"])
+                if rng.random() < 0.3:
+                    await asyncio.sleep(rng.choice([0.0005, 0.002, 0.01]))
+                result.steps += 1
+            leave_early = rng.random() < 0.3
+            for (target, command), request_id in zip(sent, ids, strict=True):
+                if target is other and leave_early:
+                    continue
+                try:
+                    reply, events = await target.recv_reply(HANG_TIMEOUT)
+                except TimeoutError:
+                    script = [(("A" if t is qmp.raw else "B") + ": " + c) for t, c in sent]
+                    result.problems.append(f"round {round_number}: no reply to {command} after {script}")
+                    result.seconds = time.monotonic() - started
+                    return result
+                if target is qmp.raw:
+                    qmp.events += events
+                if reply.get("id") != request_id:
+                    result.problems.append(f"round {round_number}: reply {reply!r:.200} for {request_id}")
+                result.replies += 1
+                if "error" in reply:
+                    desc = reply["error"]["desc"]
+                    result.errors[desc[:60]] = result.errors.get(desc[:60], 0) + 1
+                    if "internal error" in desc or "Traceback" in desc:
+                        result.problems.append(f"round {round_number}: {command}: {desc:.300}")
+            await other.close()
+            result.problems += [f"round {round_number}: {p}" for p in await _make_whole(peer, qmp)]
+            result.rounds += 1
+            if len(result.problems) > 10 or not peer.alive():
+                break
+    finally:
+        await qmp.close()
+    result.seconds = time.monotonic() - started
+    return result
+
+
+async def _make_whole(peer: Peer, qmp: Qmp) -> list[str]:
+    """Back to a cooperative running guest with only CPU 0; what did not work is a problem."""
+    problems = []
+    await qmp.execute(
+        "__com.vmd_set-guest-policy",
+        {"unplug": "accept", "delay-ms": 0, "auto-online": True, "load-percent": 0, "cpu0-hotplug": False},
+    )
+    status = await qmp.execute("query-status")
+    if status["status"] != "running":
+        await qmp.execute("cont")
+    # Offline CPUs stay offline until someone onlines them (CPU 0 too, with cpu0-hotplug).
+    view = await qmp.execute("__com.vmd_query-guest-cpus")
+    for index in sorted(_ranges(view["present"]) - _ranges(view["online"])):
+        reply = await qmp.call("__com.vmd_guest-set-cpu-online", {"cpu-index": index, "online": True})
+        if "error" in reply and "not present" not in reply["error"]["desc"]:
+            problems.append(f"onlining CPU {index}: {reply['error']['desc']}")
+    await _until_online(qmp, 0, True)
+    deadline = time.monotonic() + HANG_TIMEOUT
+    while True:
+        cpus = await qmp.execute("query-cpus-fast")
+        hot = [c for c in cpus if c["cpu-index"] != 0]
+        if not hot:
+            break
+        if time.monotonic() > deadline:
+            problems.append(f"CPUs {[c['qom-path'] for c in hot]} never went away")
+            return problems
+        for cpu in hot:
+            reply = await qmp.call("device_del", {"id": cpu["qom-path"]})
+            # Not found: the guest ejected it since the query.
+            if "error" in reply and "not found" not in reply["error"]["desc"]:
+                problems.append(f"device_del {cpu['qom-path']}: {reply['error']['desc']}")
+        await asyncio.sleep(0.05)
+    listed, disagreements = await agree(peer, qmp, guest=True)
+    problems += disagreements
+    if listed != {0}:
+        problems.append(f"CPUs {sorted(listed)} after every unplug")
+    # Still usable: a plug comes online, its unplug completes.
+    qmp.events.clear()
+    await qmp.execute("device_add", {**cpu_slot(2), "id": "probe"})
+    await _until_online(qmp, 2, True)
+    await qmp.execute("device_del", {"id": "probe"})
+    await qmp.event("DEVICE_DELETED", device="probe")
+    listed, disagreements = await agree(peer, qmp, guest=True)
+    problems += disagreements
+    return problems
