@@ -31,7 +31,7 @@ from tests.reliability import drivers
 
 FUZZ_ARGS = ["-M", "q35", "-smp", "1,maxcpus=4", "-S", "-no-shutdown"]
 QUERY_ARGS = ["-M", "q35", "-smp", "1,maxcpus=4", "-S"]
-ALL = ("fuzz", "clients", "misbehave", "soak", "noguest", "signals")
+ALL = ("fuzz", "clients", "misbehave", "soak", "chaos", "noguest", "signals")
 
 
 def log(text: str) -> None:
@@ -117,6 +117,13 @@ async def run(options: argparse.Namespace) -> dict[str, Any]:
                     results["soak"].append(await drivers.plug_soak(p, policy, cycles))
                 finally:
                     finish(p)
+        if "chaos" in only:
+            log(f"vmd: hotplug chaos, {options.chaos_rounds} rounds of 30 requests")
+            p = peer("vmd", ["-M", "q35", "-smp", "1,maxcpus=4", "-no-shutdown"])
+            try:
+                results["chaos"] = await drivers.hotplug_chaos(p, options.chaos_rounds, seed=options.seed)
+            finally:
+                finish(p)
         if "signals" in only:
             rounds: dict[str, Any] = {}
             for signum in (signal.SIGTERM, signal.SIGKILL, signal.SIGSTOP):
@@ -235,6 +242,20 @@ def markdown(out: dict[str, Any], kinds: list[str]) -> str:
 
         if any(s.policy == policy for s in out.get("vmd", {}).get("soak", [])):
             row(f"plug/unplug soak, guest `{drivers.POLICIES[policy]}`, 2 pollers", soak_cell)
+    if "chaos" in out.get("vmd", {}):
+
+        def chaos_cell(results: dict[str, Any]) -> str:
+            c = results.get("chaos")
+            if c is None:
+                return "n/a: no guest OS" if results is out.get("qemu") else "not run"
+            return (
+                f"{c.rounds:,} rounds, {c.steps:,} requests, {c.replies:,} replies read: "
+                f"{len(c.problems)} problems; {c.seconds:.0f} s"
+            )
+
+        row(
+            "random plug/unplug/reset/stop/policy/online requests from 2 clients, then made whole", chaos_cell
+        )
     if "signals" in out.get("vmd", {}):
         for name in ("SIGTERM", "SIGKILL", "SIGSTOP"):
 
@@ -283,6 +304,7 @@ def main() -> int:
     parser.add_argument("--policy-cycles", type=int, default=1000, help="cycles under each other policy")
     parser.add_argument("--slots", type=int, default=64, help="slots of the plug-without-guest run")
     parser.add_argument("--refused", type=int, default=10_000, help="refused plug/unplug pairs")
+    parser.add_argument("--chaos-rounds", type=int, default=300, help="rounds of the hotplug chaos driver")
     parser.add_argument("--signal-rounds", type=int, default=20, help="rounds per signal")
     parser.add_argument("--quick", action="store_true", help="every driver small (a few minutes)")
     parser.add_argument("--markdown", action="store_true")
@@ -294,6 +316,7 @@ def main() -> int:
         options.fuzz, options.clients, options.commands = 2000, 8, 500
         options.latency_seconds, options.cycles, options.policy_cycles = 3.0, 100, 20
         options.slots, options.refused, options.signal_rounds = 8, 200, 2
+        options.chaos_rounds = 5
     kinds = options.peers.split(",")
     out = asyncio.run(run(options))
     command = "python3 scripts/stress.py " + " ".join(sys.argv[1:])

@@ -936,6 +936,11 @@ async def hotplug_chaos(peer: Peer, rounds: int, steps: int = 30, seed: int = 0)
                 if rng.random() < 0.3:
                     await asyncio.sleep(rng.choice([0.0005, 0.002, 0.01]))
                 result.steps += 1
+            # A guest-side change waits while the VM is paused (as a Linux guest's would): a third
+            # client lets it run, so that every request can be answered.
+            control = await Qmp.connect(peer.socket)
+            await control.call("cont")
+            await control.close()
             leave_early = rng.random() < 0.3
             for (target, command), request_id in zip(sent, ids, strict=True):
                 if target is other and leave_early:
