@@ -59,9 +59,8 @@ def plain(value: Any) -> Any:
         out = asdict(value)
         if isinstance(value, drivers.LatencyResult):
             out.pop("samples")
-            out.update(
-                samples=len(value.samples), p50_ms=value.p50_ms, p99_ms=value.p99_ms, max_ms=value.max_ms
-            )
+            out.pop("stored")
+            out.update(count=value.count, p50_ms=value.p50_ms, p99_ms=value.p99_ms, max_ms=value.max_ms)
         return out
     return value
 
@@ -211,7 +210,7 @@ def markdown(out: dict[str, Any], kinds: list[str]) -> str:
                     )
                     return (
                         f"p50 {r.p50_ms:.2f} ms, p99 {r.p99_ms:.2f} ms, max {r.max_ms:.1f} ms "
-                        f"({len(r.samples):,} samples, {r.failures} failed){rss}"
+                        f"({r.count:,} samples, {r.failures} failed){rss}"
                     )
             return "not run"
 
@@ -287,6 +286,50 @@ def problems_of(out: dict[str, Any], kinds: list[str]) -> list[str]:
     return found
 
 
+RESULT_TYPES: dict[str, Any] = {
+    "fuzz": drivers.FuzzResult,
+    "clients": drivers.ClientsResult,
+    "misbehave": drivers.LatencyResult,
+    "soak": drivers.SoakResult,
+    "noguest": drivers.PlugFillResult,
+    "chaos": drivers.ChaosResult,
+}
+
+
+def _revive(kind: type, data: dict[str, Any]) -> Any:
+    fields = {k: v for k, v in data.items() if k in kind.__dataclass_fields__}
+    for key in ("first", "last", "before", "after"):
+        if isinstance(fields.get(key), dict):
+            fields[key] = drivers.Resources(**fields[key])
+    if kind is drivers.LatencyResult:
+        fields.pop("samples", None)
+        count = data.get("count", data.get("samples"))
+        fields["stored"] = {"count": count, **{k: data[k] for k in ("p50_ms", "p99_ms", "max_ms")}}
+    return kind(**fields)
+
+
+def load(paths: list[str]) -> tuple[dict[str, Any], list[str]]:
+    """Results of earlier runs (--json files), merged: a later file's drivers are added to the
+    earlier ones'.  Returns them with the command lines that produced them."""
+    out: dict[str, Any] = {}
+    commands = []
+    for path in paths:
+        data = json.loads(Path(path).read_text())
+        commands.append(f"`{data.get('command', path)}` ({data['started']})")
+        for kind, results in data.items():
+            if kind in ("sizes", "started", "command"):
+                continue
+            for name, value in results.items():
+                revive = RESULT_TYPES.get(name)
+                if revive is None:
+                    out.setdefault(kind, {})[name] = value
+                elif isinstance(value, list):
+                    out.setdefault(kind, {})[name] = [_revive(revive, v) for v in value]
+                else:
+                    out.setdefault(kind, {})[name] = _revive(revive, value)
+    return out, commands
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -309,7 +352,17 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="every driver small (a few minutes)")
     parser.add_argument("--markdown", action="store_true")
     parser.add_argument("--json", help="write every result to this file")
+    parser.add_argument("--from-json", nargs="+", metavar="FILE", help="print the table of earlier runs")
     options = parser.parse_args()
+    if options.from_json:
+        out, commands = load(options.from_json)
+        kinds = [k for k in ("qemu", "vmd") if k in out]
+        print("\n".join(f"- {c}" for c in commands) + "\n")
+        print(markdown(out, kinds))
+        found = problems_of(out, kinds)
+        for problem in found[:200]:
+            print(f"- {problem}")
+        return 1 if found else 0
     # SIGTERM unwinds like Ctrl-C, so every peer started is stopped on the way out.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     if options.quick:
@@ -320,6 +373,7 @@ def main() -> int:
     kinds = options.peers.split(",")
     out = asyncio.run(run(options))
     command = "python3 scripts/stress.py " + " ".join(sys.argv[1:])
+    out["command"] = command
     if options.json:
         Path(options.json).write_text(json.dumps(out, default=plain, indent=1))
     table = markdown(out, kinds)

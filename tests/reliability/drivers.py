@@ -392,18 +392,24 @@ class LatencyResult:
     before: Resources | None = None
     after: Resources | None = None
     problems: list[str] = field(default_factory=list)
+    # The figures of a result read back from a file (scripts/stress.py --from-json), samples gone.
+    stored: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def count(self) -> int:
+        return int(self.stored["count"]) if self.stored else len(self.samples)
 
     @property
     def p50_ms(self) -> float:
-        return percentile(self.samples, 0.5) * 1000
+        return self.stored["p50_ms"] if self.stored else percentile(self.samples, 0.5) * 1000
 
     @property
     def p99_ms(self) -> float:
-        return percentile(self.samples, 0.99) * 1000
+        return self.stored["p99_ms"] if self.stored else percentile(self.samples, 0.99) * 1000
 
     @property
     def max_ms(self) -> float:
-        return max(self.samples, default=float("nan")) * 1000
+        return self.stored["max_ms"] if self.stored else max(self.samples, default=float("nan")) * 1000
 
 
 async def innocent_latency(
@@ -495,6 +501,8 @@ class SoakResult:
     poller_answers: int = 0
     first: Resources | None = None
     last: Resources | None = None
+    # RSS (KiB) after every tenth of the cycles: a leak grows steadily, a warm-up levels off.
+    rss_kib: list[int] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -664,6 +672,8 @@ async def plug_soak(
             result.cycles += 1
             if cycle == 0:
                 result.first = await _quiet_resources(peer)
+            if (cycle + 1) % max(1, cycles // 10) == 0:
+                result.rss_kib.append(resources(peer.pid).rss_kib)
             for task in tasks:
                 if task.done():
                     task.result()
