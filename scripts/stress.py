@@ -325,9 +325,31 @@ def load(paths: list[str]) -> tuple[dict[str, Any], list[str]]:
                     out.setdefault(kind, {})[name] = value
                 elif isinstance(value, list):
                     out.setdefault(kind, {})[name] = [_revive(revive, v) for v in value]
+                elif name == "fuzz" and "fuzz" in out.get(kind, {}):
+                    # Two fuzz runs (seeds) of one peer: their counts add up.
+                    out[kind]["fuzz"] = _add_fuzz(out[kind]["fuzz"], _revive(revive, value))
                 else:
                     out.setdefault(kind, {})[name] = _revive(revive, value)
     return out, commands
+
+
+def _add_fuzz(a: drivers.FuzzResult, b: drivers.FuzzResult) -> drivers.FuzzResult:
+    total = drivers.FuzzResult()
+    for name in (
+        "inputs",
+        "replies",
+        "errors",
+        "crashes",
+        "hangs",
+        "lost",
+        "disconnects",
+        "malformed",
+        "seconds",
+    ):
+        setattr(total, name, getattr(a, name) + getattr(b, name))
+    total.by_kind = {k: a.by_kind.get(k, 0) + b.by_kind.get(k, 0) for k in {*a.by_kind, *b.by_kind}}
+    total.problems = a.problems + b.problems
+    return total
 
 
 def main() -> int:
