@@ -697,9 +697,14 @@ async def _check(peer: Peer, qmp: Qmp, want: set[int], result: SoakResult, where
     result.problems += [f"{where}: {p}" for p in problems]
 
 
-async def _quiet_resources(peer: Peer) -> Resources:
-    """Resources once background work has settled (spare vCPU threads refilled): the same reading
-    twice in a row, 20 ms apart (bounded)."""
+async def _quiet_resources(peer: Peer, spares: int = 2) -> Resources:
+    """Resources once background work has settled: vmd keeps `spares` started vCPU threads ready
+    while slots are free (two; none when every slot is full), refilled or retired in the
+    background beside its pool's starter thread (also `spare-vcpu`); then the same reading twice
+    in a row, 20 ms apart (bounded)."""
+    async with asyncio.timeout(HANG_TIMEOUT):
+        while peer.kind == "vmd" and list(thread_comms(peer.pid).values()).count("spare-vcpu") != 1 + spares:  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
     last = resources(peer.pid)
     for _ in range(100):
         await asyncio.sleep(0.02)
@@ -735,7 +740,7 @@ async def plug_without_guest(peer: Peer, slots: int, refused_cycles: int) -> Plu
                 problems.append(f"CPUs {sorted(listed)} after plugging core {core}")
             result.problems += [f"plug {core}: {p}" for p in problems]
             result.plugged += 1
-        result.first = resources(peer.pid)
+        result.first = await _full_resources(peer)
         for cycle in range(refused_cycles):
             core = 1 + cycle % (slots - 1)
             for command, arguments in (
@@ -751,11 +756,16 @@ async def plug_without_guest(peer: Peer, slots: int, refused_cycles: int) -> Plu
                 result.problems += [f"cycle {cycle}: {p}" for p in problems]
         listed, problems = await agree(peer, qmp, guest=False)
         result.problems += problems
-        result.last = resources(peer.pid)
+        result.last = await _full_resources(peer)
     finally:
         await qmp.close()
     result.seconds = time.monotonic() - started
     return result
+
+
+async def _full_resources(peer: Peer) -> Resources:
+    """Resources once every slot is full (vmd has retired its spare vCPU threads)."""
+    return await _quiet_resources(peer, spares=0)
 
 
 # ---------------------------------------------------------------- signals
