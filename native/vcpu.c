@@ -123,6 +123,7 @@ struct vmd_vcpu {
     _Atomic uint32_t plugged;
     _Atomic uint32_t thread;   /* futex: THREAD_* */
     _Atomic int32_t tid;
+    _Atomic uint32_t boosted;  /* the VMM lifted the thread out of SCHED_IDLE for a pause */
     _Atomic uint64_t reset_entry;
     alignas(64) _Atomic uint64_t irq;  /* pending interrupt vectors */
 
@@ -310,6 +311,33 @@ static void wake_if(vmd_vcpu *c, uint32_t states)
     uint32_t s = atomic_load(&c->state);
     if (states & (1u << s))
         futex_wake(&c->wake);
+}
+
+/* A pause waits for every running vCPU thread to reach a safe point, and a SCHED_IDLE thread gets
+ * a CPU only when nothing of normal priority wants one: on a host busy with other work, `stop`
+ * would wait for seconds.  So a pause lifts each running vCPU thread to the normal policy (it
+ * needs microseconds to park), and the thread returns to SCHED_IDLE itself before it runs guest
+ * code again.  Leaving SCHED_IDLE needs CAP_SYS_NICE (or RLIMIT_NICE): without it this does
+ * nothing and the pause waits as before.  A thread someone else moved out of SCHED_IDLE (libvirt's
+ * <vcpusched>) is left alone. */
+static void boost_for_pause(vmd_vcpu *c)
+{
+    int32_t tid = atomic_load(&c->tid);
+    if (tid <= 0 || atomic_load(&c->boosted) || sched_getscheduler(tid) != SCHED_IDLE)
+        return;
+    struct sched_param normal = {0};
+    if (sched_setscheduler(tid, SCHED_OTHER, &normal) == 0)
+        atomic_store(&c->boosted, 1);
+}
+
+/* On the vCPU thread, before guest code runs: back to SCHED_IDLE after a pause's boost. */
+static void unboost(vmd_vcpu *c)
+{
+    if (UNLIKELY(atomic_load_explicit(&c->boosted, memory_order_relaxed))) {
+        struct sched_param idle = {0};
+        sched_setscheduler(0, SCHED_IDLE, &idle);
+        atomic_store(&c->boosted, 0);
+    }
 }
 
 #define SLEEPING ((1u << VMD_STATE_HALTED) | (1u << VMD_STATE_PAUSED) | (1u << VMD_STATE_FAULTED))
@@ -572,6 +600,8 @@ uint32_t vmd_engine_pause_all(vmd_engine *e)
         request(c, REQ_PAUSE, 0);
         if (quiescent(atomic_load(&c->state)))
             ack_pause(c);  /* it will re-read req before running: ack on its behalf */
+        else
+            boost_for_pause(c);
     }
     if (atomic_fetch_sub(&e->outstanding, 1) == 1) {
         futex_wake(&e->outstanding);
@@ -611,7 +641,10 @@ void vmd_engine_resume_all(vmd_engine *e)
             continue;
         atomic_fetch_and(&c->req, ~(uint32_t)REQ_PAUSE);
         settle(c, false);  /* a pause that had not completed yet is void */
-        wake_if(c, 1u << VMD_STATE_PAUSED);
+        uint32_t sleepers = 1u << VMD_STATE_PAUSED;
+        if (atomic_load(&c->irq))
+            sleepers |= 1u << VMD_STATE_HALTED;  /* an interrupt held back by the pause */
+        wake_if(c, sleepers);
     }
     pthread_mutex_unlock(&e->lock);
 }
@@ -850,6 +883,7 @@ int vmd_vcpu_thread_enter(vmd_vcpu *c)
      * guests do not slow the rest of the host.  Best effort: a sandbox may forbid it. */
     struct sched_param idle = {0};
     sched_setscheduler(0, SCHED_IDLE, &idle);
+    atomic_store(&c->boosted, 0);
     atomic_store(&c->tid, (int32_t)syscall(SYS_gettid));
     atomic_fetch_add(&c->eng->live_threads, 1);
     atomic_store(&c->thread, THREAD_ALIVE);
@@ -1036,6 +1070,7 @@ ctl_pc:
             }
         }
     }
+    unboost(c);
     if (UNLIKELY(c->steps != UINT64_MAX)) {
         if (c->steps == 0) {
             rv = VMD_EXIT_STEPS;
@@ -1088,9 +1123,15 @@ op_hlt:
         enter_quiescent(c, VMD_STATE_HALTED);
         for (;;) {
             uint32_t seq = atomic_load(&c->wake);
-            if (atomic_load(&c->req) & ~(uint32_t)REQ_SYNC)
+            uint32_t q = atomic_load(&c->req);
+            if (q & (REQ_STOP | REQ_KICK | REQ_RESET))
                 break;
-            if (atomic_load(&c->irq))
+            /* A pause leaves a halted vCPU halted: its acknowledgement was given as it halted
+             * (or on its behalf), so it must not change after that, when STOP may be out
+             * already (leaving HLT to park flipped `blocking` and the halt time after STOP).
+             * An interrupt that comes during the pause is taken once the pause is over
+             * (resume_all wakes it). */
+            if (!(q & REQ_PAUSE) && atomic_load(&c->irq))
                 break;
             futex_wait(&c->wake, seq, NULL);
         }
@@ -1099,6 +1140,7 @@ op_hlt:
         atomic_store(&c->state, VMD_STATE_RUNNING);
         if (atomic_load(&c->req) & ~(uint32_t)REQ_SYNC)
             goto ctl_pc;  /* HLT runs again after the request is served */
+        unboost(c);
     }
     STEP();
 op_in:

@@ -61,6 +61,7 @@ from typing import Any, TextIO
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import svgplot
 from benchlib import (
     PeerError,
     QmpConn,
@@ -968,6 +969,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--json", metavar="PATH", help="also write results as JSON ('-' = stdout; tables to stderr)"
     )
+    p.add_argument(
+        "--plots",
+        metavar="DIR",
+        help="also draw the device_add CDF and the listing cost against possible vCPUs as SVG files in DIR",
+    )
     opts = p.parse_args(argv)
     opts.rounds = opts.rounds or (1 if opts.quick else 4)
     opts.queries = opts.queries or (40 if opts.quick else 100)
@@ -1039,7 +1045,54 @@ def main(argv: list[str] | None = None) -> int:
                 "summary_rows": summary.verdicts(),
             },
         )
+    if opts.plots:
+        for path in draw(Path(opts.plots), runs, summary, labels):
+            print(f"wrote {path}", file=sys.stderr)
     return 1 if any(d.errors for d in runs) else 0
+
+
+def draw(directory: Path, runs: list[RunData], summary: Report, labels: dict[str, str]) -> list[Path]:
+    """Two curves a table flattens: device_add's tail, and how a listing grows with the slots."""
+    written = []
+    series = []
+    for peer in PEERS:
+        pooled = [ns / 1000 for d in runs for ns in d.got("add", peer)]
+        if pooled:
+            series.append(svgplot.Series(labels[peer], svgplot.cdf_points(pooled)))
+    if series:
+        chart = svgplot.line_chart(
+            "device_add of one vCPU into a free slot: reply time",
+            svgplot.Axis("reply (µs, log scale)", log=True),
+            svgplot.Axis("fraction of device_adds ≤ x"),
+            series,
+            note=f"scripts/bench_hotplug.py, -M q35 -smp 1,maxcpus={MAIN_SLOTS}, {len(runs)} run(s)",
+            legend="lower right",
+        )
+        written.append(svgplot.write_chart(directory / "hotplug-device-add-cdf.svg", chart))
+    growth_series = []
+    for changed, how in ((False, "repeated"), (True, "right after a device_add")):
+        points = [
+            (float(slots), value)
+            for slots in summary.opts.sizes
+            if (value := summary.median(f"{growth_metric(slots, changed)}_p50", "vmd")) is not None
+        ]
+        if points:
+            growth_series.append(svgplot.Series(f"vmd, {how}", points))
+    qemu = summary.median("qhc_p50", "qemu")
+    if qemu is not None:
+        growth_series.append(
+            svgplot.Series(f"{labels['qemu']}, repeated (refuses > 288)", [(MAIN_SLOTS, qemu)])
+        )
+    if growth_series:
+        chart = svgplot.line_chart(
+            "query-hotpluggable-cpus p50 against possible vCPUs",
+            svgplot.Axis("possible vCPUs (log scale)", log=True),
+            svgplot.Axis("p50 (µs, log scale)", log=True),
+            growth_series,
+            note="scripts/bench_hotplug.py",
+        )
+        written.append(svgplot.write_chart(directory / "hotplug-listing-vs-slots.svg", chart))
+    return written
 
 
 if __name__ == "__main__":

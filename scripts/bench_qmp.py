@@ -49,6 +49,7 @@ from typing import Any, TextIO
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import svgplot
 from benchlib import (
     PeerError,
     PeerSpec,
@@ -91,6 +92,8 @@ class PeerResult:
 
     values: dict[str, float] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    # Round-trip samples in ns by placement key, kept for the --plots CDFs.
+    samples: dict[str, list[int]] = field(default_factory=dict)
 
     def get(self, metric: str) -> float | None:
         return self.values.get(metric)
@@ -273,6 +276,7 @@ def measure_latency(lives: Lives, results: Results, opts: argparse.Namespace, wh
         rotate(lives, results, "round trip", functools.partial(latency_block, count=count))
     for key, live in lives.items():
         samples = sorted(live.samples)
+        results[key].samples[where.key] = samples
         for pct in (50, 99):
             results[key].values[f"rt_p{pct}_us/{where.key}"] = percentile(samples, pct) / 1000
 
@@ -550,6 +554,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--timeout", type=float, default=10.0, help="seconds any single wait may take (default: %(default)s)"
     )
     p.add_argument(
+        "--plots",
+        metavar="DIR",
+        help="also draw each placement's round-trip CDF (all runs pooled) as DIR/qmp-rt-<placement>.svg",
+    )
+    p.add_argument(
         "--json",
         metavar="PATH",
         help="also write results as JSON ('-' = stdout; the tables then go to stderr)",
@@ -668,8 +677,36 @@ def report(opts: argparse.Namespace, specs: dict[str, PeerSpec]) -> int:
                 "summary": summary,
             },
         )
+    if opts.plots:
+        for path in draw_cdfs(Path(opts.plots), runs, labels, opts.chosen_placements):
+            print(f"wrote {path}", file=sys.stderr)
     failed = any(r[p].errors for r in runs for p in specs)
     return 1 if failed else 0
+
+
+def draw_cdfs(
+    directory: Path, runs: list[dict[str, PeerResult]], labels: dict[str, str], chosen: list[Placement]
+) -> list[Path]:
+    """One latency CDF per placement: a tail that a p99 cell hides is visible as a curve."""
+    written = []
+    for where in chosen:
+        series = []
+        for peer, label in labels.items():
+            pooled = [ns / 1000 for r in runs for ns in r[peer].samples.get(where.key, [])]
+            if pooled:
+                series.append(svgplot.Series(label, svgplot.cdf_points(pooled), dashed=peer == "floor"))
+        if not series:
+            continue
+        svg = svgplot.line_chart(
+            f"query-status round trip, {where.title}",
+            svgplot.Axis("round trip (µs, log scale)", log=True),
+            svgplot.Axis("fraction of round trips ≤ x"),
+            series,
+            note=f"scripts/bench_qmp.py, {len(runs)} run(s)",
+            legend="lower right",
+        )
+        written.append(svgplot.write_chart(directory / f"qmp-rt-{where.key}.svg", svg))
+    return written
 
 
 if __name__ == "__main__":

@@ -8,25 +8,23 @@ relies on that), and exits 1 if the child's start-up fails.
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import signal
 import sys
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from vmd.boards.configure import machine_settings
-from vmd.cli import TARGETS, CommandLineError, EarlyExit, Target, parse_command_line
-from vmd.config import Config, InheritedFd, MonitorConfig, UnixPath
-from vmd.daemon import Daemon, DaemonSettings, MonitorSettings
+from vmd.cli import CommandLineError, EarlyExit, usage_text, version_text
 from vmd.errors import StartupError
-from vmd.machine.user_objects import ObjectError, check_option
-from vmd.machine.vm import NIL_UUID, Identity
-from vmd.qapi.compiled import SysEmuTarget
-from vmd.qmp.connection import ConnectedFdEndpoint, ConnectionEndpoint, UnixClientEndpoint
-from vmd.qmp.limits import SessionLimits
-from vmd.qmp.server import Endpoint, FdEndpoint, UnixEndpoint
 
-log = logging.getLogger("vmd")
+# The daemon's modules load only once the command line asks for a VM: -version, -help and the
+# listings print without them (start-up time is what libvirt and scripts wait for).
+if TYPE_CHECKING:
+    from vmd.cli import Target
+    from vmd.config import Config, MonitorConfig, ObjectConfig
+    from vmd.daemon import DaemonSettings
+    from vmd.qmp.connection import ConnectionEndpoint
+    from vmd.qmp.server import Endpoint
 
 
 def default_monitor_path() -> str:
@@ -45,6 +43,8 @@ def split_target(argv: list[str], default: Target) -> tuple[Target, list[str]]:
     """(-vmd-target's value, the rest of argv) when argv starts with it, else (default, argv)."""
     if not argv or argv[0] not in (TARGET_OPTION, "-" + TARGET_OPTION):
         return default, argv
+    from vmd.cli import TARGETS
+
     if len(argv) < 2:
         raise CommandLineError(f"{argv[0]}: requires an argument")
     name = argv[1]
@@ -57,16 +57,31 @@ def split_target(argv: list[str], default: Target) -> tuple[Target, list[str]]:
 def monitor_endpoint(monitor: MonitorConfig) -> Endpoint | ConnectionEndpoint:
     """The transport's endpoint: listen (server=on) on a path or an inherited listening fd, or be
     one connection (client mode) to a path or on an inherited connected fd."""
+    from vmd.config import InheritedFd, UnixPath
+    from vmd.qmp.server import FdEndpoint, UnixEndpoint
+
     endpoint = monitor.endpoint
-    if isinstance(endpoint, UnixPath):
-        if monitor.server:
+    if monitor.server:
+        if isinstance(endpoint, UnixPath):
             return UnixEndpoint(endpoint.path, monitor.socket_mode)
+        assert isinstance(endpoint, InheritedFd)
+        return FdEndpoint(endpoint.fd)
+    from vmd.qmp.connection import ConnectedFdEndpoint, UnixClientEndpoint  # client mode only
+
+    if isinstance(endpoint, UnixPath):
         return UnixClientEndpoint(endpoint.path, reconnect=monitor.reconnect)
     assert isinstance(endpoint, InheritedFd)
-    return FdEndpoint(endpoint.fd) if monitor.server else ConnectedFdEndpoint(endpoint.fd)
+    return ConnectedFdEndpoint(endpoint.fd)
 
 
 def settings_from_config(config: Config, target: Target = "x86_64") -> DaemonSettings:
+    from vmd.boards.configure import machine_settings
+    from vmd.daemon import DaemonSettings, MonitorSettings
+    from vmd.machine.vm import NIL_UUID, Identity
+    from vmd.qapi.compiled import SysEmuTarget
+    from vmd.qmp.limits import SessionLimits
+    from vmd.qmp.server import UnixEndpoint
+
     monitors = []
     for index, monitor in enumerate(config.monitors):
         monitors.append(
@@ -96,6 +111,8 @@ def settings_from_config(config: Config, target: Target = "x86_64") -> DaemonSet
 
 
 def setup_logging(logfile: str | None) -> None:
+    import logging  # here: -version and -help print without it
+
     handler: logging.Handler = logging.FileHandler(logfile) if logfile else logging.StreamHandler(sys.stderr)
     handler.setFormatter(
         logging.Formatter("%(asctime)s vmd[%(process)d] %(levelname)s %(name)s: %(message)s")
@@ -107,6 +124,8 @@ def setup_logging(logfile: str | None) -> None:
 
 def announce(settings: DaemonSettings) -> None:
     """Tell a person at a terminal where to connect."""
+    from vmd.qmp.server import UnixEndpoint
+
     for monitor in settings.monitors:
         if isinstance(monitor.endpoint, UnixEndpoint):
             path = monitor.endpoint.path
@@ -117,6 +136,8 @@ def announce(settings: DaemonSettings) -> None:
 
 def run(settings: DaemonSettings, ready: Callable[[], None] = lambda: None) -> int:
     import uvloop  # imported here: parsing errors should not pay for it
+
+    from vmd.daemon import Daemon
 
     try:
         return uvloop.run(Daemon(settings).run(ready))
@@ -160,12 +181,55 @@ def daemonize(settings: DaemonSettings) -> int:
     return status
 
 
+def _quick_text(args: list[str], target: Target) -> str | None:
+    """What a command line of only -version, -help or `-machine help` prints (QEMU accepts one or
+    two dashes); the machine listing from vmd/topics_cache.py, without loading the boards."""
+    if len(args) == 2 and args[0] in ("-machine", "--machine", "-M") and args[1] == "help":
+        from vmd.topics_cache import MACHINE_HELP
+
+        return MACHINE_HELP.get(target)
+    if len(args) != 1 or not args[0].startswith("-"):
+        return None
+    name = args[0][2:] if args[0].startswith("--") else args[0][1:]
+    if name == "version":
+        return version_text()
+    if name in ("help", "h"):
+        return usage_text(target)
+    return None
+
+
+class _ObjectRefused(Exception):
+    """vmd.machine.user_objects.ObjectError, carried out of the lazily imported check."""
+
+
+def _check_object(obj: ObjectConfig) -> None:
+    """check_option, imported when an -object needs it (most command lines have none)."""
+    from vmd.machine.user_objects import ObjectError, check_option
+
+    try:
+        check_option(obj)
+    except ObjectError as error:
+        raise _ObjectRefused(str(error)) from None
+
+
 def main(argv: list[str] | None = None, target: Target = "x86_64") -> int:
     """`vmd` / `python -m vmd` (x86_64, or the target -vmd-target names) and vmd-system-<target>."""
+    from vmd.cli import parse_command_line
+
     try:
         target, args = split_target(sys.argv[1:] if argv is None else argv, target)
-        config = parse_command_line(args, target=target, check_object=check_option, object_error=ObjectError)
+        quick = _quick_text(args, target)
+        if quick is not None:  # the whole command line is -version or -help: nothing to parse
+            print(quick, end="" if quick.endswith("\n") else "\n")
+            return 0
+        config = parse_command_line(
+            args, target=target, check_object=_check_object, object_error=_ObjectRefused
+        )
     except EarlyExit as early:
+        if early.text:  # -version, -help, -vmd-guest help: the command line's own texts
+            print(early.text, end="" if early.text.endswith("\n") else "\n")
+            return 0
+        from vmd.qapi.compiled import SysEmuTarget
         from vmd.topics import answer  # the listings' tables, loaded only when one is asked for
 
         try:
@@ -181,7 +245,10 @@ def main(argv: list[str] | None = None, target: Target = "x86_64") -> int:
     except StartupError as error:
         print(f"vmd: {error}", file=sys.stderr)
         return 1
+    import logging
+
     setup_logging(config.log_file)
+    log = logging.getLogger("vmd")
     for option, value in config.ignored_options:
         log.info("%s %s: accepted for compatibility, no effect in vmd", option, value)
     if config.cpu_features:
@@ -204,6 +271,14 @@ def main_x86_64() -> int:
 
 def main_s390x() -> int:
     return main(target="s390x")
+
+
+def main_ppc64() -> int:
+    return main(target="ppc64")
+
+
+def main_aarch64() -> int:
+    return main(target="aarch64")
 
 
 if __name__ == "__main__":

@@ -215,6 +215,9 @@ class SmpConfig:
 @dataclass(frozen=True)
 class MemoryConfig:
     size_bytes: int = DEFAULT_RAM_SIZE
+    # False: the board's default RAM size applies (vmd.boards.configure); not part of equality,
+    # which compares the sizes.
+    size_given: bool = field(default=False, compare=False)
     slots: int | None = None
     maxmem_bytes: int | None = None
 

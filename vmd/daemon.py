@@ -20,19 +20,23 @@ import signal
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from vmd.boards.configure import MachineSettings, SerialSettings
+from vmd.boards.configure import ChannelSettings, MachineSettings, SerialSettings
+from vmd.boards.x86.virtio_serial import add_virtio_serial
 from vmd.config import thaw_json
 from vmd.devices.cpu_state import CpuStatePort
 from vmd.devices.ports import PortBus
 from vmd.devices.serial import COM_BASES, REGISTERS, ByteSink, FdSink, NullSink, PtySink, SerialPort
+from vmd.devices.virtio_serial import PortState
 from vmd.errors import QmpError, StartupError
 from vmd.firmware import standard as fw
+from vmd.guest.agent import GuestAgent
 from vmd.guest.drivers import driver_for
 from vmd.guest.os_model import GuestOs
 from vmd.handlers.context import CommandContext
 from vmd.handlers.control import version_info
+from vmd.handlers.qga import AGENT_HANDLERS, AgentContext
 from vmd.handlers.table import all_handlers
 from vmd.json.writer import Encoded, encode
 from vmd.machine.qdev.opts import ArgumentSource
@@ -41,14 +45,26 @@ from vmd.machine.user_objects import add_to_qom
 from vmd.machine.vcpus import FaultHandler, LoopHandoff, VcpuHost, VcpuSetupError
 from vmd.machine.vm import Identity, VirtualMachine
 from vmd.pidfile import Pidfile
-from vmd.qapi.compiled import SCHEMA, SCHEMA_INFO_JSON, ShutdownCause
-from vmd.qmp.connection import ConnectionEndpoint, MonitorConnection
+from vmd.qapi.compiled import __COM_VMD_GUEST_CPU_STATE as GUEST_CPU_STATE
+from vmd.qapi.compiled import (
+    AGENT_SCHEMA,
+    SCHEMA,
+    SCHEMA_INFO_JSON,
+    VSERPORT_CHANGE,
+    ShutdownCause,
+    VserportChangeData,
+)
+from vmd.qmp.agent_session import AgentReading, AgentSession
+from vmd.qmp.channel import ChannelListener
 from vmd.qmp.dispatch import Dispatcher, to_wire
 from vmd.qmp.events import EventBus
 from vmd.qmp.limits import SessionLimits
-from vmd.qmp.server import Endpoint, MonitorListener
+from vmd.qmp.server import Endpoint, FdEndpoint, MonitorListener, UnixEndpoint
 from vmd.qmp.session import OFFERED_CAPABILITIES, QmpSession
 from vmd.vcpu import FaultInfo
+
+if TYPE_CHECKING:
+    from vmd.qmp.connection import ConnectionEndpoint, MonitorConnection
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +124,13 @@ def _open_serial(serial: SerialSettings, fdsets: Mapping[int, tuple[int, ...]]) 
         raise StartupError(f"Could not open '{serial.path}': {error.strerror}") from None
 
 
+def _channel_endpoint(settings: ChannelSettings) -> Endpoint:
+    if settings.fd is not None:
+        return FdEndpoint(settings.fd)
+    assert settings.path is not None
+    return UnixEndpoint(settings.path, settings.socket_mode)
+
+
 def _read_firmware(path: str) -> bytes:
     try:
         with open(path, "rb") as image:
@@ -151,7 +174,8 @@ def _build_vcpus(
 class Daemon:
     def __init__(self, settings: DaemonSettings) -> None:
         self.settings = settings
-        self.bus = EventBus()
+        # vmd's own events that only sessions asking for them get (__com.vmd_enable-events).
+        self.bus = EventBus(opt_in=frozenset({GUEST_CPU_STATE.name}))
         self.sessions: set[QmpSession] = set()
         self._exit: asyncio.Future[None] | None = None
         self._handoff = LoopHandoff()
@@ -173,9 +197,28 @@ class Daemon:
             guest=guest,
         )
         manager = self.vm.cpu_manager
-        guest.attach(manager, driver_for(guest, manager.controller, manager), self.vm.guest_powered_off)
+        guest.attach(
+            manager,
+            driver_for(guest, manager.controller, manager),
+            self.vm.guest_powered_off,
+            reboot=lambda: self.vm.reset(ShutdownCause.GUEST_RESET),
+        )
         add_to_qom(settings.machine.objects, self.vm.qom.root.children["objects"])
         self._add_serial_devices()
+        add_virtio_serial(self.vm.qom.machine, settings.machine.virtio_serial)
+        host_name = settings.identity.name or "localhost"
+        self.agent = GuestAgent(guest, machine=settings.machine.board.target.value, host_name=host_name)
+        self._agent_dispatcher = Dispatcher(AGENT_SCHEMA, AGENT_HANDLERS)
+        self._ports = {
+            port.chardev_id: PortState(port)
+            for port in settings.machine.virtio_serial.ports
+            if port.chardev_id is not None
+        }
+        self._channels: list[ChannelListener] = []
+        for state in self._ports.values():
+            state.listen(functools.partial(self._port_changed, state))
+            if state.port.is_agent:
+                self.agent.attach(state)
         # QEMU has one schema per target: this binary's commands only, each with its handler.
         self._target = settings.machine.board.target.value
         schema = SCHEMA.for_target(self._target)
@@ -207,10 +250,18 @@ class Daemon:
         for serial, sink in zip(self.settings.machine.serials, self._sinks, strict=False):
             filename = f"pty:{sink.path}" if isinstance(sink, PtySink) else serial.backend
             listed.append((serial.chardev_id, filename, True))
+        for channel in self._channels:
+            guest_open = self._ports[channel.chardev_id].guest_open
+            listed.append((channel.chardev_id, channel.chardev_filename(), guest_open))
         return listed
 
     def yankable_chardevs(self) -> list[str]:
         return [monitor.chardev_id for monitor in self.settings.monitors]
+
+    def agent_vcpus(self) -> dict[int, tuple[bool, bool]] | None:
+        if not self.agent.answering:
+            return None
+        return {cpu.logical_id: (cpu.online, cpu.can_offline) for cpu in self.agent.get_vcpus()}
 
     def yank_chardev(self, chardev_id: str) -> None:
         """Drop every connection of that monitor at once, pending output included (QEMU shuts the channel)."""
@@ -229,6 +280,7 @@ class Daemon:
             self.vm.create_boot_cpus()
             self._cold_plug()
             self._open_monitors()
+            self._open_channels()
             if self._pidfile is not None:
                 self._pidfile.write()
             # As in QEMU, the VM starts before any monitor serves a request, so no client sees the
@@ -242,6 +294,8 @@ class Daemon:
                 self.vm.launch()
             for endpoint in self._monitors:
                 await endpoint.start()
+            for channel in self._channels:
+                channel.start()
         except Exception:
             await self._close_monitors()
             await self._stop_vcpus()
@@ -272,10 +326,12 @@ class Daemon:
         for monitor in self.settings.monitors:
             factory = functools.partial(self._new_session, monitor)
             endpoint: MonitorListener | MonitorConnection
-            if isinstance(monitor.endpoint, ConnectionEndpoint):
-                endpoint = MonitorConnection(monitor.endpoint, factory, monitor.chardev_id)
-            else:
+            if isinstance(monitor.endpoint, Endpoint):
                 endpoint = MonitorListener(monitor.endpoint, factory)
+            else:  # client mode: its module loads only when a command line asks for one
+                from vmd.qmp.connection import MonitorConnection
+
+                endpoint = MonitorConnection(monitor.endpoint, factory, monitor.chardev_id)
             self._monitors.append(endpoint)
             try:
                 endpoint.open()
@@ -283,6 +339,49 @@ class Daemon:
                 if not monitor.location:
                     raise
                 raise StartupError(f"{monitor.location}: {error}") from None
+
+    def _open_channels(self) -> None:
+        """Bind or adopt the socket of every virtserialport's chardev."""
+        for settings in self.settings.machine.channels:
+            channel = ChannelListener(
+                settings.chardev_id,
+                _channel_endpoint(settings),
+                functools.partial(self._new_agent_session, settings.chardev_id),
+            )
+            self._channels.append(channel)
+            try:
+                channel.open()
+            except StartupError as error:
+                where = f"{settings.location}: " if settings.location else ""
+                raise StartupError(f"{where}{error}") from None
+
+    def _agent_reading(self, chardev_id: str) -> AgentReading:
+        """How the guest reads the port: a port other than the agent's is never read."""
+        state = self._ports[chardev_id]
+        if not state.port.is_agent or not state.guest_open:
+            return AgentReading.CLOSED
+        return AgentReading.SERVING if state.guest_reading else AgentReading.DROPPING
+
+    def _new_agent_session(self, chardev_id: str) -> AgentSession:
+        return AgentSession(
+            reading=self._agent_reading(chardev_id),
+            name=f"agent:{chardev_id}",
+            chardev_id=chardev_id,
+            dispatcher=self._agent_dispatcher,
+            context=lambda session: AgentContext(self.agent),
+            accepting=lambda: not self.vm.exiting,
+            bus=self.bus,
+            limits=self.settings.limits,
+        )
+
+    def _port_changed(self, state: PortState, open_changed: bool) -> None:
+        """The guest opened, closed, hung on or came back to a port."""
+        if open_changed and state.port.device_id is not None:
+            self.bus.emit(VSERPORT_CHANGE, VserportChangeData(open=state.guest_open, id=state.port.device_id))
+        chardev_id = state.port.chardev_id
+        for channel in self._channels:
+            if channel.chardev_id == chardev_id and channel.session is not None:
+                channel.session.set_reading(self._agent_reading(chardev_id))
 
     def _new_session(self, monitor: MonitorSettings) -> QmpSession:
         session = QmpSession(
@@ -376,3 +475,6 @@ class Daemon:
         for endpoint in self._monitors:
             await endpoint.close()
         self._monitors.clear()
+        for channel in self._channels:
+            await channel.close()
+        self._channels.clear()

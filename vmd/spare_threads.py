@@ -21,7 +21,6 @@ import logging
 import queue
 import threading
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -145,5 +144,6 @@ class SpareThreads:
 def set_os_name(tid: int, name: str) -> None:
     """Name a thread of this process as `ps`, `top` and /proc show it (15 bytes at most)."""
     # A thread that is gone already, or a /proc that does not allow it: the name is only cosmetic.
-    with contextlib.suppress(OSError):
-        Path(f"/proc/self/task/{tid}/comm").write_text(name[:15])
+    # open(), not pathlib: importing pathlib costs the daemon's start-up more than this module.
+    with contextlib.suppress(OSError), open(f"/proc/self/task/{tid}/comm", "w") as comm:
+        comm.write(name[:15])

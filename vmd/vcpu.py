@@ -397,6 +397,13 @@ class VcpuEngine:
         if thread.native_id is not None:
             _lib.vmd_thread_set_name(thread.native_id, f"vcpu{index}".encode())
 
+    def create_parked(self, indices: Iterable[int]) -> None:
+        """Create the contexts of these vCPUs now, parked (no thread): a later :meth:`start`
+        reuses them.  For a machine that sizes everything for every possible vCPU at boot (ARM
+        virt's vCPU hotplug); starting one later costs no allocation."""
+        for index in indices:
+            self._context(index)
+
     def keep_spare_threads(self, count: int) -> None:
         """Keep `count` threads started ahead (vmd.spare_threads), so that :meth:`start` of a vCPU
         hands one of them its context instead of waiting for a new thread to run."""

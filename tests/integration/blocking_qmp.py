@@ -10,7 +10,7 @@ from tests.peers import TIMEOUT
 
 
 class BlockingQmp:
-    """Every read has a timeout; events are skipped; replies are matched by id."""
+    """Every read has a timeout; events are kept aside (`take_events`); replies are matched by id."""
 
     def __init__(self, path: str) -> None:
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -18,6 +18,7 @@ class BlockingQmp:
         self.sock.connect(path)
         self.stream = self.sock.makefile("rwb")
         self.next_id = 0
+        self.events: list[dict[str, Any]] = []
         assert "QMP" in self._read()
         assert self.command("qmp_capabilities") == {"return": {}}
 
@@ -36,9 +37,16 @@ class BlockingQmp:
         self.stream.flush()
         while True:
             reply = self._read()
-            if reply.get("id") == self.next_id and "event" not in reply:
+            if "event" in reply:
+                self.events.append(reply)
+            elif reply.get("id") == self.next_id:
                 del reply["id"]
                 return reply
+
+    def take_events(self) -> list[dict[str, Any]]:
+        """The events received before the replies read so far, in order (and forgotten)."""
+        events, self.events = self.events, []
+        return events
 
     def execute(self, name: str, **arguments: Any) -> Any:
         return self.command(name, json.dumps(arguments) if arguments else None)

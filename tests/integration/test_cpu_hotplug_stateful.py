@@ -1,6 +1,7 @@
 """CPU hotplug as a state machine: random sequences of plug, unplug, stop/cont and guest policy
 changes against one real vmd per example, every view checked against a model after every step.
-pc/q35 first; the add-only s390x board's machine is at the end.
+pc/q35 first; then ARM virt's (the same block behind its GED); the add-only s390x board's machine
+and the pseries cores' machine are at the end.
 
 The model is what vmd's documentation and code say (vmd/machine/cpu_manager.py,
 vmd/machine/hotplug/acpi_cpu.py, vmd/guest/os_model.py, vmd/guest/acpi_ospm.py):
@@ -146,6 +147,8 @@ class Model:
     anon: int = 0  # QEMU's peripheral-anon counter: every anonymous device_add uses one up
     booted: bool = False
     paths: set[str] = field(default_factory=set)  # every CPU path seen, for absent-path requests
+    cpu_type: str = CPU
+    legacy_before_boot = True  # x86's ACPI block is legacy until the guest's tables switch it
 
     def ids(self) -> set[str]:
         return {cpu.device_id for cpu in self.cpus.values() if cpu.device_id is not None}
@@ -200,7 +203,7 @@ class Model:
             now.append(ost(index, 3, 0x84, cpu.device_id))
             chains.append(
                 [
-                    {"event": "DEVICE_DELETED", "data": {"path": f"{cpu.path}/lapic"}},
+                    *self.deleted_children(cpu),
                     {"event": "DEVICE_DELETED", "data": with_device(cpu.device_id, cpu.path)},
                     ost(index, 3, 0, None),
                 ]
@@ -212,17 +215,33 @@ class Model:
         self.removes.clear()
         return now, chains
 
+    def deleted_children(self, cpu: Cpu) -> list[Event]:
+        return [{"event": "DEVICE_DELETED", "data": {"path": f"{cpu.path}/lapic"}}]
+
+    def occupied(self, index: int) -> str:
+        return f"CPU[{index}] with APIC ID {self.topology.apic_id(index)} exists"
+
+    def unplug_refusal(self, cpu: Cpu) -> str | None:
+        """device_del's refusal of a present CPU, None when the request goes to the guest."""
+        if cpu.index == 0:
+            return "Boot CPU is unpluggable"
+        if not self.booted:
+            return f"acpi: device unplug request for not supported device type: {CPU}"
+        return None
+
     def slots(self) -> list[dict[str, Any]]:
         listing = []
         for index in reversed(range(self.topology.max_cpus)):
-            entry: dict[str, Any] = {"type": CPU, "vcpus-count": 1, "props": self.topology.props(index)}
+            entry: dict[str, Any] = {
+                "type": self.cpu_type, "vcpus-count": 1, "props": self.topology.props(index),
+            }  # fmt: skip
             if index in self.cpus:
                 entry["qom-path"] = self.cpus[index].path
             listing.append(entry)
         return listing
 
     def ospm(self) -> list[dict[str, Any]]:
-        if not self.booted:
+        if not self.booted and self.legacy_before_boot:
             return []  # legacy interface: QEMU lists no CPU slots
         status = []
         for index in range(self.topology.max_cpus):
@@ -389,7 +408,7 @@ class CpuHotplugMachine(RuleBasedStateMachine):
 
     def plug(self, index: int, device_id: str | None) -> None:
         model = self.model
-        arguments: dict[str, Any] = {"driver": CPU, **model.topology.props(index)}
+        arguments: dict[str, Any] = {"driver": model.cpu_type, **model.topology.props(index)}
         if device_id is not None:
             arguments["id"] = device_id
         if device_id is not None and device_id in model.ids():
@@ -400,12 +419,7 @@ class CpuHotplugMachine(RuleBasedStateMachine):
             name = f"device[{model.anon}]"
             model.anon += 1
         if index in model.cpus:
-            apic_id = model.topology.apic_id(index)
-            self.step(
-                "device_add",
-                arguments,
-                failure("GenericError", f"CPU[{index}] with APIC ID {apic_id} exists"),
-            )
+            self.step("device_add", arguments, failure("GenericError", model.occupied(index)))
             return
         container = "peripheral" if device_id is not None else "peripheral-anon"
         model.add(Cpu(index, f"/machine/{container}/{name}", device_id))
@@ -415,14 +429,11 @@ class CpuHotplugMachine(RuleBasedStateMachine):
     def unplug(self, name: str) -> None:
         model = self.model
         cpu = model.find(name)
+        refusal = None if cpu is None else model.unplug_refusal(cpu)
         if cpu is None:
             expected = failure("DeviceNotFound", f"Device '{name}' not found")
-        elif cpu.index == 0:
-            expected = failure("GenericError", "Boot CPU is unpluggable")
-        elif not model.booted:
-            expected = failure(
-                "GenericError", f"acpi: device unplug request for not supported device type: {CPU}"
-            )
+        elif refusal is not None:
+            expected = failure("GenericError", refusal)
         else:
             model.removes.add(cpu.index)
             self.step("device_del", {"id": name}, OK, *model.raise_sci())
@@ -524,7 +535,7 @@ class CpuHotplugMachine(RuleBasedStateMachine):
             view = await qmp.execute("__com.vmd_query-guest-cpus")
             assert isinstance(view, dict)
             assert view["policy"] == model.policy()
-            return {key: view[key] for key in ("possible", "present", "online", "offline")}
+            return {key: view[key] for key in model.guest()}
 
         assert await eventually(guest_now, model.guest()) == model.guest()
         assert peer.alive()
@@ -546,6 +557,102 @@ SETTINGS = settings(
 @pytest.mark.slow
 def test_cpu_hotplug_state_machine() -> None:
     run_state_machine_as_test(CpuHotplugMachine, settings=SETTINGS)
+
+
+# -- ARM virt: every possible vCPU present, hotplug enables them -----------------------------------
+#
+# The model (vmd/boards/arm/, vmd/machine/hotplug/ged_cpu.py, vmd/guest/ged_ospm.py): x86's
+# machine with the GED's block, which is modern from power-on (an unplug before boot is flagged,
+# and the booting guest answers it), one DEVICE_DELETED per eject (no lapic), the RFC's texts, and
+# the guest's arm64 view (present = possible; `enabled` is what x86 calls present).
+
+ARM_CPU = "cortex-a57-arm-cpu"
+
+
+@dataclass(frozen=True)
+class ArmTopology(Topology):
+    clusters: int = 1
+
+    @property
+    def max_cpus(self) -> int:
+        return self.sockets * self.clusters * self.cores * self.threads
+
+    def props(self, index: int) -> dict[str, int]:
+        return {
+            "socket-id": index // (self.threads * self.cores * self.clusters),
+            "cluster-id": index // (self.threads * self.cores) % self.clusters,
+            "core-id": index // self.threads % self.cores,
+            "thread-id": index % self.threads,
+        }
+
+
+ARM_TOPOLOGIES = (
+    ArmTopology("2,maxcpus=8", 1, 8, 1),  # virt >= 6.2 prefers cores
+    ArmTopology("2,sockets=2,clusters=2,cores=2,threads=1,maxcpus=8", 2, 2, 1, clusters=2),
+    ArmTopology("2,sockets=1,clusters=2,cores=1,threads=3,maxcpus=6", 1, 1, 3, clusters=2),
+)
+
+
+@dataclass
+class ArmModel(Model):
+    cpu_type: str = ARM_CPU
+    legacy_before_boot = False
+
+    def boot(self) -> None:
+        super().boot()
+        self.sci = bool(self.removes)  # the booting guest answers the eject requests it finds
+
+    def deleted_children(self, cpu: Cpu) -> list[Event]:
+        return []
+
+    def occupied(self, index: int) -> str:
+        ids = self.topology.props(index)
+        address = ":".join(str(ids[f"{level}-id"]) for level in ("socket", "cluster", "core", "thread"))
+        return f"cpu(id{index}={address}) with arch-id {index} exist"  # mp-affinity: index < 16
+
+    def unplug_refusal(self, cpu: Cpu) -> str | None:
+        return "Boot CPU(id0=0:0:0:0) hot-unplug not supported" if cpu.index == 0 else None
+
+    def guest(self) -> dict[str, str]:
+        possible = set(range(self.topology.max_cpus))
+        return {
+            "possible": cpu_list(possible),
+            "present": cpu_list(possible),
+            "enabled": cpu_list(self.guest_present),
+            "online": cpu_list(self.online),
+            "offline": cpu_list(possible - self.online),
+        }
+
+
+class ArmCpuHotplugMachine(CpuHotplugMachine):
+    @initialize(
+        topology=st.sampled_from(ARM_TOPOLOGIES),
+        unplug=st.sampled_from(UNPLUG_POLICIES),
+        auto_online=st.booleans(),
+        paused=st.booleans(),
+    )
+    def start(self, topology: Topology, unplug: str, auto_online: bool, paused: bool) -> None:
+        guest = f"unplug={unplug},auto-online={'on' if auto_online else 'off'}"
+        args = ["-M", "virt,gic-version=3", "-cpu", "cortex-a57", "-smp", topology.smp, "-vmd-guest", guest]
+        self.peer = start_peer("vmd", [*args, *(["-S"] if paused else [])], target="aarch64")
+        model = self.model = ArmModel(topology, unplug, auto_online, "prelaunch" if paused else "running")
+        model.add(Cpu(0, "/machine/unattached/device[0]", None))
+        model.add(Cpu(1, "/machine/unattached/device[1]", None))
+        if not paused:
+            model.boot()
+
+        async def connect(socket: str) -> None:
+            self.qmp = QMPClient("stateful-arm")
+            await asyncio.wait_for(self.qmp.connect(socket), TIMEOUT)
+            self.qmp.register_listener(self.listener)
+            self.listening = True
+
+        self.run(connect(self.peer.socket))
+
+
+@pytest.mark.slow
+def test_arm_virt_cpu_hotplug_state_machine() -> None:
+    run_state_machine_as_test(ArmCpuHotplugMachine, settings=SETTINGS)
 
 
 # -- s390x: add only ----------------------------------------------------------------------------
@@ -819,3 +926,293 @@ class S390CpuHotplugMachine(RuleBasedStateMachine):
 @pytest.mark.slow
 def test_s390x_add_only_state_machine() -> None:
     run_state_machine_as_test(S390CpuHotplugMachine, settings=SETTINGS)
+
+
+# -- pseries: cores through DR connectors ------------------------------------------------------
+#
+# The model (vmd/machine/hotplug/spapr_drc.py, vmd/guest/papr.py, vmd/boards/ppc64/cores.py):
+# a slot is a core of 2 threads (core-id = slot x 2, cpu-index = core-id + thread).  Boot and
+# -device cores are configured; a hot-added core is taken by the guest (its connector configured,
+# its threads present, online with auto-online) once the guest runs; before that it is released
+# at once by device_del, its events before the reply.  device_del of a configured core is a request
+# the guest answers by its policy once it runs: accept (DEVICE_DELETED chain after the reply),
+# refuse (DEVICE_UNPLUG_GUEST_ERROR), ignore (pending; device_add into it: already populated).
+# system_reset completes every pending request (events before RESET); the rebooted guest finds
+# every core configured and brings every thread online; a reset while not running lands in
+# prelaunch.
+
+PSERIES_CORE = "power9_v2.0-spapr-cpu-core"
+PSERIES_THREADS = 2
+
+
+@dataclass
+class Core:
+    slot: int
+    path: str
+    device_id: str | None
+    configured: bool
+    pending: bool = False
+
+    def threads(self) -> range:
+        return range(self.slot * PSERIES_THREADS, (self.slot + 1) * PSERIES_THREADS)
+
+
+def core_deleted(core: Core) -> list[Event]:
+    events: list[Event] = []
+    for thread in range(PSERIES_THREADS):
+        base = f"{core.path}/thread[{thread}]"
+        events += [
+            {"event": "DEVICE_DELETED", "data": {"path": f"{base}/icp"}},
+            {"event": "DEVICE_DELETED", "data": {"path": f"{base}/xive-tctx"}},
+            {"event": "DEVICE_DELETED", "data": {"path": base}},
+        ]
+    return [*events, {"event": "DEVICE_DELETED", "data": with_device(core.device_id, core.path)}]
+
+
+@dataclass
+class PseriesModel:
+    cores_max: int
+    unplug: str
+    auto_online: bool
+    status: str
+    cores: dict[int, Core] = field(default_factory=dict)  # creation order
+    present: set[int] = field(default_factory=set)  # the guest's threads
+    online: set[int] = field(default_factory=set)
+    anon: int = 0
+    booted: bool = False
+
+    def ids(self) -> set[str]:
+        return {core.device_id for core in self.cores.values() if core.device_id is not None}
+
+    def find(self, name: str) -> Core | None:
+        return next(
+            (c for c in self.cores.values() if (c.path if name.startswith("/") else c.device_id) == name),
+            None,
+        )
+
+    def take(self, core: Core) -> None:
+        core.configured = True
+        self.present.update(core.threads())
+        if self.auto_online:
+            self.online.update(core.threads())
+
+    def boot(self) -> None:
+        """Configured cores come up online; cores hot-added before boot are taken as hot-added."""
+        self.booted = True
+        self.present, self.online = set(), set()
+        for core in self.cores.values():
+            if core.configured:
+                self.present.update(core.threads())
+                self.online.update(core.threads())
+            else:
+                self.take(core)
+
+    def guest(self) -> dict[str, str]:
+        return {"present": cpu_list(self.present), "online": cpu_list(self.online)}
+
+
+class PseriesCpuHotplugMachine(RuleBasedStateMachine):
+    """pseries cores: plug anywhere, unplug anything, stop/cont, system_reset, one unplug policy
+    and one auto-online setting per example."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.runner = asyncio.Runner()
+        self.peer: Peer | None = None
+        self.qmp: QMPClient | None = None
+        self.listener = EventListener()
+        self.listening = False
+        self.model: PseriesModel
+
+    run = CpuHotplugMachine.run
+    client = CpuHotplugMachine.client
+    execute = CpuHotplugMachine.execute
+    assert_no_stray_events = CpuHotplugMachine.assert_no_stray_events
+    expect_events = CpuHotplugMachine.expect_events
+    step = CpuHotplugMachine.step
+    teardown = CpuHotplugMachine.teardown
+
+    @initialize(
+        cores=st.sampled_from((3, 4)),
+        unplug=st.sampled_from(UNPLUG_POLICIES),
+        auto_online=st.booleans(),
+        paused=st.booleans(),
+    )
+    def start(self, cores: int, unplug: str, auto_online: bool, paused: bool) -> None:
+        smp = f"{PSERIES_THREADS},maxcpus={cores * PSERIES_THREADS},threads={PSERIES_THREADS}"
+        args = ["-M", "pseries", "-smp", smp, "-device", f"{PSERIES_CORE},core-id={PSERIES_THREADS}"]
+        policy = f"unplug={unplug},auto-online={'on' if auto_online else 'off'}"
+        args += ["-vmd-guest", policy, *(["-S"] if paused else [])]
+        self.peer = start_peer("vmd", args, target="ppc64")
+        model = self.model = PseriesModel(cores, unplug, auto_online, "prelaunch" if paused else "running")
+        model.cores[0] = Core(0, "/machine/unattached/device[1]", None, True)
+        model.cores[1] = Core(1, "/machine/peripheral-anon/device[0]", None, True)
+        model.anon = 1
+        if not paused:
+            model.boot()
+
+        async def connect(socket: str) -> None:
+            self.qmp = QMPClient("stateful-pseries")
+            await asyncio.wait_for(self.qmp.connect(socket), TIMEOUT)
+            self.qmp.register_listener(self.listener)
+            self.listening = True
+
+        self.run(connect(self.peer.socket))
+
+    @rule(data=st.data())
+    def plug(self, data: st.DataObject) -> None:
+        model = self.model
+        slot = data.draw(st.integers(0, model.cores_max), label="slot")  # cores_max: out of range
+        device_id = data.draw(st.none() | st.sampled_from(IDS), label="id")
+        core_id = slot * PSERIES_THREADS
+        arguments: dict[str, Any] = {"driver": PSERIES_CORE, "core-id": core_id}
+        if device_id is not None:
+            arguments["id"] = device_id
+            if device_id in model.ids():
+                self.step(
+                    "device_add", arguments, failure("GenericError", f"Duplicate device ID '{device_id}'")
+                )
+                return
+        name = device_id
+        if device_id is None:
+            name = f"device[{model.anon}]"
+            model.anon += 1
+        if slot == model.cores_max:
+            self.step("device_add", arguments, failure("GenericError", f"core id {core_id} out of range"))
+            return
+        if slot in model.cores:
+            self.step("device_add", arguments, failure("GenericError", f"core {core_id} already populated"))
+            return
+        container = "peripheral" if device_id is not None else "peripheral-anon"
+        core = model.cores[slot] = Core(slot, f"/machine/{container}/{name}", device_id, False)
+        if model.status == "running":
+            model.take(core)
+        self.step("device_add", arguments, OK)
+
+    @rule(data=st.data())
+    def unplug(self, data: st.DataObject) -> None:
+        model = self.model
+        paths = {core.path for core in model.cores.values()}
+        name = data.draw(st.sampled_from(sorted(paths | set(IDS) | set(ABSENT))), label="name")
+        core = model.find(name)
+        if core is None:
+            self.step("device_del", {"id": name}, failure("DeviceNotFound", f"Device '{name}' not found"))
+            return
+        if core.slot == 0:
+            self.step(
+                "device_del", {"id": name}, failure("GenericError", "Boot CPU core may not be unplugged")
+            )
+            return
+        if not core.configured:  # no guest took it: released at once
+            del model.cores[core.slot]
+            self.step("device_del", {"id": name}, OK, core_deleted(core))
+            return
+        core.pending = True
+        if model.status != "running" or model.unplug == "ignore":
+            self.step("device_del", {"id": name}, OK)
+            return
+        self.step("device_del", {"id": name}, OK, [], self.answer([core]))
+
+    def answer(self, cores: list[Core]) -> list[list[Event]]:
+        """The running guest's answers to these pending requests, by its policy."""
+        model, chains = self.model, []
+        for core in cores:
+            if model.unplug == "accept":
+                del model.cores[core.slot]
+                model.present -= set(core.threads())
+                model.online -= set(core.threads())
+                chains.append(core_deleted(core))
+            elif model.unplug == "refuse":
+                core.pending = False
+                error = {"event": "DEVICE_UNPLUG_GUEST_ERROR", "data": with_device(core.device_id, core.path)}
+                chains.append([error])
+        return chains
+
+    @rule(command=st.sampled_from(("stop", "cont")))
+    def stop_or_cont(self, command: str) -> None:
+        model = self.model
+        if command == "stop":
+            events = [{"event": "STOP"}] if model.status == "running" else []
+            if model.status == "running":
+                model.status = "paused"
+            self.step("stop", None, OK, events)
+            return
+        events = [] if model.status == "running" else [{"event": "RESUME"}]
+        was_running = model.status == "running"
+        model.status = "running"
+        if not model.booted:
+            model.boot()
+        chains: list[list[Event]] = []
+        if not was_running:
+            for core in model.cores.values():
+                if not core.configured:
+                    model.take(core)  # its add event, read now
+            chains = self.answer([c for c in list(model.cores.values()) if c.pending])
+        self.step("cont", None, OK, events, chains)
+
+    @rule()
+    def reset(self) -> None:
+        model = self.model
+        pending = sorted((c for c in model.cores.values() if c.pending), key=lambda c: c.slot)
+        events: list[Event] = []
+        for core in pending:
+            del model.cores[core.slot]
+            events += core_deleted(core)
+        events.append({"event": "RESET", "data": {"guest": False, "reason": "host-qmp-system-reset"}})
+        for core in model.cores.values():
+            core.configured = True
+        model.booted = False
+        model.present, model.online = set(), set()
+        if model.status == "running":
+            model.boot()
+        else:
+            model.status = "prelaunch"
+        self.step("system_reset", None, OK, events)
+
+    @invariant()
+    def every_view_agrees_with_the_model(self) -> None:
+        self.run(self.check_views())
+        self.assert_no_stray_events()
+
+    async def check_views(self) -> None:
+        model, peer, qmp = self.model, self.peer, self.client
+        assert peer is not None
+        status = await qmp.execute("query-status")
+        assert isinstance(status, dict)
+        assert status["status"] == model.status
+        slots = await qmp.execute("query-hotpluggable-cpus")
+        expected_slots = []
+        for slot in reversed(range(model.cores_max)):
+            entry: dict[str, Any] = {
+                "type": PSERIES_CORE,
+                "vcpus-count": PSERIES_THREADS,
+                "props": {"core-id": slot * PSERIES_THREADS, "node-id": 0},
+            }
+            if slot in model.cores:
+                entry["qom-path"] = model.cores[slot].path
+            expected_slots.append(entry)
+        assert slots == expected_slots
+        cpus = await qmp.execute("query-cpus-fast")
+        assert isinstance(cpus, list)
+        for cpu in cpus:
+            comm = Path(f"/proc/{peer.pid}/task/{cpu['thread-id']}/comm").read_text().strip()
+            assert comm == f"vcpu{cpu['cpu-index']}"
+        assert [(c["cpu-index"], c["qom-path"]) for c in cpus] == [
+            (index, f"{core.path}/thread[{index % PSERIES_THREADS}]")
+            for core in model.cores.values()
+            for index in core.threads()
+        ]
+
+        async def guest_now() -> dict[str, str]:
+            view = await qmp.execute("__com.vmd_query-guest-cpus")
+            assert isinstance(view, dict)
+            return {key: view[key] for key in ("present", "online")}
+
+        if model.booted:
+            assert await eventually(guest_now, model.guest()) == model.guest()
+        assert peer.alive()
+
+
+@pytest.mark.slow
+def test_pseries_core_state_machine() -> None:
+    run_state_machine_as_test(PseriesCpuHotplugMachine, settings=SETTINGS)

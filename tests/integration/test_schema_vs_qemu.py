@@ -24,6 +24,12 @@ NOT_IN_QEMU_72: dict[str, str] = {
     "__com.vmd_query-guest-cpus": "vmd's extension: the guest's own view of its CPUs",
     "__com.vmd_guest-set-cpu-online": "vmd's extension: online/offline from inside the guest",
     "__com.vmd_guest-set-cpu-configured": "vmd's extension (s390x): chcpu -c/-g from inside the guest",
+    "__com.vmd_set-vcpus": "vmd's extension: resize to N vCPUs as a job",
+    "__com.vmd_query-vcpu-map": "vmd's extension: every possible vCPU, hypervisor and guest views",
+    "__com.vmd_query-guest-vcpus": "vmd's extension: the guest's view per vCPU, with its QOM path",
+    "__com.vmd_enable-events": "vmd's extension: a session's opt-in events",
+    "__com.vmd_SET_VCPUS_COMPLETED": "vmd's extension: the one outcome of a resize job",
+    "__com.vmd_GUEST_CPU_STATE": "vmd's extension: the guest onlined or offlined a vCPU",
 }
 
 # Where vmd's declared shape knowingly differs from QEMU 7.2's.
@@ -132,6 +138,27 @@ async def test_s390x_commands_and_events_have_qemus_shapes(peers: Callable[..., 
         listed = await qmp.execute("query-commands")
     assert isinstance(listed, list)
     assert {c["name"] for c in listed} == commands
+
+
+async def test_ppc64_commands_and_events_have_qemus_shapes(peers: Callable[..., Peer]) -> None:
+    """vmd-system-ppc64's schema against qemu-system-ppc64's: no CPU model queries (7.2's ppc64
+    has none), no cpu-add, every shared command with QEMU's shape."""
+    qemu_schema = await fetch_schema(peers("qemu", "-S", target="ppc64").socket)
+    vmd_schema = await fetch_schema(peers("vmd", "-S", target="ppc64").socket)
+    assert not compare_schemas(vmd_schema, qemu_schema)
+    commands = {name for name, entity in vmd_schema.items() if entity["meta-type"] == "command"}
+    assert not {"query-cpu-model-expansion", "cpu-add"} & commands
+
+
+async def test_aarch64_commands_and_events_have_qemus_shapes(peers: Callable[..., Peer]) -> None:
+    """vmd-system-aarch64's schema against qemu-system-aarch64's (which has no default machine):
+    every shared command with QEMU's shape, no cpu-add, no s390x CPU model queries."""
+    args = ("-M", "virt", "-S")
+    qemu_schema = await fetch_schema(peers("qemu", *args, target="aarch64").socket)
+    vmd_schema = await fetch_schema(peers("vmd", *args, target="aarch64").socket)
+    assert not compare_schemas(vmd_schema, qemu_schema)
+    commands = {name for name, entity in vmd_schema.items() if entity["meta-type"] == "command"}
+    assert not {"cpu-add", "query-cpu-model-expansion", "__com.vmd_guest-set-cpu-configured"} & commands
 
 
 async def test_query_commands_lists_exactly_the_schema_commands(vmd: Peer) -> None:

@@ -15,6 +15,7 @@ requires (it tracks the pid it started).  Used by tests/libvirt and scripts/benc
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import shutil
@@ -33,6 +34,10 @@ QEMU_CONF = Path("/etc/libvirt/qemu.conf")
 REAPER = Path(__file__).with_name("reaper.py")
 RUN_DIR = Path("/run/libvirt/qemu")
 VIRSH_TIMEOUT = 60.0
+# There is one system libvirtd per host: runs of this suite (two checkouts, a benchmark beside a
+# test run) queue on this lock instead of failing on each other's daemons.
+HOST_LOCK = Path("/run/lock/vmd-libvirt-suite.lock")
+HOST_LOCK_WAIT = 1800.0
 # libvirt waits this long for DEVICE_DELETED before virsh reports an unplug as failed.
 LIBVIRT_UNPLUG_WAIT = 5.0
 
@@ -163,6 +168,80 @@ def s390x_domain_xml(name: str, emulator: str, *, maxvcpus: int = 4, current: in
 """
 
 
+def pseries_domain_xml(
+    name: str, emulator: str, *, cores: int = 4, threads: int = 4, current_cores: int = 1
+) -> str:
+    """A pseries domain of `cores` cores of `threads` threads: the first core fixed, the others
+    hot-pluggable as whole cores (libvirt's ppc64 rule), POWER9, 512 MiB (pseries' 256 MiB
+    blocks)."""
+    vcpus = []
+    for index in range(cores * threads):
+        core = index // threads
+        enabled = "yes" if core < current_cores else "no"
+        hotpluggable = "no" if core == 0 else "yes"
+        order = f" order='{core + 1}'" if core < current_cores else ""
+        vcpus.append(f"<vcpu id='{index}' enabled='{enabled}' hotpluggable='{hotpluggable}'{order}/>")
+    return f"""\
+<domain type='qemu'>
+  <name>{name}</name>
+  <memory unit='MiB'>512</memory>
+  <vcpu placement='static' current='{current_cores * threads}'>{cores * threads}</vcpu>
+  <vcpus>{"".join(vcpus)}</vcpus>
+  <os><type arch='ppc64' machine='pseries'>hvm</type></os>
+  <cpu mode='custom' match='exact'><model fallback='forbid'>POWER9</model>
+    <topology sockets='1' dies='1' cores='{cores}' threads='{threads}'/></cpu>
+  <on_poweroff>destroy</on_poweroff>
+  <devices>
+    <emulator>{emulator}</emulator>
+    <controller type='usb' model='none'/>
+    <memballoon model='none'/>
+  </devices>
+</domain>
+"""
+
+
+def aarch64_domain_xml(
+    name: str,
+    emulator: str,
+    *,
+    maxvcpus: int = 4,
+    current: int = 1,
+    model: str = "cortex-a57",
+    acpi_on: bool = True,
+) -> str:
+    """An ARM virt domain with a GICv3 and a 64-bit model (what vmd's vCPU hotplug needs): vCPU 0
+    fixed and the others hot-pluggable, one core per vCPU.
+
+    libvirt refuses `<acpi/>` on aarch64 without UEFI (`ACPI requires UEFI on this architecture`)
+    and then passes -no-acpi; UEFI means a pflash drive, which vmd does not have.  vCPU hotplug
+    needs ACPI (the GED), so the domain turns it back on after libvirt's options (QEMU, like vmd,
+    lets a later -machine acpi=on override -no-acpi); `acpi_on=False` leaves libvirt's -no-acpi."""
+    override = "<qemu:arg value='-machine'/><qemu:arg value='acpi=on'/>" if acpi_on else ""
+    vcpus = ["<vcpu id='0' enabled='yes' hotpluggable='no' order='1'/>"]
+    for index in range(1, maxvcpus):
+        enabled = "yes" if index < current else "no"
+        order = f" order='{index + 1}'" if index < current else ""
+        vcpus.append(f"<vcpu id='{index}' enabled='{enabled}' hotpluggable='yes'{order}/>")
+    return f"""\
+<domain type='qemu' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>
+  <name>{name}</name>
+  <memory unit='MiB'>128</memory>
+  <vcpu placement='static' current='{current}'>{maxvcpus}</vcpu>
+  <vcpus>{"".join(vcpus)}</vcpus>
+  <os><type arch='aarch64' machine='virt'>hvm</type></os>
+  <features><gic version='3'/></features>
+  <cpu mode='custom' match='exact'><model fallback='forbid'>{model}</model>
+    <topology sockets='1' dies='1' cores='{maxvcpus}' threads='1'/></cpu>
+  <on_poweroff>destroy</on_poweroff>
+  <devices>
+    <emulator>{emulator}</emulator>
+    <memballoon model='none'/>
+  </devices>
+  <qemu:commandline>{override}</qemu:commandline>
+</domain>
+"""
+
+
 class Libvirt:
     """virtlogd + libvirtd for one run.  Start with :meth:`start`, end with :meth:`stop`."""
 
@@ -176,10 +255,35 @@ class Libvirt:
         self.libvirtd_pid: int | None = None
         self.virtlogd_pid: int | None = None
         self._reapers: list[subprocess.Popen[bytes]] = []
+        self._lock_fd: int | None = None
 
     # -- daemons ---------------------------------------------------------------------------------
 
+    def _take_host_lock(self) -> None:
+        HOST_LOCK.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(HOST_LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        deadline = time.monotonic() + HOST_LOCK_WAIT
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    os.close(fd)
+                    raise LibvirtError(
+                        f"another libvirt run held {HOST_LOCK} for {HOST_LOCK_WAIT:.0f} s: "
+                        "only one may use this host's libvirtd at a time"
+                    ) from None
+                time.sleep(0.5)
+        self._lock_fd = fd
+
+    def _release_host_lock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # closing the only descriptor drops the lock
+            self._lock_fd = None
+
     def start(self) -> None:
+        self._take_host_lock()
         for name in ("libvirtd", "virtlogd"):
             pids = _running(name)
             if pids:
@@ -226,6 +330,7 @@ class Libvirt:
                 reaper.kill()
                 reaper.wait()
         self._reapers.clear()
+        self._release_host_lock()
 
     def _daemon(self, argv: list[str], pidfile: Path) -> int:
         """Start a daemon (it forks itself away) under a reaper of its own; its pid."""

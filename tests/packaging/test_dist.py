@@ -84,6 +84,7 @@ def test_the_wheel_says_what_it_is(dists: Dists) -> None:
     assert runtime == ["cffi", "qemu.qmp", "uvloop"]
     assert "vmd = vmd.__main__:main" in entry_points
     assert "vmd-system-x86_64 = vmd.__main__:main" in entry_points
+    assert "vmd-system-aarch64 = vmd.__main__:main_aarch64" in entry_points
     assert "[pytest11]\nvmd = vmd.testing.plugin\n" in entry_points
     testing = sorted(
         req.split(">")[0] for req in metadata.get_all("Requires-Dist") if 'extra == "testing"' in req

@@ -294,6 +294,8 @@ async def test_guest_policy_can_change_at_run_time(running: tuple[Vm, QMPClient]
         "cpu0-hotplug": False,
         "powerdown": "shutdown",
         "load-percent": 0,
+        "agent": "on",
+        "agent-delay-ms": 1000,
     }
     with pytest.raises(ExecuteError):
         await qmp.execute("__com.vmd_set-guest-policy", {"unplug": "maybe"})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 
 from tests.peers import TIMEOUT, Peer
 
@@ -42,3 +43,24 @@ def test_qmp_shell_runs_commands_and_shows_errors(vmd: Peer) -> None:
 def test_qmp_shell_pretty_mode(vmd: Peer) -> None:
     text = "\n".join(shell(vmd, "query-target\n", "-p"))
     assert '"arch": "x86_64"' in text
+
+
+def test_qmp_shell_plugs_and_unplugs_a_pseries_core(peers: Callable[..., Peer]) -> None:
+    """vmd-system-ppc64 under qmp-shell: a core of 2 threads in and out before the guest boots
+    (released at once, its events before the reply)."""
+    peer = peers("vmd", "-S", "-M", "pseries", "-smp", "2,maxcpus=8,threads=2", target="ppc64")
+    script = (
+        "query-target\n"
+        "device_add driver=power9_v2.0-spapr-cpu-core id=core2 core-id=2\n"
+        "query-hotpluggable-cpus\n"
+        "device_del id=core2\n"
+        "device_del id=/machine/unattached/device[1]\n"
+    )
+    target, added, slots, deleted, boot = replies(shell(peer, script))
+    assert target == {"return": {"arch": "ppc64"}}
+    assert added == deleted == {"return": {}}
+    assert slots["return"][2] == {  # type: ignore[index]
+        "props": {"core-id": 2, "node-id": 0}, "qom-path": "/machine/peripheral/core2",
+        "type": "power9_v2.0-spapr-cpu-core", "vcpus-count": 2,
+    }  # fmt: skip
+    assert boot == {"error": {"class": "GenericError", "desc": "Boot CPU core may not be unplugged"}}

@@ -36,12 +36,20 @@ async def test_every_live_object_has_what_its_type_declares(
 ) -> None:
     secret = workdir / "key"
     secret.write_bytes(b"0123456789abcdef")
+    root_port = '{"driver":"pcie-root-port","port":8,"chassis":1,"id":"pci.1","bus":"pcie.0"}'
+    controller_bus = "pci.1" if board == "q35" else "pci.0"
+    channel = (
+        *(("-device", root_port) if board == "q35" else ()),
+        "-device", f'{{"driver":"virtio-serial-pci","id":"virtio-serial0","bus":"{controller_bus}"}}',
+        "-chardev", f"socket,id=charchannel0,path={workdir / 'ga.sock'},server=on,wait=off",
+        "-device", "virtserialport,chardev=charchannel0,id=channel0,name=org.qemu.guest_agent.0",
+    )  # fmt: skip
     vmd = peers(
         "vmd", "-M", f"{board},memory-backend=ram0", "-m", "64", "-smp", "2,maxcpus=4",
         "-object", "memory-backend-ram,id=ram0,size=64M",
         "-object", f'{{"qom-type":"secret","id":"masterKey0","format":"raw","file":"{secret}"}}',
         "-chardev", "null,id=c0", "-device", "isa-serial,chardev=c0,id=serial0", "-device", "isa-serial",
-        "-S",
+        *channel, "-S",
     )  # fmt: skip
     async with qmp_client(vmd.socket) as qmp:
         await qmp.execute("device_add", {"driver": "qemu64-x86_64-cpu", "id": "vcpu3", "socket-id": 0,

@@ -58,7 +58,7 @@ def test_every_key() -> None:
         (
             {"colour": "blue"},
             "-vmd-guest: unknown key 'colour' "
-            "(auto-online, unplug, delay-ms, cpu0-hotplug, maxcpus, powerdown, load)",
+            "(auto-online, unplug, delay-ms, cpu0-hotplug, maxcpus, powerdown, load, agent, agent-delay-ms)",
         ),
     ],
 )

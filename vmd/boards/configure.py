@@ -9,6 +9,7 @@ on stderr by the warnings QEMU prints before it.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -17,6 +18,8 @@ from vmd.boards.catalog import catalog, find_board
 from vmd.config import Config, DeviceConfig
 from vmd.devices.isa_serial import DRIVER as ISA_SERIAL
 from vmd.devices.isa_serial import IsaSerialError, resolve_isa_serials
+from vmd.devices.virtio_serial import DRIVERS as VIRTIO_SERIAL_DRIVERS
+from vmd.devices.virtio_serial import VirtioSerialDevices, VirtioSerialError, resolve_virtio_serial
 from vmd.errors import StartupError
 from vmd.firmware.standard import MAX_CPUS as MAX_VCPUS
 from vmd.guest.policy import GuestPolicy, PolicyError, parse_policy
@@ -44,6 +47,17 @@ class SerialSettings:
     from_device: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class ChannelSettings:
+    """The socket chardev of a virtserialport: vmd listens on `path` or the inherited listening `fd`."""
+
+    chardev_id: str
+    path: str | None = None
+    fd: int | None = None
+    socket_mode: int = 0o600
+    location: str = ""  # the -chardev option, for errors
+
+
 @dataclass(frozen=True)
 class MachineSettings:
     """Everything the daemon builds the VM from."""
@@ -61,6 +75,8 @@ class MachineSettings:
     objects: UserObjects = field(default_factory=lambda: UserObjects({}, {}))  # -object
     ram_backend: MemoryBackend | None = None  # -machine memory-backend=ID
     fdsets: Mapping[int, tuple[int, ...]] = field(default_factory=dict)  # -add-fd: set -> fds
+    virtio_serial: VirtioSerialDevices = field(default_factory=VirtioSerialDevices)
+    channels: tuple[ChannelSettings, ...] = ()  # the virtserialports' chardevs
 
 
 _SERIAL_BACKENDS = ("file", "null", "stdio", "pty")
@@ -80,6 +96,7 @@ def machine_settings(
         board = find_board(config.machine_type, target)
     except UnknownMachineError as error:
         raise ConfigError(f"{error}\n{error.hint}") from None
+    virtio_serial, channels = _virtio_serial(config, board, target)
     board = _apply_machine_properties(board, config.machine_props)
     try:
         topology = resolve_topology(config.smp, board)
@@ -89,9 +106,12 @@ def machine_settings(
         raise ConfigError(str(error)) from None
     for warning in topology.warnings:
         warn(f"warning: {warning}")
+    memory = config.memory
+    if not memory.size_given:  # -m absent (or 0): the board's default, as QEMU's default_ram_size
+        memory = dataclasses.replace(memory, size_bytes=board.default_ram_size)
     try:
         numa = resolve_numa(
-            config.numa, config.objects, topology, board, config.memory, option_texts=config.numa_texts
+            config.numa, config.objects, topology, board, memory, option_texts=config.numa_texts
         )
     except NumaError as error:
         for line in error.warnings:
@@ -99,7 +119,7 @@ def machine_settings(
         raise ConfigError(str(error) + (f"\n{error.hint}" if error.hint else "")) from None
     for line in numa.warnings if numa is not None else ():
         warn(line)
-    ram_bytes = config.memory.size_bytes
+    ram_bytes = memory.size_bytes
     try:
         objects = create_objects(config.objects)
         ram_backend = machine_ram(objects.backends, config.machine_props.get("memory-backend"), ram_bytes)
@@ -116,9 +136,17 @@ def machine_settings(
     model = models.find(model_name)
     if model is None:
         raise ConfigError(f"unable to find CPU model '{model_name}'")
+    try:
+        board.check_machine(topology, model.typename, ram_bytes)
+    except StartupError as error:
+        raise ConfigError(str(error)) from None
     if config.cpu_model is not None and board.boot_cpu_count(topology, True):
         # QEMU applies -cpu's options to the first CPU it creates, and checks that CPU's model.
         board = board.with_cpu_options(model.typename, config.cpu_options, warn)
+    try:
+        board = board.finalize(model.typename, topology)
+    except StartupError as error:
+        raise ConfigError(str(error)) from None
     try:
         policy = parse_policy(config.guest_policy)
     except PolicyError as error:
@@ -127,7 +155,10 @@ def machine_settings(
         slot_nodes=None if numa is None else numa.slot_nodes,
         guest_policy=policy,
         devices=tuple(
-            d for d in config.devices if d.driver != ISA_SERIAL or target is not SysEmuTarget.X86_64
+            d
+            for d in config.devices
+            if (d.driver != ISA_SERIAL and d.driver not in VIRTIO_SERIAL_DRIVERS)
+            or target is not SysEmuTarget.X86_64
         ),
         board=board,
         topology=topology,
@@ -139,6 +170,8 @@ def machine_settings(
         objects=objects,
         ram_backend=ram_backend,
         fdsets=_fdsets(config),
+        virtio_serial=virtio_serial,
+        channels=channels,
     )
 
 
@@ -155,6 +188,10 @@ def _apply_machine_properties(board: Board, props: Mapping[str, str]) -> Board:
     for key in props:
         if key.split(".", 1)[0] not in known:
             raise ConfigError(f"Property '{board.name}-machine.{key}' not found")
+    try:
+        board = board.with_properties(props)
+    except StartupError as error:
+        raise ConfigError(str(error)) from None
     text = props.get(VMD_MAX_CPUS)
     if text is None:
         return board
@@ -203,6 +240,37 @@ def _serials(config: Config, target: SysEmuTarget) -> tuple[SerialSettings, ...]
             )
         )
     return tuple(serials)
+
+
+def _virtio_serial(
+    config: Config, board: Board, target: SysEmuTarget
+) -> tuple[VirtioSerialDevices, tuple[ChannelSettings, ...]]:
+    """-device virtio-serial-pci, virtserialport, pcie-root-port (x86: where vmd has the guest agent's
+    channel), and the socket each port's chardev listens on."""
+    if target is not SysEmuTarget.X86_64:
+        return VirtioSerialDevices(), ()
+    devices = [d for d in config.devices if d.driver in VIRTIO_SERIAL_DRIVERS]
+    try:
+        root_bus = "pcie.0" if board.family == "pc_q35" else "pci.0"
+        resolved = resolve_virtio_serial(devices, config.chardevs, root_bus)
+    except VirtioSerialError as error:
+        text = error.device.text if error.device is not None and error.device.text else "virtserialport"
+        raise ConfigError(f"-device {text}: {error}") from None
+    channels = []
+    for port in resolved.ports:
+        if port.chardev_id is None:
+            continue
+        chardev = config.chardevs[port.chardev_id]
+        props = chardev.props
+        if chardev.backend != "socket" or props.get("server") != "on" or "host" in props:
+            raise ConfigError(
+                f"virtserialport (chardev '{chardev.id}'): vmd connects virtio serial ports only to "
+                "unix socket chardevs in server mode (path=PATH or fd=N, server=on)"
+            )
+        mode = int(props["mode"], 8) if "mode" in props else 0o600
+        fd = int(props["fd"]) if "fd" in props else None
+        channels.append(ChannelSettings(chardev.id, props.get("path"), fd, mode, chardev.location))
+    return resolved, tuple(channels)
 
 
 def _fdsets(config: Config) -> dict[int, tuple[int, ...]]:

@@ -55,6 +55,8 @@ class _OnlyBootCpu(BoardCpus):
     def __init__(self, cpus: BoardCpus) -> None:
         self._cpus = cpus
         self.boot_powered_off = cpus.boot_powered_off
+        self.package_type = cpus.package_type
+        self.package_ids = cpus.package_ids
 
     def boot_place(self, slot: int) -> tuple[QomObject, str]:
         return self._cpus.boot_place(slot)

@@ -30,12 +30,16 @@ board and the -smp rules are decided by the machine.  Its modules:
 
 from __future__ import annotations
 
-from vmd.cli.argv import scan
-from vmd.cli.builder import Builder, ObjectCheck
+from typing import TYPE_CHECKING
+
 from vmd.cli.errors import CommandLineError, EarlyExit, HelpTopic, Invalid
 from vmd.cli.help import usage_text, version_text
-from vmd.cli.options import OPTIONS, POSITIONAL, TARGETS, Target
-from vmd.config import Config
+
+if TYPE_CHECKING:
+    from vmd.cli.builder import ObjectCheck
+    from vmd.cli.options import TARGETS as TARGETS
+    from vmd.cli.options import Target as Target
+    from vmd.config import Config
 
 __all__ = [
     "TARGETS",
@@ -67,6 +71,10 @@ def parse_command_line(
     `object_error`, whose text becomes the option's error ("-object foo,id=x: Parameter
     'qom-type' does not accept value 'foo'"); anything else it raises is not caught.
     """
+    from vmd.cli.argv import scan
+    from vmd.cli.builder import Builder
+    from vmd.cli.options import OPTIONS, POSITIONAL, TARGETS
+
     if target not in OPTIONS:
         raise ValueError(f"unknown target {target!r}; vmd knows {', '.join(TARGETS)}")
     builder = Builder(check_object, object_error)
@@ -76,3 +84,12 @@ def parse_command_line(
         except Invalid as exc:
             raise arg.error(str(exc)) from None
     return builder.finish()
+
+
+def __getattr__(name: str) -> object:
+    # The option tables load on first use: -version and -help (vmd.cli.help) need none of them.
+    if name in ("TARGETS", "Target"):
+        from vmd.cli import options
+
+        return getattr(options, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

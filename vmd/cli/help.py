@@ -20,6 +20,12 @@ __all__ = [
 # The keys of -vmd-guest, as vmd.guest.policy.parse_policy reads them: (key, values, what it
 # does).  The command line only collects them; the guest model checks them.
 GUEST_POLICY_KEYS: tuple[tuple[str, str, str], ...] = (
+    (
+        "agent",
+        "on|off|slow|silent",
+        "the guest agent on its channel: answers, is absent, answers late, or hangs (default: on)",
+    ),
+    ("agent-delay-ms", "MS", "milliseconds a slow guest agent takes to answer each command (default: 1000)"),
     ("auto-online", "on|off", "a hot-added CPU goes online at once, as a udev rule does (default: on)"),
     ("cpu0-hotplug", "on|off", "CPU 0 may go offline, as in Linux booted with cpu0_hotplug (default: off)"),
     (

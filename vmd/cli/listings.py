@@ -107,6 +107,11 @@ def cpus(prefix: str, models: Iterable[tuple[str, str]], flags: Sequence[str]) -
     return "\n".join(lines) + "\n"
 
 
+def arm_cpus(names: Iterable[str]) -> str:
+    """-cpu help of qemu-system-aarch64 (arm_cpu_list): a title, then two spaces and each name."""
+    return "\n".join(["Available CPUs:", *(f"  {name}" for name in names)]) + "\n"
+
+
 def s390x_cpus(
     models: Iterable[tuple[str, str]], sections: Iterable[tuple[str, Iterable[tuple[str, str]]]]
 ) -> str:
@@ -117,6 +122,12 @@ def s390x_cpus(
     for title, entries in sections:
         lines += ["", title, *(f"{name:<20} {text}" for name, text in entries)]
     return "\n".join(lines) + "\n"
+
+
+def ppc_cpus(models: Iterable[tuple[str, str]]) -> str:
+    """-cpu help of qemu-system-ppc64 (ppc_cpu_list): no title, `PowerPC %-16s` and the model's
+    PVR or the alias's model, nothing after."""
+    return "".join(f"PowerPC {name:<16} {text}\n" for name, text in models)
 
 
 def devices(entries: Iterable[DeviceEntry]) -> str:

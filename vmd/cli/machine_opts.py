@@ -36,7 +36,9 @@ def memory(items: list[tuple[str, str]]) -> MemoryConfig:
     opts = Opts(None, items)
     size = DEFAULT_RAM_SIZE
     text = opts.get("size")
-    if text is not None and qemu_strtosz(text) != 0:  # QEMU reads -m 0 as "not given"
+    given = text is not None and qemu_strtosz(text) != 0  # QEMU reads -m 0 as "not given"
+    if given:
+        assert text is not None
         # A number without a suffix is MiB, as it always was for -m.
         legacy = text + "M" if text[-1] in _DIGITS else text
         try:
@@ -47,6 +49,7 @@ def memory(items: list[tuple[str, str]]) -> MemoryConfig:
     maxmem = opts.get("maxmem")
     return MemoryConfig(
         size_bytes=size,
+        size_given=given,
         slots=None if slots is None else qemu_strtou64(slots),
         maxmem_bytes=None if maxmem is None else qemu_strtosz(maxmem),
     )

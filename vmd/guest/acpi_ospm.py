@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 class AcpiOspm:
     standby_cpus = False  # ACPI CPUs are configured while present
+    all_possible_present = False  # x86: a CPU is present while plugged
 
     def __init__(self, os: GuestOs, acpi: AcpiCpuHotplug, machine: GuestMachine) -> None:
         self.os = os

@@ -72,9 +72,12 @@ class GuestMachine(Protocol):
 
 class FirmwareDriver(Protocol):
     """The guest's driver for the board's CPU hotplug interface.  `standby_cpus`: whether the
-    firmware has CPUs that are present but not configured (s390x's SCLP)."""
+    firmware has CPUs that are present but not configured (s390x's SCLP).
+    `all_possible_present`: whether every possible CPU is present to the OS from boot and hotplug
+    enables and disables them (arm64); the OS's `present` set then holds the enabled ones."""
 
     standby_cpus: bool
+    all_possible_present: bool
 
     def is_configured(self, index: int) -> bool:
         """Whether the firmware reports the present CPU `index` configured."""
@@ -89,6 +92,17 @@ class FirmwareDriver(Protocol):
         """The machine reset: the OS's work in flight was dropped."""
 
     async def close(self) -> None: ...
+
+
+class GuestService(Protocol):
+    """A program of the guest that runs while its OS does (the guest agent): told when the OS has
+    booted, when it stops (reset, power-off), and when the policy changed."""
+
+    def os_started(self) -> None: ...
+
+    def os_stopped(self) -> None: ...
+
+    def policy_changed(self) -> None: ...
 
 
 class GuestOs:
@@ -112,20 +126,47 @@ class GuestOs:
         self._cpu_locks: dict[int, asyncio.Lock] = {}
         self._booted = False
         self._duty: asyncio.Task[None] | None = None
+        self._reboot: Callable[[], None] = lambda: None
+        self._services: list[GuestService] = []
+        # Set once every CPU present at boot has reported its state: the boot has settled (what a
+        # service started late in boot, like the guest agent, finds).
+        self.boot_settled = asyncio.Event()
 
     def attach(
-        self, machine: GuestMachine, driver: FirmwareDriver | None, power_off: Callable[[], None]
+        self,
+        machine: GuestMachine,
+        driver: FirmwareDriver | None,
+        power_off: Callable[[], None],
+        reboot: Callable[[], None] = lambda: None,
     ) -> None:
         """The machine the guest runs on, its driver for the board's hotplug interface (None on a
-        board without one), and what powering itself off does."""
+        board without one), and what powering itself off and rebooting itself do."""
         self._machine = machine
         self._driver = driver
         self._power_off = power_off
+        self._reboot = reboot
+
+    def add_service(self, service: GuestService) -> None:
+        self._services.append(service)
+
+    @property
+    def booted(self) -> bool:
+        """Whether the OS has booted (and not been reset since)."""
+        return self._booted
 
     @property
     def standby_cpus(self) -> bool:
         """Whether this guest's CPUs can be present but deconfigured (its firmware's notion)."""
         return self._driver is not None and self._driver.standby_cpus
+
+    @property
+    def all_possible_present(self) -> bool:
+        """Whether this guest sees every possible CPU present, hotplug enabling them (arm64)."""
+        return self._driver is not None and self._driver.all_possible_present
+
+    @property
+    def _found_word(self) -> str:
+        return "enabled" if self.all_possible_present else "present"
 
     @property
     def machine(self) -> GuestMachine:
@@ -143,6 +184,8 @@ class GuestOs:
         old, self.policy = self.policy, policy
         if self._booted and policy.load_percent != old.load_percent:
             self._apply_load()
+        for service in self._services:
+            service.policy_changed()
 
     def boot_plan(self, cpu_index: int) -> bool:
         """Whether a CPU present at boot is brought online (the maxcpus= boot parameter)."""
@@ -173,6 +216,9 @@ class GuestOs:
         self._waiters.clear()
         self._booted = False
         self._duty = None
+        self.boot_settled.clear()
+        for service in self._services:
+            service.os_stopped()
         self.online.clear()
         self._unconfirmed = set(self.present)  # the vCPUs restart and report afresh
         if self._driver is not None:
@@ -189,6 +235,11 @@ class GuestOs:
         else:
             log.info("guest: power button pressed: ignored (powerdown=ignore)")
 
+    def shut_down(self, *, reboot: bool = False) -> None:
+        """The OS shuts down (or reboots) on its own, as `shutdown -P now` / `reboot` inside it
+        would: once it runs, its services stop, then the machine powers off (or resets)."""
+        self.spawn(self._powering_off(reboot=reboot), "guest-reboot" if reboot else "guest-power-off")
+
     def cpu_reported(self, index: int, state: int) -> None:
         """A vCPU wrote its new state to the CPU state port (handed over from its thread)."""
         log.debug("guest: CPU %d reports %s", index, "online" if state == fw.CPU_STATE_ONLINE else "offline")
@@ -197,6 +248,8 @@ class GuestOs:
             # driver found it, or the last words of an ejected one whose thread is stopping.
             return
         self._unconfirmed.discard(index)
+        if self._booted and not self._unconfirmed:
+            self.boot_settled.set()
         if state == fw.CPU_STATE_ONLINE:
             self.online.add(index)
             self.machine.cpu_online_confirmed(index)
@@ -238,15 +291,17 @@ class GuestOs:
             self.machine.set_cpu_online_bit(index, False)
             if self.policy.auto_online:
                 log.info(
-                    "guest: CPU %d is present%s; onlining it (auto-online=on)",
+                    "guest: CPU %d is %s%s; onlining it (auto-online=on)",
                     index,
+                    self._found_word,
                     "" if configured else " in standby, configuring it and",
                 )
                 self.spawn(self._bring_up(index), f"guest-online-{index}")
             else:
                 log.info(
-                    "guest: CPU %d is present%s; left offline (auto-online=off)",
+                    "guest: CPU %d is %s%s; left offline (auto-online=off)",
                     index,
+                    self._found_word,
                     "" if configured else " in standby",
                 )
 
@@ -276,7 +331,8 @@ class GuestOs:
         if not self.running.is_set():
             raise ValueError("the guest is not running")
         if index not in self.present:
-            raise ValueError(f"CPU {index} is not present in the guest")
+            state = "enabled" if self.all_possible_present else "present"
+            raise ValueError(f"CPU {index} is not {state} in the guest")
         if not online and index == 0 and not self.policy.cpu0_hotplug:
             raise ValueError("CPU 0 cannot be taken offline (the guest was not booted with cpu0_hotplug)")
         if online and index not in self.configured:
@@ -303,6 +359,8 @@ class GuestOs:
         machine, driver = self.machine, self._driver
         self.present = set(machine.present_cpus())
         self._unconfirmed = set(self.present)
+        if not self._unconfirmed:
+            self.boot_settled.set()
         self.configured = {i for i in self.present if driver is None or driver.is_configured(i)}
         log.info(
             "guest: booting with %d CPUs present, %d brought online (load %d%%)",
@@ -316,6 +374,8 @@ class GuestOs:
             machine.wake_cpu(index)
         if driver is not None:
             driver.booted()
+        for service in self._services:
+            service.os_started()
         # A CPU that came in standby before boot is treated as one hot-added now.
         for index in sorted(self.present - self.configured):
             if self.policy.auto_online:
@@ -348,11 +408,16 @@ class GuestOs:
             self._set_work(False)
             await asyncio.sleep(DUTY_PERIOD - busy)
 
-    async def _powering_off(self) -> None:
+    async def _powering_off(self, *, reboot: bool = False) -> None:
         await self.running.wait()
         if self.policy.delay_ms:
             await asyncio.sleep(self.policy.delay_ms / 1000)
             await self.running.wait()
+        if reboot:
+            self._reboot()  # a reset: reset() stops the services
+            return
+        for service in self._services:
+            service.os_stopped()
         self._power_off()
 
     def _lock(self, index: int) -> asyncio.Lock:

@@ -14,6 +14,10 @@ UnplugPolicy = Literal["accept", "refuse", "ignore"]
 UNPLUG_POLICIES: tuple[UnplugPolicy, ...] = ("accept", "refuse", "ignore")
 PowerdownPolicy = Literal["shutdown", "ignore"]
 POWERDOWN_POLICIES: tuple[PowerdownPolicy, ...] = ("shutdown", "ignore")
+# The guest agent (qemu-ga): running and answering; not installed; answering each command only
+# after agent_delay_ms; running with the port open but never answering (hung).
+AgentPolicy = Literal["on", "off", "slow", "silent"]
+AGENT_POLICIES: tuple[AgentPolicy, ...] = ("on", "off", "slow", "silent")
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +35,10 @@ class GuestPolicy:
     # (a test double should cost nothing), 100 works all the time, anything between is a duty
     # cycle (load tests, autoscalers).
     load_percent: int = 0
+    # The guest agent, where the machine has its channel (-device virtserialport,
+    # name=org.qemu.guest_agent.0): it opens the port once the guest booted.
+    agent: AgentPolicy = "on"
+    agent_delay_ms: int = 1000  # how long a slow agent takes to answer each command
 
     def replace(self, **changes: object) -> GuestPolicy:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
@@ -68,8 +76,8 @@ def _load(text: str) -> int:
 
 def parse_policy(options: Mapping[str, str]) -> GuestPolicy:
     """-vmd-guest auto-online=on|off,unplug=accept|refuse|ignore,delay-ms=MS,cpu0-hotplug=on|off,
-    maxcpus=N,powerdown=shutdown|ignore,load=idle|busy|PERCENT (`delay` is the older name of
-    `delay-ms`)."""
+    maxcpus=N,powerdown=shutdown|ignore,load=idle|busy|PERCENT,agent=on|off|slow|silent,
+    agent-delay-ms=MS (`delay` is the older name of `delay-ms`)."""
     policy = GuestPolicy()
     for key, text in options.items():
         if key in ("auto-online", "cpu0-hotplug"):
@@ -88,6 +96,12 @@ def parse_policy(options: Mapping[str, str]) -> GuestPolicy:
                     f"-vmd-guest powerdown={text}: expected one of {', '.join(POWERDOWN_POLICIES)}"
                 )
             policy = policy.replace(powerdown=text)
+        elif key == "agent":
+            if text not in AGENT_POLICIES:
+                raise PolicyError(f"-vmd-guest agent={text}: expected one of {', '.join(AGENT_POLICIES)}")
+            policy = policy.replace(agent=text)
+        elif key == "agent-delay-ms":
+            policy = policy.replace(agent_delay_ms=_uint32(key, text))
         elif key in ("delay-ms", "delay"):
             policy = policy.replace(delay_ms=_uint32(key, text))
         elif key == "load":
@@ -99,7 +113,7 @@ def parse_policy(options: Mapping[str, str]) -> GuestPolicy:
             policy = policy.replace(maxcpus=maxcpus)
         else:
             raise PolicyError(
-                f"-vmd-guest: unknown key '{key}' "
-                "(auto-online, unplug, delay-ms, cpu0-hotplug, maxcpus, powerdown, load)"
+                f"-vmd-guest: unknown key '{key}' (auto-online, unplug, delay-ms, cpu0-hotplug, "
+                "maxcpus, powerdown, load, agent, agent-delay-ms)"
             )
     return policy

@@ -22,6 +22,7 @@ from vmd.machine.hotplug.sclp_cpu import SclpCpuHotplug
 
 class SclpDriver:
     standby_cpus = True
+    all_possible_present = False
 
     def __init__(self, os: GuestOs, sclp: SclpCpuHotplug, machine: GuestMachine) -> None:
         self.os = os

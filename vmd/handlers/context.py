@@ -16,6 +16,8 @@ class SessionHandle(Protocol):
 
     def enable_capabilities(self, capabilities: frozenset[str]) -> None: ...
 
+    def enable_events(self, names: frozenset[str]) -> None: ...
+
 
 class DaemonServices(Protocol):
     def schema_info(self) -> Encoded: ...
@@ -27,6 +29,10 @@ class DaemonServices(Protocol):
     def chardevs(self) -> list[tuple[str, str, bool]]: ...
 
     def yank_chardev(self, chardev_id: str) -> None: ...
+
+    def agent_vcpus(self) -> dict[int, tuple[bool, bool]] | None:
+        """What the guest agent would answer to guest-get-vcpus, by logical id: (online,
+        can-offline); None while no agent answers (no channel, agent off or silent, port closed)."""
 
 
 @dataclass(frozen=True, slots=True)

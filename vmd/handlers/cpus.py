@@ -97,12 +97,15 @@ def query_machines(ctx: CommandContext, args: None) -> list[MachineInfo]:
 def query_cpu_definitions(ctx: CommandContext, args: None) -> list[CpuDefinitionInfo]:
     # alias-of names the versioned model the alias stands for on this machine type.
     models = ctx.vm.board.cpu_models()
+    features = models.reports_cpu_features
     return [
         CpuDefinitionInfo(
             name=model.name,
-            migration_safe=model.migration_safe,
+            migration_safe=model.migration_safe if features else None,
             static=model.static,
-            unavailable_features=list(model.unavailable_features),
+            unavailable_features=None
+            if model.unavailable_features is None or not features
+            else list(model.unavailable_features),
             typename=model.typename,
             alias_of=model.alias_of if models.show_aliases else None,
             deprecated=model.deprecated,

@@ -16,7 +16,6 @@ from typing import Any
 from vmd.boards.qom_types import device_models, types_of
 from vmd.errors import GenericError, QmpError
 from vmd.handlers import control, cpus, qdev, run_state
-from vmd.handlers.bind import handles
 from vmd.handlers.context import CommandContext
 from vmd.hmp import text
 from vmd.hmp.parser import HmpFailure, device_help, help_text, parse
@@ -94,7 +93,7 @@ async def _device_add(ctx: CommandContext, monitor: _Monitor, args: Mapping[str,
 
 async def _device_del(ctx: CommandContext, monitor: _Monitor, args: Mapping[str, Any]) -> str:
     try:
-        qdev.device_del(ctx, DeviceDelArgs(id=args["id"]))
+        await qdev.device_del(ctx, DeviceDelArgs(id=args["id"]))
     except QmpError as err:
         return text.error(err)
     return ""
@@ -140,7 +139,7 @@ COMMANDS: dict[str, Command] = {
 }
 
 
-@handles("human-monitor-command")
+# Registered by vmd.handlers.table, which imports this module at the first call (start-up time).
 async def human_monitor_command(ctx: CommandContext, args: HumanMonitorCommandArgs) -> str:
     monitor = _Monitor(ctx)
     if args.cpu_index is not None and not monitor.set_cpu(args.cpu_index):

@@ -22,7 +22,7 @@ def query_iothreads(ctx: CommandContext, args: None) -> list[IOThreadInfo]:
 
 @handles("query-jobs")
 def query_jobs(ctx: CommandContext, args: None) -> list[JobInfo]:
-    return []
+    return ctx.vm.jobs.query()
 
 
 @handles("query-tpm-models")

@@ -25,12 +25,12 @@ def qom_list(ctx: CommandContext, args: QomListArgs) -> list[ObjectPropertyInfo]
     obj = ctx.vm.qom.resolve(args.path)
     return [
         ObjectPropertyInfo(name=prop.name, type=prop.type, description=prop.description)
-        for prop in obj.properties.values()
+        for prop in obj.list_properties()
     ]
 
 
 def _property(obj: QomObject, name: str) -> QomProperty:
-    prop = obj.properties.get(name)
+    prop = obj.get_property(name)
     if prop is None:
         raise GenericError(f"Property '{obj.type_name}.{name}' not found")
     return prop
@@ -46,7 +46,9 @@ def qom_get(ctx: CommandContext, args: QomGetArgs) -> Any:
 
 
 @handles("qom-set")
-def qom_set(ctx: CommandContext, args: QomSetArgs) -> None:
+async def qom_set(ctx: CommandContext, args: QomSetArgs) -> None:
+    # A CPU package's `present` plugs its slot: one just ejected is free once its threads are gone.
+    await ctx.vm.cpu_manager.releases_done()
     obj = ctx.vm.qom.resolve(args.path)
     prop = _property(obj, args.property)
     if prop.set is None:

@@ -24,7 +24,10 @@ async def cont(ctx: CommandContext, args: None) -> None:
 
 
 @handles("system_reset")
-def system_reset(ctx: CommandContext, args: None) -> None:
+async def system_reset(ctx: CommandContext, args: None) -> None:
+    # Unplugs the reset completes (pending pseries ones) end in DEVICE_DELETED before RESET.
+    for release in ctx.vm.cpu_manager.complete_unplugs_at_reset():
+        await release
     ctx.vm.reset(ShutdownCause.HOST_QMP_SYSTEM_RESET)
 
 

@@ -7,6 +7,7 @@ from vmd.guest.sysfs import cpu_list
 from vmd.handlers.bind import handles
 from vmd.handlers.context import CommandContext
 from vmd.qapi.compiled import (
+    GuestAgentPolicy,
     GuestCpus,
     GuestPolicy,
     GuestPowerdownPolicy,
@@ -14,6 +15,7 @@ from vmd.qapi.compiled import (
     GuestSetCpuOnlineArgs,
     GuestUnplugPolicy,
     SetGuestPolicyArgs,
+    SysEmuTarget,
 )
 
 
@@ -26,6 +28,8 @@ def _policy_info(ctx: CommandContext) -> GuestPolicy:
         cpu0_hotplug=policy.cpu0_hotplug,
         powerdown=GuestPowerdownPolicy(policy.powerdown),
         load_percent=policy.load_percent,
+        agent=GuestAgentPolicy(policy.agent),
+        agent_delay_ms=policy.agent_delay_ms,
         maxcpus=policy.maxcpus,
     )
 
@@ -52,6 +56,10 @@ def set_guest_policy(ctx: CommandContext, args: SetGuestPolicyArgs) -> GuestPoli
         if args.load_percent > 100:
             raise GenericError("Parameter 'load-percent' expects a percentage from 0 to 100")
         changes["load_percent"] = args.load_percent
+    if args.agent is not None:
+        changes["agent"] = args.agent.value
+    if args.agent_delay_ms is not None:
+        changes["agent_delay_ms"] = args.agent_delay_ms
     guest.set_policy(guest.policy.replace(**changes))
     return _policy_info(ctx)
 
@@ -60,13 +68,15 @@ def set_guest_policy(ctx: CommandContext, args: SetGuestPolicyArgs) -> GuestPoli
 def query_guest_cpus(ctx: CommandContext, args: None) -> GuestCpus:
     guest = ctx.guest
     possible = set(range(ctx.vm.slots.possible_vcpus))
+    arm = ctx.vm.board.target is SysEmuTarget.AARCH64
     return GuestCpus(
         possible=cpu_list(possible),
-        present=cpu_list(guest.present),
+        present=cpu_list(possible if guest.all_possible_present else guest.present),
         online=cpu_list(guest.online),
         offline=cpu_list(possible - guest.online),
         policy=_policy_info(ctx),
         configured=cpu_list(guest.configured) if guest.standby_cpus else None,
+        enabled=cpu_list(guest.present) if arm else None,
     )
 
 

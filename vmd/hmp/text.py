@@ -82,6 +82,12 @@ class DeviceModel(Protocol):
     @property
     def bus(self) -> str | None: ...
 
+    @property
+    def alias(self) -> str | None: ...
+
+    @property
+    def description(self) -> str | None: ...
+
 
 class DeviceProperty(Protocol):
     """A property as device-list-properties gives it (vmd.boards.qom_types.ClassProperty)."""
@@ -101,7 +107,10 @@ class DeviceProperty(Protocol):
 
 def device_list(models: Iterable[DeviceModel]) -> str:
     """device_add help: what -device help prints."""
-    return listings.devices(listings.DeviceEntry(m.category, m.name, bus=m.bus) for m in models)
+    return listings.devices(
+        listings.DeviceEntry(m.category, m.name, bus=m.bus, alias=m.alias, description=m.description)
+        for m in models
+    )
 
 
 def device_options(driver: str, properties: Iterable[DeviceProperty]) -> str:

@@ -153,6 +153,26 @@ class Board(ABC):
         not have; query-machines still describes the type as QEMU does."""
         return dataclasses.replace(self, cpu_max=max_cpus)
 
+    def with_properties(self, props: Mapping[str, str]) -> Board:
+        """The board with the -machine properties it reads itself (pseries' vsmt, ic-mode); most
+        boards take none of them into account.  StartupError with QEMU's text for a bad value."""
+        return self
+
+    def finalize(self, cpu_type: str, topology: Topology) -> Board:
+        """The board once its CPU type and topology are known: its own start-up refusals (QEMU's
+        machine init, StartupError), and what they decide (ARM virt: whether vCPU hotplug is on)."""
+        return self
+
+    @property
+    def precreate_vcpus(self) -> bool:
+        """Whether every possible vCPU's engine context is created (and parked) at start-up, as
+        for a machine whose architecture cannot hot-add a CPU (ARM virt's hotplug mode)."""
+        return False
+
+    def check_machine(self, topology: Topology, cpu_type: str, ram_bytes: int) -> None:  # noqa: B027
+        """The board's refusals when it builds the machine (its init function), once the CPU
+        model and the RAM size are known (StartupError with QEMU's text)."""
+
     def check_topology(self, topology: Topology) -> None:  # noqa: B027 - most boards check nothing more
         """A board's own refusal of a -smp that machine-smp.c accepted (TopologyError)."""
 
@@ -217,7 +237,9 @@ class Board(ABC):
 @dataclass(frozen=True, slots=True)
 class MachineParts:
     """What a board realizes its devices with.  `occupant_id` gives the id of the CPU in a slot;
-    `on_taken` tells the CPU manager the guest took a hot-added CPU in."""
+    `on_taken` tells the CPU manager the guest took a hot-added CPU in; `release` makes it remove
+    the CPU of a slot now (a controller that completes an unplug itself: PAPR's); `refused` that
+    the guest refused an unplug."""
 
     qom: QomTree
     slots: SlotTable
@@ -226,6 +248,8 @@ class MachineParts:
     emit: EventSink
     occupant_id: Callable[[int], str | None]
     on_taken: Callable[[int], None]
+    release: Callable[[int], object] = lambda slot: None
+    refused: Callable[[int], None] = lambda slot: None
 
 
 class BoardCpus(ABC):
@@ -233,6 +257,10 @@ class BoardCpus(ABC):
     `boot_powered_off`: the start-powered-off of the CPUs the machine creates at start-up."""
 
     boot_powered_off = False
+    # The board's subtype of the abstract `cpu-package` (vmd.machine.cpu_packages): what one slot is.
+    package_type = "thread-cpu-package"
+    # The topology ids its packages show, in this order (each package has all of them).
+    package_ids: tuple[str, ...] = ("socket-id", "core-id", "thread-id")
 
     @abstractmethod
     def boot_place(self, slot: int) -> tuple[QomObject, str]:

@@ -20,10 +20,10 @@ class CpuModel:
     typename: str
     alias_of: str | None
     static: bool
-    migration_safe: bool
+    migration_safe: bool | None  # None: the target's query-cpu-definitions has no such member (ppc64)
     deprecated: bool
     description: str
-    unavailable_features: tuple[str, ...]
+    unavailable_features: tuple[str, ...] | None  # None: not reported (ppc64)
     qom_parent: str  # the abstract CPU type of the target (x86_64-cpu), or the model it derives from
 
 
@@ -33,7 +33,7 @@ class CpuCatalog:
     `show_aliases`: whether query-cpu-definitions reports alias-of on this board (x86 types from
     4.1 on resolve an unversioned name to its -v1; older ones keep the legacy models).
     `help_style` names the target's `-cpu help` layout (x86: the CPUID flags wrapped after the
-    models; s390x: `help_sections`, titled lists of (name, description))."""
+    models; s390x: `help_sections`, titled lists of (name, description); arm: the names alone)."""
 
     def __init__(
         self,
@@ -45,6 +45,7 @@ class CpuCatalog:
         help_flags: Sequence[str] = (),
         help_style: str = "x86",
         help_sections: Sequence[tuple[str, Sequence[tuple[str, str]]]] = (),
+        reports_cpu_features: bool = True,
     ) -> None:
         self.models: Mapping[str, CpuModel] = MappingProxyType({model.name: model for model in models})
         self.help_order = tuple(help_order)
@@ -54,6 +55,9 @@ class CpuCatalog:
         self.help_flags = tuple(help_flags)
         self.help_style = help_style
         self.help_sections = tuple((title, tuple(lines)) for title, lines in help_sections)
+        # Whether query-cpu-definitions has migration-safe and unavailable-features (ARM's has
+        # neither in 7.2).
+        self.reports_cpu_features = reports_cpu_features
         self._by_type = {model.typename: model for model in models}
 
     def find(self, name: str) -> CpuModel | None:

@@ -22,8 +22,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Protocol
 
 from vmd.errors import DeviceNotFound, GenericError
@@ -36,6 +37,7 @@ from vmd.machine.qom import BusObject, DeviceObject, QomObject, QomTree
 from vmd.machine.slots import CpuDevice, SlotTable
 from vmd.machine.vcpus import VcpuHost
 from vmd.qapi import compiled as ev
+from vmd.qapi.compiled import __COM_VMD_GUEST_CPU_STATE as GUEST_CPU_STATE
 from vmd.qapi.registry import EventSink
 
 log = logging.getLogger(__name__)
@@ -83,6 +85,22 @@ class HotplugRecord:
     unplugs: int = 0
 
 
+class SlotChange(Enum):
+    """What a watcher of the CPU slots hears (see `CpuManager.watch`)."""
+
+    PLUGGED = "plugged"  # a CPU was realized in the slot
+    ONLINE = "online"  # one of the slot's vCPUs went online in the guest (confirmed)
+    OFFLINE = "offline"  # one went offline
+    REFUSED = "refused"  # the guest refused the slot's unplug
+    EJECTED = "ejected"  # the guest ejected it: it left every view
+    RELEASED = "released"  # its threads are joined and DEVICE_DELETED sent: the slot is free
+
+
+# Hears every change of the slots: (what happened, the slot).  Called on the loop, synchronously,
+# after the change (a watcher must not plug or unplug from inside the call).
+SlotWatcher = Callable[[SlotChange, int], None]
+
+
 class CpuManager:
     def __init__(
         self,
@@ -106,12 +124,17 @@ class CpuManager:
         self._emit = emit
         self.boot_cpus = boot_cpus
         self.record = HotplugRecord()
+        self.vcpus.spares = max(self.vcpus.spares, slots.layout.vcpus_per_slot)
         self.objects: dict[int, CpuObject] = {}  # by slot
         # Ejected CPUs whose threads are still being joined: their slots are not free yet.
         self._releases: dict[int, asyncio.Task[None]] = {}
         self._unplug_waiters: dict[int, list[asyncio.Future[bool]]] = {}
         self._anon_count = 0
         self._boot_cpus_created = False
+        # The vCPUs the guest has confirmed online, as this manager heard it (the reports the guest
+        # model forwards): the guest-online events are sent on its transitions.
+        self.guest_online: set[int] = set()
+        self._watchers: list[SlotWatcher] = []
         self.target: PlugTarget = board.plug_target(cpu_type, slots.layout, slots.slot_nodes)
         devices: MachineDevices = board.realize(
             MachineParts(
@@ -122,6 +145,8 @@ class CpuManager:
                 emit=emit,
                 occupant_id=self._occupant_id,
                 on_taken=self._guest_took,
+                release=self.eject,
+                refused=self.unplug_refused,
             )
         )
         self.cpus: BoardCpus = devices.cpus
@@ -159,13 +184,32 @@ class CpuManager:
             times.waiting.discard(index)
             if not times.waiting:
                 times.online = time.monotonic_ns()
+        self._guest_cpu_state(index, True)
 
     def cpu_offline_confirmed(self, index: int) -> None:
         self.cpus.vcpu_running(index, False)
+        self._guest_cpu_state(index, False)
 
     def reset(self) -> None:
-        """The machine reset (the vCPUs restart; the board's CPU state goes back to its own)."""
+        """The machine reset (the vCPUs restart; the board's CPU state goes back to its own); an
+        unplug the controller completes at a reset (PAPR's pending ones) releases its CPU.  The
+        rebooting guest has no CPU online until each comes up again: each says so."""
         self.cpus.reset()
+        for index in sorted(self.guest_online):
+            self._guest_cpu_state(index, False)
+        self.complete_unplugs_at_reset()
+
+    def complete_unplugs_at_reset(self) -> list[asyncio.Task[None]]:
+        """Release the CPUs whose pending unplug a reset completes; their releases (to await for
+        DEVICE_DELETED before RESET, as QEMU sends them)."""
+        if self.controller is None:
+            return []
+        releases = []
+        for slot in self.controller.reset():
+            release = self.eject(slot)
+            if release is not None:
+                releases.append(release)
+        return releases
 
     def unplug_refused(self, slot: int) -> None:
         self.record.unplug_requests.pop(slot, None)
@@ -178,6 +222,7 @@ class CpuManager:
                 ev.DeviceUnplugGuestErrorData(device=obj.device_id, path=device.qom_path),
             )
         self._settle_waiters(slot, False)
+        self._notify(SlotChange.REFUSED, slot)
 
     def eject(self, slot: int) -> asyncio.Task[None] | None:
         """The guest ejected `slot` (on the loop): the CPU leaves every view now, while its threads
@@ -197,6 +242,7 @@ class CpuManager:
             self.controller.gone(slot)
         for index in device.vcpus:
             self.guest.cpu_gone(index)
+            self.guest_online.discard(index)  # offline before an eject: no event is owed
             self.vcpus.request_unplug(index)
         self.record.plugs.pop(slot, None)
         release = asyncio.get_running_loop().create_task(
@@ -204,6 +250,7 @@ class CpuManager:
         )
         self._releases[slot] = release
         release.add_done_callback(lambda _: self._released(slot, release))
+        self._notify(SlotChange.EJECTED, slot)
         return release
 
     # -- plug ----------------------------------------------------------------------------------
@@ -250,6 +297,9 @@ class CpuManager:
         return self.device_add(arguments, hotplug=True, legacy_cpu_add=True)
 
     def create_boot_cpus(self) -> None:
+        if self.board.precreate_vcpus:
+            # Every possible vCPU exists from boot, the absent ones parked (ARM virt's hotplug).
+            self.vcpus.precreate(self.slots.possible_vcpus)
         for slot in range(self.boot_cpus):
             container, name = self.cpus.boot_place(slot)
             # As for any CPU, QEMU fills node-id in from the slot when NUMA is configured.
@@ -316,13 +366,42 @@ class CpuManager:
         if hotplug:  # boot and -device CPUs are not hot-added: no phases to time
             self.record.plugs[slot] = PlugTimes(requested, time.monotonic_ns(), waiting=set(vcpus))
             self.record.hot_adds += 1
+        self._notify(SlotChange.PLUGGED, slot)
         return device
+
+    def plug_slot(self, slot: int) -> CpuDevice:
+        """Hot-plug the machine's CPU type into `slot` as an anonymous device_add of the slot's
+        address would: the same checks, QOM path, events and guest notification."""
+        arguments: dict[str, object] = {"driver": self.layout.cpu_type}  # the slot type (pseries: a core)
+        arguments.update(self.slots.props(slot).to_wire())
+        return self.device_add(arguments, hotplug=True)
+
+    def releasing(self, slot: int) -> bool:
+        """Whether the slot's ejected CPU is still being released (the slot is not free yet)."""
+        return slot in self._releases
+
+    def unplug_pending(self, slot: int) -> bool:
+        """Whether an unplug of the slot's CPU was requested and the guest has not answered yet
+        (the CPU is still present)."""
+        return slot in self.record.unplug_requests and slot in self.slots.devices
+
+    def check_unplug(self, slot: int) -> None:
+        """The board's refusal of an unplug of `slot`, without asking the guest anything."""
+        self.cpus.check_unplug(slot)
+        if self.controller is None:
+            raise GenericError("Not supported")
+
+    def watch(self, watcher: SlotWatcher) -> Callable[[], None]:
+        """Hear every change of the slots until the returned function is called."""
+        self._watchers.append(watcher)
+        return lambda: self._watchers.remove(watcher) if watcher in self._watchers else None
 
     # -- unplug --------------------------------------------------------------------------------
 
-    def device_del(self, name: str) -> None:
+    def device_del(self, name: str) -> asyncio.Task[None] | None:
         """device_del of a CPU: the lookup and checks of QEMU 7.2 (qdev_unplug), then the board's
-        request."""
+        request.  Returns the release when the controller released the CPU at once (its
+        DEVICE_DELETED belong before the reply)."""
         obj = self._find_device(name)
         if isinstance(obj, DeviceObject) and obj.bus is not None:
             raise GenericError(f"Bus '{obj.bus}' does not support hotplugging")
@@ -330,7 +409,9 @@ class CpuManager:
             # QEMU says so of a device that is not hotpluggable; of one with no hotplug handler
             # (s390-ipl, s390-tod), QEMU 7.2 aborts: vmd says the same here.
             raise GenericError(f"Device '{obj.type_name}' does not support hotplugging")
-        self.request_unplug(next(slot for slot, o in self.objects.items() if o is obj))
+        slot = next(slot for slot, o in self.objects.items() if o is obj)
+        self.request_unplug(slot)
+        return self._releases.get(slot)
 
     def request_unplug(self, slot: int) -> None:
         """Ask the guest to give up the CPU in `slot`; `wait_unplugged` tells how it ended."""
@@ -377,8 +458,29 @@ class CpuManager:
     def _released(self, slot: int, release: asyncio.Task[None]) -> None:
         if self._releases.get(slot) is release:
             del self._releases[slot]
+            self._notify(SlotChange.RELEASED, slot)  # the slot is free from now on
         if not release.cancelled() and release.exception() is not None:
             log.error("CPU in slot %d: its release failed", slot, exc_info=release.exception())
+
+    def _notify(self, change: SlotChange, slot: int) -> None:
+        for watcher in list(self._watchers):
+            watcher(change, slot)
+
+    def _guest_cpu_state(self, index: int, online: bool) -> None:
+        """The guest's view of a vCPU changed (or was reported again: then nothing is sent)."""
+        if (index in self.guest_online) == online:
+            return
+        slot = self.layout.slot_of(index)
+        device = self.slots.devices.get(slot)
+        if online:
+            if device is None:  # the last words of a CPU leaving: not the guest's any more
+                return
+            self.guest_online.add(index)
+        else:
+            self.guest_online.discard(index)
+        path = "" if device is None else device.vcpu_paths[device.vcpus.index(index)]
+        self._emit(GUEST_CPU_STATE, ev.GuestCpuStateData(cpu_index=index, qom_path=path, online=online))
+        self._notify(SlotChange.ONLINE if online else SlotChange.OFFLINE, slot)
 
     def _settle_waiters(self, slot: int, gone: bool) -> None:
         for future in self._unplug_waiters.pop(slot, ()):
@@ -396,7 +498,7 @@ class CpuManager:
         else:
             obj = self.qom.machine.children["peripheral"]
             for part in name.split("/"):
-                obj = obj.children.get(part) if obj is not None else None
+                obj = obj.get_child(part) if obj is not None else None
         if obj is None:
             raise DeviceNotFound(f"Device '{name}' not found")
         if obj.type_name in ("container", "") or obj is self.qom.machine or isinstance(obj, BusObject):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from vmd.errors import DeviceNotFound, GenericError
 
@@ -31,7 +31,24 @@ class QomProperty:
     description: str | None = None
 
 
+class ChildTable(Protocol):
+    """Children an object holds as data rather than as objects (pseries' thousands of DR
+    connectors): looked up by name in constant time, listed only when asked, each object made
+    when it is reached.  `objects` is what a partial path may match (nothing for links)."""
+
+    def child(self, name: str) -> QomObject | None: ...
+
+    def entry(self, name: str) -> QomProperty | None: ...
+
+    def entries(self) -> Iterator[QomProperty]: ...
+
+    def objects(self) -> Iterator[QomObject]: ...
+
+
 class QomObject:
+    # Children held as data (see ChildTable); most objects have none.
+    tables: tuple[ChildTable, ...] = ()
+
     def __init__(self, type_name: str) -> None:
         self.type_name = type_name
         self.parent: QomObject | None = None
@@ -39,6 +56,34 @@ class QomObject:
         self.children: dict[str, QomObject] = {}
         self.properties: dict[str, QomProperty] = {}
         self.add_property(QomProperty("type", "string", get=lambda: self.type_name))
+
+    def add_table(self, table: ChildTable) -> None:
+        self.tables = (*self.tables, table)
+
+    def get_child(self, name: str) -> QomObject | None:
+        """The child (or link target) `name`, whether an object or a table entry."""
+        child = self.children.get(name)
+        if child is None:
+            for table in self.tables:
+                child = table.child(name)
+                if child is not None:
+                    break
+        return child
+
+    def get_property(self, name: str) -> QomProperty | None:
+        prop = self.properties.get(name)
+        if prop is None:
+            for table in self.tables:
+                prop = table.entry(name)
+                if prop is not None:
+                    break
+        return prop
+
+    def list_properties(self) -> Iterator[QomProperty]:
+        """Every property, qom-list's order: the object's own, then its tables' entries."""
+        yield from self.properties.values()
+        for table in self.tables:
+            yield from table.entries()
 
     def add_property(self, prop: QomProperty) -> None:
         self.properties[prop.name] = prop
@@ -69,6 +114,9 @@ class QomObject:
         yield self
         for child in self.children.values():
             yield from child.walk()
+        for table in self.tables:
+            for obj in table.objects():
+                yield from obj.walk()
 
 
 class DeviceObject(QomObject):
@@ -109,7 +157,7 @@ class QomTree:
             for part in path.split("/")[1:]:
                 if part == "":
                     continue
-                obj = obj.children.get(part) if obj is not None else None
+                obj = obj.get_child(part) if obj is not None else None
             if obj is None:
                 raise DeviceNotFound(f"Device '{path}' not found")
             return obj

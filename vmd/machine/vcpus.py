@@ -146,6 +146,10 @@ class VcpuHost:
             fw.set_online(self.ram, index, online)
         self.engine.start(index)
 
+    def precreate(self, count: int) -> None:
+        """Create the contexts of vCPUs 0..count-1 now, parked until plugged."""
+        self.engine.create_parked(range(count))
+
     def request_unplug(self, index: int) -> None:
         """Ask vCPU `index`'s thread to stop at its next safe point; `unplug` completes it."""
         self.engine.request_stop(index)
@@ -154,11 +158,15 @@ class VcpuHost:
         """Stop and join vCPU `index`'s thread; its context stays parked for the next plug."""
         await self.engine.stop(index)
 
+    # Threads to keep ahead: enough for one plug of the board's largest unit (a pseries core of
+    # 8 threads), at least SPARE_VCPU_THREADS (the CPU manager sets it from the slot layout).
+    spares: int = SPARE_VCPU_THREADS
+
     def keep_spares(self) -> None:
         """Keep threads started ahead for the free slots' vCPUs (called once the boot CPUs are
         there, and after each plug and unplug)."""
         free = self.engine.max_vcpus - len(self.engine.present())
-        self.engine.keep_spare_threads(min(SPARE_VCPU_THREADS, free))
+        self.engine.keep_spare_threads(min(self.spares, free))
 
     async def close(self) -> None:
         self._stop_publishing()

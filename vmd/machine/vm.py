@@ -15,8 +15,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 from vmd.errors import GenericError
 from vmd.machine.board import Board
 from vmd.machine.cpu_manager import CpuManager, GuestLink
+from vmd.machine.cpu_packages import create_packages
+from vmd.machine.jobs import JobTable
 from vmd.machine.migration import MigrationCapabilities
 from vmd.machine.qom import QomTree
+from vmd.machine.resize import VcpuResizer
 from vmd.machine.runstate import RunStateMachine
 from vmd.machine.slots import SlotTable
 from vmd.machine.topology import Topology
@@ -105,6 +108,10 @@ class VirtualMachine:
             emit=emit,
             boot_cpus=boot_cpus,
         )
+        # Layer 2: a package per slot (/machine/cpu-packages), and resize jobs over them.
+        create_packages(self.cpu_manager, self.qom.machine, board.hotpluggable_cpus)
+        self.jobs = JobTable(emit)
+        self.resizer = VcpuResizer(self.cpu_manager, self.jobs)
         self.migration = MigrationCapabilities()
         # Set while the VM is (being) shut down for good: later requests must not restart it.
         self.exiting = False
@@ -192,6 +199,7 @@ class VirtualMachine:
         """Wait for state changes still in flight (a stop after a fault), and end the guest's work."""
         if self._background:
             await asyncio.wait(list(self._background))
+        await self.resizer.close()
         await self.guest.close()
 
     # -- internals --------------------------------------------------------------------------

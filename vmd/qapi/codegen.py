@@ -16,7 +16,7 @@ from typing import Any
 
 from vmd.qapi.declared import annotation_type, members_of
 from vmd.qapi.introspect import build_schema_info
-from vmd.qapi.registry import TARGETS, Schema
+from vmd.qapi.registry import TARGETS, CommandSpec, Schema
 from vmd.qapi.typeinfo import (
     AlternateType,
     ArrayType,
@@ -64,7 +64,7 @@ from vmd.qapi.typeinfo import (
     StructType,
 )
 
-__all__ = ["SCHEMA", "SCHEMA_INFO_JSON", "wire_value"]
+__all__ = ["AGENT_SCHEMA", "SCHEMA", "SCHEMA_INFO_JSON", "wire_value"]
 '''
 
 
@@ -255,9 +255,26 @@ def _spec_args(**values: Any) -> str:
     return ", ".join(f"{key}={value}" for key, value in values.items() if value is not None)
 
 
-def generate(schema: Schema) -> str:
+def _command_source(command: CommandSpec) -> str:
+    returns = annotation_type(command.returns)
+    spec = _spec_args(
+        args=command.args.__name__ if command.args else None,
+        returns=_annotation(returns) if returns else None,
+        allow_oob=command.allow_oob or None,
+        allow_preconfig=command.allow_preconfig or None,
+        negotiation=command.negotiation or None,
+        features=_tuple(_q(f) for f in command.features) if command.features else None,
+        raw_args=command.raw_args or None,
+        targets=_tuple(_q(t) for t in command.targets) if command.targets else None,
+        success_response=None if command.success_response else False,
+    )
+    return f"    CommandSpec({_q(command.name)}, {_q(command.doc)}{', ' + spec if spec else ''}),"
+
+
+def generate(schema: Schema, agent: Schema | None = None) -> str:
+    """The compiled module: QMP's schema and, if given, the guest agent's (`AGENT_SCHEMA`)."""
     collector = _Collector()
-    for command in schema.commands.values():
+    for command in (*schema.commands.values(), *(agent.commands.values() if agent else ())):
         collector.visit(annotation_type(command.args))
         collector.visit(annotation_type(command.returns))
     for event in schema.events.values():
@@ -271,19 +288,7 @@ def generate(schema: Schema) -> str:
     for cls in collector.structs:
         out += _members_source(cls)
     out += ["", "", "COMMANDS = ("]
-    for command in schema.commands.values():
-        returns = annotation_type(command.returns)
-        spec = _spec_args(
-            args=command.args.__name__ if command.args else None,
-            returns=_annotation(returns) if returns else None,
-            allow_oob=command.allow_oob or None,
-            allow_preconfig=command.allow_preconfig or None,
-            negotiation=command.negotiation or None,
-            features=_tuple(_q(f) for f in command.features) if command.features else None,
-            raw_args=command.raw_args or None,
-            targets=_tuple(_q(t) for t in command.targets) if command.targets else None,
-        )
-        out.append(f"    CommandSpec({_q(command.name)}, {_q(command.doc)}{', ' + spec if spec else ''}),")
+    out += [_command_source(command) for command in schema.commands.values()]
     out += [")", ""]
     for event in schema.events.values():
         spec = _spec_args(
@@ -301,4 +306,9 @@ def generate(schema: Schema) -> str:
         info = json.dumps(build_schema_info(schema, mask=True, target=target), separators=(",", ":"))
         out.append(f"    {_q(target)}: {info!r},")
     out += ["}", ""]
+    if agent is not None:
+        out += ["# The guest agent's commands (vmd.qapi.qga): a schema of its own, as in QEMU."]
+        out += ["AGENT_COMMANDS = ("]
+        out += [_command_source(command) for command in agent.commands.values()]
+        out += [")", "AGENT_SCHEMA = Schema.build(AGENT_COMMANDS, ())", ""]
     return "\n".join(out)

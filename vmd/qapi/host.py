@@ -4,7 +4,7 @@ it says so with empty lists rather than not having the commands (libvirt calls t
 
 from __future__ import annotations
 
-from vmd.qapi.registry import CommandSpec
+from vmd.qapi.registry import CommandSpec, EventSpec
 from vmd.qapi.types import QapiDeclaredEnum, QapiStruct
 
 
@@ -12,6 +12,13 @@ class ChardevInfo(QapiStruct):
     label: str
     filename: str
     frontend_open: bool
+
+
+class VserportChangeData(QapiStruct):
+    """Member order as QEMU 7.2 prints it."""
+
+    open: bool
+    id: str
 
 
 class IOThreadInfo(QapiStruct):
@@ -33,6 +40,7 @@ class JobType(QapiDeclaredEnum):
     SNAPSHOT_LOAD = "snapshot-load"
     SNAPSHOT_SAVE = "snapshot-save"
     SNAPSHOT_DELETE = "snapshot-delete"
+    VMD_SET_VCPUS = "__com.vmd_set-vcpus"  # vmd's resize job (__com.vmd_set-vcpus)
 
 
 class JobStatus(QapiDeclaredEnum):
@@ -79,7 +87,21 @@ COMMANDS = (
     CommandSpec(
         "query-iothreads", "I/O threads (vmd has none).", returns=list[IOThreadInfo], allow_preconfig=True
     ),
-    CommandSpec("query-jobs", "Background jobs (vmd runs none).", returns=list[JobInfo]),
+    CommandSpec(
+        "query-jobs",
+        "Background jobs: vmd's are its vCPU resizes (__com.vmd_set-vcpus).",
+        returns=list[JobInfo],
+    ),
     CommandSpec("query-tpm-models", "TPM device models (vmd offers none).", returns=list[TpmModel]),
     CommandSpec("query-tpm-types", "TPM backends (vmd offers none).", returns=list[TpmType]),
 )
+
+
+VSERPORT_CHANGE = EventSpec(
+    "VSERPORT_CHANGE",
+    "The guest opened or closed a virtio serial port (`id`: the port device's id); at most one per "
+    "port and second, the last state winning.",
+    data=VserportChangeData,
+)
+
+EVENTS = (VSERPORT_CHANGE,)

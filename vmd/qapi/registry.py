@@ -34,7 +34,8 @@ class CommandSpec:
     `args` only describes the command to introspection, and the handler gets the
     arguments as the client sent them (device_add, whose other members are
     device properties).  `targets`: the targets whose schema has the command
-    (None: all of them).
+    (None: all of them).  `success_response` false is QAPI's 'success-response': false: a
+    command that succeeds sends no reply (the guest agent's guest-shutdown).
     """
 
     name: str
@@ -47,6 +48,7 @@ class CommandSpec:
     features: tuple[str, ...] = ()
     raw_args: bool = False
     targets: tuple[str, ...] | None = None
+    success_response: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,8 +34,21 @@ class WireStruct:
         return f"{type(self).__name__}({fields})"
 
 
+class _JsonNull:
+    """A handler's `null` (a handler's None is QEMU's `{}`): qom-get of a property whose value is
+    JSON null, as QEMU's `fdt` of a DR connector no guest configured."""
+
+    def __repr__(self) -> str:
+        return "JSON_NULL"
+
+
+JSON_NULL = _JsonNull()
+
+
 def wire_value(value: Any) -> Any:
     """Wire form of a value whose type is only known at run time (alternates, `any`)."""
+    if value is JSON_NULL:
+        return None
     if isinstance(value, WireStruct):
         return value.to_wire()
     if isinstance(value, list):

@@ -15,12 +15,15 @@ from vmd.qapi import (
     cpus,
     hmp,
     host,
+    jobs,
     machine,
     migration,
     qdev,
+    qga,
     qom,
     run_state,
     stats,
+    vcpus_layer2,
     vmd_guest,
     yank,
 )
@@ -45,6 +48,21 @@ def declared_schema() -> Schema:
             *yank.COMMANDS,
             *hmp.COMMANDS,
             *vmd_guest.COMMANDS,
+            *jobs.COMMANDS,
+            *vcpus_layer2.COMMANDS,
         ),
-        events=(*run_state.EVENTS, *qdev.EVENTS, *acpi.EVENTS),
+        events=(
+            *run_state.EVENTS,
+            *qdev.EVENTS,
+            *acpi.EVENTS,
+            *host.EVENTS,
+            *jobs.EVENTS,
+            *vcpus_layer2.EVENTS,
+        ),
     )
+
+
+@functools.cache
+def declared_agent_schema() -> Schema:
+    """The guest agent's schema (qemu-ga's), apart from QMP's."""
+    return qga.agent_schema()

@@ -20,6 +20,13 @@ class GuestPowerdownPolicy(QapiDeclaredEnum):
     IGNORE = "ignore"
 
 
+class GuestAgentPolicy(QapiDeclaredEnum):
+    ON = "on"  # the guest agent runs and answers
+    OFF = "off"  # no guest agent: its port never opens
+    SLOW = "slow"  # it answers each command agent-delay-ms late
+    SILENT = "silent"  # it has its port open and never answers (hung)
+
+
 class GuestPolicy(QapiStruct):
     auto_online: bool  # online hot-added CPUs (a udev rule's job on Linux)
     unplug: GuestUnplugPolicy
@@ -27,6 +34,8 @@ class GuestPolicy(QapiStruct):
     cpu0_hotplug: bool  # whether CPU 0 may go offline (Linux's cpu0_hotplug)
     powerdown: GuestPowerdownPolicy
     load_percent: UInt8  # how busy online CPUs are: 0 idle (HLT), 100 busy, between a duty cycle
+    agent: GuestAgentPolicy  # the guest agent, where the machine has its channel
+    agent_delay_ms: UInt32  # how late a slow agent answers
     maxcpus: UInt32 | None = None  # boot parameter: CPUs beyond it stay offline after boot
 
 
@@ -38,11 +47,15 @@ class SetGuestPolicyArgs(QapiStruct):
     maxcpus: UInt32 | None = None
     powerdown: GuestPowerdownPolicy | None = None
     load_percent: UInt8 | None = None
+    agent: GuestAgentPolicy | None = None
+    agent_delay_ms: UInt32 | None = None
 
 
 class GuestCpus(QapiStruct):
     """CPU lists in Linux sysfs range syntax (`0-3,5`), as /sys/devices/system/cpu shows them.
-    `configured`: where CPUs can be present in standby (s390x), the present CPUs configured."""
+    `configured`: where CPUs can be present in standby (s390x), the present CPUs configured.
+    `enabled` (aarch64): the CPUs the guest may bring online (arm64 Linux's `enabled`); with vCPU
+    hotplug every possible CPU is present and hotplug changes which are enabled."""
 
     possible: str
     present: str
@@ -50,6 +63,7 @@ class GuestCpus(QapiStruct):
     offline: str
     policy: GuestPolicy
     configured: Annotated[str | None, OnlyOn("s390x")] = None
+    enabled: Annotated[str | None, OnlyOn("aarch64")] = None
 
 
 class GuestSetCpuOnlineArgs(QapiStruct):

@@ -7,7 +7,8 @@ Outputs: `vmd/qapi/compiled.py`, the runtime form of the schema the daemon
 imports; `schemas/vmd-schema.json`, the readable introspection (real type
 names); `schemas/query-qmp-schema.json`, exactly what `query-qmp-schema`
 returns on the wire (masked names); `schemas/commands.json`.  Those three are
-x86_64's (what `vmd` is); each other target's are in `schemas/<target>/`.
+x86_64's (what `vmd` is); each other target's are in `schemas/<target>/`; the guest
+agent's commands (its own schema, no introspection) in `schemas/qga/commands.json`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 from vmd.qapi.codegen import generate
 from vmd.qapi.introspect import build_schema_info
 from vmd.qapi.registry import DEFAULT_TARGET, TARGETS
-from vmd.qapi.schema import declared_schema
+from vmd.qapi.schema import declared_agent_schema, declared_schema
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 SCHEMA_DIR = ROOT / "schemas"
@@ -40,7 +41,9 @@ def rendered() -> dict[Path, str]:
         }
         for name, content in documents.items():
             files[directory / name] = json.dumps(content, indent=2) + "\n"
-    files[COMPILED] = generate(schema)
+    agent = declared_agent_schema()
+    files[Path("schemas") / "qga" / "commands.json"] = json.dumps(list(agent.commands), indent=2) + "\n"
+    files[COMPILED] = generate(schema, agent)
     return files
 
 

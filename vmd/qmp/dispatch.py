@@ -50,6 +50,13 @@ class Request:
     oob: bool
 
 
+class NoReply(dict[str, Any]):
+    """What a command with 'success-response': false gives when it succeeds: nothing is sent."""
+
+
+NO_REPLY: Reply = NoReply()
+
+
 class EnvelopeError(Exception):
     """A request rejected before its command ran; carries the reply to send."""
 
@@ -157,6 +164,8 @@ class Dispatcher:
             if command.is_async:
                 return self._finish(request, command.handler(ctx, args))
             value = command.handler(ctx, args)
+            if not spec.success_response:
+                return NO_REPLY
             wire = {} if value is None else wire_value(value)
             return {"return": wire} if request.id is _MISSING else {"return": wire, "id": request.id}
         except QmpError as error:
@@ -166,7 +175,10 @@ class Dispatcher:
 
     async def _finish(self, request: Request, pending: Any) -> Reply:
         try:
-            return return_reply(to_wire(await pending), request.id)
+            value = await pending
+            if not request.command.spec.success_response:
+                return NO_REPLY
+            return return_reply(to_wire(value), request.id)
         except QmpError as error:
             return error_reply(error, request.id)
         except Exception as error:

@@ -32,7 +32,7 @@ from vmd.errors import GenericError
 from vmd.json.pretty import encode_pretty_line
 from vmd.json.stream import JsonParseError, JsonStreamParser
 from vmd.json.writer import encode, encode_line
-from vmd.qmp.dispatch import Dispatcher, EnvelopeError, Reply, error_reply
+from vmd.qmp.dispatch import Dispatcher, EnvelopeError, NoReply, Reply, error_reply
 from vmd.qmp.events import EventBus
 from vmd.qmp.limits import SessionLimits
 
@@ -59,7 +59,7 @@ class QmpSession(asyncio.Protocol):
         context: Callable[[QmpSession], Any],
         accepting: Callable[[], bool] = lambda: True,
         bus: EventBus,
-        greeting: dict[str, Any],
+        greeting: dict[str, Any] | None,
         limits: SessionLimits,
         pretty: bool = False,
         on_closed: Callable[[QmpSession], None] | None = None,
@@ -107,6 +107,10 @@ class QmpSession(asyncio.Protocol):
         self.oob_enabled = "oob" in capabilities
         self._bus.subscribe(self)
 
+    def enable_events(self, names: frozenset[str]) -> None:
+        """Receive these opt-in events too (ValueError naming the first that is not one)."""
+        self._bus.enable(self, names)
+
     # -- asyncio.Protocol -------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -115,8 +119,9 @@ class QmpSession(asyncio.Protocol):
         self._transport = transport
         transport.set_write_buffer_limits(high=self._limits.write_high_water)
         log.debug("%s: connected", self.name)
-        self._send(self._greeting)
-        self._flush()
+        if self._greeting is not None:
+            self._send(self._greeting)
+            self._flush()
 
     def data_received(self, data: bytes) -> None:
         self._unparsed.append(data)
@@ -288,6 +293,8 @@ class QmpSession(asyncio.Protocol):
     # -- output -----------------------------------------------------------------------------
 
     def _send(self, message: dict[str, Any]) -> None:
+        if isinstance(message, NoReply):  # a command that answers nothing when it succeeds
+            return
         if self._trace:
             log.debug("%s: <-- %s", self.name, encode(message))
         line = encode_pretty_line(message) if self._pretty else encode_line(message)

@@ -78,6 +78,8 @@ def test_vmd_guest_help_lists_the_guest_policy_keys() -> None:
 
 
 GUEST_HELP = """vmd-guest options:
+  agent=<on|off|slow|silent> - the guest agent on its channel: answers, is absent, answers late, or hangs (default: on)
+  agent-delay-ms=<MS>    - milliseconds a slow guest agent takes to answer each command (default: 1000)
   auto-online=<on|off>   - a hot-added CPU goes online at once, as a udev rule does (default: on)
   cpu0-hotplug=<on|off>  - CPU 0 may go offline, as in Linux booted with cpu0_hotplug (default: off)
   delay-ms=<MS>          - milliseconds the guest waits before it acts on a hotplug event (default: 0; older name: delay)
@@ -96,7 +98,7 @@ def test_the_guest_policy_keys_are_those_the_guest_model_reads() -> None:
     assert named is not None
     assert [key for key, _, _ in GUEST_POLICY_KEYS] == sorted(named[1].split(", "))
     samples = {"auto-online": "off", "cpu0-hotplug": "on", "delay-ms": "10", "delay": "10", "maxcpus": "2",
-               "powerdown": "ignore", "unplug": "refuse"}  # fmt: skip
+               "powerdown": "ignore", "unplug": "refuse", "agent-delay-ms": "50"}  # fmt: skip
     placeholders = {"PERCENT": "40"}
     for key, values, _ in GUEST_POLICY_KEYS:
         for word in values.split("|") if "|" in values else [samples[key]]:
@@ -105,6 +107,8 @@ def test_the_guest_policy_keys_are_those_the_guest_model_reads() -> None:
     defaults = GuestPolicy()
     stated = {key: re.findall(r"default: ([^;)]+)", what)[0] for key, _, what in GUEST_POLICY_KEYS}
     assert stated == {
+        "agent": defaults.agent,
+        "agent-delay-ms": str(defaults.agent_delay_ms),
         "auto-online": "on" if defaults.auto_online else "off",
         "cpu0-hotplug": "on" if defaults.cpu0_hotplug else "off",
         "delay-ms": str(defaults.delay_ms),

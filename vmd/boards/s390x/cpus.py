@@ -92,6 +92,9 @@ def _no_crash() -> Any:
 class S390CpuObjects(BoardCpus):
     """s390x CPU devices: core-id and the model's features, boot CPUs at unattached/device[N]."""
 
+    package_type = "s390x-cpu-package"
+    package_ids = ("core-id",)
+
     boot_powered_off = True  # s390_cpu_initfn: every s390x CPU starts powered off
 
     def __init__(self, qom: QomTree, layout: SlotLayout, catalog: CpuCatalog, model: S390Model) -> None:

@@ -43,6 +43,9 @@ class X86CpuObjects(BoardCpus):
     """x86 CPU devices: the address properties QEMU shows, the lapic child, the boot CPUs where the
     pc/q35 boards put them."""
 
+    package_type = "x86-thread-cpu-package"
+    package_ids = ("socket-id", "die-id", "core-id", "thread-id", "node-id")
+
     def __init__(self, qom: QomTree, layout: SlotLayout, cpu_type: str) -> None:
         self.qom = qom
         self.layout = layout

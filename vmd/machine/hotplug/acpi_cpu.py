@@ -121,6 +121,9 @@ class AcpiCpuHotplug:
 
     # -- query-acpi-ospm-status -----------------------------------------------------------------
 
+    def reset(self) -> list[int]:
+        return []  # a reset completes no unplug here
+
     def ospm_status(self) -> list[ACPIOSTInfo]:
         if self.legacy:
             return []  # QEMU lists CPU slots only once the modern interface is in use

@@ -27,5 +27,9 @@ class HotplugController(Protocol):
     def gone(self, slot: int) -> None:
         """The slot's CPU was ejected and released."""
 
+    def reset(self) -> list[int]:
+        """The machine reset: the slots whose pending unplug the reset completes (PAPR's), for
+        the manager to release."""
+
     def ospm_status(self) -> list[ACPIOSTInfo]:
         """query-acpi-ospm-status (GenericError NO_ACPI_DEVICE where the controller is not ACPI's)."""

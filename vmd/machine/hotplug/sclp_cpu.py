@@ -63,6 +63,9 @@ class SclpCpuHotplug:
         self._configured.discard(slot)
         self._unread.discard(slot)
 
+    def reset(self) -> list[int]:
+        return []  # a reset completes no unplug here
+
     def ospm_status(self) -> list[ACPIOSTInfo]:
         raise GenericError(NO_ACPI_DEVICE)
 
