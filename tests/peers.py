@@ -140,10 +140,12 @@ def start_peer(
     base: Sequence[str] = BASE_ARGS,
     workdir: Path | None = None,
     target: str = "x86_64",
+    qmp_options: str = "",
     pass_fds: Sequence[int] = (),
 ) -> Peer:
     """vmd or QEMU (`kind`) as qemu-system-`target`, daemonized, with `monitors` QMP sockets
-    (and the fds `pass_fds` inherited, as libvirt passes a save file)."""
+    (`qmp_options`, e.g. ",mode=0660", added to each -qmp; the fds `pass_fds` inherited, as
+    libvirt passes a save file)."""
     workdir = workdir or short_tmpdir()
     sockets = [str(workdir / f"m{i}.sock") for i in range(monitors)]
     pidfile = workdir / f"{kind}.pid"
@@ -152,7 +154,7 @@ def start_peer(
     command = [*vmd_command(target), "-D", str(log)] if kind == "vmd" else [require_qemu(target)]
     command += [*base, *args, "-daemonize", "-pidfile", str(pidfile)]
     for sock in sockets:
-        command += ["-qmp", f"unix:{sock},server=on,wait=off"]
+        command += ["-qmp", f"unix:{sock},server=on,wait=off{qmp_options}"]
     done = subprocess.run(
         command, cwd=REPO, capture_output=True, text=True, timeout=60, pass_fds=tuple(pass_fds)
     )

@@ -39,6 +39,12 @@ DELAY_STEP = 0.05  # seconds: how soon a shortened delay_ms takes effect
 
 # How long the guest waits for a CPU to confirm a state change before it gives up on it.
 CONFIRM_TIMEOUT = 10.0
+
+
+class GuestRebooted(ValueError):
+    """A CPU change the guest was waiting on was dropped by a machine reset (the OS rebooted)."""
+
+
 # A duty-cycle load works this share of each period, and rests the rest of it.
 DUTY_PERIOD = 0.05
 
@@ -212,8 +218,15 @@ class GuestOs:
         log.info("guest: machine reset: the OS reboots (%d operations in flight dropped)", len(self._tasks))
         for task in list(self._tasks):
             task.cancel()
-        for _, waiter in self._waiters.values():
-            waiter.cancel()
+        # An exception, not a cancellation: whoever waits on a change (a guest-side request made
+        # over QMP) gets an answer; a cancelled waiter ended that command with no reply at all.
+        # Guest work of its own (self._tasks) was cancelled just above and ends with the task.
+        for index, (_, waiter) in self._waiters.items():
+            if not waiter.done():
+                waiter.set_exception(
+                    GuestRebooted(f"CPU {index} did not confirm the change: the guest rebooted")
+                )
+                waiter.exception()  # retrieved here: a cancelled task waiting on it never will
         self._waiters.clear()
         self._booted = False
         self._duty = None
@@ -518,6 +531,7 @@ class GuestOs:
                     if self.running.is_set():
                         raise  # the VM ran all along: the CPU did not answer
                     # Paused meanwhile: a paused guest is not a slow one; wait again once it runs.
+            waiter.result()  # GuestRebooted: a reset dropped the change while the VM was paused
             log.info("guest: CPU %d is %s (its vCPU confirmed)", index, "online" if online else "offline")
         finally:
             if self._waiters.get(index, (0, None))[1] is waiter:
