@@ -1,7 +1,8 @@
 """`__com.vmd_set-vcpus` jobs over QMP: every outcome's event sequence (QEMU's job statuses around
 exactly one __com.vmd_SET_VCPUS_COMPLETED), query-jobs and its progress, job-cancel and
 job-dismiss, superseding and idempotent requests, placement, granularity and the board's refusals;
-the vCPU map and the guest's view per vCPU; and the opt-in guest-online event."""
+the vCPU map and the guest's view per vCPU; the opt-in guest-online event; and the same jobs on
+pseries (whole cores) and ARM virt (parked vCPUs enabled and disabled)."""
 
 from __future__ import annotations
 
@@ -371,3 +372,65 @@ async def test_a_paused_job_asks_nothing_and_concludes_only_once_resumed(vmd_vm:
             "created", "running", "paused", "running", "waiting", "pending",
             completed("set-vcpus-1", 3, "reached", 3, 3), "concluded", "null",
         ]  # fmt: skip
+
+
+async def test_pseries_resizes_in_whole_cores(peers: Callable[..., Peer]) -> None:
+    """pseries: the job plugs and unplugs whole cores through the DR connectors and the guest, and
+    a target that is not a whole number of cores is refused before any job exists."""
+    peer = peers("vmd", "-M", "pseries", "-smp", "2,maxcpus=8,threads=2", target="ppc64")
+    async with qmp_client(peer.socket) as qmp:
+        await wait_online(qmp, 1, timeout=TIMEOUT)
+        assert await error_of(qmp, "__com.vmd_set-vcpus", {"target": 5}) == (
+            "GenericError",
+            "Parameter 'target' must be a multiple of 2: the machine's CPUs are plugged 2 vCPUs at a time",
+        )
+        with qmp.listener(JOB_EVENTS) as listener:
+            await qmp.execute("__com.vmd_set-vcpus", {"target": 6, "job-id": "up"})
+            assert await job_events(listener, "up") == [
+                *SUCCESS,
+                completed("up", 6, "reached", 6, 6),
+                "concluded",
+                "null",
+            ]
+            cores = await qmp.execute("query-hotpluggable-cpus")
+            assert isinstance(cores, list)
+            assert sorted(c["props"]["core-id"] for c in cores if "qom-path" in c) == [0, 2, 4]
+            await qmp.execute("__com.vmd_set-vcpus", {"target": 2, "job-id": "down"})
+            assert await job_events(listener, "down") == [
+                *SUCCESS,
+                completed("down", 2, "reached", 2, 2),
+                "concluded",
+                "null",
+            ]
+        assert await qmp.execute("query-jobs") == []
+        view = await qmp.execute("__com.vmd_query-guest-cpus")
+        assert isinstance(view, dict)
+        assert (view["present"], view["online"]) == ("0-1", "0-1")
+
+
+async def test_arm_virt_resizes_by_enabling_and_disabling_parked_vcpus(peers: Callable[..., Peer]) -> None:
+    args = ("-M", "virt,gic-version=3", "-cpu", "cortex-a57", "-smp", "1,maxcpus=4")
+    peer = peers("vmd", *args, target="aarch64")
+    async with qmp_client(peer.socket) as qmp:
+        await wait_online(qmp, 0, timeout=TIMEOUT)
+        with qmp.listener(JOB_EVENTS) as listener:
+            await qmp.execute("__com.vmd_set-vcpus", {"target": 3, "job-id": "up"})
+            assert await job_events(listener, "up") == [
+                *SUCCESS,
+                completed("up", 3, "reached", 3, 3),
+                "concluded",
+                "null",
+            ]
+            view = await qmp.execute("__com.vmd_query-guest-cpus")
+            assert isinstance(view, dict)
+            assert (view["present"], view["enabled"], view["online"]) == ("0-3", "0-2", "0-2")
+            await qmp.execute("__com.vmd_set-vcpus", {"target": 1, "job-id": "down"})
+            assert await job_events(listener, "down") == [
+                *SUCCESS,
+                completed("down", 1, "reached", 1, 1),
+                "concluded",
+                "null",
+            ]
+        view = await qmp.execute("__com.vmd_query-guest-cpus")
+        assert isinstance(view, dict)
+        assert (view["enabled"], view["online"]) == ("0", "0")
