@@ -267,6 +267,8 @@ class Model:
             "cpu0-hotplug": False,
             "powerdown": "shutdown",
             "load-percent": 0,
+            "agent": "on",  # the guest agent's policy: its defaults, never changed here
+            "agent-delay-ms": 1000,
         }
 
 
