@@ -86,7 +86,8 @@ async def test_errors_are_qemus(peers: Callable[..., Peer], command: str, typena
 
 
 async def test_migration_capabilities_vmd_keeps(peers: Callable[..., Peer]) -> None:
-    """vmd has QEMU's `events` capability (libvirt switches it on at start) and nothing else."""
+    """vmd lists QEMU's capabilities, all off, honours `events` (libvirt switches it on at start)
+    and refuses by name one it cannot honour, changing nothing."""
     states = {}
     for kind in ("qemu", "vmd"):
         async with qmp_client(peers(kind, "-M", "q35", "-S").socket) as qmp:
@@ -102,7 +103,7 @@ async def test_migration_capabilities_vmd_keeps(peers: Callable[..., Peer]) -> N
                 [c for c in after if c["capability"] == "events"],
             )
             if kind == "vmd":
-                assert before == [{"capability": "events", "state": False}]
+                assert not any(c["state"] for c in before)
                 with pytest.raises(Exception, match="Migration capability 'xbzrle' is not supported by vmd"):
                     await qmp.execute(
                         "migrate-set-capabilities",
