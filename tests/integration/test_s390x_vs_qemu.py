@@ -499,26 +499,30 @@ def test_cpu_model_queries_like_qemu(machine: str) -> None:
 
 
 def test_cont_boots_vmds_guest_where_qemus_firmware_panics() -> None:
-    """QEMU with no boot device: GUEST_PANICKED, SHUTDOWN and exit after `cont`.  vmd's guest
-    boots and runs (the README's differences table)."""
+    """QEMU with no boot device: after `cont` its firmware panics (GUEST_PANICKED, SHUTDOWN) and
+    QEMU exits; now and then (2 of ~10 loaded runs here) it stops answering its monitor instead
+    and never exits.  Either way it runs no guest.  vmd's guest boots and runs, and vmd keeps
+    answering (the README's differences table)."""
     with both("-S", "-smp", "1,maxcpus=2") as (qemu, vmd, qemu_peer, vmd_peer):
         assert vmd.execute("cont") == {"return": {}}
         assert vmd.result("query-status") == {"status": "running", "singlestep": False, "running": True}
         replies: list[Any] = []
         ended: BaseException | None = None
-        try:  # QEMU goes away mid-conversation
+        try:  # QEMU goes away (or goes silent) mid-conversation
             replies.append(qemu.execute("cont"))
             for _ in range(200):
                 replies.append(qemu.result("query-status"))
-        except (EOFError, OSError) as exc:
+        except (EOFError, OSError) as exc:  # socket.timeout is an OSError
             ended = exc
         deadline = time.monotonic() + 30
-        while qemu_peer.alive() and time.monotonic() < deadline:  # a zombie until init reaps it
-            time.sleep(0.05)
+        exited = ended is not None and not isinstance(ended, TimeoutError)
+        while exited and qemu_peer.alive() and time.monotonic() < deadline:
+            time.sleep(0.05)  # a zombie until init reaps it
+        if exited:
+            assert not qemu_peer.alive(), "QEMU closed its monitor but did not exit"
         state = Path(f"/proc/{qemu_peer.pid}/status")
-        assert not qemu_peer.alive(), (
-            f"QEMU's firmware panics and QEMU exits; it did not: replies {replies[-3:]}, conversation "
-            f"ended by {ended!r}, {state.read_text()[:200] if state.exists() else ''}, "
-            f"log: {qemu_peer.log.read_text()[-2000:] if qemu_peer.log.exists() else ''}"
-        )
+        running = {"status": "running", "singlestep": False, "running": True}
+        why = f"replies {replies[-3:]}, {state.read_text()[:200] if state.exists() else ''}"
+        assert ended is not None, f"QEMU's firmware panics: QEMU exits or stops answering; it went on: {why}"
+        assert vmd.result("query-status") == running
         assert vmd_peer.alive()
