@@ -262,7 +262,8 @@ _PACKAGE = (
     ClassProperty("hotpluggable", "bool", settable=False),
     ClassProperty("qom-path", "string", settable=False),
 )
-_X86_PACKAGE_IDS = tuple(
+# The topology ids a package may show (each board's package type takes the ones its slots have).
+_PACKAGE_IDS = tuple(
     ClassProperty(name, "int32", settable=False)
     for name in ("socket-id", "die-id", "core-id", "thread-id", "node-id")
 )
@@ -313,24 +314,24 @@ _FIXED = (
     QomType("isa-serial", "isa-device", properties=_ISA_SERIAL, targets=_X86),
     QomType("cpu-package", "object", abstract=True, properties=_PACKAGE),
     # A board's default (machine.board.BoardCpus): one thread per slot, addressed by socket, core, thread.
-    QomType("thread-cpu-package", "cpu-package", properties=_X86_PACKAGE_IDS[:1] + _X86_PACKAGE_IDS[2:4]),
-    QomType("x86-thread-cpu-package", "cpu-package", properties=_X86_PACKAGE_IDS, targets=_X86),
+    QomType("thread-cpu-package", "cpu-package", properties=_PACKAGE_IDS[:1] + _PACKAGE_IDS[2:4]),
+    QomType("x86-thread-cpu-package", "cpu-package", properties=_PACKAGE_IDS, targets=_X86),
     QomType(
         "s390x-cpu-package", "cpu-package", properties=(ClassProperty("core-id", "int32"),), targets=_S390X
     ),
     QomType(
         "spapr-core-cpu-package",
         "cpu-package",
-        properties=(_X86_PACKAGE_IDS[2], _X86_PACKAGE_IDS[4]),
+        properties=(_PACKAGE_IDS[2], _PACKAGE_IDS[4]),
         targets=_PPC64,
     ),
     QomType(
         "arm-thread-cpu-package",
         "cpu-package",
         properties=(
-            _X86_PACKAGE_IDS[0],
+            _PACKAGE_IDS[0],
             ClassProperty("cluster-id", "int32", settable=False),
-            *_X86_PACKAGE_IDS[2:],
+            *_PACKAGE_IDS[2:],
         ),
         targets=_AARCH64,
     ),
