@@ -65,7 +65,8 @@ async def read_preamble(channel: Channel) -> None:
         raise StreamError(f"the migration stream is version {version}, this vmd reads version {VERSION}")
 
 
-async def read_record(channel: Channel) -> tuple[Kind, bytes]:
+async def read_head(channel: Channel) -> tuple[Kind, int]:
+    """A record's kind and length; its payload is next on the channel."""
     kind, length = RECORD.unpack(await channel.read_exactly(RECORD.size))
     if length > MAX_RECORD:
         raise StreamError(f"a record of {length} bytes is beyond any this vmd writes")
@@ -73,6 +74,11 @@ async def read_record(channel: Channel) -> tuple[Kind, bytes]:
         which = Kind(kind)
     except ValueError:
         raise StreamError(f"unknown record type {kind} in the migration stream") from None
+    return which, length
+
+
+async def read_record(channel: Channel) -> tuple[Kind, bytes]:
+    which, length = await read_head(channel)
     return which, await channel.read_exactly(length) if length else b""
 
 
