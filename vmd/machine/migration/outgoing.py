@@ -68,6 +68,8 @@ class _Pacer:
 async def run_outgoing(manager: MigrationManager, job: Job, address: uris.Address, fd: int | None) -> None:
     vm = manager.vm
     stopped = False
+    for part in vm.sections.values():
+        part.outgoing_began()
     try:
         try:
             job.channel = channel = await uris.connect(address, fd)
@@ -90,6 +92,8 @@ async def run_outgoing(manager: MigrationManager, job: Job, address: uris.Addres
 
 def _give_back(manager: MigrationManager, prior: RunState, stopped: bool) -> None:
     """The migration ended without the target taking over: the source goes on as it was."""
+    for part in manager.vm.sections.values():
+        part.outgoing_ended(completed=False)
     if stopped:
         manager.vm.resume_after_migration(prior)
 
@@ -161,6 +165,8 @@ async def _migrate(manager: MigrationManager, job: Job, channel: Channel) -> boo
     s.downtime_bytes = s.transferred - s.precopy_bytes
     seconds = max((s.end - s.setup_done) / 1000, 1e-6)
     s.pages_per_second = int((s.normal + s.duplicate) / seconds)
+    for part in vm.sections.values():
+        part.outgoing_ended(completed=True)  # the target has them now
     vm.finish_outgoing_migration()
     manager.emit_status(job, St.COMPLETED)
     log.info(
