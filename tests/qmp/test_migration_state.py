@@ -81,7 +81,7 @@ async def test_a_running_resize_job_completes_on_the_target_with_its_events(
         ]
         await dst.execute("device_add", slot_cpu())  # the CPU the job plugged, as libvirt would add it
         await dst.execute("migrate-incoming", {"uri": f"unix:{workdir}/mig.sock"})
-        await src.execute("migrate-set-parameters", {"max-bandwidth": 1 << 20})  # slow: still active below
+        await src.execute("migrate-set-parameters", {"max-bandwidth": 64 << 10})  # slow: still active below
         await src.execute("migrate", {"uri": f"unix:{workdir}/mig.sock"})
         # A new job while the source migrates would change the CPUs the stream's header fixed.
         with pytest.raises(ExecuteError) as caught:
