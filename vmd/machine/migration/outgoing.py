@@ -70,6 +70,9 @@ async def run_outgoing(manager: MigrationManager, job: Job, address: uris.Addres
     stopped = False
     for part in vm.sections.values():
         part.outgoing_began()
+    # The vCPU threads run at normal priority meanwhile, as QEMU's always do: the switchover
+    # waits for each to acknowledge its pause (vmd.machine.vcpus.VcpuHost.normal_priority).
+    normal_until = vm.vcpus.normal_priority()
     try:
         try:
             job.channel = channel = await uris.connect(address, fd)
@@ -86,6 +89,7 @@ async def run_outgoing(manager: MigrationManager, job: Job, address: uris.Addres
         _give_back(manager, job.prior, stopped or vm.runstate.state is RunState.FINISH_MIGRATE)
         manager.emit_status(job, St.FAILED)
     finally:
+        normal_until()
         if job.channel is not None:
             job.channel.close()
 
