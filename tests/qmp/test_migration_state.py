@@ -150,6 +150,35 @@ async def test_a_paused_job_stays_paused_and_a_concluded_one_waits_for_its_dismi
         assert await dst.execute("query-jobs") == []
 
 
+async def test_a_job_cancelled_while_the_source_migrates_ends_there_and_never_reaches_the_target(
+    peers: Callable[..., Peer], workdir: Path
+) -> None:
+    source = peers("vmd", *BASE, "-vmd-guest", "auto-online=off")
+    target = peers("vmd", *BASE, "-incoming", "defer", "-vmd-guest", "auto-online=off")
+    async with qmp_client(source.socket) as src, qmp_client(target.socket) as dst:
+        await src.execute(SET_VCPUS, {"target": 2, "job-id": "grow"})
+        await dst.execute("device_add", slot_cpu())
+        await dst.execute("migrate-incoming", {"uri": f"unix:{workdir}/mig.sock"})
+        await src.execute("migrate-set-parameters", {"max-bandwidth": 64 << 10})
+        listener = EventListener()
+        with src.listen(listener):
+            await src.execute("migrate", {"uri": f"unix:{workdir}/mig.sock"})
+            await src.execute("job-cancel", {"id": "grow"})  # held, yet it takes the verbs
+            assert (await src.execute("query-migrate"))["status"] == "active"
+            assert await job_events(listener, "grow") == [
+                ("JOB_STATUS_CHANGE", "aborting"),
+                (COMPLETED, "cancelled"),
+                ("JOB_STATUS_CHANGE", "concluded"),
+                ("JOB_STATUS_CHANGE", "null"),
+            ]
+        await src.execute("migrate-set-parameters", {"max-bandwidth": 128 << 20})
+        assert (await wait_done(src))["status"] == "completed"
+        assert (await wait_done(dst))["status"] == "completed"
+        assert await dst.execute("query-jobs") == []
+        # The CPU it plugged stays (cancelling keeps what was done), offline as the guest left it.
+        assert (await dst.execute("__com.vmd_query-guest-cpus"))["present"] == "0-1"
+
+
 async def test_a_job_held_by_a_failed_migration_goes_on_on_the_source(
     peers: Callable[..., Peer], workdir: Path
 ) -> None:
