@@ -306,6 +306,26 @@ class GuestRam:
         return digest.hexdigest()
 
 
+class PageDecoder:
+    """The target's side of :class:`PageEncoder`: records fed in pieces as they come off the
+    channel, cut anywhere, page bytes copied straight into guest RAM.  Everything in C: no
+    per-page Python, no copy of a record before it is decoded.  No vCPU may run meanwhile."""
+
+    def __init__(self, ram: GuestRam) -> None:
+        self._ram = ram
+        self._state: Any = _ffi.new("uint64_t[4]")
+
+    def feed(self, piece: bytes | bytearray | memoryview) -> None:
+        raw = _ffi.from_buffer(piece)
+        if int(_lib.vmd_ram_decode_stream(self._ram._ptr, self._state, raw, len(raw))):
+            raise ValueError("a page record names a page outside guest RAM")
+
+    @property
+    def whole(self) -> bool:
+        """No record is cut (a RAM record of the stream must end with its last page)."""
+        return int(self._state[0]) == 0 and int(self._state[2]) == 0
+
+
 @dataclass(slots=True)
 class PageCounts:
     zero: int = 0  # pages sent as a marker (QEMU's "duplicate")

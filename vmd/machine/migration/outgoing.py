@@ -68,6 +68,11 @@ class _Pacer:
 async def run_outgoing(manager: MigrationManager, job: Job, address: uris.Address, fd: int | None) -> None:
     vm = manager.vm
     stopped = False
+    for part in vm.sections.values():
+        part.outgoing_began()
+    # The vCPU threads run at normal priority meanwhile, as QEMU's always do: the switchover
+    # waits for each to acknowledge its pause (vmd.machine.vcpus.VcpuHost.normal_priority).
+    normal_until = vm.vcpus.normal_priority()
     try:
         try:
             job.channel = channel = await uris.connect(address, fd)
@@ -84,12 +89,15 @@ async def run_outgoing(manager: MigrationManager, job: Job, address: uris.Addres
         _give_back(manager, job.prior, stopped or vm.runstate.state is RunState.FINISH_MIGRATE)
         manager.emit_status(job, St.FAILED)
     finally:
+        normal_until()
         if job.channel is not None:
             job.channel.close()
 
 
 def _give_back(manager: MigrationManager, prior: RunState, stopped: bool) -> None:
     """The migration ended without the target taking over: the source goes on as it was."""
+    for part in manager.vm.sections.values():
+        part.outgoing_ended(completed=False)
     if stopped:
         manager.vm.resume_after_migration(prior)
 
@@ -161,6 +169,8 @@ async def _migrate(manager: MigrationManager, job: Job, channel: Channel) -> boo
     s.downtime_bytes = s.transferred - s.precopy_bytes
     seconds = max((s.end - s.setup_done) / 1000, 1e-6)
     s.pages_per_second = int((s.normal + s.duplicate) / seconds)
+    for part in vm.sections.values():
+        part.outgoing_ended(completed=True)  # the target has them now
     vm.finish_outgoing_migration()
     manager.emit_status(job, St.COMPLETED)
     log.info(
