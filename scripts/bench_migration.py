@@ -8,9 +8,9 @@ migrates to it with QEMU's defaults (max-bandwidth 128 MiB/s, downtime-limit 300
 source's `query-migrate` at `completed` gives the figures: total time, downtime, bytes sent
 (`ram.transferred`) and passes (`ram.dirty-sync-count`).  Median of the runs.
 
-The busy guests: QEMU boots a 512-byte boot sector (real mode, `rep stosw` over 0x10000-0x8ffff,
-forever) from a raw -drive; vmd runs a vmd-ISA image (-bios) that stores to every 512-byte block
-of 1 MiB..1.5 MiB, forever.  Both dirty the same 128 pages as fast as they can.
+The busy guests (tests/busy_guests.py): QEMU boots a boot sector (real mode, `rep stosw` over
+0x10000-0x8ffff, forever) from a raw -drive; vmd runs a vmd-ISA image (-bios) that stores to
+every 512-byte block of 1 MiB..1.5 MiB, forever.  Both dirty the same 128 pages as fast as they can.
 
 With --libvirt (root; run it under `flock /tmp/vmd-libvirt.lock`), it also times `virsh save`
 and `virsh restore` of a 128 MiB domain whose <emulator> is QEMU, then vmd (libvirt's whole
@@ -41,41 +41,20 @@ sys.path.insert(0, str(REPO))
 
 from qemu.qmp import QMPClient  # noqa: E402
 
+from tests.busy_guests import qemu_busy_disk, vmd_busy_bios  # noqa: E402
 from tests.peers import Peer, short_tmpdir, start_peer  # noqa: E402
-from vmd.firmware.asm import assemble  # noqa: E402
 
 SIZES = {"256 MiB": 256, "1 GiB": 1024}
 BASE = ("-M", "q35", "-smp", "1,maxcpus=4")
 TIMEOUT = 300.0
-
-# x86 real mode: cli; xor ax,ax; outer: mov bx,0x1000; seg: mov es,bx; xor di,di; mov cx,0x8000;
-# inc ax; rep stosw; add bx,0x1000; cmp bx,0x9000; jne seg; jmp outer
-BOOT_SECTOR = bytes.fromhex("fa31c0bb00108ec331ffb9008040f3ab81c3001081fb009075ecebe7")
-
-VMD_BUSY = """
-    li r1, 0
-again:
-    addi r1, r1, 1
-    li r2, 0x100000
-    li r3, 0x180000
-block:
-    st64 r1, [r2]
-    addi r2, r2, 512
-    bltu r2, r3, block
-    jmp again
-"""
 
 
 def guest_args(kind: str, busy: bool, workdir: Path) -> tuple[str, ...]:
     if not busy:
         return ()
     if kind == "qemu":
-        image = workdir / "busy.img"
-        image.write_bytes(BOOT_SECTOR.ljust(510, b"\0") + b"\x55\xaa")
-        return ("-drive", f"file={image},format=raw,if=ide")
-    image = workdir / "busy.bin"
-    image.write_bytes(assemble(VMD_BUSY, base=0x1000).image)
-    return ("-bios", str(image))
+        return ("-drive", f"file={qemu_busy_disk(workdir)},format=raw,if=ide")
+    return ("-bios", str(vmd_busy_bios(workdir)))
 
 
 async def one_migration(kind: str, mib: int, busy: bool) -> dict[str, Any]:
