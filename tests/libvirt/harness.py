@@ -113,6 +113,7 @@ def domain_xml(
     current: int = 1,
     extra_args: Sequence[str] = (),
     devices: str = "",
+    memory_mib: int = 128,
 ) -> str:
     """The contract's domain: q35, one socket per vCPU, vCPU 0 fixed and the others hot-pluggable.
     `extra_args` go on the emulator's command line (libvirt's qemu:commandline); `devices` is
@@ -127,7 +128,7 @@ def domain_xml(
     return f"""\
 <domain type='qemu' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>
   <name>{name}</name>
-  <memory unit='MiB'>128</memory>
+  <memory unit='MiB'>{memory_mib}</memory>
   <vcpu placement='static' current='{current}'>{maxvcpus}</vcpu>
   <vcpus>{"".join(vcpus)}</vcpus>
   <os><type arch='x86_64' machine='q35'>hvm</type></os>
