@@ -440,6 +440,9 @@ class PeerLibvirt(Libvirt):
         return self.dirs["run"] / "qemu"
 
     def start(self) -> None:
+        for tool in ("unshare", "mount"):  # util-linux and mount: on every Debian (essential)
+            if shutil.which(tool) is None:
+                raise LibvirtError(f"the second libvirtd needs {tool}, which is not installed")
         for path in self.dirs.values():
             path.mkdir(parents=True, exist_ok=True)
         self._conf.write_text(
