@@ -1,9 +1,10 @@
 """libvirt 9.0 live-migrates vmd domains between two libvirtds on this host (`virsh migrate
 --live`, vmd the <emulator> on both sides): after `setvcpus 3 --live` the destination ends with the
-same vCPUs in the same slots (libvirt plugs them into the `-incoming defer` emulator); a paused
-domain arrives paused with its RAM bit for bit; during a slow migration `domjobinfo` reports the
-job, `setvcpus` gets libvirt's own lock timeout and changes nothing, `domjobabort` leaves the
-source running as it was and tears the destination down; libvirt refuses a migration to itself."""
+same vCPUs in the same slots (libvirt plugs them into the `-incoming defer` emulator), whatever
+order they were plugged in; a paused domain arrives paused with its RAM bit for bit; during a
+slow migration `domjobinfo` reports the job, `setvcpus` gets libvirt's own lock timeout and
+changes nothing, `domjobabort` leaves the source running as it was and tears the destination
+down; libvirt refuses a migration to itself."""
 
 from __future__ import annotations
 
@@ -35,6 +36,11 @@ def _ram(libvirt: Libvirt, name: str) -> dict[str, object]:
 def _plugged(libvirt: Libvirt, name: str) -> dict[int, str]:
     slots = libvirt.monitor(name, "query-hotpluggable-cpus")
     return {slot["props"]["socket-id"]: slot["qom-path"] for slot in slots if "qom-path" in slot}
+
+
+def _sockets_in_order(libvirt: Libvirt, name: str) -> list[int]:
+    """The vCPUs' sockets in query-cpus-fast's order (cpu-index, i.e. creation)."""
+    return [cpu["props"]["socket-id"] for cpu in libvirt.monitor(name, "query-cpus-fast")]
 
 
 def _online(libvirt: Libvirt, name: str) -> str:
@@ -143,6 +149,29 @@ def test_live_migration_after_setvcpus(
     wait_until(lambda: _online(peer, name) == "0-3", TIMEOUT, "vCPU 3 online")
     peer.virsh("setvcpus", name, "2", "--live")
     assert peer.vcpucount_live(name) == 2
+
+
+def test_plug_order_does_not_matter(
+    libvirt: Libvirt, peer: PeerLibvirt, domains: Domain, arrived: list[str]
+) -> None:
+    """vCPU 3 plugged before vCPU 1: libvirt plugs them into the destination in that order (the
+    XML's `order`), and each lands in its own slot."""
+    name = domains.start(prefix="vmd-lm")
+    arrived.append(name)
+    libvirt.virsh("setvcpu", name, "3", "--enable", "--live")
+    libvirt.virsh("setvcpu", name, "1", "--enable", "--live")
+    wait_until(lambda: _online(libvirt, name) == "0-1,3", TIMEOUT, "vCPUs 1 and 3 online")
+    source_order = _sockets_in_order(libvirt, name)
+    assert source_order == [0, 3, 1]  # creation order
+    code, err = _migrate(libvirt, peer, name).wait()
+    assert code == 0, err
+    assert _plugged(peer, name) == {
+        0: "/machine/unattached/device[0]",
+        1: "/machine/peripheral/vcpu1",
+        3: "/machine/peripheral/vcpu3",
+    }
+    assert _sockets_in_order(peer, name) == source_order
+    assert _online(peer, name) == "0-1,3"
 
 
 def test_paused_domain_arrives_paused_with_its_ram(
