@@ -372,14 +372,13 @@ class PageEncoder:
         self._written = _ffi.NULL  # a pass is over: from now on every page sent is read
         return int(_lib.vmd_ram_dirty_sync(self._ram._ptr, self._map))
 
-    def next_chunk(self) -> memoryview | None:
+    def next_chunk(self, most: int | None = None) -> memoryview | None:
         """The records of the next pages to send (valid until the next call), None when none is
-        left.  Encoding releases the GIL."""
+        left; `most` bytes at most (at least one record) if given.  Encoding releases the GIL."""
         self._counts[0] = self._counts[1] = 0
         ram, counts = self._ram._ptr, self._counts
-        used = int(
-            _lib.vmd_ram_encode(ram, self._map, self._cursor, self._buf, self._cap, counts, self._written)
-        )
+        cap = self._cap if most is None else min(self._cap, max(most, self.RECORD_BYTES))
+        used = int(_lib.vmd_ram_encode(ram, self._map, self._cursor, self._buf, cap, counts, self._written))
         self.counts.zero += int(self._counts[0])
         self.counts.normal += int(self._counts[1])
         if used == 0:

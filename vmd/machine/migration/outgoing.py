@@ -58,6 +58,14 @@ class _Pacer:
         self._at = now
         return limit
 
+    def window_bytes(self) -> int | None:
+        """What one window may send at the current limit, if that is less than a whole chunk: a
+        slow migration then sends (and counts off `remaining`) a little at a time, as QEMU does,
+        instead of a chunk at once and then nothing for seconds."""
+        limit = self._manager.settings.max_bandwidth
+        most = int(limit * WINDOW)
+        return most if limit and most < CHUNK else None
+
     async def spent(self, count: int) -> None:
         self._pay()
         self._debt += count
@@ -199,7 +207,8 @@ async def _send_pages(channel: Channel, job: Job, encoder: PageEncoder, pacer: _
     inline = s.remaining_pages <= INLINE_PAGES
     while True:
         zero, normal = encoder.counts.zero, encoder.counts.normal
-        chunk = encoder.next_chunk() if inline else await asyncio.to_thread(encoder.next_chunk)
+        most = pacer.window_bytes() if pacer is not None else None
+        chunk = encoder.next_chunk(most) if inline else await asyncio.to_thread(encoder.next_chunk, most)
         if chunk is None:
             return sent
         s.duplicate += encoder.counts.zero - zero
