@@ -31,8 +31,9 @@ Work = tuple[Callable[..., None], tuple[Any, ...]]
 class Spare:
     """A started thread waiting for its work."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, prepare: Callable[[], None] | None = None) -> None:
         self._work: queue.SimpleQueue[Work | None] = queue.SimpleQueue()
+        self._prepare = prepare
         self.thread = threading.Thread(target=self._main, name=name, daemon=True)
 
     @property
@@ -51,6 +52,11 @@ class Spare:
         self._work.put(None)
 
     def _main(self) -> None:
+        if self._prepare is not None:
+            try:
+                self._prepare()
+            except Exception:
+                log.exception("a spare thread's preparation failed")
         item = self._work.get()
         if item is not None:
             work, args = item
@@ -58,8 +64,11 @@ class Spare:
 
 
 class SpareThreads:
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, prepare: Callable[[], None] | None = None) -> None:
+        """Spares named `name`; each runs `prepare()` on itself once started, before any work
+        (what every thread of the owner's does first, done ahead)."""
         self.name = name
+        self._prepare = prepare
         self._lock = threading.Lock()
         self._ready: collections.deque[Spare] = collections.deque()
         self._target = 0
@@ -125,7 +134,7 @@ class SpareThreads:
         with self._lock:
             if self._closed or len(self._ready) >= self._target:
                 return False
-        spare = Spare(self.name)
+        spare = Spare(self.name, self._prepare)
         try:
             spare.thread.start()  # waits until it ran: this thread can afford that
         except RuntimeError:
