@@ -765,7 +765,10 @@ uint32_t vmd_engine_pause_all(vmd_engine *e)
         if (atomic_exchange(&c->owed, 1))
             atomic_fetch_sub(&e->outstanding, 1);  /* already owed by an earlier pause */
         request(c, REQ_PAUSE, 0);
-        if (quiescent(atomic_load(&c->state)))
+        uint32_t s = atomic_load(&c->state);
+        if (s == VMD_STATE_HALTED)
+            wake_if(c, 1u << VMD_STATE_HALTED);  /* it acknowledges itself, staying halted (op_hlt) */
+        else if (quiescent(s))
             ack_pause(c);  /* it will re-read req before running: ack on its behalf */
         else
             boost_for_pause(c);
@@ -1376,12 +1379,20 @@ op_hlt:
             if (q & (REQ_STOP | REQ_KICK | REQ_RESET))
                 break;
             /* A pause leaves a halted vCPU halted: its acknowledgement was given as it halted
-             * (or on its behalf), so it must not change after that, when STOP may be out
+             * (or below), so it must not change after that, when STOP may be out
              * already (leaving HLT to park flipped `blocking` and the halt time after STOP).
              * An interrupt that comes during the pause is taken once the pause is over
              * (resume_all wakes it). */
             if (!(q & REQ_PAUSE) && atomic_load(&c->irq))
                 break;
+            /* The pause of a halted vCPU is acknowledged here, by the vCPU, halted: only the thread
+             * knows whether it is still in HLT or already on its way out (it saw an interrupt, not
+             * yet the pause, and shows HALTED until it stored RUNNING below).  Acknowledged on its
+             * behalf by the VMM in that moment, it changed its halt time and `blocking` after the
+             * pause had completed, after STOP (the flake of test_powerdown).  On its way out, the
+             * vCPU acknowledges as it parks, after those changes. */
+            if ((q & REQ_PAUSE) && atomic_load(&c->owed))
+                ack_pause(c);
             futex_wait(&c->wake, seq, NULL);
         }
         atomic_store_explicit(&c->st_halt_since, 0, memory_order_relaxed);
