@@ -192,6 +192,11 @@ uint64_t vmd_vcpu_steps_left(const vmd_vcpu *c);
 uint64_t vmd_vcpu_context_size(void);
 /* Name a thread of this process (writes /proc/self/task/<tid>/comm): 0 or -errno. */
 int vmd_thread_set_name(int32_t tid, const char *name);
+/* Ask for a scheduler time slice of `ns` for thread `tid` (0: the caller), keeping its policy
+ * (SCHED_OTHER) and nice value: on Linux 6.12 and later a thread with a short slice preempts a
+ * running one with a longer slice when it wakes.  0 or -errno (-EINVAL on older kernels, which
+ * have no such setting, or out of the kernel's 0.1-100 ms range). */
+int vmd_thread_set_slice(int32_t tid, uint64_t ns);
 
 /* vCPU thread side. */
 /* Once, first thing on the vCPU thread: names it "vcpu<index>", blocks

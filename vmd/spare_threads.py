@@ -20,19 +20,27 @@ import contextlib
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 log = logging.getLogger(__name__)
 
 Work = tuple[Callable[..., None], tuple[Any, ...]]
+# After a spare is taken, the pool waits this long before it starts the next thread: the request
+# that took the spare (a device_add) is still being served on the event loop, and a thread start
+# (the new thread's first Python code, its preparation) competes with it for the GIL, which the
+# loop gives up at every system call and may then wait milliseconds to get back.  Measured with
+# back-to-back device_adds on a loaded host: reply p50 1.05 ms -> 0.74 ms, p99 5-11 ms -> 3.5-5 ms.
+REFILL_DELAY = 0.003
 
 
 class Spare:
     """A started thread waiting for its work."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, prepare: Callable[[], None] | None = None) -> None:
         self._work: queue.SimpleQueue[Work | None] = queue.SimpleQueue()
+        self._prepare = prepare
         self.thread = threading.Thread(target=self._main, name=name, daemon=True)
 
     @property
@@ -51,6 +59,11 @@ class Spare:
         self._work.put(None)
 
     def _main(self) -> None:
+        if self._prepare is not None:
+            try:
+                self._prepare()
+            except Exception:
+                log.exception("a spare thread's preparation failed")
         item = self._work.get()
         if item is not None:
             work, args = item
@@ -58,13 +71,16 @@ class Spare:
 
 
 class SpareThreads:
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, prepare: Callable[[], None] | None = None) -> None:
+        """Spares named `name`; each runs `prepare()` on itself once started, before any work
+        (what every thread of the owner's does first, done ahead)."""
         self.name = name
+        self._prepare = prepare
         self._lock = threading.Lock()
         self._ready: collections.deque[Spare] = collections.deque()
         self._target = 0
         self._closed = False
-        self._wake: queue.SimpleQueue[bool] = queue.SimpleQueue()
+        self._wake: queue.SimpleQueue[float | None] = queue.SimpleQueue()  # a delay, or None: end
         self._starter: threading.Thread | None = None
 
     def keep(self, count: int) -> None:
@@ -79,14 +95,14 @@ class SpareThreads:
             self._starter = threading.Thread(target=self._starter_main, name=self.name, daemon=True)
             self._starter.start()
         if self._starter is not None:
-            self._wake.put(True)
+            self._wake.put(0.0)
 
     def take(self) -> Spare | None:
         """A ready spare, or None (then start a thread the usual way).  The pool refills itself."""
         with self._lock:
             spare = self._ready.popleft() if self._ready else None
         if spare is not None:
-            self._wake.put(True)
+            self._wake.put(REFILL_DELAY)
         return spare
 
     def ready(self) -> int:
@@ -98,13 +114,15 @@ class SpareThreads:
         with self._lock:
             self._closed = True
         if self._starter is not None:
-            self._wake.put(False)
+            self._wake.put(None)
             self._starter.join()  # it ends the spares first
 
     def _starter_main(self) -> None:
         # Threads inherit their creator's OS name: the spares get the pool's name from birth.
         set_os_name(threading.get_native_id(), self.name)
-        while self._wake.get():
+        while (delay := self._wake.get()) is not None:
+            if delay:
+                time.sleep(delay)  # a close meanwhile is seen below
             self._trim()
             while self._fill_one():
                 pass
@@ -125,7 +143,7 @@ class SpareThreads:
         with self._lock:
             if self._closed or len(self._ready) >= self._target:
                 return False
-        spare = Spare(self.name)
+        spare = Spare(self.name, self._prepare)
         try:
             spare.thread.start()  # waits until it ran: this thread can afford that
         except RuntimeError:

@@ -52,12 +52,14 @@ import importlib
 import logging
 import os
 import threading
+import time
 import weakref
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, Final
 
+from vmd import vcpu_cgroup
 from vmd.spare_threads import SpareThreads
 
 log = logging.getLogger(__name__)
@@ -418,7 +420,10 @@ class VcpuEngine:
         on_fault: FaultHandler,
         on_stopped: StoppedHandler | None = None,
         max_vcpus: int = DEFAULT_MAX_VCPUS,
+        own_cgroup: bool = False,
     ) -> None:
+        """`own_cgroup`: put the vCPU threads in a CPU cgroup of their own where the process may
+        (vmd.vcpu_cgroup): the daemon does, so that busy vCPUs never delay its event loop."""
         if not 0 <= entry < ram.size_bytes or entry % 8:
             raise ValueError(f"entry point {entry:#x} is not an aligned address in guest RAM")
         ptr = _lib.vmd_engine_new(ram._ptr, max_vcpus)
@@ -436,7 +441,9 @@ class VcpuEngine:
         self._closed = False
         self._waiters: list[tuple[Callable[[], bool], asyncio.Future[None]]] = []
         self._reader_loop: asyncio.AbstractEventLoop | None = None
-        self._spares = SpareThreads("spare-vcpu")
+        self._cgroup = vcpu_cgroup.create() if own_cgroup else None
+        prepare = None if self._cgroup is None else self._cgroup.adopt_current
+        self._spares = SpareThreads("spare-vcpu", prepare)
         _engines.add(self)
 
     # -- properties ---------------------------------------------------------------------------
@@ -556,6 +563,12 @@ class VcpuEngine:
         await self._until(lambda: all(_lib.vmd_vcpu_exited(s.ctx) for s in slots))
         for slot in slots:
             self._retire(slot)
+        if self._cgroup is not None:
+            delay, waited = 50e-6, 0.0
+            while not self._cgroup.remove() and waited < 2.0:  # exiting threads are in it a moment
+                await asyncio.sleep(delay)
+                waited += delay
+                delay = min(delay * 2, 0.01)
 
     def close_blocking(self, timeout: float | None = None) -> None:
         """:meth:`close` for callers without an event loop; threads that do not
@@ -570,6 +583,10 @@ class VcpuEngine:
                 self._retire(slot)
             else:
                 log.error("vCPU %d did not stop within %s s; its thread is left running", slot.index, timeout)
+        if self._cgroup is not None:
+            deadline = time.monotonic() + 2.0
+            while not self._cgroup.remove() and time.monotonic() < deadline:
+                time.sleep(0.001)
 
     # -- run control --------------------------------------------------------------------------
 
@@ -580,13 +597,18 @@ class VcpuEngine:
         acknowledgements are awaited together.  Halted vCPUs are not woken.
         Afterwards no guest instruction executes until :meth:`resume_all`.
         Wrap in ``asyncio.timeout()`` to bound the wait."""
-        if int(_lib.vmd_engine_pause_all(self._eng)) == 0:
-            return
-        await self._until(lambda: int(_lib.vmd_engine_pause_outstanding(self._eng)) == 0)
+        self._favour_parking(True)
+        try:
+            if int(_lib.vmd_engine_pause_all(self._eng)) == 0:
+                return
+            await self._until(lambda: int(_lib.vmd_engine_pause_outstanding(self._eng)) == 0)
+        finally:
+            self._favour_parking(False)
 
     def request_pause_all(self) -> None:
         """Phase one of :meth:`pause_all` only; complete it with :meth:`wait_paused`
         (e.g. ``await asyncio.to_thread(engine.wait_paused, 5.0)``) or :meth:`pause_all`."""
+        self._favour_parking(True)  # until pause_all or resume_all
         _lib.vmd_engine_pause_all(self._eng)
 
     def pause_all_blocking(self, timeout: float | None = None) -> None:
@@ -597,6 +619,7 @@ class VcpuEngine:
 
     def resume_all(self) -> None:
         """Let every vCPU run again (a pause-all still waiting completes)."""
+        self._favour_parking(False)
         _lib.vmd_engine_resume_all(self._eng)
 
     def wait_paused(self, timeout: float | None = None) -> bool:
@@ -767,6 +790,10 @@ class VcpuEngine:
 
     # -- internals ----------------------------------------------------------------------------
 
+    def _favour_parking(self, on: bool) -> None:
+        if self._cgroup is not None:
+            self._cgroup.favour(on)
+
     def _context(self, index: int) -> Any:
         if not 0 <= index < self._max:
             raise VcpuError(f"vCPU index {index} is out of range 0..{self._max - 1}")
@@ -839,6 +866,8 @@ class VcpuEngine:
 
     def _vcpu_main(self, index: int, ctx: Any) -> None:
         try:
+            if self._cgroup is not None:
+                self._cgroup.adopt_current()  # a spare did already
             rc = int(_lib.vmd_vcpu_thread_enter(ctx))
             if rc:
                 raise OSError(-rc, f"vCPU {index}: cannot enter its context")
@@ -898,6 +927,12 @@ class VcpuEngine:
         for done, fut in self._waiters:
             if not fut.done() and done():
                 fut.set_result(None)
+
+
+def set_thread_slice(ns: int, tid: int = 0) -> int:
+    """Ask for an `ns` scheduler slice for thread `tid` (0: the calling one); 0 or -errno (older
+    kernels have no such setting).  See ``vmd_thread_set_slice`` in native/vcpu.h."""
+    return int(_lib.vmd_thread_set_slice(tid, ns))
 
 
 def _ns(timeout: float | None) -> int:

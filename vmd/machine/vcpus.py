@@ -22,7 +22,7 @@ from typing import Final
 from vmd.devices.ports import PortBus
 from vmd.firmware import standard as fw
 from vmd.machine.user_objects import MemoryBackend, ObjectError, open_backing_file
-from vmd.vcpu import FaultInfo, GuestRam, VcpuEngine, VcpuStats
+from vmd.vcpu import FaultInfo, GuestRam, VcpuEngine, VcpuStats, set_thread_slice
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +34,19 @@ MAX_IMAGE_BYTES: Final = fw.ONLINE_MASK - fw.FIRMWARE_BASE
 # to start (vmd.spare_threads): enough for a plug and the next one while the pool refills.
 SPARE_VCPU_THREADS: Final = 2
 STATS_PERIOD: Final = 0.1  # seconds: how old the counters query-stats reads may be
+# The event loop thread's scheduler slice, the kernel's shortest: under EEVDF (Linux 6.12 and later)
+# a waking thread with a shorter slice than the running one preempts it, where with the default
+# (0.75 ms scaled up with the CPU count) it would wait for the running thread's slice to end.  On a
+# loaded host that took query-status under a busy guest from p50 3.6 ms to 0.06 ms.
+LOOP_SLICE_NS: Final = 100_000
+
+
+def favour_the_loop_thread() -> None:
+    """On the thread that runs the event loop: the shortest slice, so a request wakes it at once.
+    Best effort (an older kernel, or a thread moved to another policy, keeps what it has)."""
+    rc = set_thread_slice(LOOP_SLICE_NS)
+    if rc:
+        log.debug("the event loop keeps the default scheduler slice (%s)", os.strerror(-rc))
 
 
 class LoopHandoff:
@@ -89,7 +102,12 @@ class VcpuHost:
         self._handoff = handoff
         self._publisher: asyncio.TimerHandle | None = None
         self.engine = VcpuEngine(
-            self.ram, entry=entry, on_io=bus.io, on_fault=self._fault_on_vcpu_thread, max_vcpus=max_vcpus
+            self.ram,
+            entry=entry,
+            on_io=bus.io,
+            on_fault=self._fault_on_vcpu_thread,
+            max_vcpus=max_vcpus,
+            own_cgroup=True,  # busy vCPUs must not delay the event loop (vmd.vcpu_cgroup)
         )
         self.engine.request_pause_all()
 
