@@ -193,6 +193,11 @@ FaultHandler = Callable[[int, FaultInfo], None]
 StoppedHandler = Callable[[int], None]
 
 
+def _set_thread_name(tid: int, name: str) -> None:
+    """Name an OS thread of this process (cosmetic: a thread gone already is no error)."""
+    _lib.vmd_thread_set_name(tid, name.encode())
+
+
 def _check(rc: int, what: str) -> None:
     if rc == -_ERANGE:
         raise ValueError(f"{what}: outside guest RAM")
@@ -417,7 +422,7 @@ class VcpuEngine:
         self._closed = False
         self._waiters: list[tuple[Callable[[], bool], asyncio.Future[None]]] = []
         self._reader_loop: asyncio.AbstractEventLoop | None = None
-        self._spares = SpareThreads("spare-vcpu")
+        self._spares = SpareThreads("spare-vcpu", _set_thread_name)
         _engines.add(self)
 
     # -- properties ---------------------------------------------------------------------------
@@ -448,6 +453,10 @@ class VcpuEngine:
         """Indices with a vCPU thread (plugged), in index order."""
         return sorted(self._present)
 
+    def present_count(self) -> int:
+        """How many vCPUs have a thread (plugged)."""
+        return len(self._present)
+
     def parked(self) -> list[int]:
         """Indices whose context exists but has no thread (unplugged)."""
         return sorted(i for i in self._contexts if i not in self._present)
@@ -470,7 +479,7 @@ class VcpuEngine:
         spare = self._spares.take()
         if spare is not None:  # a thread that runs already: nothing to wait for
             self._present[index] = _Slot(index, ctx, spare.thread)
-            spare.run(f"vcpu{index}", self._vcpu_main, index, ctx)
+            spare.run(f"vcpu{index}", self._vcpu_main, index, ctx, namer=_set_thread_name)
             return
         thread = threading.Thread(target=self._vcpu_main, args=(index, ctx), name=f"vcpu{index}", daemon=True)
         slot = _Slot(index, ctx, thread)

@@ -124,7 +124,9 @@ class CpuManager:
         self._emit = emit
         self.boot_cpus = boot_cpus
         self.record = HotplugRecord()
-        self.vcpus.spares = max(self.vcpus.spares, slots.layout.vcpus_per_slot)
+        # Two plugs' worth of started threads: back-to-back plugs of pseries cores of 8 threads
+        # would otherwise find the pool half refilled and wait for new threads to run.
+        self.vcpus.spares = max(self.vcpus.spares, 2 * slots.layout.vcpus_per_slot)
         self.objects: dict[int, CpuObject] = {}  # by slot
         # Ejected CPUs whose threads are still being joined: their slots are not free yet.
         self._releases: dict[int, asyncio.Task[None]] = {}

@@ -179,14 +179,14 @@ class VcpuHost:
         """Stop and join vCPU `index`'s thread; its context stays parked for the next plug."""
         await self.engine.stop(index)
 
-    # Threads to keep ahead: enough for one plug of the board's largest unit (a pseries core of
-    # 8 threads), at least SPARE_VCPU_THREADS (the CPU manager sets it from the slot layout).
+    # Threads to keep ahead: enough for two plugs of the board's unit (pseries cores of 8
+    # threads: 16), at least SPARE_VCPU_THREADS (the CPU manager sets it from the slot layout).
     spares: int = SPARE_VCPU_THREADS
 
     def keep_spares(self) -> None:
         """Keep threads started ahead for the free slots' vCPUs (called once the boot CPUs are
         there, and after each plug and unplug)."""
-        free = self.engine.max_vcpus - len(self.engine.present())
+        free = self.engine.max_vcpus - self.engine.present_count()  # each plug: not a sorted list
         self.engine.keep_spare_threads(min(self.spares, free))
 
     async def close(self) -> None:
