@@ -12,9 +12,11 @@ owner sets the target (:meth:`SpareThreads.keep`), takes spares from the thread 
 closes the pool, which ends and joins every thread that never got work.  A spare that got work is
 the owner's thread from then on: it ends when its work returns, and the owner joins it.
 
-Taking spares wakes the starter once however many are taken in a row (a pseries core takes eight):
-each wake-up is a thread switch the owner pays for.  The owner may give a cheaper way to set an OS
-thread name (vmd's engine does it in C, a quarter of the cost of Python's file objects).
+Taking spares wakes the starter once however many are taken in a row (a pseries core takes eight),
+and the owner may hold that wake-up until its batch is done: each wake-up is a thread switch the
+owner pays for, and the starter's new threads want the GIL while the owner works.  The owner may
+give a cheaper way to set an OS thread name (vmd's engine does it in C, a quarter of the cost of
+Python's file objects).
 """
 
 from __future__ import annotations
@@ -48,8 +50,16 @@ class Spare:
 
     def run(self, name: str, work: Callable[..., None], *args: Any, namer: Namer | None = None) -> None:
         """Run `work(*args)` on this thread, named `name` from now on (OS name too, by `namer`)."""
+        self.rename(name, namer)
+        self.hand(work, *args)
+
+    def rename(self, name: str, namer: Namer | None = None) -> None:
+        """Name this thread `name` (Python and OS names) before it gets its work."""
         self.thread.name = name
         (set_os_name if namer is None else namer)(self.native_id, name)
+
+    def hand(self, work: Callable[..., None], *args: Any) -> None:
+        """Run `work(*args)` on this thread now: it wakes (and wants the GIL) at once."""
         self._work.put((work, args))
 
     def retire(self) -> None:
@@ -72,6 +82,7 @@ class SpareThreads:
         self._closed = False
         self._wake: queue.SimpleQueue[bool] = queue.SimpleQueue()
         self._woken = False  # a wake-up is queued that the starter has not taken yet
+        self._short = False  # spares were taken since the last wake-up
         self._starter: threading.Thread | None = None
 
     def keep(self, count: int) -> None:
@@ -88,15 +99,25 @@ class SpareThreads:
         if self._starter is not None:
             self._wake.put(True)
 
-    def take(self) -> Spare | None:
-        """A ready spare, or None (then start a thread the usual way).  The pool refills itself."""
+    def take(self, refill: bool = True) -> Spare | None:
+        """A ready spare, or None (then start a thread the usual way).  The pool refills itself,
+        or, with `refill` false, once the owner calls :meth:`refill` (after a batch of takes: the
+        starter's new threads want the GIL, and would take turns in the middle of the batch)."""
         with self._lock:
             spare = self._ready.popleft() if self._ready else None
-            wake = spare is not None and not self._woken
+            self._short = self._short or spare is not None
+        if refill:
+            self.refill()
+        return spare
+
+    def refill(self) -> None:
+        """Wake the starter to replace the spares taken (once, however many were)."""
+        with self._lock:
+            wake = self._short and not self._woken
             self._woken = self._woken or wake
+            self._short = False
         if wake:
             self._wake.put(True)
-        return spare
 
     def ready(self) -> int:
         with self._lock:

@@ -58,7 +58,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, Final
 
-from vmd.spare_threads import SpareThreads
+from vmd.spare_threads import Spare, SpareThreads
 
 log = logging.getLogger(__name__)
 
@@ -468,6 +468,27 @@ class VcpuEngine:
 
         The vCPU starts at the engine's entry point with zeroed registers; if
         the engine is paused it starts paused."""
+        self.start_many((index,))
+
+    def start_many(self, indices: Iterable[int]) -> None:
+        """:meth:`start` of each of `indices` (a core's threads), in order.  The threads that
+        were spares get their work only once every one is plugged and named: a woken thread
+        wants the GIL at once, and each of its turns would be a thread switch in the middle of
+        the plug.  If one cannot start, the ones before it are started (and stay so)."""
+        woken: list[tuple[Spare, int, Any]] = []
+        try:
+            for index in indices:
+                handed = self._start(index)
+                if handed is not None:
+                    woken.append(handed)
+        finally:
+            for spare, index, ctx in woken:
+                spare.hand(self._vcpu_main, index, ctx)
+            self._spares.refill()
+
+    def _start(self, index: int) -> tuple[Spare, int, Any] | None:
+        """Plug `index`: on a spare (returned, named, still to be handed its work) or on a new
+        thread (started, None)."""
         if self._closed:
             raise VcpuError("the vCPU engine is closed")
         if index in self._present:
@@ -476,11 +497,11 @@ class VcpuEngine:
         rc = int(_lib.vmd_vcpu_plug(ctx, self._entry, 0))
         if rc:
             raise VcpuError(f"vCPU {index}: its context is still in use (error {-rc})")
-        spare = self._spares.take()
+        spare = self._spares.take(refill=False)  # start_many refills the pool once, at its end
         if spare is not None:  # a thread that runs already: nothing to wait for
             self._present[index] = _Slot(index, ctx, spare.thread)
-            spare.run(f"vcpu{index}", self._vcpu_main, index, ctx, namer=_set_thread_name)
-            return
+            spare.rename(f"vcpu{index}", _set_thread_name)
+            return spare, index, ctx
         thread = threading.Thread(target=self._vcpu_main, args=(index, ctx), name=f"vcpu{index}", daemon=True)
         slot = _Slot(index, ctx, thread)
         self._present[index] = slot
@@ -494,6 +515,7 @@ class VcpuEngine:
         # (the thread also names itself when it enters C).
         if thread.native_id is not None:
             _lib.vmd_thread_set_name(thread.native_id, f"vcpu{index}".encode())
+        return None
 
     def create_parked(self, indices: Iterable[int]) -> None:
         """Create the contexts of these vCPUs now, parked (no thread): a later :meth:`start`

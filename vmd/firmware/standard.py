@@ -38,6 +38,7 @@ Layout (guest physical addresses)::
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Final, Protocol
 
@@ -243,6 +244,21 @@ def set_online(ram: GuestMemory, cpu: int, online: bool) -> None:
     addr, bit = LAYOUT.online_word_addr(cpu), LAYOUT.online_bit(cpu)
     word = ram.read_u64(addr)
     ram.write_u64(addr, word | bit if online else word & ~bit)
+
+
+def set_online_many(ram: GuestMemory, cpus: Sequence[int], online: Sequence[bool]) -> None:
+    """:func:`set_online` of each of `cpus` (to the matching `online`), one load per bitmap
+    word and a store only where the word changes (a hot-added core's bits are clear already)."""
+    was: dict[int, int] = {}
+    words: dict[int, int] = {}
+    for cpu, value in zip(cpus, online, strict=True):
+        addr, bit = LAYOUT.online_word_addr(cpu), LAYOUT.online_bit(cpu)
+        if addr not in words:
+            was[addr] = words[addr] = ram.read_u64(addr)
+        words[addr] = words[addr] | bit if value else words[addr] & ~bit
+    for addr, word in words.items():
+        if word != was[addr]:
+            ram.write_u64(addr, word)
 
 
 def is_online(ram: GuestMemory, cpu: int) -> bool:

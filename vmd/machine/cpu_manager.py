@@ -345,8 +345,7 @@ class CpuManager:
         vcpus = self.layout.vcpus(slot)
         # A CPU present at boot is onlined by the boot (up to maxcpus); a hot-added one waits for
         # the guest's decision.  The threads first: if one cannot start, the model is unchanged.
-        for index in vcpus:
-            self.vcpus.plug(index, online=not hotplug and self.guest.boot_plan(index))
+        self.vcpus.plug_many(vcpus, [not hotplug and self.guest.boot_plan(index) for index in vcpus])
         container.add_child(name, obj)
         path = obj.path()
         device = CpuDevice(slot, vcpus, path, self.cpus.vcpu_paths(path, slot))

@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Final
 
 from vmd.devices.ports import PortBus
@@ -163,9 +163,14 @@ class VcpuHost:
 
     def plug(self, index: int, *, online: bool) -> None:
         """Start vCPU `index`'s thread; `online` sets its bit in the firmware's online bitmap first."""
+        self.plug_many((index,), (online,))
+
+    def plug_many(self, indices: Sequence[int], online: Sequence[bool]) -> None:
+        """:meth:`plug` of each of `indices` (a core's threads) with the matching `online`: the
+        bitmap words written once, the threads handed their work together (VcpuEngine.start_many)."""
         if not self.custom_image:
-            fw.set_online(self.ram, index, online)
-        self.engine.start(index)
+            fw.set_online_many(self.ram, indices, online)
+        self.engine.start_many(indices)
 
     def precreate(self, count: int) -> None:
         """Create the contexts of vCPUs 0..count-1 now, parked until plugged."""
