@@ -110,6 +110,15 @@ class SpareThreads:
             self.refill()
         return spare
 
+    def give_back(self, spare: Spare) -> None:
+        """Return a spare taken but not used (it goes first in line again)."""
+        with self._lock:
+            if not self._closed:
+                self._ready.appendleft(spare)
+                return
+        spare.retire()
+        spare.thread.join()
+
     def refill(self) -> None:
         """Wake the starter to replace the spares taken (once, however many were)."""
         with self._lock:

@@ -87,6 +87,7 @@ IRQ_VECTORS: Final = int(_lib.VMD_IRQ_VECTORS)
 DEFAULT_MAX_VCPUS: Final = 4096
 _NO_BUDGET: Final = (1 << 64) - 1
 _ERANGE: Final = 34
+_ENOMEM: Final = 12
 _EBUSY: Final = 16
 
 
@@ -475,9 +476,11 @@ class VcpuEngine:
         were spares get their work only once every one is plugged and named: a woken thread
         wants the GIL at once, and each of its turns would be a thread switch in the middle of
         the plug.  If one cannot start, the ones before it are started (and stay so)."""
+        indices = list(indices)
         woken: list[tuple[Spare, int, Any]] = []
         try:
-            for index in indices:
+            batch = self._start_on_spares(indices, woken)
+            for index in indices[batch:]:  # the pool ran short: threads started the usual way
                 handed = self._start(index)
                 if handed is not None:
                     woken.append(handed)
@@ -485,6 +488,48 @@ class VcpuEngine:
             for spare, index, ctx in woken:
                 spare.hand(self._vcpu_main, index, ctx)
             self._spares.refill()
+
+    def _start_on_spares(self, indices: list[int], woken: list[tuple[Spare, int, Any]]) -> int:
+        """Plug the first of `indices` onto spares, as many as the pool has, in one C call
+        (contexts, plugs and OS names: vmd_engine_plug_batch); each is added to `woken`, still to
+        be handed its work.  Returns how many; raises as :meth:`start` for the first that fails
+        (the spares not used go back to the pool)."""
+        if self._closed:
+            raise VcpuError("the vCPU engine is closed")
+        spares: list[Spare] = []
+        for index in indices:
+            if not 0 <= index < self._max:
+                raise VcpuError(f"vCPU index {index} is out of range 0..{self._max - 1}")
+            if index in self._present:
+                break  # _start says so, in its order
+            spare = self._spares.take(refill=False)  # start_many refills the pool once, at its end
+            if spare is None:
+                break
+            spares.append(spare)
+        count = len(spares)
+        if not count:
+            return 0
+        out = _ffi.new("vmd_vcpu *[]", count)
+        err = _ffi.new("int *")
+        tids = [spare.native_id for spare in spares]
+        done = int(_lib.vmd_engine_plug_batch(self._eng, count, indices[:count], tids, self._entry, out, err))
+        for position in range(done):
+            index, ctx, spare = indices[position], out[position], spares[position]
+            self._contexts[index] = ctx
+            self._present[index] = _Slot(index, ctx, spare.thread)
+            spare.thread.name = f"vcpu{index}"  # the OS name is set already
+            woken.append((spare, index, ctx))
+        for spare in reversed(spares[done:]):
+            self._spares.give_back(spare)
+        if done < count:
+            index = indices[done]
+            if int(err[0]) == -_ENOMEM:
+                raise MemoryError(f"cannot allocate the context of vCPU {index}")
+            ctx = _lib.vmd_engine_peek(self._eng, index)  # made before the plug failed
+            if ctx != _ffi.NULL:
+                self._contexts[index] = ctx
+            raise VcpuError(f"vCPU {index}: its context is still in use (error {-int(err[0])})")
+        return done
 
     def _start(self, index: int) -> tuple[Spare, int, Any] | None:
         """Plug `index`: on a spare (returned, named, still to be handed its work) or on a new
