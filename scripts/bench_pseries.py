@@ -13,7 +13,8 @@ Rows:
     guest and are deleted again;
   * query-hotpluggable-cpus at the same sizes, round trip p50;
   * device_add of one core into a free slot, p50/p99: QEMU's one-thread core (the only kind its
-    TCG has) beside vmd's core of 8 threads, each into a slot never used before, in prelaunch;
+    TCG has) beside vmd's core of 8 threads, and beside vmd's one-thread core, each into a slot
+    never used before, in prelaunch;
   * device_del of a core no guest took (released at once: DEVICE_DELETED before the reply), p50;
   * plug -> every thread online, and device_del -> DEVICE_DELETED of the core with the guest
     running (vmd only: QEMU has no guest OS to take the connector), 8-thread cores, p50/p99.
@@ -151,9 +152,10 @@ def bench_scale(
     return {"startup": int(statistics.median(starts)), "hpc": stats(hpc)}
 
 
-def bench_device_add(key: str, opts: argparse.Namespace, work: Path) -> dict[str, Any]:
-    """QEMU: one-thread cores (-smp 1,maxcpus=64); vmd: 8-thread cores (-smp 8,maxcpus=512)."""
-    threads = 1 if key == "qemu" else 8
+def bench_device_add(key: str, opts: argparse.Namespace, work: Path, threads: int = 0) -> dict[str, Any]:
+    """QEMU: one-thread cores (-smp 1,maxcpus=64); vmd: 8-thread cores (-smp 8,maxcpus=512), or
+    `threads` per core."""
+    threads = threads or (1 if key == "qemu" else 8)
     smp = f"{threads},maxcpus={64 * threads},threads={threads}"
     adds: list[int] = []
     dels: list[int] = []
@@ -319,6 +321,11 @@ def table(results: dict[str, Any], version: str) -> str:
                      f"{us(qa['device_add']['p50'])} / {us(qa['device_add']['p99'])}",
                      f"{us(va['device_add']['p50'])} / {us(va['device_add']['p99'])}",
                      ratio(qa["device_add"]["p50"], va["device_add"]["p50"])))  # fmt: skip
+    one_thread = results["vmd_smt1"]["device_add"]
+    lines.append(row("device_add of a one-thread core (both as QEMU 7.2's TCG has them), p50 / p99",
+                     f"{us(qa['device_add']['p50'])} / {us(qa['device_add']['p99'])}",
+                     f"{us(one_thread['p50'])} / {us(one_thread['p99'])}",
+                     ratio(qa["device_add"]["p50"], one_thread["p50"])))  # fmt: skip
     lines.append(row("device_del of a core no guest took (events before the reply), p50",
                      us(qa["device_del_at_once"]["p50"]), us(va["device_del_at_once"]["p50"]),
                      ratio(qa["device_del_at_once"]["p50"], va["device_del_at_once"]["p50"])))  # fmt: skip
@@ -354,6 +361,7 @@ def main(argv_: list[str] | None = None) -> int:
             }
             found["device_add"] = bench_device_add(key, opts, work)
             results[key] = found
+        results["vmd_smt1"] = bench_device_add("vmd", opts, work, threads=1)
         results["vmd_smt8"] = bench_scale("vmd", opts, work, "8,maxcpus=4096,threads=8")
         results["vmd_16k_cores"] = bench_scale("vmd", opts, work, f"1,maxcpus={BIG}", machine=BIG_MACHINE)
         results["vmd_16k"] = bench_big(opts, work)

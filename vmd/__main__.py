@@ -115,6 +115,12 @@ def settings_from_config(config: Config, target: Target = "x86_64") -> DaemonSet
 def setup_logging(logfile: str | None) -> None:
     import logging  # here: -version and -help print without it
 
+    # The format names no caller, thread or process name: without these, a record is not made
+    # by walking the caller's stack and asking threading and multiprocessing (every hot-plug
+    # and every guest step logs a line).
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logMultiprocessing = False
     handler: logging.Handler = logging.FileHandler(logfile) if logfile else logging.StreamHandler(sys.stderr)
     handler.setFormatter(
         logging.Formatter("%(asctime)s vmd[%(process)d] %(levelname)s %(name)s: %(message)s")
