@@ -1110,6 +1110,29 @@ int vmd_thread_set_slice(int32_t tid, uint64_t ns)
     return set_policy_slice((pid_t)tid, -1, ns);
 }
 
+uint32_t vmd_engine_plug_batch(vmd_engine *e, uint32_t n, const uint32_t *indices,
+                               const int32_t *tids, uint64_t entry, vmd_vcpu **out, int *err)
+{
+    *err = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        vmd_vcpu *c = vmd_engine_vcpu(e, indices[i]);
+        if (!c) {
+            *err = -ENOMEM;
+            return i;
+        }
+        int rc = vmd_vcpu_plug(c, entry, 0);
+        if (rc) {
+            *err = rc;
+            return i;
+        }
+        out[i] = c;
+        char name[16];
+        snprintf(name, sizeof name, "vcpu%u", indices[i]);
+        (void)vmd_thread_set_name(tids[i], name); /* cosmetic: a thread gone already is no error */
+    }
+    return n;
+}
+
 /* ---------------------------------------------------------------- vCPU thread side */
 
 static void thread_gone(void *arg)

@@ -60,7 +60,7 @@ from types import ModuleType
 from typing import Any, Final
 
 from vmd import vcpu_cgroup
-from vmd.spare_threads import SpareThreads
+from vmd.spare_threads import Spare, SpareThreads
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +89,7 @@ IRQ_VECTORS: Final = int(_lib.VMD_IRQ_VECTORS)
 DEFAULT_MAX_VCPUS: Final = 4096
 _NO_BUDGET: Final = (1 << 64) - 1
 _ERANGE: Final = 34
+_ENOMEM: Final = 12
 _EBUSY: Final = 16
 
 
@@ -193,6 +194,11 @@ class VcpuStats:
 IoHandler = Callable[[int, int, int, bool, int], "int | None"]
 FaultHandler = Callable[[int, FaultInfo], None]
 StoppedHandler = Callable[[int], None]
+
+
+def _set_thread_name(tid: int, name: str) -> None:
+    """Name an OS thread of this process (cosmetic: a thread gone already is no error)."""
+    _lib.vmd_thread_set_name(tid, name.encode())
 
 
 def _check(rc: int, what: str) -> None:
@@ -443,7 +449,7 @@ class VcpuEngine:
         self._reader_loop: asyncio.AbstractEventLoop | None = None
         self._cgroup = vcpu_cgroup.create() if own_cgroup else None
         prepare = None if self._cgroup is None else self._cgroup.adopt_current
-        self._spares = SpareThreads("spare-vcpu", prepare)
+        self._spares = SpareThreads("spare-vcpu", _set_thread_name, prepare)
         _engines.add(self)
 
     # -- properties ---------------------------------------------------------------------------
@@ -474,6 +480,10 @@ class VcpuEngine:
         """Indices with a vCPU thread (plugged), in index order."""
         return sorted(self._present)
 
+    def present_count(self) -> int:
+        """How many vCPUs have a thread (plugged)."""
+        return len(self._present)
+
     def parked(self) -> list[int]:
         """Indices whose context exists but has no thread (unplugged)."""
         return sorted(i for i in self._contexts if i not in self._present)
@@ -485,6 +495,71 @@ class VcpuEngine:
 
         The vCPU starts at the engine's entry point with zeroed registers; if
         the engine is paused it starts paused."""
+        self.start_many((index,))
+
+    def start_many(self, indices: Iterable[int]) -> None:
+        """:meth:`start` of each of `indices` (a core's threads), in order.  The threads that
+        were spares get their work only once every one is plugged and named: a woken thread
+        wants the GIL at once, and each of its turns would be a thread switch in the middle of
+        the plug.  If one cannot start, the ones before it are started (and stay so)."""
+        indices = list(indices)
+        woken: list[tuple[Spare, int, Any]] = []
+        try:
+            batch = self._start_on_spares(indices, woken)
+            for index in indices[batch:]:  # the pool ran short: threads started the usual way
+                handed = self._start(index)
+                if handed is not None:
+                    woken.append(handed)
+        finally:
+            for spare, index, ctx in woken:
+                spare.hand(self._vcpu_main, index, ctx)
+            self._spares.refill()
+
+    def _start_on_spares(self, indices: list[int], woken: list[tuple[Spare, int, Any]]) -> int:
+        """Plug the first of `indices` onto spares, as many as the pool has, in one C call
+        (contexts, plugs and OS names: vmd_engine_plug_batch); each is added to `woken`, still to
+        be handed its work.  Returns how many; raises as :meth:`start` for the first that fails
+        (the spares not used go back to the pool)."""
+        if self._closed:
+            raise VcpuError("the vCPU engine is closed")
+        spares: list[Spare] = []
+        for index in indices:
+            if not 0 <= index < self._max:
+                raise VcpuError(f"vCPU index {index} is out of range 0..{self._max - 1}")
+            if index in self._present:
+                break  # _start says so, in its order
+            spare = self._spares.take(refill=False)  # start_many refills the pool once, at its end
+            if spare is None:
+                break
+            spares.append(spare)
+        count = len(spares)
+        if not count:
+            return 0
+        out = _ffi.new("vmd_vcpu *[]", count)
+        err = _ffi.new("int *")
+        tids = [spare.native_id for spare in spares]
+        done = int(_lib.vmd_engine_plug_batch(self._eng, count, indices[:count], tids, self._entry, out, err))
+        for position in range(done):
+            index, ctx, spare = indices[position], out[position], spares[position]
+            self._contexts[index] = ctx
+            self._present[index] = _Slot(index, ctx, spare.thread)
+            spare.thread.name = f"vcpu{index}"  # the OS name is set already
+            woken.append((spare, index, ctx))
+        for spare in reversed(spares[done:]):
+            self._spares.give_back(spare)
+        if done < count:
+            index = indices[done]
+            if int(err[0]) == -_ENOMEM:
+                raise MemoryError(f"cannot allocate the context of vCPU {index}")
+            ctx = _lib.vmd_engine_peek(self._eng, index)  # made before the plug failed
+            if ctx != _ffi.NULL:
+                self._contexts[index] = ctx
+            raise VcpuError(f"vCPU {index}: its context is still in use (error {-int(err[0])})")
+        return done
+
+    def _start(self, index: int) -> tuple[Spare, int, Any] | None:
+        """Plug `index`: on a spare (returned, named, still to be handed its work) or on a new
+        thread (started, None)."""
         if self._closed:
             raise VcpuError("the vCPU engine is closed")
         if index in self._present:
@@ -493,11 +568,11 @@ class VcpuEngine:
         rc = int(_lib.vmd_vcpu_plug(ctx, self._entry, 0))
         if rc:
             raise VcpuError(f"vCPU {index}: its context is still in use (error {-rc})")
-        spare = self._spares.take()
+        spare = self._spares.take(refill=False)  # start_many refills the pool once, at its end
         if spare is not None:  # a thread that runs already: nothing to wait for
             self._present[index] = _Slot(index, ctx, spare.thread)
-            spare.run(f"vcpu{index}", self._vcpu_main, index, ctx)
-            return
+            spare.rename(f"vcpu{index}", _set_thread_name)
+            return spare, index, ctx
         thread = threading.Thread(target=self._vcpu_main, args=(index, ctx), name=f"vcpu{index}", daemon=True)
         slot = _Slot(index, ctx, thread)
         self._present[index] = slot
@@ -511,6 +586,7 @@ class VcpuEngine:
         # (the thread also names itself when it enters C).
         if thread.native_id is not None:
             _lib.vmd_thread_set_name(thread.native_id, f"vcpu{index}".encode())
+        return None
 
     def create_parked(self, indices: Iterable[int]) -> None:
         """Create the contexts of these vCPUs now, parked (no thread): a later :meth:`start`

@@ -375,6 +375,33 @@ async def test_threads_are_named_and_return_to_baseline(machine: Machine) -> Non
     assert sorted(i for i, _ in machine.rec.stopped) == [0, 1, 2, 3]
 
 
+async def test_start_many_runs_a_core_on_spares_named_at_once(
+    machine: Machine,
+) -> None:
+    load_firmware(machine, online=[0, 1, 2, 3])
+    machine.engine.keep_spare_threads(4)
+    await eventually(lambda: machine.engine.spare_threads() == 4, what="four spares")
+    spare_tids = {t.native_id for t in threading.enumerate() if t.name == "spare-vcpu"}
+    machine.engine.start_many([0, 1, 2])  # one batch: contexts, plugs and OS names in one C call
+    tids = [machine.engine.thread_id(i) for i in range(3)]
+    assert set(tids) <= spare_tids  # the spares' threads, known before they ran anything
+    assert [Path(f"/proc/self/task/{tid}/comm").read_text().strip() for tid in tids] == [
+        "vcpu0",
+        "vcpu1",
+        "vcpu2",
+    ]
+    await eventually(lambda: all(fw.progress(machine.ram, i) > 0 for i in range(3)), what="all three run")
+    # A batch that reaches a present vCPU: the ones before it start (on spares), then the refusal.
+    await eventually(lambda: machine.engine.spare_threads() == 4, what="the pool refilled")
+    with pytest.raises(VcpuError, match="already present"):
+        machine.engine.start_many([3, 2])
+    assert machine.engine.present() == [0, 1, 2, 3]
+    assert machine.engine.spare_threads() >= 3
+    async with asyncio.timeout(TIMEOUT):
+        await machine.engine.close()
+    assert [t for t in threading.enumerate() if t.name.startswith(("vcpu", "spare-vcpu"))] == []
+
+
 def test_misuse_raises(machine: Machine) -> None:
     load_firmware(machine, online=[])
     machine.engine.start(0)

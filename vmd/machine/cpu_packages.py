@@ -16,10 +16,15 @@ s390x CPU; a pseries core and an ARM thread when those boards come), named `pack
 * `vcpus` (the slot's thread count) and `cpu-indexes` (their cpu-indexes), `hotpluggable`, the
   slot's topology ids as query-hotpluggable-cpus gives them, and `qom-path`: the device's path
   while present, "" otherwise.
+
+A package holds nothing of its own (every value is read from the CPU manager when asked), so the
+container holds them as a table (vmd.machine.qom.ChildTable): a package object is made when a
+path reaches it, and start-up makes none (thousands of possible cores cost nothing until asked).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from vmd.errors import GenericError
@@ -78,11 +83,53 @@ def _ids(manager: CpuManager, slot: int, names: tuple[str, ...]) -> list[tuple[s
     return [(name, given.get(name, implied.get(name, -1))) for name in names]
 
 
+class _Packages:
+    """The container's `package[SLOT]` children, one per possible slot, made when reached."""
+
+    def __init__(self, container: QomObject, manager: CpuManager, hotpluggable: bool) -> None:
+        self.container = container
+        self.manager = manager
+        self.hotpluggable = hotpluggable
+        self.kind = f"child<{manager.cpus.package_type}>"
+
+    def _slot(self, name: str) -> int | None:
+        if not (name.startswith("package[") and name.endswith("]")):
+            return None
+        digits = name[len("package[") : -1]
+        if not digits.isascii() or not digits.isdigit() or (len(digits) > 1 and digits[0] == "0"):
+            return None
+        slot = int(digits)
+        return slot if slot < len(self.manager.slots) else None
+
+    def _make(self, slot: int) -> CpuPackage:
+        cpus = self.manager.cpus
+        package = CpuPackage(
+            self.manager, slot, cpus.package_type, self.hotpluggable and slot != 0, cpus.package_ids
+        )
+        package.parent, package.name = self.container, package_name(slot)
+        return package
+
+    def child(self, name: str) -> QomObject | None:
+        slot = self._slot(name)
+        return None if slot is None else self._make(slot)
+
+    def _entry(self, name: str) -> QomProperty:
+        return QomProperty(name, self.kind, get=constant(f"/machine/{CONTAINER}/{name}"))
+
+    def entry(self, name: str) -> QomProperty | None:
+        return None if self._slot(name) is None else self._entry(name)
+
+    def entries(self) -> Iterator[QomProperty]:
+        for slot in range(len(self.manager.slots)):
+            yield self._entry(package_name(slot))
+
+    def objects(self) -> Iterator[QomObject]:
+        for slot in range(len(self.manager.slots)):
+            yield self._make(slot)
+
+
 def create_packages(manager: CpuManager, machine: QomObject, hotpluggable: bool) -> None:
     """/machine/cpu-packages and one package per possible slot, of the board's package type
     (slot 0, the boot CPU, is never hotpluggable)."""
     container = machine.add_child(CONTAINER, QomObject("container"))
-    cpus = manager.cpus
-    for slot in range(len(manager.slots)):
-        package = CpuPackage(manager, slot, cpus.package_type, hotpluggable and slot != 0, cpus.package_ids)
-        container.add_child(package_name(slot), package)
+    container.add_table(_Packages(container, manager, hotpluggable))

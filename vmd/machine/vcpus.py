@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Final
 
 from vmd.devices.ports import PortBus
@@ -196,9 +196,14 @@ class VcpuHost:
 
     def plug(self, index: int, *, online: bool) -> None:
         """Start vCPU `index`'s thread; `online` sets its bit in the firmware's online bitmap first."""
+        self.plug_many((index,), (online,))
+
+    def plug_many(self, indices: Sequence[int], online: Sequence[bool]) -> None:
+        """:meth:`plug` of each of `indices` (a core's threads) with the matching `online`: the
+        bitmap words written once, the threads handed their work together (VcpuEngine.start_many)."""
         if not self.custom_image:
-            fw.set_online(self.ram, index, online)
-        self.engine.start(index)
+            fw.set_online_many(self.ram, indices, online)
+        self.engine.start_many(indices)
 
     def precreate(self, count: int) -> None:
         """Create the contexts of vCPUs 0..count-1 now, parked until plugged."""
@@ -212,14 +217,14 @@ class VcpuHost:
         """Stop and join vCPU `index`'s thread; its context stays parked for the next plug."""
         await self.engine.stop(index)
 
-    # Threads to keep ahead: enough for one plug of the board's largest unit (a pseries core of
-    # 8 threads), at least SPARE_VCPU_THREADS (the CPU manager sets it from the slot layout).
+    # Threads to keep ahead: enough for two plugs of the board's unit (pseries cores of 8
+    # threads: 16), at least SPARE_VCPU_THREADS (the CPU manager sets it from the slot layout).
     spares: int = SPARE_VCPU_THREADS
 
     def keep_spares(self) -> None:
         """Keep threads started ahead for the free slots' vCPUs (called once the boot CPUs are
         there, and after each plug and unplug)."""
-        free = self.engine.max_vcpus - len(self.engine.present())
+        free = self.engine.max_vcpus - self.engine.present_count()  # each plug: not a sorted list
         self.engine.keep_spare_threads(min(self.spares, free))
 
     async def close(self) -> None:
