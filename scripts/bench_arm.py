@@ -192,11 +192,11 @@ def bench_hotplug(opts: argparse.Namespace, work: Path) -> dict[str, Any]:
             per_poll = (cpu_seconds(peer.proc.pid) - before) / POLL_SAMPLES
             cpu_per_cycle.append(max(0.0, used - polls * per_poll) / count)
             if run == 0:
-                before = (*process_state(peer.proc.pid), vm_counters(peer)["parked_vcpus"])
+                state_before = (*process_state(peer.proc.pid), vm_counters(peer)["parked_vcpus"])
                 for n in range(opts.cycles):
                     cycle(peer, 1 + n % (CPU_MAX - 1), None, None)
                 after = (*process_state(peer.proc.pid), vm_counters(peer)["parked_vcpus"])
-                cycles = {"cycles": opts.cycles, "before": before, "after": after}
+                cycles = {"cycles": opts.cycles, "before": state_before, "after": after}
         finally:
             peer.close()
     return {
@@ -235,7 +235,7 @@ def bench_listings(key: str, opts: argparse.Namespace, work: Path) -> dict[str, 
 
 
 def bench_startup(key: str, opts: argparse.Namespace, work: Path, smp: str) -> int:
-    times = []
+    times: list[int] = []
     for _ in range(opts.runs * 3):
         peer = Peer(key, opts, work, f"{key}-start-{len(times)}-{smp.count(',')}", smp, "-S")
         times.append(peer.ready_ns)

@@ -51,6 +51,7 @@ from qemu.qmp import QMPClient  # noqa: E402
 
 from tests.busy_guests import qemu_busy_disk, vmd_busy_bios  # noqa: E402
 from tests.peers import Peer, short_tmpdir, start_peer  # noqa: E402
+from tests.replies import as_dict  # noqa: E402
 
 SIZES = {"256 MiB": 256, "1 GiB": 1024}
 BASE = ("-M", "q35", "-smp", "1,maxcpus=4")
@@ -86,13 +87,13 @@ async def one_migration(kind: str, mib: int, busy: bool) -> dict[str, Any]:
             await src.execute("migrate", {"uri": uri})
             async with asyncio.timeout(TIMEOUT):
                 while True:
-                    info = await src.execute("query-migrate")
+                    info = as_dict(await src.execute("query-migrate"))
                     if info.get("status") in ("completed", "failed", "cancelled"):
                         break
                     await asyncio.sleep(0.01)
                 # QEMU's first query after completion may show zeros (its statistics race).
                 await asyncio.sleep(0.05)
-                info = await src.execute("query-migrate")
+                info = as_dict(await src.execute("query-migrate"))
             if info["status"] != "completed":
                 raise RuntimeError(f"{kind}: migration {info}")
             confirm = 0.0
@@ -174,6 +175,7 @@ def _live_flows(libvirt: Any, peer: Any, kind: str, emulator: str, workdir: Path
     # A guest that rewrites 512 KiB over and over, at 1 MiB/s: vmd's job lasts until ended;
     # QEMU 7.2's converges at that speed, so the RAM is large enough that its first pass alone
     # (zero pages, 8 or 9 bytes each) outlasts libvirt's 30 s job-lock wait.
+    busy: dict[str, Any]
     if kind == "qemu":
         busy = {"devices": f"<disk type='file' device='disk'><driver name='qemu' type='raw'/>"
                            f"<source file='{qemu_busy_disk(workdir)}'/><target dev='sda' bus='sata'/>"

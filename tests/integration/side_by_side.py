@@ -14,6 +14,7 @@ from typing import Any
 
 from tests.integration.blocking_qmp import BlockingQmp
 from tests.peers import Peer, short_tmpdir, start_peer
+from tests.replies import as_list
 
 
 @contextlib.contextmanager
@@ -52,7 +53,7 @@ def same(qemu: BlockingQmp, vmd: BlockingQmp, command: str, arguments: str | Non
 
 def cpus_fast(client: BlockingQmp, peer: Peer) -> list[dict[str, Any]]:
     """query-cpus-fast with the thread ids checked (each a thread of the peer) and removed."""
-    cpus = client.result("query-cpus-fast")
+    cpus = as_list(client.result("query-cpus-fast"))
     for cpu in cpus:
         tid = cpu.pop("thread-id")
         assert Path(f"/proc/{peer.pid}/task/{tid}").exists(), "thread-id is a thread of the peer"

@@ -15,6 +15,7 @@ from qemu.qmp import ExecuteError, QMPClient
 from qemu.qmp.events import EventListener
 
 from tests.peers import TIMEOUT, Peer, qmp_client, short_tmpdir
+from tests.replies import as_dict, as_event
 
 pytestmark = pytest.mark.qemu
 
@@ -45,7 +46,7 @@ async def idle_conversation(peer: Peer, workdir: Path) -> list[Any]:
             {"compress-level": 300}, {"compress-level": "x"}, {"x-checkpoint-delay": -1}, {"foo": 1}, {},
         ):  # fmt: skip
             said.append(await outcome(qmp, "migrate-set-parameters", args))
-        said.append((await qmp.execute("query-migrate-parameters"))["max-bandwidth"])
+        said.append(as_dict(await qmp.execute("query-migrate-parameters"))["max-bandwidth"])
         await qmp.execute("migrate-set-capabilities", EVENTS_ON)
         for uri in ("foo:bar", "bogus", "", "file:/x", "unix:", "tcp:127.0.0.1", "fd:migrate", "fd:1"):
             listener = EventListener()
@@ -63,10 +64,10 @@ async def idle_conversation(peer: Peer, workdir: Path) -> list[Any]:
 async def settled(qmp: QMPClient) -> Any:
     finished = ("completed", "failed", "cancelled")
     async with asyncio.timeout(TIMEOUT):
-        info = await qmp.execute("query-migrate")
+        info = as_dict(await qmp.execute("query-migrate"))
         while info.get("status") not in finished:
             await asyncio.sleep(0.02)
-            info = await qmp.execute("query-migrate")
+            info = as_dict(await qmp.execute("query-migrate"))
     return info
 
 
@@ -130,8 +131,8 @@ async def migration_seen(
             await src.execute("migrate", {"uri": uri})
             src_seen = await _events_until(src_events, "completed")
             dst_seen = await _events_until(dst_events, "completed")
-        src_info = await src.execute("query-migrate")
-        dst_info = await dst.execute("query-migrate")
+        src_info = as_dict(await src.execute("query-migrate"))
+        dst_info = as_dict(await dst.execute("query-migrate"))
         return {
             "source events": src_seen,
             "target events": dst_seen,
@@ -144,10 +145,10 @@ async def migration_seen(
 
 
 async def _events_until(listener: EventListener, status: str) -> list[Any]:
-    seen = []
+    seen: list[tuple[str, Any]] = []
     async with asyncio.timeout(TIMEOUT * 3):
         while True:
-            event = await listener.get()
+            event = as_event(await listener.get())
             name = event["event"]
             data = event.get("data")
             if name == "MIGRATION_PASS":

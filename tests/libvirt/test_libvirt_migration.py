@@ -7,19 +7,21 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.libvirt.conftest import Domain
 from tests.libvirt.harness import Libvirt, domain_xml, wait_until
+from tests.replies import as_dict
 
 pytestmark = pytest.mark.libvirt
 
 TIMEOUT = 20.0
 
 
-def _ram(libvirt: Libvirt, name: str) -> dict[str, object]:
-    return libvirt.monitor(name, "__com.vmd_query-guest-ram")  # type: ignore[no-any-return]
+def _ram(libvirt: Libvirt, name: str) -> dict[str, Any]:
+    return as_dict(libvirt.monitor(name, "__com.vmd_query-guest-ram"))
 
 
 def _plugged(libvirt: Libvirt, name: str) -> dict[int, str]:
@@ -48,7 +50,7 @@ def test_save_and_restore(libvirt: Libvirt, domains: Domain) -> None:
     assert _ram(libvirt, name) == before
     libvirt.virsh("resume", name)
     wait_until(
-        lambda: int(_ram(libvirt, name)["guest-counter"]) > int(before["guest-counter"]),  # type: ignore[call-overload]
+        lambda: int(_ram(libvirt, name)["guest-counter"]) > int(before["guest-counter"]),
         TIMEOUT,
         "the restored guest goes on",
     )

@@ -20,6 +20,7 @@ import pytest
 from qemu.qmp import ExecuteError, QMPClient
 from qemu.qmp.events import EventListener
 
+from tests.replies import as_list
 from vmd.testing import Vm
 
 TIMEOUT = 10.0
@@ -141,7 +142,7 @@ async def test_plug_then_unplug_with_a_cooperating_guest(vmd_vm: Vm) -> None:
         }  # fmt: skip
         assert vcpu_threads(vmd_vm) == ["vcpu0", "vcpu1"]
         path = "/machine/peripheral/core1"
-        assert (await qmp.execute("query-hotpluggable-cpus"))[2] == slot_entry(1, path)  # type: ignore[index]
+        assert as_list(await qmp.execute("query-hotpluggable-cpus"))[2] == slot_entry(1, path)
         for prop, value in (("mp-affinity", 1), ("core-id", 1), ("cluster-id", 0), ("hotplugged", True)):
             assert await qmp.execute("qom-get", {"path": path, "property": prop}) == value
         assert await vcpu_counts(qmp) == (2, 2)
@@ -188,7 +189,7 @@ async def test_a_replug_reuses_the_parked_context_index_and_affinity(vmd_vm: Vm)
 
 async def test_device_add_checks_in_order(vmd_vm: Vm) -> None:
     qmp = vmd_vm.qmp
-    cases = [
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"driver": "cortex-a15-arm-cpu"}, "Parameter 'driver' expects a pluggable device type"),
         ({"driver": "arm-cpu"}, "Parameter 'driver' expects a non-abstract device type"),
         ({"driver": "host-arm-cpu"}, "'host-arm-cpu' is not a valid device model name"),

@@ -16,6 +16,7 @@ from qemu.qmp import ExecuteError, QMPClient
 from qemu.qmp.events import EventListener
 
 from tests.peers import TIMEOUT, Peer, qmp_client
+from tests.replies import as_dict
 from vmd.testing import Vm, wait_online
 
 pytestmark = pytest.mark.vmd_args("-M", "q35", "-smp", "1,maxcpus=4")
@@ -307,7 +308,7 @@ async def test_guest_policy_can_change_at_run_time(running: tuple[Vm, QMPClient]
         with pytest.raises(ExecuteError) as caught:
             await qmp.execute("__com.vmd_set-guest-policy", {member: value})
         assert caught.value.error.error.desc == f"Parameter '{member}' expects uint32_t"
-    assert (await qmp.execute("__com.vmd_query-guest-cpus"))["policy"] == policy
+    assert as_dict(await qmp.execute("__com.vmd_query-guest-cpus"))["policy"] == policy
 
 
 async def test_an_eject_never_completes_while_paused(running: tuple[Vm, QMPClient]) -> None:
@@ -322,7 +323,7 @@ async def test_an_eject_never_completes_while_paused(running: tuple[Vm, QMPClien
             await qmp.execute("device_del", {"id": f"r{round_}"})
             await asyncio.sleep(round_ % 5 * 0.0005)  # land the stop at different points of the eject
             await qmp.execute("stop")
-            seen = []
+            seen: list[dict[str, Any]] = []
             while not seen or seen[-1]["event"] != "STOP":
                 seen.append(await next_event(listener))
             with contextlib.suppress(TimeoutError):

@@ -18,6 +18,7 @@ import pytest
 from qemu.qmp import ExecuteError, QMPClient
 
 from tests.peers import TIMEOUT, Peer, qmp_client, short_tmpdir
+from tests.replies import as_dict, as_event
 from vmd.testing import wait_event
 
 # What libvirt 9.0 gives a q35 domain with the agent channel (the chardev by path, as
@@ -217,7 +218,7 @@ async def test_a_reset_closes_the_port_and_the_rebooted_agent_opens_it_again(
             await qmp.execute("system_reset")
             changes: list[bool] = []
             while changes[-1:] != [True]:
-                event = await asyncio.wait_for(listener.get(), TIMEOUT)
+                event = as_event(await asyncio.wait_for(listener.get(), TIMEOUT))
                 if event["event"] == "VSERPORT_CHANGE":
                     assert event["data"]["id"] == "channel0"
                     changes.append(event["data"]["open"])
@@ -242,9 +243,9 @@ async def test_vserport_change_is_throttled_per_port_the_last_state_winning(
                     for agent in ("off", "on", "off", "on")
                 )
             )
-            changes = []
+            changes: list[bool] = []
             while len(changes) < 2:
-                event = await asyncio.wait_for(listener.get(), TIMEOUT)
+                event = as_event(await asyncio.wait_for(listener.get(), TIMEOUT))
                 if event["event"] == "VSERPORT_CHANGE":
                     changes.append(event["data"]["open"])
         assert changes == [True, True]  # the boot's open; then, a window later, the last of four
@@ -522,9 +523,9 @@ async def test_hot_added_cpus_appear_to_the_agent_and_ejected_ones_vanish(peers:
         }
         assert (await guest_cpus(qmp))["online"] == "0,2"
         await qmp.execute("device_del", {"id": "cpu2"})
-        event = await wait_event(qmp, "DEVICE_DELETED", timeout=TIMEOUT)
-        while event["data"].get("device") != "cpu2":
-            event = await wait_event(qmp, "DEVICE_DELETED", timeout=TIMEOUT)
+        deleted = as_event(await wait_event(qmp, "DEVICE_DELETED", timeout=TIMEOUT))
+        while deleted["data"].get("device") != "cpu2":
+            deleted = as_event(await wait_event(qmp, "DEVICE_DELETED", timeout=TIMEOUT))
         got = await agent.call({"execute": "guest-get-vcpus"})
         assert got == {"return": [{"online": True, "can-offline": False, "logical-id": 0}]}
 
@@ -541,7 +542,7 @@ async def test_guest_shutdown_powers_the_guest_off_without_a_reply(peers: Callab
             seen: list[dict[str, Any]] = []
             changes: list[dict[str, Any]] = []
             while len(changes) < 2 or "STOP" not in [e["event"] for e in seen]:
-                event = await asyncio.wait_for(listener.get(), TIMEOUT)
+                event = as_event(await asyncio.wait_for(listener.get(), TIMEOUT))
                 if event["event"] == "VSERPORT_CHANGE":
                     changes.append(event["data"])
                 else:
@@ -595,7 +596,7 @@ async def test_a_silent_agent_reads_and_answers_nothing_and_vmd_goes_on(peers: C
         for _ in range(50):
             await agent.send(b'{"execute":"guest-sync", "arguments":{"id":1}}\n' * 100)  # never backs up
         assert await agent.nothing_within(0.2)
-        assert (await qmp.execute("query-status"))["status"] == "running"
+        assert as_dict(await qmp.execute("query-status"))["status"] == "running"
         await qmp.execute("__com.vmd_set-guest-policy", {"agent": "on"})
         assert await agent.call({"execute": "guest-sync", "arguments": {"id": 2}}) == {"return": 2}
 
@@ -611,7 +612,7 @@ async def test_a_slow_agent_answers_late_in_order_and_a_reset_abandons_its_work(
         assert [await agent.line(), await agent.line()] == [b'{"return": 1}\n', b'{"return": 2}\n']
         await qmp.execute("__com.vmd_set-guest-policy", {"agent-delay-ms": 600000})
         await agent.send(b'{"execute":"guest-ping"}\n')
-        assert (await qmp.execute("query-status"))["status"] == "running"  # the monitor is not held up
+        assert as_dict(await qmp.execute("query-status"))["status"] == "running"  # the monitor is not held up
         assert await agent.nothing_within(0.2)
         await qmp.execute("__com.vmd_set-guest-policy", {"agent": "on"})
         await qmp.execute("system_reset")  # the agent restarts: the pending ping is lost with it

@@ -19,6 +19,7 @@ from qemu.qmp import ExecuteError, QMPClient
 from qemu.qmp.events import EventListener
 
 from tests.peers import TIMEOUT, Peer, qmp_client
+from tests.replies import as_dict, as_event, as_list
 
 CPU = "qemu64-x86_64-cpu"
 BASE = ("-M", "q35", "-smp", "1,maxcpus=4", "-m", "128")
@@ -41,9 +42,9 @@ async def wait_status(qmp: QMPClient, statuses: tuple[str, ...] = DONE) -> dict[
     """query-migrate until its status is one of `statuses` (events are checked elsewhere)."""
     async with asyncio.timeout(TIMEOUT * 3):
         while True:
-            info = await qmp.execute("query-migrate")
+            info = as_dict(await qmp.execute("query-migrate"))
             if info.get("status") in statuses:
-                return info  # type: ignore[no-any-return]
+                return info
             await asyncio.sleep(0.02)
 
 
@@ -52,11 +53,11 @@ async def migration_events(listener: EventListener, until: str) -> list[tuple[st
     seen: list[tuple[str, Any]] = []
     async with asyncio.timeout(TIMEOUT * 3):
         while True:
-            event = await listener.get()
+            event = as_event(await listener.get())
             name, data = event["event"], event.get("data")
             if name in ("MIGRATION", "MIGRATION_PASS", "STOP", "RESUME", "DEVICE_DELETED"):
                 seen.append((name, data))
-            if name == "MIGRATION" and data["status"] == until:
+            if name == "MIGRATION" and event["data"]["status"] == until:
                 return seen
 
 
@@ -110,7 +111,7 @@ async def test_a_busy_guest_goes_on_where_it_stopped(pair: Callable[..., tuple[P
             ("MIGRATION", {"status": "active"}),
             ("MIGRATION", {"status": "completed"}),
         ]
-        info = await src.execute("query-migrate")
+        info = as_dict(await src.execute("query-migrate"))
         assert set(info) == {"status", "setup-time", "downtime", "total-time", "ram"}
         ram = info["ram"]
         assert ram["total"] == 128 << 20
@@ -133,16 +134,16 @@ async def test_a_busy_guest_goes_on_where_it_stopped(pair: Callable[..., tuple[P
             "status": "completed",
             "socket-address": [{"type": "unix", "path": path}],
         }
-        at_switchover = await src.execute("__com.vmd_query-guest-ram")
+        at_switchover = as_dict(await src.execute("__com.vmd_query-guest-ram"))
         assert await dst.execute("__com.vmd_query-guest-ram") == at_switchover
         assert at_switchover["guest-counter"] > 0
         # The guest continues from there: its counter keeps growing.
         await dst.execute("cont")
         async with asyncio.timeout(TIMEOUT):
             before = at_switchover["guest-counter"]
-            while (await dst.execute("__com.vmd_query-guest-ram"))["guest-counter"] <= before:  # noqa: ASYNC110 - polling over QMP
+            while as_dict(await dst.execute("__com.vmd_query-guest-ram"))["guest-counter"] <= before:  # noqa: ASYNC110 - polling over QMP
                 await asyncio.sleep(0.05)
-        policy = (await dst.execute("__com.vmd_query-guest-cpus"))["policy"]
+        policy = as_dict(await dst.execute("__com.vmd_query-guest-cpus"))["policy"]
         assert policy["load-percent"] == 100
         # The source may still be resumed (QEMU allows it: two copies), and migrates no more.
         await refused(
@@ -150,7 +151,7 @@ async def test_a_busy_guest_goes_on_where_it_stopped(pair: Callable[..., tuple[P
             "Can't migrate the vm that was paused due to previous migration",
         )
         await src.execute("cont")
-        assert (await src.execute("query-status"))["status"] == "running"
+        assert as_dict(await src.execute("query-status"))["status"] == "running"
 
 
 async def test_hot_plugged_cpus_match_by_slot_not_plug_order(
@@ -161,7 +162,7 @@ async def test_hot_plugged_cpus_match_by_slot_not_plug_order(
         await src.execute("device_add", cpu(3, "cpu3"))
         await src.execute("device_add", cpu(1, "cpu1"))
         async with asyncio.timeout(TIMEOUT):
-            while (await src.execute("__com.vmd_query-guest-cpus"))["online"] != "0-1,3":  # noqa: ASYNC110 - polling over QMP
+            while as_dict(await src.execute("__com.vmd_query-guest-cpus"))["online"] != "0-1,3":  # noqa: ASYNC110 - polling over QMP
                 await asyncio.sleep(0.02)
         # libvirt plugs into the inmigrate target, in its own order.
         await dst.execute("device_add", cpu(1, "vcpu1"))
@@ -170,10 +171,11 @@ async def test_hot_plugged_cpus_match_by_slot_not_plug_order(
         await src.execute("migrate", {"uri": uri})
         assert (await wait_status(src))["status"] == "completed"
         assert (await wait_status(dst))["status"] == "completed"
-        assert (await dst.execute("query-status"))["status"] == "running"
-        guest = await dst.execute("__com.vmd_query-guest-cpus")
+        assert as_dict(await dst.execute("query-status"))["status"] == "running"
+        guest = as_dict(await dst.execute("__com.vmd_query-guest-cpus"))
         assert (guest["present"], guest["online"]) == ("0-1,3", "0-1,3")
-        plugged = [c["qom-path"] for c in await dst.execute("query-hotpluggable-cpus") if "qom-path" in c]
+        slots = as_list(await dst.execute("query-hotpluggable-cpus"))
+        plugged = [c["qom-path"] for c in slots if "qom-path" in c]
         assert sorted(plugged) == [
             "/machine/peripheral/vcpu1",
             "/machine/peripheral/vcpu3",
@@ -189,7 +191,7 @@ async def test_hot_plugged_cpus_match_by_slot_not_plug_order(
 async def _until_deleted(listener: EventListener, device: str) -> bool:
     async with asyncio.timeout(TIMEOUT):
         while True:
-            event = await listener.get()
+            event = as_event(await listener.get())
             if event["event"] == "DEVICE_DELETED" and event["data"].get("device") == device:
                 return True
 
@@ -214,7 +216,7 @@ async def test_a_target_without_the_cpu_refuses_and_the_source_keeps_its_guest(
             "the source has a CPU in slot 1 (socket-id=0,core-id=1,thread-id=0), id cpu1 that this VM "
             "lacks (start it with the matching -device, or device_add it before migrate-incoming)",
         }
-        assert (await src.execute("query-status"))["status"] == "running"
+        assert as_dict(await src.execute("query-status"))["status"] == "running"
     # As QEMU's, the target exits with status 1 and says why.
     assert target.wait_exit()
     assert "load of migration failed: the source's VM does not match this one" in target.log.read_text()
@@ -240,7 +242,7 @@ async def test_a_pending_unplug_completes_on_the_target(pair: Callable[..., tupl
         await src.execute("__com.vmd_set-guest-policy", {"delay-ms": 0})
         await src.execute("device_add", cpu(2, "cpu2"))
         async with asyncio.timeout(TIMEOUT):
-            while (await src.execute("__com.vmd_query-guest-cpus"))["online"] != "0,2":  # noqa: ASYNC110 - polling over QMP
+            while as_dict(await src.execute("__com.vmd_query-guest-cpus"))["online"] != "0,2":  # noqa: ASYNC110 - polling over QMP
                 await asyncio.sleep(0.02)
         await src.execute("__com.vmd_set-guest-policy", {"delay-ms": 60000})
         await src.execute("device_del", {"id": "cpu2"})
@@ -253,7 +255,7 @@ async def test_a_pending_unplug_completes_on_the_target(pair: Callable[..., tupl
             # request that came over is answered now.
             await dst.execute("__com.vmd_set-guest-policy", {"delay-ms": 0})
             assert await _until_deleted(events, "cpu2")
-        assert (await dst.execute("__com.vmd_query-guest-cpus"))["present"] == "0"
+        assert as_dict(await dst.execute("__com.vmd_query-guest-cpus"))["present"] == "0"
 
 
 async def test_pause_before_switchover_then_cancel(pair: Callable[..., tuple[Peer, Peer, str]]) -> None:
@@ -272,8 +274,8 @@ async def test_pause_before_switchover_then_cancel(pair: Callable[..., tuple[Pee
             await src.execute("migrate", {"uri": uri})
             seen = await migration_events(events, "pre-switchover")
             assert seen[-2:] == [("STOP", None), ("MIGRATION", {"status": "pre-switchover"})]
-            assert (await src.execute("query-status"))["status"] == "finish-migrate"
-            info = await src.execute("query-migrate")
+            assert as_dict(await src.execute("query-status"))["status"] == "finish-migrate"
+            info = as_dict(await src.execute("query-migrate"))
             assert set(info) == {"status", "expected-downtime", "setup-time", "total-time", "ram"}
             # Hot-plugs and capability changes wait for the migration's end, in QEMU's words.
             await refused(src.execute("device_add", cpu(1, "cpu1")), "device_add not allowed while migrating")
@@ -295,7 +297,7 @@ async def test_pause_before_switchover_then_cancel(pair: Callable[..., tuple[Pee
             ("MIGRATION", {"status": "cancelled"}),
         ]
         assert await src.execute("query-migrate") == {"status": "cancelled"}
-        assert (await src.execute("query-status"))["status"] == "running"
+        assert as_dict(await src.execute("query-status"))["status"] == "running"
     assert target.wait_exit()  # the target saw the stream end and gave up, as QEMU's does
 
 
@@ -326,7 +328,7 @@ async def test_tcp_loopback_and_exec_into_a_file(peers: Callable[..., Peer], wor
     target = peers("vmd", *BASE, "-incoming", "defer")
     async with qmp_client(source.socket) as src, qmp_client(target.socket) as dst:
         await dst.execute("migrate-incoming", {"uri": "tcp:127.0.0.1:0"})
-        (address,) = (await dst.execute("query-migrate"))["socket-address"]
+        (address,) = as_dict(await dst.execute("query-migrate"))["socket-address"]
         assert address == {"type": "inet", "host": "127.0.0.1", "port": address["port"], "ipv4": True}
         await src.execute("migrate", {"uri": f"tcp:127.0.0.1:{address['port']}"})
         assert (await wait_status(src))["status"] == "completed"
@@ -340,7 +342,7 @@ async def test_tcp_loopback_and_exec_into_a_file(peers: Callable[..., Peer], wor
     restored = peers("vmd", *BASE, "-incoming", f"exec:cat {saved}")
     async with qmp_client(restored.socket) as qmp:
         assert (await wait_status(qmp))["status"] == "completed"
-        assert (await qmp.execute("query-status"))["status"] == "paused"  # it was paused when saved
+        assert as_dict(await qmp.execute("query-status"))["status"] == "paused"  # it was paused when saved
         assert await qmp.execute("__com.vmd_query-guest-ram") == digest
 
 
@@ -363,7 +365,7 @@ async def test_inherited_fd_of_a_regular_file(peers: Callable[..., Peer], workdi
     async with qmp_client(target.socket) as dst:
         await dst.execute("migrate-incoming", {"uri": f"fd:{fd}"})
         assert (await wait_status(dst))["status"] == "completed"
-        assert (await dst.execute("query-status"))["status"] == "running"
+        assert as_dict(await dst.execute("query-status"))["status"] == "running"
 
 
 def _start_with_fd(peers: Callable[..., Peer], fd: int) -> Peer:
@@ -389,7 +391,7 @@ async def test_migrate_errors(vmd: Peer, uri: str, error: str) -> None:
             with pytest.raises(ExecuteError) as caught:
                 await qmp.execute("migrate", {"uri": uri})
             assert str(caught.value) == error
-            got = [await asyncio.wait_for(events.get(), TIMEOUT) for _ in range(2)]
+            got = [as_event(await asyncio.wait_for(events.get(), TIMEOUT)) for _ in range(2)]
         assert [e["data"]["status"] for e in got] == ["setup", "failed"]
         # QEMU keeps the text for query-migrate, except an unknown protocol's.
         kept = {} if error.endswith("a valid migration protocol") else {"error-desc": error}
@@ -407,7 +409,7 @@ async def test_asynchronous_failures(vmd: Peer, workdir: Path) -> None:
         await qmp.execute("migrate", {"uri": "exec:false"})
         info = await wait_status(qmp)
         assert info == {"status": "failed", "error-desc": "Unable to write to command: Broken pipe"}
-        assert (await qmp.execute("query-status"))["status"] == "prelaunch"
+        assert as_dict(await qmp.execute("query-status"))["status"] == "prelaunch"
 
 
 async def test_incoming_errors_and_states(peers: Callable[..., Peer], workdir: Path) -> None:
@@ -437,13 +439,13 @@ async def test_incoming_errors_and_states(peers: Callable[..., Peer], workdir: P
             "The incoming migration has already been started",
         )
         await qmp.execute("stop")  # only cancels the autostart
-        assert (await qmp.execute("query-status"))["status"] == "inmigrate"
+        assert as_dict(await qmp.execute("query-status"))["status"] == "inmigrate"
         await qmp.execute("migrate_cancel")
 
 
 async def test_capabilities_and_parameters(vmd: Peer) -> None:
     async with qmp_client(vmd.socket) as qmp:
-        caps = await qmp.execute("query-migrate-capabilities")
+        caps = as_list(await qmp.execute("query-migrate-capabilities"))
         assert len(caps) == 21
         assert caps[0] == {"capability": "xbzrle", "state": False}
         # libvirt's save: its 11 capabilities, all off.
@@ -458,7 +460,7 @@ async def test_capabilities_and_parameters(vmd: Peer) -> None:
             qmp.execute("migrate-set-capabilities", postcopy),
             "Migration capability 'postcopy-ram' is not supported by vmd",
         )
-        params = await qmp.execute("query-migrate-parameters")
+        params = as_dict(await qmp.execute("query-migrate-parameters"))
         assert params["max-bandwidth"] == 134217728
         assert params["downtime-limit"] == 300
         await qmp.execute(
@@ -466,7 +468,7 @@ async def test_capabilities_and_parameters(vmd: Peer) -> None:
             {"max-bandwidth": 9223372036853727232, "tls-creds": "", "tls-hostname": ""},
         )
         await qmp.execute("migrate-set-parameters", {"max-bandwidth": -1})
-        assert (await qmp.execute("query-migrate-parameters"))["max-bandwidth"] == 18446744073709551615
+        assert as_dict(await qmp.execute("query-migrate-parameters"))["max-bandwidth"] == 18446744073709551615
         for args, error in (
             (
                 {"downtime-limit": 2000001},
@@ -524,7 +526,7 @@ async def test_getfd_socket_and_save_file_as_libvirt_passes_them(
         # add-fd keeps fds in sets (7.2's migration does not use them).
         with open(save, "rb") as extra:  # noqa: ASYNC230 - a small local file
             dst.send_fd_scm(extra.fileno())
-            added = await dst.execute("add-fd", {"fdset-id": 1, "opaque": "migration"})
+            added = as_dict(await dst.execute("add-fd", {"fdset-id": 1, "opaque": "migration"}))
         assert added["fdset-id"] == 1
         fdsets = await dst.execute("query-fdsets")
         assert fdsets == [{"fdset-id": 1, "fds": [{"fd": added["fd"], "opaque": "migration"}]}]
@@ -540,7 +542,7 @@ async def test_getfd_socket_and_save_file_as_libvirt_passes_them(
     async with qmp_client(restored.socket) as qmp:
         await qmp.execute("migrate-incoming", {"uri": f"fd:{fd}"})
         assert (await wait_status(qmp))["status"] == "completed"
-        assert (await qmp.execute("query-status"))["status"] == "paused"
+        assert as_dict(await qmp.execute("query-status"))["status"] == "paused"
         assert await qmp.execute("__com.vmd_query-guest-ram") == digest
 
 
@@ -560,11 +562,11 @@ async def test_while_active_cancel_and_bandwidth(pair: Callable[..., tuple[Peer,
             assert info["expected-downtime"] == 300
             assert info["ram"]["total"] == 128 << 20
             await refused(src.execute("device_add", cpu(1, "cpu1")), "device_add not allowed while migrating")
-            assert (await src.execute("query-status"))["status"] == "running"
+            assert as_dict(await src.execute("query-status"))["status"] == "running"
             await src.execute("migrate_cancel")
             seen = await migration_events(events, "cancelled")
         assert seen[-2:] == [("MIGRATION", {"status": "cancelling"}), ("MIGRATION", {"status": "cancelled"})]
-        assert (await src.execute("query-status"))["status"] == "running"
+        assert as_dict(await src.execute("query-status"))["status"] == "running"
         await src.execute("device_add", cpu(1, "cpu1"))  # idle again: hot-plugs go through
     assert target.wait_exit()  # its stream was cut: it gave up, as QEMU's does
 
@@ -599,7 +601,7 @@ async def test_a_held_back_pass_counts_remaining_down_as_pages_go(
         assert 0 < first["remaining"] <= first["total"]
         async with asyncio.timeout(TIMEOUT):
             while True:
-                ram = (await src.execute("query-migrate"))["ram"]
+                ram = as_dict(await src.execute("query-migrate"))["ram"]
                 if ram["remaining"] < first["remaining"]:
                     break
                 await asyncio.sleep(0.05)
@@ -624,7 +626,7 @@ async def test_pseries_cores_migrate_with_their_connectors_and_a_pending_unplug_
         await src.execute("__com.vmd_set-guest-policy", {"delay-ms": 0})
         await src.execute("device_add", core)
         async with asyncio.timeout(TIMEOUT):
-            while (await src.execute("__com.vmd_query-guest-cpus"))["online"] != "0-1,4-5":  # noqa: ASYNC110 - polling over QMP
+            while as_dict(await src.execute("__com.vmd_query-guest-cpus"))["online"] != "0-1,4-5":  # noqa: ASYNC110 - polling over QMP
                 await asyncio.sleep(0.02)
         await src.execute("__com.vmd_set-guest-policy", {"delay-ms": 60000})
         await src.execute("device_del", {"id": "core4"})  # the guest will take a minute to answer
@@ -638,4 +640,4 @@ async def test_pseries_cores_migrate_with_their_connectors_and_a_pending_unplug_
             assert await dst.execute("qom-get", {"path": drc, "property": "fdt"}) is not None
             await dst.execute("__com.vmd_set-guest-policy", {"delay-ms": 0})
             assert await _until_deleted(events, "core4")
-        assert (await dst.execute("__com.vmd_query-guest-cpus"))["present"] == "0-1"
+        assert as_dict(await dst.execute("__com.vmd_query-guest-cpus"))["present"] == "0-1"

@@ -8,6 +8,7 @@ from collections.abc import Callable
 import pytest
 
 from tests.peers import TIMEOUT, Peer, RawQmp, qmp_client
+from tests.replies import as_dict
 from vmd.testing import Vm, wait_event
 
 
@@ -24,7 +25,7 @@ async def test_power_button_shuts_the_guest_down_and_no_shutdown_keeps_the_vm(
             ("SHUTDOWN", {"guest": True, "reason": "guest-shutdown"}),
             ("STOP", None),
         ]
-        assert (await qmp.execute("query-status"))["status"] == "shutdown"
+        assert as_dict(await qmp.execute("query-status"))["status"] == "shutdown"
         stats = await qmp.execute("query-stats", {"target": "vcpu"})
         assert isinstance(stats, list)
         await asyncio.sleep(0.05)
@@ -70,4 +71,4 @@ async def test_power_button_ignored(peers: Callable[..., Peer], args: tuple[str,
             assert (await asyncio.wait_for(listener.get(), TIMEOUT))["event"] == "POWERDOWN"
             with pytest.raises(TimeoutError):
                 await asyncio.wait_for(listener.get(), 0.3)
-        assert (await qmp.execute("query-status"))["status"] in ("running", "prelaunch")
+        assert as_dict(await qmp.execute("query-status"))["status"] in ("running", "prelaunch")

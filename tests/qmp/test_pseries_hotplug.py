@@ -17,6 +17,7 @@ from qemu.qmp import ExecuteError, QMPClient
 from qemu.qmp.events import EventListener
 
 from tests.peers import REPO, TIMEOUT, Peer, qmp_client, vmd_command
+from tests.replies import as_event
 
 CORE = "power9_v2.0-spapr-cpu-core"
 SMP = "4,maxcpus=16,threads=4"  # 4 slots of 4 threads: core-ids 0, 4, 8, 12
@@ -46,7 +47,7 @@ async def refused(qmp: QMPClient, command: str, arguments: dict[str, Any]) -> st
 
 
 async def next_event(listener: EventListener) -> tuple[str, Any]:
-    event = await asyncio.wait_for(listener.get(), TIMEOUT)
+    event = as_event(await asyncio.wait_for(listener.get(), TIMEOUT))
     return event["event"], event.get("data")
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from vmd.machine.migration.stream import Header, differences
 
 
-def header(sections: dict[str, object] | None) -> Header:
+def header(sections: Mapping[str, object] | None) -> Header:
     value: dict[str, object] = {
         "board": "pc-q35-7.2",
         "target": "x86_64",
