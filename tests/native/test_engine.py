@@ -641,10 +641,14 @@ async def test_request_sync_makes_a_busy_vcpu_publish(machine: Machine) -> None:
     stats here before request_sync, so only it can have made the first read current."""
     load_firmware(machine, online=[0])
     machine.engine.start(0)
-    await eventually(lambda: progress(machine, [0])[0] > 0)  # in the loop, past every exit
-    await asyncio.sleep(0.1)
+    # 200,000 turns of the 9-instruction work loop: well past the boot path and every exit.
+    await eventually(lambda: progress(machine, [0])[0] > 200_000)
     machine.engine.request_sync([0])
-    await asyncio.sleep(0.05)
+    # A request traps the vCPU's next dispatch into its safe point, where it publishes: once the
+    # guest's own counter (RAM, not the stats, which would ask again) moved on, it has.  Waiting
+    # on that, not a fixed sleep: a SCHED_IDLE vCPU on a loaded host may not run for 50 ms.
+    after = progress(machine, [0])[0]
+    await eventually(lambda: progress(machine, [0])[0] > after + 10)
     first = machine.engine.stats(0)
     assert first.instructions > 1_000_000  # not just the boot path's few hundred
     assert first.exits[ExitReason.KICK] == 0  # publishing is not an exit
