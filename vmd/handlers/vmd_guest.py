@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from vmd.errors import GenericError
-from vmd.guest.sysfs import cpu_list
+from vmd.guest.sysfs import cpu_list, cpu_list_outside
 from vmd.handlers.bind import handles
 from vmd.handlers.context import CommandContext
 from vmd.qapi.compiled import (
@@ -67,13 +67,14 @@ def set_guest_policy(ctx: CommandContext, args: SetGuestPolicyArgs) -> GuestPoli
 @handles("__com.vmd_query-guest-cpus")
 def query_guest_cpus(ctx: CommandContext, args: None) -> GuestCpus:
     guest = ctx.guest
-    possible = set(range(ctx.vm.slots.possible_vcpus))
+    count = ctx.vm.slots.possible_vcpus
+    possible = cpu_list(range(count))
     arm = ctx.vm.board.target is SysEmuTarget.AARCH64
     return GuestCpus(
-        possible=cpu_list(possible),
-        present=cpu_list(possible if guest.all_possible_present else guest.present),
+        possible=possible,
+        present=possible if guest.all_possible_present else cpu_list(guest.present),
         online=cpu_list(guest.online),
-        offline=cpu_list(possible - guest.online),
+        offline=cpu_list_outside(guest.online, count),
         policy=_policy_info(ctx),
         configured=cpu_list(guest.configured) if guest.standby_cpus else None,
         enabled=cpu_list(guest.present) if arm else None,
