@@ -114,6 +114,11 @@ def settings_from_config(config: Config, target: Target = "x86_64") -> DaemonSet
 def setup_logging(logfile: str | None) -> None:
     import logging  # here: -version and -help print without it
 
+    # The format below names no source line, thread or multiprocessing process: skip gathering
+    # them for every record (a third of a record's cost; a hot-plug logs a dozen lines).
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logMultiprocessing = False
     handler: logging.Handler = logging.FileHandler(logfile) if logfile else logging.StreamHandler(sys.stderr)
     handler.setFormatter(
         logging.Formatter("%(asctime)s vmd[%(process)d] %(levelname)s %(name)s: %(message)s")
