@@ -22,7 +22,7 @@ from typing import Final
 from vmd.devices.ports import PortBus
 from vmd.firmware import standard as fw
 from vmd.machine.user_objects import MemoryBackend, ObjectError, open_backing_file
-from vmd.vcpu import FaultInfo, GuestRam, VcpuEngine, VcpuStats
+from vmd.vcpu import FaultInfo, GuestRam, VcpuEngine, VcpuError, VcpuStats
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +88,7 @@ class VcpuHost:
         self._on_fault = on_fault
         self._handoff = handoff
         self._publisher: asyncio.TimerHandle | None = None
+        self._hastened: dict[int, int] = {}  # vCPU index -> the thread id lifted by hasten()
         self.engine = VcpuEngine(
             self.ram, entry=entry, on_io=bus.io, on_fault=self._fault_on_vcpu_thread, max_vcpus=max_vcpus
         )
@@ -133,6 +134,33 @@ class VcpuHost:
             await self.pause_all()
         finally:
             restore()
+
+    def hasten(self, index: int) -> None:
+        """Give vCPU `index`'s thread normal priority until :meth:`relax`, if it runs under
+        SCHED_IDLE: the guest model waits for its answer to a wake-up (an online or offline
+        report), and a SCHED_IDLE thread woken while the host's CPUs run anything else waits
+        for one to be free, its report with it.  What it does meanwhile is a few instructions
+        and one port write.  A thread whose policy someone else set (libvirt's <vcpusched>) is
+        left alone; without CAP_SYS_NICE this does nothing."""
+        if index in self._hastened:
+            return
+        try:
+            tid = self.engine.thread_id(index)
+            if os.sched_getscheduler(tid) != os.SCHED_IDLE:
+                return
+            os.sched_setscheduler(tid, os.SCHED_OTHER, os.sched_param(0))
+        except (OSError, VcpuError):
+            return  # gone, not started, or a sandbox that forbids it: the answer only comes later
+        self._hastened[index] = tid
+
+    def relax(self, index: int) -> None:
+        """Back to SCHED_IDLE after :meth:`hasten` (the answer arrived, or the vCPU leaves)."""
+        tid = self._hastened.pop(index, None)
+        if tid is None:
+            return
+        with contextlib.suppress(OSError):
+            if os.sched_getscheduler(tid) == os.SCHED_OTHER:  # still as hasten() left it
+                os.sched_setscheduler(tid, os.SCHED_IDLE, os.sched_param(0))
 
     def resume_all(self) -> None:
         self.engine.resume_all()
