@@ -252,7 +252,7 @@ class CpuManager:
             self.guest.cpu_gone(index)
             self.guest_online.discard(index)  # offline before an eject: no event is owed
             self._awaited.pop(index, None)
-            self.vcpus.relax(index)  # before its thread stops: the id is still its own
+            self.vcpus.relax(index, leaving=True)
             self.vcpus.request_unplug(index)
         self.record.plugs.pop(slot, None)
         release = asyncio.get_running_loop().create_task(

@@ -89,6 +89,7 @@ class VcpuHost:
         self._handoff = handoff
         self._publisher: asyncio.TimerHandle | None = None
         self._hastened: dict[int, int] = {}  # vCPU index -> the thread id lifted by hasten()
+        self._raised: list[int] | None = None  # while normal_priority() is in force: what it lifted
         self.engine = VcpuEngine(
             self.ram, entry=entry, on_io=bus.io, on_fault=self._fault_on_vcpu_thread, max_vcpus=max_vcpus
         )
@@ -116,8 +117,11 @@ class VcpuHost:
                     raised.append(tid)
             except OSError:
                 continue  # gone, or a sandbox that forbids it: slower, not wrong
+        self._raised = raised
 
         def restore() -> None:
+            if self._raised is raised:
+                self._raised = None
             for tid in raised:
                 with contextlib.suppress(OSError):
                     os.sched_setscheduler(tid, os.SCHED_IDLE, os.sched_param(0))
@@ -153,10 +157,16 @@ class VcpuHost:
             return  # gone, not started, or a sandbox that forbids it: the answer only comes later
         self._hastened[index] = tid
 
-    def relax(self, index: int) -> None:
-        """Back to SCHED_IDLE after :meth:`hasten` (the answer arrived, or the vCPU leaves)."""
+    def relax(self, index: int, *, leaving: bool = False) -> None:
+        """Back to SCHED_IDLE after :meth:`hasten`: the answer arrived.  `leaving`: the vCPU is
+        being unplugged, its thread stops; only the record goes."""
         tid = self._hastened.pop(index, None)
-        if tid is None:
+        if tid is None or leaving:
+            return
+        if self._raised is not None:
+            # A migration runs every vCPU at normal priority until it ends: this one too, and
+            # the migration's end puts it back with the others.
+            self._raised.append(tid)
             return
         with contextlib.suppress(OSError):
             if os.sched_getscheduler(tid) == os.SCHED_OTHER:  # still as hasten() left it
