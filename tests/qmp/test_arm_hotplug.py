@@ -13,6 +13,7 @@ tests/integration/test_arm_virt_vs_qemu.py.
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 from typing import Any
 
@@ -158,6 +159,32 @@ async def test_plug_then_unplug_with_a_cooperating_guest(vmd_vm: Vm) -> None:
     cpus = await qmp.execute("query-cpus-fast")
     assert isinstance(cpus, list)
     assert [cpu["cpu-index"] for cpu in cpus] == [0]
+
+
+async def vcpu_policies(qmp: QMPClient) -> dict[int, int]:
+    cpus = await qmp.execute("query-cpus-fast")
+    assert isinstance(cpus, list)
+    return {cpu["cpu-index"]: os.sched_getscheduler(cpu["thread-id"]) for cpu in cpus}
+
+
+async def test_a_vcpu_the_guest_waits_on_is_hastened_only_until_it_answers(vmd_vm: Vm) -> None:
+    """While the guest waits for a vCPU's answer to an online or offline request, vmd lifts the
+    vCPU thread out of SCHED_IDLE (where the host lets it); once the answer is in, the thread is
+    back under SCHED_IDLE, so that a busy guest never competes with the daemon's loop."""
+    qmp = vmd_vm.qmp
+    await until_guest(qmp, "online", "0")
+    assert await vcpu_policies(qmp) == {0: os.SCHED_IDLE}
+    await qmp.execute("device_add", {"driver": CPU, "id": "core1", "core-id": 1})
+    await until_guest(qmp, "online", "0-1")
+    assert await vcpu_policies(qmp) == {0: os.SCHED_IDLE, 1: os.SCHED_IDLE}
+    for online in (False, True, False, True):
+        await qmp.execute("__com.vmd_guest-set-cpu-online", {"cpu-index": 1, "online": online})
+        assert (await guest_cpus(qmp))["online"] == ("0-1" if online else "0")
+        assert await vcpu_policies(qmp) == {0: os.SCHED_IDLE, 1: os.SCHED_IDLE}
+    await qmp.execute("__com.vmd_set-guest-policy", {"load-percent": 100})  # a busy guest
+    await qmp.execute("__com.vmd_guest-set-cpu-online", {"cpu-index": 1, "online": False})
+    await qmp.execute("__com.vmd_guest-set-cpu-online", {"cpu-index": 1, "online": True})
+    assert await vcpu_policies(qmp) == {0: os.SCHED_IDLE, 1: os.SCHED_IDLE}
 
 
 async def test_a_replug_reuses_the_parked_context_index_and_affinity(vmd_vm: Vm) -> None:

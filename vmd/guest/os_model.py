@@ -513,12 +513,14 @@ class GuestOs:
         want = fw.CPU_STATE_ONLINE if online else fw.CPU_STATE_OFFLINE
         if (index in self.online) == online and index not in self._unconfirmed:
             return
-        log.info("guest: taking CPU %d %s", index, "online" if online else "offline")
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters[index] = (want, waiter)
         try:
             self.machine.set_cpu_online_bit(index, online)
             self.machine.wake_cpu(index)
+            # Said after the wake, not before: the vCPU starts on the change while this is written
+            # (its answer is handled on this loop, so it is logged after this line all the same).
+            log.info("guest: taking CPU %d %s", index, "online" if online else "offline")
             while not waiter.done():
                 await self.running.wait()
                 # asyncio.timeout, not wait_for: Python 3.11's wait_for returns the result when the

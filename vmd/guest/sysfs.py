@@ -3,23 +3,60 @@ and the order in which the cpuN directories are listed."""
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable
 
 
+class _Offsets:
+    """cpus[k] - k of a sorted list of distinct CPUs, as a sequence: it never decreases, and it
+    stays the same along a run of consecutive CPUs, so bisect finds where each run ends."""
+
+    __slots__ = ("_cpus",)
+
+    def __init__(self, cpus: list[int]) -> None:
+        self._cpus = cpus
+
+    def __len__(self) -> int:
+        return len(self._cpus)
+
+    def __getitem__(self, k: int) -> int:
+        return self._cpus[k] - k
+
+
 def cpu_list(cpus: Iterable[int]) -> str:
-    """Linux's sysfs range syntax: 0-3,5,7-8 (empty string for none)."""
-    ranges: list[str] = []
+    """Linux's sysfs range syntax: 0-3,5,7-8 (empty string for none).
+
+    Work per run of consecutive CPUs, not per CPU: the lists of a guest at cpu-max (4096) are
+    polled by management tools, and are mostly a few long runs."""
+    if isinstance(cpus, range) and cpus.step == 1:
+        if not cpus:
+            return ""
+        return f"{cpus.start}" if len(cpus) == 1 else f"{cpus.start}-{cpus.stop - 1}"
     ordered = sorted(cpus)
-    start = prev = None
-    for cpu in ordered:
-        if prev is not None and cpu == prev + 1:
-            prev = cpu
-            continue
-        if start is not None:
-            ranges.append(f"{start}" if start == prev else f"{start}-{prev}")
-        start = prev = cpu
-    if start is not None:
-        ranges.append(f"{start}" if start == prev else f"{start}-{prev}")
+    offsets = _Offsets(ordered)
+    ranges: list[str] = []
+    start, count = 0, len(ordered)
+    while start < count:
+        end = bisect.bisect_right(offsets, ordered[start] - start, start) - 1
+        first, last = ordered[start], ordered[end]
+        ranges.append(f"{first}" if first == last else f"{first}-{last}")
+        start = end + 1
+    return ",".join(ranges)
+
+
+def cpu_list_outside(cpus: Iterable[int], count: int) -> str:
+    """cpu_list of the CPUs 0..count-1 that are not in `cpus` (the offline list beside the online
+    one), with work per CPU of `cpus`: a guest at cpu-max has few online and many offline."""
+    ranges: list[str] = []
+    first = 0  # the lowest CPU not ruled out yet
+    for cpu in sorted(cpus):
+        if cpu >= count:
+            break
+        if cpu > first:
+            ranges.append(f"{first}" if first == cpu - 1 else f"{first}-{cpu - 1}")
+        first = max(first, cpu + 1)
+    if first < count:
+        ranges.append(f"{first}" if first == count - 1 else f"{first}-{count - 1}")
     return ",".join(ranges)
 
 

@@ -137,6 +137,9 @@ class CpuManager:
         # model forwards): the guest-online events are sent on its transitions.
         self.guest_online: set[int] = set()
         self._watchers: list[SlotWatcher] = []
+        # vCPUs whose online bit the guest changed and whose answer it has not had: the state it
+        # asked for.  Their wake-up is hastened (VcpuHost.hasten) until the answer arrives.
+        self._awaited: dict[int, bool] = {}
         self.target: PlugTarget = board.plug_target(cpu_type, slots.layout, slots.slot_nodes)
         devices: MachineDevices = board.realize(
             MachineParts(
@@ -167,8 +170,9 @@ class CpuManager:
         return self.layout.slot_of(cpu_index)
 
     def set_cpu_online_bit(self, index: int, online: bool) -> None:
-        if not self.vcpus.custom_image:
+        if not self.vcpus.custom_image:  # a -bios image of one's own reads no bitmap, answers nothing
             fw.set_online(self.vcpus.ram, index, online)
+            self._awaited[index] = online
 
     def set_work(self, enabled: bool) -> None:
         """Whether the firmware's online CPUs work or rest (the guest's load)."""
@@ -177,9 +181,12 @@ class CpuManager:
 
     def wake_cpu(self, index: int) -> None:
         if self.layout.slot_of(index) in self.slots.devices:
+            if index in self._awaited:  # the guest waits for this wake-up's answer
+                self.vcpus.hasten(index)
             self.vcpus.engine.post_interrupt(index, fw.IRQ_WAKE)
 
     def cpu_online_confirmed(self, index: int) -> None:
+        self._answered(index, True)
         self.cpus.vcpu_running(index, True)
         times = self.record.plugs.get(self.layout.slot_of(index))
         if times is not None and not times.online:
@@ -189,6 +196,7 @@ class CpuManager:
         self._guest_cpu_state(index, True)
 
     def cpu_offline_confirmed(self, index: int) -> None:
+        self._answered(index, False)
         self.cpus.vcpu_running(index, False)
         self._guest_cpu_state(index, False)
 
@@ -245,6 +253,8 @@ class CpuManager:
         for index in device.vcpus:
             self.guest.cpu_gone(index)
             self.guest_online.discard(index)  # offline before an eject: no event is owed
+            self._awaited.pop(index, None)
+            self.vcpus.relax(index, leaving=True)
             self.vcpus.request_unplug(index)
         self.record.plugs.pop(slot, None)
         release = asyncio.get_running_loop().create_task(
@@ -462,6 +472,13 @@ class CpuManager:
             self._notify(SlotChange.RELEASED, slot)  # the slot is free from now on
         if not release.cancelled() and release.exception() is not None:
             log.error("CPU in slot %d: its release failed", slot, exc_info=release.exception())
+
+    def _answered(self, index: int, online: bool) -> None:
+        """A vCPU reported its state: if that is what the guest asked of it, it needs no haste
+        any more (a report of the other state is an older one, still on its way)."""
+        if self._awaited.get(index) is online:
+            del self._awaited[index]
+            self.vcpus.relax(index)
 
     def _notify(self, change: SlotChange, slot: int) -> None:
         for watcher in list(self._watchers):

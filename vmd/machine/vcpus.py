@@ -22,7 +22,7 @@ from typing import Final
 from vmd.devices.ports import PortBus
 from vmd.firmware import standard as fw
 from vmd.machine.user_objects import MemoryBackend, ObjectError, open_backing_file
-from vmd.vcpu import FaultInfo, GuestRam, VcpuEngine, VcpuStats, set_thread_slice
+from vmd.vcpu import FaultInfo, GuestRam, VcpuEngine, VcpuError, VcpuStats, set_thread_slice
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +101,8 @@ class VcpuHost:
         self._on_fault = on_fault
         self._handoff = handoff
         self._publisher: asyncio.TimerHandle | None = None
+        self._hastened: dict[int, int] = {}  # vCPU index -> the thread id lifted by hasten()
+        self._raised: list[int] | None = None  # while normal_priority() is in force: what it lifted
         self.engine = VcpuEngine(
             self.ram,
             entry=entry,
@@ -133,8 +135,11 @@ class VcpuHost:
                     raised.append(tid)
             except OSError:
                 continue  # gone, or a sandbox that forbids it: slower, not wrong
+        self._raised = raised
 
         def restore() -> None:
+            if self._raised is raised:
+                self._raised = None
             for tid in raised:
                 with contextlib.suppress(OSError):
                     os.sched_setscheduler(tid, os.SCHED_IDLE, os.sched_param(0))
@@ -151,6 +156,39 @@ class VcpuHost:
             await self.pause_all()
         finally:
             restore()
+
+    def hasten(self, index: int) -> None:
+        """Give vCPU `index`'s thread normal priority until :meth:`relax`, if it runs under
+        SCHED_IDLE: the guest model waits for its answer to a wake-up (an online or offline
+        report), and a SCHED_IDLE thread woken while the host's CPUs run anything else waits
+        for one to be free, its report with it.  What it does meanwhile is a few instructions
+        and one port write.  A thread whose policy someone else set (libvirt's <vcpusched>) is
+        left alone; without CAP_SYS_NICE this does nothing."""
+        if index in self._hastened:
+            return
+        try:
+            tid = self.engine.thread_id(index)
+            if os.sched_getscheduler(tid) != os.SCHED_IDLE:
+                return
+            os.sched_setscheduler(tid, os.SCHED_OTHER, os.sched_param(0))
+        except (OSError, VcpuError):
+            return  # gone, not started, or a sandbox that forbids it: the answer only comes later
+        self._hastened[index] = tid
+
+    def relax(self, index: int, *, leaving: bool = False) -> None:
+        """Back to SCHED_IDLE after :meth:`hasten`: the answer arrived.  `leaving`: the vCPU is
+        being unplugged, its thread stops; only the record goes."""
+        tid = self._hastened.pop(index, None)
+        if tid is None or leaving:
+            return
+        if self._raised is not None:
+            # A migration runs every vCPU at normal priority until it ends: this one too, and
+            # the migration's end puts it back with the others.
+            self._raised.append(tid)
+            return
+        with contextlib.suppress(OSError):
+            if os.sched_getscheduler(tid) == os.SCHED_OTHER:  # still as hasten() left it
+                os.sched_setscheduler(tid, os.SCHED_IDLE, os.sched_param(0))
 
     def resume_all(self) -> None:
         self.engine.resume_all()

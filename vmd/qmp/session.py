@@ -272,6 +272,9 @@ class QmpSession(asyncio.Protocol):
         reply = await pending
         if self._transport is not None:
             self._send(reply)
+            # Out now, not at the next request's turn: the work the command set off (a plug's
+            # guest scan) is scheduled behind it and would otherwise hold the reply back.
+            self._flush()
 
     def _release(self, task: asyncio.Task[None]) -> None:
         self._busy = None

@@ -58,6 +58,9 @@ class AcpiCpuHotplug:
         self._on_taken = on_taken
         self._on_sci: Callable[[], None] = lambda: None  # until a guest listens
         self._state: dict[int, _SlotState] = {}  # only slots that left the all-zero state
+        # Slots that may have an insert or remove event set: the guest's scan looks at these, not
+        # at every slot that ever held a CPU (all of them, after a while, at cpu-max).
+        self._flagged: set[int] = set()
         self.legacy = True
 
     def attach_guest(self, on_sci: Callable[[], None]) -> None:
@@ -74,6 +77,7 @@ class AcpiCpuHotplug:
         """A CPU was realized in `index`; a hot-add flags it for the guest and raises the SCI."""
         if hotplug:
             self._slot(index).inserting = True
+            self._flagged.add(index)
             self._on_sci()
 
     def request_unplug(self, index: int) -> None:
@@ -81,12 +85,14 @@ class AcpiCpuHotplug:
         if self.legacy:
             raise GenericError(f"acpi: device unplug request for not supported device type: {self._cpu_type}")
         self._slot(index).removing = True
+        self._flagged.add(index)
         self._on_sci()
 
     def raise_remove(self, index: int) -> None:
         """Flag a remove event again (the guest rebooted before it finished an eject it had
         accepted) and raise the SCI: the guest answers it afterwards."""
         self._slot(index).removing = True
+        self._flagged.add(index)
         self._on_sci()
 
     def gone(self, index: int) -> None:
@@ -98,8 +104,10 @@ class AcpiCpuHotplug:
 
     def pending(self) -> tuple[list[int], list[int]]:
         """(slots with an insert event, slots with a remove event): what the guest's CSCN scans."""
-        inserts = sorted(i for i, s in self._state.items() if s.inserting)
-        removes = sorted(i for i, s in self._state.items() if s.removing)
+        state = self._state
+        self._flagged = {i for i in self._flagged if state[i].inserting or state[i].removing}
+        inserts = sorted(i for i in self._flagged if state[i].inserting)
+        removes = sorted(i for i in self._flagged if state[i].removing)
         return inserts, removes
 
     def clear_insert(self, index: int) -> None:
@@ -137,6 +145,7 @@ class AcpiCpuHotplug:
             int(index): _SlotState(bool(ins), bool(rem), int(src), int(status))
             for index, (ins, rem, src, status) in state["slots"].items()
         }
+        self._flagged = set(self._state)
 
     # -- query-acpi-ospm-status -----------------------------------------------------------------
 
