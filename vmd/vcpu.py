@@ -54,10 +54,10 @@ import os
 import threading
 import weakref
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, Final
 
+from vmd.records import dataclass
 from vmd.spare_threads import SpareThreads
 
 log = logging.getLogger(__name__)

@@ -15,10 +15,10 @@ from __future__ import annotations
 import enum
 import json
 import struct
-from dataclasses import dataclass
 from typing import Any
 
 from vmd.machine.migration.channel import Channel
+from vmd.records import dataclass
 
 MAGIC = b"VMDM"
 VERSION = 1
