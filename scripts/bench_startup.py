@@ -4,7 +4,8 @@
 Rows (median of --runs, each run alternating QEMU and vmd so that both see the same load):
   * `-version` and `-machine help`: spawn to exit;
   * start to QMP greeting: `-M q35 -smp 1,maxcpus=255 -S ... -daemonize`, spawn until the greeting
-    has arrived on the socket (bench_qmp.py's start-up row);
+    has arrived on the socket (bench_qmp.py's start-up row); and on to the reply to the first
+    command (qmp_capabilities, then query-status), the monitor really answering;
   * libvirt's capability probe: spawn `-machine none,accel=kvm:tcg ... -daemonize` as libvirt does,
     then the conversation libvirt 9.0 has with it (see PROBE), until the last reply; and the
     conversation alone, from the greeting on.
@@ -183,6 +184,15 @@ def daemonized(peer: Peer, args: tuple[str, ...], work: Path, i: int, timeout: f
         kill_adopted()
 
 
+def first_reply(conn: QmpConn) -> int:
+    """The first command after negotiation (query-status): when the monitor has really answered."""
+    conn.send(b'{"execute":"qmp_capabilities"}\n')
+    conn.read_message()
+    conn.send(b'{"execute":"query-status"}\n')
+    conn.read_message()
+    return time.perf_counter_ns()
+
+
 def probe(conn: QmpConn) -> int:
     conn.send(b'{"execute":"qmp_capabilities"}\n')
     conn.read_message()
@@ -203,12 +213,13 @@ def measure(peers: list[Peer], opts: argparse.Namespace, work: Path) -> dict[str
             log = work / f"{peer.key}.log"
             version = timed_exit(peer, ["-version"], log, opts.timeout)
             machines = timed_exit(peer, ["-machine", "help"], log, opts.timeout)
-            greeting, _ = daemonized(peer, START_ARGS, work, i, opts.timeout, None)
+            greeting, replied = daemonized(peer, START_ARGS, work, i, opts.timeout, first_reply)
             probe_greeting, probe_end = daemonized(peer, PROBE_ARGS, work, i, opts.timeout, probe)
             if i:
                 add(peer, "version", version)
                 add(peer, "machine_help", machines)
                 add(peer, "greeting", greeting)
+                add(peer, "first_reply", replied)
                 add(peer, "probe", probe_end)
                 add(peer, "probe_talk", probe_end - probe_greeting)
     return out
@@ -218,6 +229,7 @@ ROWS = (
     ("version", "`-version`, spawn to exit", 2.0),
     ("machine_help", "`-machine help`, spawn to exit", 2.0),
     ("greeting", "start to QMP greeting (`-M q35 -smp 1,maxcpus=255 -S -daemonize`)", 1.0),
+    ("first_reply", "start to first reply (the same start; qmp_capabilities, then query-status)", None),
     ("probe", f"libvirt's capability probe, spawn to last reply ({len(PROBE) + 1} commands)", 1.5),
     ("probe_talk", "libvirt's capability probe, the conversation alone (greeting to last reply)", None),
 )
