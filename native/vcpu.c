@@ -556,6 +556,48 @@ int vmd_ram_decode(vmd_ram *ram, const uint8_t *buf, uint64_t len)
     return 0;
 }
 
+int vmd_ram_decode_stream(vmd_ram *ram, uint64_t *st, const uint8_t *buf, uint64_t len)
+{
+    uint64_t pages = ram->size >> PAGE_SHIFT, at = 0;
+    while (at < len) {
+        if (st[2]) {  /* a page record's bytes, straight into the page */
+            uint64_t pg = st[2] - 1, want = PAGE_BYTES - st[3], n = len - at < want ? len - at : want;
+            memcpy(ram->base + (pg << PAGE_SHIFT) + st[3], buf + at, n);
+            at += n;
+            st[3] += n;
+            if (st[3] == PAGE_BYTES)
+                st[2] = st[3] = 0;
+            continue;
+        }
+        uint64_t head;
+        if (st[0] == 0 && len - at >= 8) {
+            head = get_le64(buf + at);
+            at += 8;
+        } else {  /* a header cut between two pieces: gather it byte by byte */
+            st[1] |= (uint64_t)buf[at++] << (8 * st[0]);
+            if (++st[0] < 8)
+                continue;
+            head = st[1];
+            st[0] = st[1] = 0;
+        }
+        uint64_t pg = head >> 1;
+        if (pg >= pages)
+            return -EINVAL;
+        _Atomic uint64_t *w = &ram->dirty[pg >> 6];
+        uint64_t bit = UINT64_C(1) << (pg & 63);
+        if (head & 1) {
+            uint8_t *dst = ram->base + (pg << PAGE_SHIFT);
+            if ((atomic_load_explicit(w, memory_order_relaxed) & bit) && !page_is_zero(dst))
+                memset(dst, 0, PAGE_BYTES);
+        } else {
+            atomic_fetch_or_explicit(w, bit, memory_order_relaxed);
+            st[2] = pg + 1;
+            st[3] = 0;
+        }
+    }
+    return 0;
+}
+
 uint64_t vmd_ram_size(const vmd_ram *ram)
 {
     return ram->size;

@@ -125,6 +125,11 @@ uint64_t vmd_ram_encode(const vmd_ram *ram, uint64_t *map, uint64_t *cursor, uin
  * Pages written get their dirty bit; a zero record for a page whose bit is clear (never written
  * since the RAM was made) leaves it untouched. */
 int vmd_ram_decode(vmd_ram *ram, const uint8_t *buf, uint64_t len);
+/* The same records as they arrive, in pieces cut anywhere: `st` (4 words, zeroed to begin)
+ * carries a record cut between two calls (st[0] header bytes had, st[1] them, st[2] the page
+ * being filled + 1, st[3] its bytes had), and page bytes go straight into guest RAM.  0, or
+ * -EINVAL for a page outside RAM.  A stream is whole when st[0] and st[2] are 0 again. */
+int vmd_ram_decode_stream(vmd_ram *ram, uint64_t *st, const uint8_t *buf, uint64_t len);
 
 /* Engine: the contexts, the pause-all barrier and the notification eventfd. */
 vmd_engine *vmd_engine_new(vmd_ram *ram, uint32_t max_vcpus);

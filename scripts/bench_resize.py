@@ -130,8 +130,10 @@ async def vmd_job(vcpus: int, work: Path, opts: argparse.Namespace) -> dict[str,
                 assert isinstance(job, dict)
                 event = await asyncio.wait_for(listener.get(), opts.timeout)
                 times[phase] = time.perf_counter() - started
-                if event["data"]["outcome"] != "reached":
-                    raise RuntimeError(f"vmd job {phase}: {event['data']}")
+                data = event["data"]
+                assert isinstance(data, dict), event
+                if data["outcome"] != "reached":
+                    raise RuntimeError(f"vmd job {phase}: {data}")
         return times
     finally:
         await peer.stop()
@@ -154,10 +156,10 @@ async def one_at_a_time(kind: str, vcpus: int, work: Path, opts: argparse.Namesp
                 await wait_online(qmp, vcpus, opts.timeout)
                 result["up"] = time.perf_counter() - started
             elif not opts.board.pseries:  # pseries unplugs without a legacy switch
+                children = await qmp.execute("qom-list", {"path": "/machine/unattached"})
+                assert isinstance(children, list), children
                 lpc = next(
-                    f"/machine/unattached/{c['name']}"
-                    for c in await qmp.execute("qom-list", {"path": "/machine/unattached"})  # type: ignore[union-attr]
-                    if c["type"] == "child<ICH9-LPC>"
+                    f"/machine/unattached/{c['name']}" for c in children if c["type"] == "child<ICH9-LPC>"
                 )
                 await qmp.execute("qom-set", {"path": lpc, "property": "cpu-hotplug-legacy", "value": False})
             started = time.perf_counter()
@@ -170,8 +172,10 @@ async def one_at_a_time(kind: str, vcpus: int, work: Path, opts: argparse.Namesp
                 async with asyncio.timeout(limit):
                     while len(gone) < vcpus - 1:
                         event = await deleted.get()
-                        if "device" in event["data"]:
-                            gone.add(event["data"]["device"])
+                        data = event["data"]
+                        assert isinstance(data, dict), event
+                        if "device" in data:
+                            gone.add(data["device"])
                 result["down"] = time.perf_counter() - started
             except TimeoutError:
                 result["gone"] = len(gone)

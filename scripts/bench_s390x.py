@@ -162,7 +162,7 @@ def bench_plug_online(opts: argparse.Namespace, work: Path) -> dict[str, Any]:
 
 
 def bench_startup(key: str, opts: argparse.Namespace, work: Path, smp: str) -> int:
-    times = []
+    times: list[int] = []
     for _ in range(opts.runs * 3):
         peer = Peer(key, opts, work, f"{key}-start-{len(times)}-{smp.count(',')}", smp, "-S")
         times.append(peer.ready_ns)

@@ -20,7 +20,7 @@ import shutil
 import signal
 import sys
 import time
-from dataclasses import asdict, is_dataclass
+from dataclasses import asdict, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -297,15 +297,17 @@ RESULT_TYPES: dict[str, Any] = {
 
 
 def _revive(kind: type, data: dict[str, Any]) -> Any:
-    fields = {k: v for k, v in data.items() if k in kind.__dataclass_fields__}
+    assert is_dataclass(kind), kind
+    names = {member.name for member in fields(kind)}
+    kept = {k: v for k, v in data.items() if k in names}
     for key in ("first", "last", "before", "after"):
-        if isinstance(fields.get(key), dict):
-            fields[key] = drivers.Resources(**fields[key])
+        if isinstance(kept.get(key), dict):
+            kept[key] = drivers.Resources(**kept[key])
     if kind is drivers.LatencyResult:
-        fields.pop("samples", None)
+        kept.pop("samples", None)
         count = data.get("count", data.get("samples"))
-        fields["stored"] = {"count": count, **{k: data[k] for k in ("p50_ms", "p99_ms", "max_ms")}}
-    return kind(**fields)
+        kept["stored"] = {"count": count, **{k: data[k] for k in ("p50_ms", "p99_ms", "max_ms")}}
+    return kind(**kept)
 
 
 def load(paths: list[str]) -> tuple[dict[str, Any], list[str]]:
@@ -378,7 +380,7 @@ def main() -> int:
     options = parser.parse_args()
     if options.from_json:
         out, commands = load(options.from_json)
-        kinds = [k for k in ("qemu", "vmd") if k in out]
+        kinds: list[str] = [k for k in ("qemu", "vmd") if k in out]
         print("\n".join(f"- {c}" for c in commands) + "\n")
         print(markdown(out, kinds))
         found = problems_of(out, kinds)

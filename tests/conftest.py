@@ -4,6 +4,7 @@ import shutil
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -35,8 +36,8 @@ def peers() -> Iterator[Callable[..., Peer]]:
     """Start vmd or QEMU daemons; each is stopped (and checked for a clean exit) afterwards."""
     started: list[Peer] = []
 
-    def start(kind: str = "vmd", *args: str, **kwargs: object) -> Peer:
-        peer = start_peer(kind, args, **kwargs)  # type: ignore[arg-type]
+    def start(kind: str = "vmd", *args: str, **kwargs: Any) -> Peer:
+        peer = start_peer(kind, args, **kwargs)
         started.append(peer)
         return peer
 

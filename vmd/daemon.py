@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import field
 from typing import TYPE_CHECKING, Any
 
+from vmd.agent_migration import AgentChannelSection
 from vmd.boards.configure import ChannelSettings, MachineSettings, SerialSettings
 from vmd.boards.x86.virtio_serial import add_virtio_serial
 from vmd.config import thaw_json
@@ -229,6 +230,11 @@ class Daemon:
             state.listen(functools.partial(self._port_changed, state))
             if state.port.is_agent:
                 self.agent.attach(state)
+        agent_chardev = next((c for c, state in self._ports.items() if state.port.is_agent), None)
+        self._agent_section = AgentChannelSection(
+            self.agent, agent_chardev, functools.partial(self._agent_client, agent_chardev)
+        )
+        self.vm.sections["agent-channel"] = self._agent_section
         # QEMU has one schema per target: this binary's commands only, each with its handler.
         self._target = settings.machine.board.target.value
         schema = SCHEMA.for_target(self._target)
@@ -372,7 +378,20 @@ class Daemon:
             return AgentReading.CLOSED
         return AgentReading.SERVING if state.guest_reading else AgentReading.DROPPING
 
+    def _agent_client(self, chardev_id: str | None) -> AgentSession | None:
+        """The session of the client connected to that chardev now, if any."""
+        for channel in self._channels:
+            if channel.chardev_id == chardev_id and channel.session is not None:
+                return channel.session
+        return None
+
     def _new_agent_session(self, chardev_id: str) -> AgentSession:
+        session = self._agent_session(chardev_id)
+        if self._ports[chardev_id].port.is_agent:
+            self._agent_section.connected(session)  # requests a migration brought, if any
+        return session
+
+    def _agent_session(self, chardev_id: str) -> AgentSession:
         return AgentSession(
             reading=self._agent_reading(chardev_id),
             name=f"agent:{chardev_id}",

@@ -1929,8 +1929,8 @@ def _m78(cls, _HAS_DEFAULT_FACTORY):
         return NotImplemented
     return __init__, __repr__, __eq__, None, None, None
 
-def _m79(cls, _HAS_DEFAULT_FACTORY):
-    def __init__(self, board, target, ram_bytes, cpu_type, slots, present, uuid=_HAS_DEFAULT_FACTORY):
+def _m79(cls, _HAS_DEFAULT_FACTORY, _dflt_sections):
+    def __init__(self, board, target, ram_bytes, cpu_type, slots, present, uuid=_HAS_DEFAULT_FACTORY, sections=_HAS_DEFAULT_FACTORY):
         _object_setattr(self,'board',board)
         _object_setattr(self,'target',target)
         _object_setattr(self,'ram_bytes',ram_bytes)
@@ -1938,20 +1938,21 @@ def _m79(cls, _HAS_DEFAULT_FACTORY):
         _object_setattr(self,'slots',slots)
         _object_setattr(self,'present',present)
         _object_setattr(self,'uuid',uuid)
+        _object_setattr(self,'sections',_dflt_sections() if sections is _HAS_DEFAULT_FACTORY else sections)
     def __repr__(self):
-        return self.__class__.__qualname__ + f"(board={self.board!r}, target={self.target!r}, ram_bytes={self.ram_bytes!r}, cpu_type={self.cpu_type!r}, slots={self.slots!r}, present={self.present!r}, uuid={self.uuid!r})"
+        return self.__class__.__qualname__ + f"(board={self.board!r}, target={self.target!r}, ram_bytes={self.ram_bytes!r}, cpu_type={self.cpu_type!r}, slots={self.slots!r}, present={self.present!r}, uuid={self.uuid!r}, sections={self.sections!r})"
     def __eq__(self, other):
         if other.__class__ is self.__class__:
-            return (self.board,self.target,self.ram_bytes,self.cpu_type,self.slots,self.present,self.uuid,)==(other.board,other.target,other.ram_bytes,other.cpu_type,other.slots,other.present,other.uuid,)
+            return (self.board,self.target,self.ram_bytes,self.cpu_type,self.slots,self.present,self.uuid,self.sections,)==(other.board,other.target,other.ram_bytes,other.cpu_type,other.slots,other.present,other.uuid,other.sections,)
         return NotImplemented
     def __hash__(self):
-        return hash((self.board,self.target,self.ram_bytes,self.cpu_type,self.slots,self.present,self.uuid,))
+        return hash((self.board,self.target,self.ram_bytes,self.cpu_type,self.slots,self.present,self.uuid,self.sections,))
     def __setattr__(self, name, value):
-        if type(self) is cls or name in ('board','target','ram_bytes','cpu_type','slots','present','uuid',):
+        if type(self) is cls or name in ('board','target','ram_bytes','cpu_type','slots','present','uuid','sections',):
             raise FrozenInstanceError(f"cannot assign to field {name!r}")
         super(cls, self).__setattr__(name, value)
     def __delattr__(self, name):
-        if type(self) is cls or name in ('board','target','ram_bytes','cpu_type','slots','present','uuid',):
+        if type(self) is cls or name in ('board','target','ram_bytes','cpu_type','slots','present','uuid','sections',):
             raise FrozenInstanceError(f"cannot delete field {name!r}")
         super(cls, self).__delattr__(name)
     return __init__, __repr__, __eq__, __hash__, __setattr__, __delattr__
@@ -3068,7 +3069,7 @@ CLASSES: dict[str, Any] = {
     'vmd.machine.migration.fds.FdSet': ((False, True, False, (('fds', 'dict[int, str | None]', '()', True, True),)), _m76),
     'vmd.machine.migration.job.Job': ((False, True, False, (('outgoing', 'bool', '', True, True), ('status', 'St', '=', True, True), ('error', 'str | None', '=', True, True), ('stats', 'Statistics', '()', True, True), ('task', 'asyncio.Task[None] | None', '=', True, True), ('channel', 'Channel | None', '=', True, True), ('socket_address', 'dict[str, Any] | None', '=', True, True), ('listener', 'uris.Listener | None', '=', True, True), ('resume', 'asyncio.Event', '()', True, True), ('prior', 'RunState', '=', True, True))), _m77),
     'vmd.machine.migration.job.Statistics': ((False, True, False, (('total', 'int', '=', True, True), ('start', 'float', '=', True, True), ('setup_done', 'float', '=', True, True), ('stopped', 'float', '=', True, True), ('sent', 'float', '=', True, True), ('end', 'float', '=', True, True), ('transferred', 'int', '=', True, True), ('precopy_bytes', 'int', '=', True, True), ('downtime_bytes', 'int', '=', True, True), ('duplicate', 'int', '=', True, True), ('normal', 'int', '=', True, True), ('remaining_pages', 'int', '=', True, True), ('passes', 'int', '=', True, True), ('dirty_pages_rate', 'int', '=', True, True), ('mbps', 'float', '=', True, True), ('pages_per_second', 'int', '=', True, True), ('expected_downtime', 'int', '=', True, True))), _m78),
-    'vmd.machine.migration.stream.Header': ((True, True, False, (('board', 'str', '', True, True), ('target', 'str', '', True, True), ('ram_bytes', 'int', '', True, True), ('cpu_type', 'str', '', True, True), ('slots', 'tuple[str, ...]', '', True, True), ('present', 'tuple[tuple[int, str | None], ...]', '', True, True), ('uuid', 'str | None', '=', True, True))), _m79),
+    'vmd.machine.migration.stream.Header': ((True, True, False, (('board', 'str', '', True, True), ('target', 'str', '', True, True), ('ram_bytes', 'int', '', True, True), ('cpu_type', 'str', '', True, True), ('slots', 'tuple[str, ...]', '', True, True), ('present', 'tuple[tuple[int, str | None], ...]', '', True, True), ('uuid', 'str | None', '=', True, True), ('sections', 'dict[str, Any]', '()', True, True))), _m79),
     'vmd.machine.migration.uri.Exec': ((True, True, False, (('command', 'str', '', True, True),)), _m80),
     'vmd.machine.migration.uri.Fd': ((True, True, False, (('name', 'str', '', True, True),)), _m81),
     'vmd.machine.migration.uri.Inet': ((True, True, False, (('host', 'str', '', True, True), ('port', 'str', '', True, True))), _m82),

@@ -306,6 +306,26 @@ class GuestRam:
         return digest.hexdigest()
 
 
+class PageDecoder:
+    """The target's side of :class:`PageEncoder`: records fed in pieces as they come off the
+    channel, cut anywhere, page bytes copied straight into guest RAM.  Everything in C: no
+    per-page Python, no copy of a record before it is decoded.  No vCPU may run meanwhile."""
+
+    def __init__(self, ram: GuestRam) -> None:
+        self._ram = ram
+        self._state: Any = _ffi.new("uint64_t[4]")
+
+    def feed(self, piece: bytes | bytearray | memoryview) -> None:
+        raw = _ffi.from_buffer(piece)
+        if int(_lib.vmd_ram_decode_stream(self._ram._ptr, self._state, raw, len(raw))):
+            raise ValueError("a page record names a page outside guest RAM")
+
+    @property
+    def whole(self) -> bool:
+        """No record is cut (a RAM record of the stream must end with its last page)."""
+        return int(self._state[0]) == 0 and int(self._state[2]) == 0
+
+
 @dataclass(slots=True)
 class PageCounts:
     zero: int = 0  # pages sent as a marker (QEMU's "duplicate")
@@ -352,14 +372,13 @@ class PageEncoder:
         self._written = _ffi.NULL  # a pass is over: from now on every page sent is read
         return int(_lib.vmd_ram_dirty_sync(self._ram._ptr, self._map))
 
-    def next_chunk(self) -> memoryview | None:
+    def next_chunk(self, most: int | None = None) -> memoryview | None:
         """The records of the next pages to send (valid until the next call), None when none is
-        left.  Encoding releases the GIL."""
+        left; `most` bytes at most (at least one record) if given.  Encoding releases the GIL."""
         self._counts[0] = self._counts[1] = 0
         ram, counts = self._ram._ptr, self._counts
-        used = int(
-            _lib.vmd_ram_encode(ram, self._map, self._cursor, self._buf, self._cap, counts, self._written)
-        )
+        cap = self._cap if most is None else min(self._cap, max(most, self.RECORD_BYTES))
+        used = int(_lib.vmd_ram_encode(ram, self._map, self._cursor, self._buf, cap, counts, self._written))
         self.counts.zero += int(self._counts[0])
         self.counts.normal += int(self._counts[1])
         if used == 0:

@@ -29,7 +29,7 @@ import shutil
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import pytest
 from hypothesis import HealthCheck, Phase, settings
@@ -60,6 +60,7 @@ WAIT = 3.0
 STEP_TIMEOUT = 2 * TIMEOUT
 
 T = TypeVar("T")
+ModelT = TypeVar("ModelT")
 Event = dict[str, Any]
 
 
@@ -304,7 +305,13 @@ def vcpu_threads(peer: Peer) -> list[str]:
     return sorted(names)
 
 
-class CpuHotplugMachine(RuleBasedStateMachine):
+class VmdMachine(RuleBasedStateMachine, Generic[ModelT]):
+    """What every board's machine shares: one vmd per example, its client and event listener, and
+    the steps that run a command and check its reply and events.  No rules: each board's machine
+    brings its own, and its `start` sets `model`."""
+
+    model: ModelT
+
     def __init__(self) -> None:
         super().__init__()
         self.runner = asyncio.Runner()
@@ -312,7 +319,6 @@ class CpuHotplugMachine(RuleBasedStateMachine):
         self.qmp: QMPClient | None = None
         self.listener = EventListener()
         self.listening = False
-        self.model: Model
 
     # -- plumbing -----------------------------------------------------------------------------
 
@@ -343,8 +349,8 @@ class CpuHotplugMachine(RuleBasedStateMachine):
         expected = f"expected {now} then the chains {chains}, got {got}"
         assert got[: len(now)] == now, expected
         waiting = [list(chain) for chain in chains]
-        for event in got[len(now) :]:
-            chain = next((c for c in waiting if c and c[0] == event), None)
+        for arrived in got[len(now) :]:
+            chain = next((c for c in waiting if c and c[0] == arrived), None)
             assert chain is not None, expected
             chain.pop(0)
 
@@ -365,6 +371,24 @@ class CpuHotplugMachine(RuleBasedStateMachine):
             await self.expect_events(now or [], chains or [])
 
         self.run(go())
+
+    def teardown(self) -> None:
+        try:
+            if self.listening:
+                self.client.remove_listener(self.listener)
+            if self.qmp is not None:
+                self.run(self.client.disconnect())
+        finally:
+            self.runner.close()
+            if self.peer is not None:
+                self.peer.stop()
+                text = self.peer.log.read_text() if self.peer.log.exists() else ""
+                shutil.rmtree(self.peer.workdir, ignore_errors=True)
+                assert "Traceback" not in text, f"vmd logged an exception:\n{text}"
+
+
+class CpuHotplugMachine(VmdMachine[Model]):
+    """pc/q35: plug, unplug, stop/cont and guest policy changes."""
 
     # -- the VM -------------------------------------------------------------------------------
 
@@ -391,20 +415,6 @@ class CpuHotplugMachine(RuleBasedStateMachine):
             self.listening = True
 
         self.run(connect(self.peer.socket))
-
-    def teardown(self) -> None:
-        try:
-            if self.listening:
-                self.client.remove_listener(self.listener)
-            if self.qmp is not None:
-                self.run(self.client.disconnect())
-        finally:
-            self.runner.close()
-            if self.peer is not None:
-                self.peer.stop()
-                text = self.peer.log.read_text() if self.peer.log.exists() else ""
-                shutil.rmtree(self.peer.workdir, ignore_errors=True)
-                assert "Traceback" not in text, f"vmd logged an exception:\n{text}"
 
     # -- steps --------------------------------------------------------------------------------
 
@@ -736,26 +746,9 @@ class S390Model:
         ]
 
 
-class S390CpuHotplugMachine(RuleBasedStateMachine):
+class S390CpuHotplugMachine(VmdMachine[S390Model]):
     """The add-only board: plug anywhere, unplug anything (always refused), stop/cont, the
     auto-online policy, and the guest's own configure and online requests."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.runner = asyncio.Runner()
-        self.peer: Peer | None = None
-        self.qmp: QMPClient | None = None
-        self.listener = EventListener()
-        self.listening = False
-        self.model: S390Model
-
-    run = CpuHotplugMachine.run
-    client = CpuHotplugMachine.client
-    execute = CpuHotplugMachine.execute
-    assert_no_stray_events = CpuHotplugMachine.assert_no_stray_events
-    expect_events = CpuHotplugMachine.expect_events
-    step = CpuHotplugMachine.step
-    teardown = CpuHotplugMachine.teardown
 
     @initialize(max_cpus=st.sampled_from((2, 4, 6)), auto_online=st.booleans(), paused=st.booleans())
     def start(self, max_cpus: int, auto_online: bool, paused: bool) -> None:
@@ -852,6 +845,7 @@ class S390CpuHotplugMachine(RuleBasedStateMachine):
     def guest_request(self, data: st.DataObject, action: str) -> None:
         model = self.model
         index = data.draw(st.sampled_from(sorted(model.cpus)), label="cpu")
+        arguments: dict[str, Any]
         if action in ("configure", "deconfigure"):
             command, arguments = "__com.vmd_guest-set-cpu-configured", {"configured": action == "configure"}
         else:
@@ -1013,26 +1007,9 @@ class PseriesModel:
         return {"present": cpu_list(self.present), "online": cpu_list(self.online)}
 
 
-class PseriesCpuHotplugMachine(RuleBasedStateMachine):
+class PseriesCpuHotplugMachine(VmdMachine[PseriesModel]):
     """pseries cores: plug anywhere, unplug anything, stop/cont, system_reset, one unplug policy
     and one auto-online setting per example."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.runner = asyncio.Runner()
-        self.peer: Peer | None = None
-        self.qmp: QMPClient | None = None
-        self.listener = EventListener()
-        self.listening = False
-        self.model: PseriesModel
-
-    run = CpuHotplugMachine.run
-    client = CpuHotplugMachine.client
-    execute = CpuHotplugMachine.execute
-    assert_no_stray_events = CpuHotplugMachine.assert_no_stray_events
-    expect_events = CpuHotplugMachine.expect_events
-    step = CpuHotplugMachine.step
-    teardown = CpuHotplugMachine.teardown
 
     @initialize(
         cores=st.sampled_from((3, 4)),

@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import contextlib
 import json
-import shutil
-from collections.abc import Iterator, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
 
 from tests.integration.blocking_qmp import BlockingQmp
+from tests.integration.side_by_side import cpus_fast, qemu_and_vmd, same
 from tests.needs import require_qemu
-from tests.peers import Peer, short_tmpdir, start_peer, startup_error, vmd_command
+from tests.peers import Peer, startup_error, vmd_command
 
 pytestmark = pytest.mark.qemu
 
@@ -27,41 +26,9 @@ CORE = "power9_v2.0-spapr-cpu-core"
 QUIET = "pseries,cap-cfpc=broken,cap-sbbc=broken,cap-ibs=broken,cap-ccf-assist=off"
 
 
-@contextlib.contextmanager
-def both(*args: str) -> Iterator[tuple[BlockingQmp, BlockingQmp, Peer, Peer]]:
+def both(*args: str) -> contextlib.AbstractContextManager[tuple[BlockingQmp, BlockingQmp, Peer, Peer]]:
     """QEMU and vmd with the same arguments, connected."""
-    peers: list[tuple[Peer, Path]] = []
-    clients: list[BlockingQmp] = []
-    try:
-        for kind in ("qemu", "vmd"):
-            workdir = short_tmpdir()
-            peers.append((start_peer(kind, args, workdir=workdir, target=TARGET), workdir))
-            clients.append(BlockingQmp(peers[-1][0].socket))
-        yield clients[0], clients[1], peers[0][0], peers[1][0]
-    finally:
-        for client in clients:
-            with contextlib.suppress(OSError):
-                client.close()
-            client.sock.close()
-        for peer, workdir in peers:
-            peer.stop()
-            if peer.kind == "vmd" and peer.log.exists():
-                assert "Traceback" not in peer.log.read_text()
-            shutil.rmtree(workdir, ignore_errors=True)
-
-
-def same(qemu: BlockingQmp, vmd: BlockingQmp, command: str, arguments: str | None = None) -> Any:
-    theirs, ours = qemu.command(command, arguments), vmd.command(command, arguments)
-    assert ours == theirs, f"{command} {arguments}"
-    return ours
-
-
-def cpus_fast(client: BlockingQmp, peer: Peer) -> list[dict[str, Any]]:
-    cpus = client.result("query-cpus-fast")
-    for cpu in cpus:
-        tid = cpu.pop("thread-id")
-        assert Path(f"/proc/{peer.pid}/task/{tid}").exists(), "thread-id is a thread of the peer"
-    return cpus
+    return qemu_and_vmd(TARGET, args)
 
 
 def run(argv: Sequence[str]) -> tuple[int, str, str]:

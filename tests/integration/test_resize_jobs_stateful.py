@@ -33,6 +33,7 @@ from qemu.qmp import ExecuteError, QMPClient
 from qemu.qmp.events import EventListener
 
 from tests.peers import TIMEOUT, Peer, start_peer
+from tests.replies import as_event
 
 MAX_CPUS = 6
 WAIT = 3.0
@@ -173,7 +174,7 @@ class ResizeJobMachine(RuleBasedStateMachine):
         """Check the job events that came: those of a job whose id the reply has not told yet (its
         first events precede the reply) wait for it, in order."""
         await self.client.execute("query-status")  # everything sent before it has arrived
-        self.backlog.extend(self.listener.clear())
+        self.backlog.extend(as_event(event) for event in self.listener.clear())
         while self.backlog and self.backlog[0]["data"]["id"] in self.jobs:
             event = self.backlog.pop(0)
             data = event["data"]

@@ -234,6 +234,7 @@ def test_cpu_definitions_like_qemu(qemu: str, machine: str) -> None:
         reply = run.qmp.execute("query-cpu-definitions")["return"]
     expected = []
     for model in CPU_MODELS.values():
+        assert model.unavailable_features is not None, f"{model.name}: every x86 model reports them"
         entry: dict[str, Any] = {
             "name": model.name,
             "typename": model.typename,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.libvirt.harness import Libvirt, LibvirtError, domain_xml, emulator_wrapper
+from tests.libvirt.harness import Libvirt, LibvirtError, PeerLibvirt, domain_xml, emulator_wrapper
 from tests.needs import require_libvirt
 from tests.peers import short_tmpdir
 
@@ -37,6 +37,23 @@ def libvirt() -> Iterator[Libvirt]:
 
 
 @pytest.fixture(scope="session")
+def peer(libvirt: Libvirt) -> Iterator[PeerLibvirt]:
+    """A second libvirtd on this host (a live migration's destination), started on first use and
+    stopped before the first one."""
+    workdir = libvirt.workdir / "peer"
+    workdir.mkdir(exist_ok=True)
+    instance = PeerLibvirt(workdir)
+    try:
+        try:
+            instance.start()
+        except (LibvirtError, TimeoutError) as error:
+            pytest.fail(f"{error}\n{instance.log.read_text()[-4000:] if instance.log.exists() else ''}")
+        yield instance
+    finally:
+        instance.stop()
+
+
+@pytest.fixture(scope="session")
 def emulator(libvirt: Libvirt) -> Path:
     return emulator_wrapper(libvirt.workdir)
 
@@ -48,9 +65,15 @@ class Domain:
         self.names: list[str] = []
 
     def start(
-        self, *, maxvcpus: int = 4, current: int = 1, extra_args: tuple[str, ...] = (), devices: str = ""
+        self,
+        *,
+        maxvcpus: int = 4,
+        current: int = 1,
+        extra_args: tuple[str, ...] = (),
+        devices: str = "",
+        prefix: str = "vmd-e2e",
     ) -> str:
-        name = f"vmd-e2e-{os.getpid()}-{next(_names)}"
+        name = f"{prefix}-{os.getpid()}-{next(_names)}"
         self.names.append(name)
         xml = domain_xml(name, str(self.emulator), maxvcpus=maxvcpus, current=current,
                          extra_args=extra_args, devices=devices)  # fmt: skip

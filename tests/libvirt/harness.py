@@ -23,6 +23,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,6 +113,7 @@ def domain_xml(
     current: int = 1,
     extra_args: Sequence[str] = (),
     devices: str = "",
+    memory_mib: int = 128,
 ) -> str:
     """The contract's domain: q35, one socket per vCPU, vCPU 0 fixed and the others hot-pluggable.
     `extra_args` go on the emulator's command line (libvirt's qemu:commandline); `devices` is
@@ -126,7 +128,7 @@ def domain_xml(
     return f"""\
 <domain type='qemu' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>
   <name>{name}</name>
-  <memory unit='MiB'>128</memory>
+  <memory unit='MiB'>{memory_mib}</memory>
   <vcpu placement='static' current='{current}'>{maxvcpus}</vcpu>
   <vcpus>{"".join(vcpus)}</vcpus>
   <os><type arch='x86_64' machine='q35'>hvm</type></os>
@@ -353,10 +355,16 @@ class Libvirt:
 
     # -- virsh -----------------------------------------------------------------------------------
 
+    uri = URI
+
     def virsh(self, *args: str, check: bool = True, timeout: float = VIRSH_TIMEOUT) -> Virsh:
         start = time.monotonic()
         done = subprocess.run(
-            ["virsh", "-c", URI, *args], capture_output=True, text=True, timeout=timeout, check=False
+            ["virsh", "-c", self.uri, *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
         result = Virsh(done.returncode, done.stdout, done.stderr, time.monotonic() - start)
         if check and not result.ok:
@@ -377,7 +385,12 @@ class Libvirt:
         return self.virsh("create", str(path), check=False)
 
     def emulator_pid(self, name: str) -> int:
-        return int((RUN_DIR / f"{name}.pid").read_text())
+        return int((self.run_dir / f"{name}.pid").read_text())
+
+    @property
+    def run_dir(self) -> Path:
+        """Where this libvirtd keeps its emulators' pid files, as this process sees it."""
+        return RUN_DIR
 
     def exists(self, name: str) -> bool:
         return self.virsh("domstate", name, check=False).ok
@@ -393,6 +406,97 @@ class Libvirt:
         out = self.virsh("domstats", "--vcpu", name).stdout
         pairs = (line.strip().split("=", 1) for line in out.splitlines() if "=" in line)
         return {key: value for key, value in pairs}
+
+
+# What a second system libvirtd needs of its own: everything it writes.  /etc/libvirt (qemu.conf
+# and the empty set of persistent domains) is shared with the first.
+_PEER_DIRS = {
+    "run": "/run/libvirt",
+    "lib": "/var/lib/libvirt",
+    "cache": "/var/cache/libvirt",
+    "log": "/var/log/libvirt",
+}
+
+
+class PeerLibvirt(Libvirt):
+    """A second virtlogd + libvirtd on this host, the other end of a live migration.
+
+    A root libvirtd always uses the system paths (/run/libvirt, /var/lib/libvirt, ...), so this
+    one runs in a mount namespace of its own (unshare) where directories under `workdir` are
+    bound over those paths, and its libvirtd.conf gives it another host UUID: libvirt refuses a
+    migration between two daemons with the same one (`Attempt to migrate guest to the same
+    host`).  Its virsh goes through its own socket (qemu+unix:///system?socket=...).  The
+    network is shared, so the emulators it starts listen on this host's loopback.  Start it
+    after the host's :class:`Libvirt` (whose host lock and qemu.conf it relies on) and stop it
+    before."""
+
+    def __init__(self, workdir: Path) -> None:
+        super().__init__(workdir)
+        self.dirs = {key: workdir / f"peer-{key}" for key in _PEER_DIRS}
+        self.uri = f"qemu+unix:///system?socket={self.dirs['run'] / 'libvirt-sock'}"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.dirs["run"] / "qemu"
+
+    def start(self) -> None:
+        for tool in ("unshare", "mount"):  # util-linux and mount: on every Debian (essential)
+            if shutil.which(tool) is None:
+                raise LibvirtError(f"the second libvirtd needs {tool}, which is not installed")
+        for path in self.dirs.values():
+            path.mkdir(parents=True, exist_ok=True)
+        self._conf.write_text(
+            'auth_unix_ro = "none"\n'
+            'auth_unix_rw = "none"\n'
+            f'host_uuid = "{uuid.uuid4()}"\n'
+            'log_filters = "1:qemu.qemu_monitor 1:qemu.qemu_monitor_json 3:*"\n'
+            f'log_outputs = "1:file:{self.log}"\n'
+        )
+        for pidfile in (self._libvirtd_pidfile, self._virtlogd_pidfile):
+            with contextlib.suppress(FileNotFoundError):
+                pidfile.unlink()
+        # The mount points exist on the host too (the first libvirtd made /run/libvirt).
+        binds = " && ".join(
+            f"mkdir -p {target} && mount --bind {self.dirs[key]} {target}"
+            for key, target in _PEER_DIRS.items()
+        )
+        script = (
+            f"{binds} && virtlogd -d -p {self._virtlogd_pidfile}"
+            f" && exec libvirtd -d -f {self._conf} -p {self._libvirtd_pidfile}"
+        )
+        argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c", script]
+        reaper = subprocess.Popen([sys.executable, str(REAPER), *argv], stdin=subprocess.DEVNULL)
+        self._reapers.append(reaper)
+
+        def written(pidfile: Path) -> bool:
+            if reaper.poll() is not None:
+                raise LibvirtError(f"the peer libvirtd did not start: see {self.log}")
+            return pidfile.exists() and pidfile.read_text().strip() != ""
+
+        wait_until(lambda: written(self._virtlogd_pidfile), 30.0, "the peer virtlogd")
+        wait_until(lambda: written(self._libvirtd_pidfile), 30.0, "the peer libvirtd")
+        self.virtlogd_pid = int(self._virtlogd_pidfile.read_text())
+        self.libvirtd_pid = int(self._libvirtd_pidfile.read_text())
+        wait_until(lambda: self.virsh("version", check=False).ok, 60.0, "the peer libvirtd to answer", 0.1)
+
+    def stop(self) -> None:
+        # Whatever a failed test left here (a migrated domain, a half-started incoming one) goes
+        # first: libvirtd leaves its emulators running when it stops.
+        if self.libvirtd_pid is not None:
+            listed = self.virsh("list", "--name", check=False)
+            for name in listed.stdout.split() if listed.ok else ():
+                self.virsh("destroy", name, check=False)
+        self.stop_libvirtd()
+        if self.virtlogd_pid is not None:
+            self._kill(self.virtlogd_pid)
+            self.virtlogd_pid = None
+        for reaper in self._reapers:
+            try:
+                reaper.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                reaper.kill()
+                reaper.wait()
+        self._reapers.clear()
 
 
 @contextlib.contextmanager

@@ -6,10 +6,12 @@ encoder took, one more sync and encode after the vCPU stops carries every later 
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from tests.native.conftest import TIMEOUT, Machine, wait_until
-from vmd.vcpu import GuestRam, PageEncoder, VcpuError
+from vmd.vcpu import GuestRam, PageDecoder, PageEncoder, VcpuError
 
 PAGE = 4096
 
@@ -51,6 +53,32 @@ def test_a_cut_record_is_refused() -> None:
         ram.decode((2 << 1).to_bytes(8, "little") + b"x" * 100)
     with pytest.raises(ValueError, match="page record"):
         ram.decode((99 << 1 | 1).to_bytes(8, "little"))
+
+
+def test_the_stream_decoder_takes_records_cut_anywhere() -> None:
+    """The target decodes as bytes arrive: a header or a page split between two reads, even a
+    byte at a time, lands in RAM as the whole record would."""
+    rng = random.Random(16)
+    src, dst = GuestRam(64 * PAGE), GuestRam(64 * PAGE)
+    dst.write(9 * PAGE, b"\xee" * PAGE)  # stale on the target, zero on the source
+    for page in rng.sample(range(64), 20):
+        src.write(page * PAGE, rng.randbytes(PAGE))
+    enc = PageEncoder(src, chunk_bytes=1 << 20)
+    enc.mark_all()
+    records = bytes(enc.next_chunk() or b"")
+    decoder = PageDecoder(dst)
+    at = 0
+    while at < len(records):
+        step = rng.choice((1, 3, 7, 8, 9, 4095, 4104, 5000))
+        decoder.feed(memoryview(records)[at : at + step])
+        at += step
+    assert decoder.whole
+    assert dst.checksum() == src.checksum()
+    half = PageDecoder(dst)
+    half.feed(records[:12])  # a page's header and four of its bytes
+    assert not half.whole
+    with pytest.raises(ValueError, match="outside guest RAM"):
+        PageDecoder(dst).feed((99 << 1 | 1).to_bytes(8, "little"))
 
 
 def test_a_running_guest_loses_no_store(machine: Machine) -> None:

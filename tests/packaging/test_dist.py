@@ -10,6 +10,7 @@ gets vmd's dependencies from it: both need the network, as a release build does.
 
 from __future__ import annotations
 
+import email.message
 import email.parser
 import os
 import subprocess
@@ -67,6 +68,13 @@ def test_the_sdist_holds_every_source_and_no_build_output(dists: Dists) -> None:
     assert not [name for name in names if name.endswith((".so", ".o", ".pyc")) or name == "vmd/_native.c"]
 
 
+def every(headers: email.message.Message, name: str) -> list[str]:
+    """The values of every `name` header (METADATA and WHEEL are RFC 822 headers); there must be one."""
+    values = headers.get_all(name)
+    assert values is not None, f"no {name} header"
+    return values
+
+
 def test_the_wheel_says_what_it_is(dists: Dists) -> None:
     with zipfile.ZipFile(dists.wheel) as wheel:
         names = set(wheel.namelist())
@@ -78,16 +86,16 @@ def test_the_wheel_says_what_it_is(dists: Dists) -> None:
     assert metadata["Version"] == __version__
     assert metadata["License-Expression"] == "MIT"
     assert f"{info}/licenses/LICENSE" in names
-    assert "Typing :: Typed" in metadata.get_all("Classifier")
+    assert "Typing :: Typed" in every(metadata, "Classifier")
     # Only what the daemon needs: no pydantic, no test toolchain.
-    runtime = sorted(req.split(">")[0] for req in metadata.get_all("Requires-Dist") if "extra ==" not in req)
+    runtime = sorted(req.split(">")[0] for req in every(metadata, "Requires-Dist") if "extra ==" not in req)
     assert runtime == ["cffi", "qemu.qmp", "uvloop"]
     assert "vmd = vmd.__main__:main" in entry_points
     assert "vmd-system-x86_64 = vmd.__main__:main" in entry_points
     assert "vmd-system-aarch64 = vmd.__main__:main_aarch64" in entry_points
     assert "[pytest11]\nvmd = vmd.testing.plugin\n" in entry_points
     testing = sorted(
-        req.split(">")[0] for req in metadata.get_all("Requires-Dist") if 'extra == "testing"' in req
+        req.split(">")[0] for req in every(metadata, "Requires-Dist") if 'extra == "testing"' in req
     )
     assert testing == ["pytest", "pytest-asyncio"]
     assert {"vmd/py.typed", "vmd/_native.abi3.so", "vmd/qapi/compiled.py"} <= names

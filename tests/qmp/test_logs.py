@@ -16,6 +16,7 @@ import pytest
 
 from tests.peers import TIMEOUT, Peer, qmp_client
 from tests.qmp.test_cpu_hotplug import slot, until_online
+from tests.replies import as_event
 
 CPUS, OSPM, OS = "vmd.machine.cpu_manager: ", "vmd.guest.acpi_ospm: ", "vmd.guest.os_model: "
 PREFIX = re.compile(r"^\S+ \S+ vmd\[\d+\] ")
@@ -121,10 +122,8 @@ async def test_at_debug_every_event_is_logged_as_sent(
             received: list[dict[str, Any]] = []
             async with asyncio.timeout(TIMEOUT):
                 while len(received) < 2:
-                    received.append(await listener.get())
+                    received.append(as_event(await listener.get()))
     logged = [line for line in log_lines(peer, "DEBUG") if line.startswith("vmd.qmp.events: event ")]
     # The first is the RESUME of the start, which nobody was connected to receive (as in QEMU).
-    assert [json.loads(line.removeprefix("vmd.qmp.events: event ")) for line in logged][1:] == [
-        dict(event) for event in received
-    ]
+    assert [json.loads(line.removeprefix("vmd.qmp.events: event ")) for line in logged][1:] == received
     assert json.loads(logged[0].removeprefix("vmd.qmp.events: event "))["event"] == "RESUME"

@@ -581,6 +581,35 @@ async def test_a_raised_bandwidth_applies_at_once(pair: Callable[..., tuple[Peer
         assert (await wait_status(dst))["status"] == "completed"
 
 
+async def test_a_held_back_pass_counts_remaining_down_as_pages_go(
+    pair: Callable[..., tuple[Peer, Peer, str]],
+) -> None:
+    """At a low max-bandwidth the pages go a window's worth at a time, so `ram.remaining` (what
+    libvirt's domjobinfo and `virsh migrate --verbose` show) falls through the pass, as QEMU's
+    does, instead of dropping to 0 with the first chunk while the pass goes on for seconds."""
+    source, target, uri = pair()
+    async with qmp_client(target.socket) as dst:
+        await dst.execute("migrate-incoming", {"uri": uri})
+    async with qmp_client(source.socket) as src:
+        # 20000 bytes/s: the first pass (32768 pages, 8 bytes per zero page) takes over 10 s.
+        await src.execute("migrate-set-parameters", {"max-bandwidth": 20000})
+        await src.execute("migrate", {"uri": uri})
+        first = (await wait_status(src, ("active",)))["ram"]
+        assert first["dirty-sync-count"] == 1
+        assert 0 < first["remaining"] <= first["total"]
+        async with asyncio.timeout(TIMEOUT):
+            while True:
+                ram = (await src.execute("query-migrate"))["ram"]
+                if ram["remaining"] < first["remaining"]:
+                    break
+                await asyncio.sleep(0.05)
+        assert ram["remaining"] > 0  # the same pass, under way
+        assert ram["dirty-sync-count"] == 1
+        await src.execute("migrate_cancel")
+        assert (await wait_status(src))["status"] == "cancelled"
+    assert target.wait_exit()  # its stream was cut
+
+
 async def test_pseries_cores_migrate_with_their_connectors_and_a_pending_unplug_completes(
     peers: Callable[..., Peer], workdir: Path
 ) -> None:

@@ -15,6 +15,7 @@ import pytest
 from qemu.qmp import ExecuteError, QMPClient
 
 from tests.peers import REPO, TIMEOUT, Peer, RawQmp, qmp_client, vmd_command
+from tests.replies import as_dict
 
 
 async def test_greeting_reports_qemu_72_and_vmd_package(vmd: Peer) -> None:
@@ -48,10 +49,10 @@ async def test_qmp_client_runs_commands_and_sees_events(vmd: Peer) -> None:
             await qmp.execute("cont")
             event = await asyncio.wait_for(listener.get(), TIMEOUT)
             assert event["event"] == "RESUME"
-            assert set(event["timestamp"]) == {"seconds", "microseconds"}
+            assert set(as_dict(event["timestamp"])) == {"seconds", "microseconds"}
             await qmp.execute("stop")
             assert (await asyncio.wait_for(listener.get(), TIMEOUT))["event"] == "STOP"
-        assert (await qmp.execute("query-status"))["status"] == "paused"
+        assert as_dict(await qmp.execute("query-status"))["status"] == "paused"
 
 
 async def test_qmp_client_gets_qemu_errors(vmd: Peer) -> None:
@@ -125,7 +126,7 @@ async def test_stale_socket_file_does_not_stop_a_restart(peers: Callable[..., Pe
     dead.close()
     peer = peers("vmd", "-S", "-qmp", f"unix:{path},server=on,wait=off")
     async with qmp_client(str(path)) as qmp:
-        assert (await qmp.execute("query-status"))["status"] == "prelaunch"
+        assert as_dict(await qmp.execute("query-status"))["status"] == "prelaunch"
     assert peer.alive()
 
 
@@ -222,7 +223,7 @@ async def test_client_that_never_reads_events_is_disconnected_others_served(
         for _ in range(2500):  # each stop/cont pair raises two events for every session
             await qmp.execute("cont")
             await qmp.execute("stop")
-        assert (await qmp.execute("query-status"))["status"] == "paused"
+        assert as_dict(await qmp.execute("query-status"))["status"] == "paused"
     assert peer.alive()
     assert "is not reading" in peer.log.read_text()
     # Its connection was dropped: draining what was already queued ends in EOF.
@@ -236,7 +237,7 @@ async def test_client_disconnect_mid_command_leaves_the_daemon_serving(vmd: Peer
     await raw.send(b'{"execute": "cont"}{"execute": "stop"}{"execute": "query-status"}')
     await raw.close()
     async with qmp_client(vmd.socket) as qmp:
-        assert (await qmp.execute("query-status"))["status"] in ("running", "paused")
+        assert as_dict(await qmp.execute("query-status"))["status"] in ("running", "paused")
 
 
 async def test_qmp_client_negotiates_oob(vmd: Peer) -> None:
@@ -244,7 +245,7 @@ async def test_qmp_client_negotiates_oob(vmd: Peer) -> None:
     await asyncio.wait_for(qmp.connect(vmd.socket), TIMEOUT)
     try:
         assert qmp.greeting is not None
-        assert (await qmp.execute("query-status"))["running"] is False
+        assert as_dict(await qmp.execute("query-status"))["running"] is False
     finally:
         await qmp.disconnect()
 
@@ -275,7 +276,7 @@ async def test_yank_drops_another_monitors_clients(peers: Callable[..., Peer]) -
         # The monitor itself still listens: the yanked client can come back.
         again = await RawQmp.connect(peer.sockets[0], negotiate=True)
         await again.close()
-        assert (await qmp.execute("query-status"))["status"] == "prelaunch"
+        assert as_dict(await qmp.execute("query-status"))["status"] == "prelaunch"
     await victim.close()
 
 

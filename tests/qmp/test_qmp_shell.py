@@ -6,8 +6,10 @@ import json
 import subprocess
 import sys
 from collections.abc import Callable
+from typing import Any
 
 from tests.peers import TIMEOUT, Peer
+from tests.replies import as_dict
 
 
 def shell(peer: Peer, script: str, *options: str) -> list[str]:
@@ -22,8 +24,8 @@ def shell(peer: Peer, script: str, *options: str) -> list[str]:
     return done.stdout.splitlines()
 
 
-def replies(lines: list[str]) -> list[object]:
-    return [json.loads(line.split("(QEMU) ", 1)[1]) for line in lines if line.startswith("(QEMU) {")]
+def replies(lines: list[str]) -> list[dict[str, Any]]:
+    return [as_dict(json.loads(line.split("(QEMU) ", 1)[1])) for line in lines if line.startswith("(QEMU) {")]
 
 
 def test_qmp_shell_runs_commands_and_shows_errors(vmd: Peer) -> None:
@@ -31,7 +33,7 @@ def test_qmp_shell_runs_commands_and_shows_errors(vmd: Peer) -> None:
     assert lines[:2] == ["Welcome to the QMP low-level shell!", "Connected to QEMU 7.2.0"]
     status, qom, bogus, cont, status_after, name = replies(lines)
     assert status == {"return": {"running": False, "singlestep": False, "status": "prelaunch"}}
-    assert {"name": "peripheral", "type": "child<container>"} in qom["return"]  # type: ignore[index]
+    assert {"name": "peripheral", "type": "child<container>"} in qom["return"]
     assert bogus == {
         "error": {"class": "CommandNotFound", "desc": "The command bogus-cmd has not been found"}
     }
@@ -59,7 +61,7 @@ def test_qmp_shell_plugs_and_unplugs_a_pseries_core(peers: Callable[..., Peer]) 
     target, added, slots, deleted, boot = replies(shell(peer, script))
     assert target == {"return": {"arch": "ppc64"}}
     assert added == deleted == {"return": {}}
-    assert slots["return"][2] == {  # type: ignore[index]
+    assert slots["return"][2] == {
         "props": {"core-id": 2, "node-id": 0}, "qom-path": "/machine/peripheral/core2",
         "type": "power9_v2.0-spapr-cpu-core", "vcpus-count": 2,
     }  # fmt: skip

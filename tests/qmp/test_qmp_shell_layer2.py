@@ -37,7 +37,7 @@ def test_qmp_shell_sets_present_and_resizes(peers: Callable[..., Peer]) -> None:
              "total-progress": 1, "error": "Operation canceled"}
         ]
     }  # fmt: skip
-    entries = vmap["return"]  # type: ignore[index]
+    entries = vmap["return"]
     assert [(e["cpu-index"], e["present"], e["unplug-pending"]) for e in entries] == [
         (0, True, False), (1, False, False), (2, False, False), (3, True, True)
     ]  # fmt: skip

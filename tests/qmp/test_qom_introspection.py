@@ -9,20 +9,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
+from qemu.qmp import QMPClient
 
 from tests.peers import Peer, qmp_client
+from tests.replies import as_list
 
 # Properties QEMU adds when a device is realized, so its type does not list them.
 ADDED_AT_REALIZE = {"PIIX4_PM": {"cpu-hotplug-legacy"}}
 
 
-async def _walk(qmp: Any, path: str, seen: dict[str, tuple[str, set[str]]]) -> None:
-    props = await qmp.execute("qom-list", {"path": path})
+async def _walk(qmp: QMPClient, path: str, seen: dict[str, tuple[str, set[str]]]) -> None:
+    props = as_list(await qmp.execute("qom-list", {"path": path}))
     type_name = next(p for p in props if p["name"] == "type")
     type_value = await qmp.execute("qom-get", {"path": path, "property": type_name["name"]})
+    assert isinstance(type_value, str), (path, type_value)
     own = {p["name"] for p in props if not p["type"].startswith("child<")}
     seen[path] = (type_value, own)
     for prop in props:
@@ -59,7 +61,7 @@ async def test_every_live_object_has_what_its_type_declares(
         types = {type_name for type_name, _ in seen.values()}
         declared = {}
         for type_name in types:
-            listed = await qmp.execute("qom-list-properties", {"typename": type_name})
+            listed = as_list(await qmp.execute("qom-list-properties", {"typename": type_name}))
             declared[type_name] = {p["name"] for p in listed}
     for path, (type_name, own) in seen.items():
         assert own == declared[type_name] | ADDED_AT_REALIZE.get(type_name, set()), path

@@ -16,14 +16,15 @@ from qemu.qmp.events import EventListener
 
 from tests.peers import TIMEOUT, Peer, RawQmp, qmp_client
 from tests.qmp.test_cpu_hotplug import guest_cpus, slot, until_online, until_threads, vcpu_threads
+from tests.replies import as_event
 
 
 async def until_deleted(listener: EventListener, path: str) -> list[str]:
     """The events up to DEVICE_DELETED of the CPU at `path` itself (not its lapic)."""
-    seen = []
+    seen: list[str] = []
     async with asyncio.timeout(TIMEOUT):
         while True:
-            event = await listener.get()
+            event = as_event(await listener.get())
             seen.append(event["event"])
             if event["event"] == "DEVICE_DELETED" and event["data"].get("device") == path.rsplit("/", 1)[1]:
                 return seen

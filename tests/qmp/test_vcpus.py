@@ -12,6 +12,7 @@ import pytest
 from qemu.qmp import ExecuteError, QMPClient
 
 from tests.peers import TIMEOUT, Peer, qmp_client
+from tests.replies import as_dict, as_list
 from vmd.firmware import standard as fw
 from vmd.firmware.asm import assemble
 
@@ -120,7 +121,7 @@ async def test_a_guest_fault_stops_the_vm_in_internal_error_until_reset(
         assert stats["instructions"] == 1  # the li retired; the faulting load did not
 
         await qmp.execute("system_reset")
-        assert (await qmp.execute("query-status"))["status"] == "prelaunch"
+        assert as_dict(await qmp.execute("query-status"))["status"] == "prelaunch"
         with qmp.listener() as listener:
             await qmp.execute("cont")  # the reset guest runs, and faults again
             assert (await asyncio.wait_for(listener.get(), TIMEOUT))["event"] == "RESUME"
@@ -178,7 +179,7 @@ async def test_stats_filters_follow_qemu(peers: Callable[..., Peer]) -> None:
                 ],
             }
         ]
-        one = await qmp.execute("query-stats", {"target": "vcpu", "vcpus": [cpu1]})
+        one = as_list(await qmp.execute("query-stats", {"target": "vcpu", "vcpus": [cpu1]}))
         assert [r["qom-path"] for r in one] == [cpu1]
         assert await qmp.execute("query-stats", {"target": "vcpu", "vcpus": [cpu1.upper()]}) == []
         assert await qmp.execute("query-stats", {"target": "vcpu", "vcpus": []}) == []
@@ -190,10 +191,9 @@ async def test_stats_filters_follow_qemu(peers: Callable[..., Peer]) -> None:
             for path in ("/machine/unattached/device[0]", cpu1)
         ]
         # Each request is answered on its own; an empty or unmatched name list selects nothing.
-        twice = await qmp.execute(
-            "query-stats",
-            {"target": "vm", "providers": [{"provider": OWN, "names": ["parked_vcpus"]}, {"provider": OWN}]},
-        )
+        providers = [{"provider": OWN, "names": ["parked_vcpus"]}, {"provider": OWN}]
+        twice_request = {"target": "vm", "providers": providers}
+        twice = as_list(await qmp.execute("query-stats", twice_request))
         assert [len(r["stats"]) for r in twice] == [1, 7]
         for names in ([], ["nope"]):
             request = {"target": "vcpu", "providers": [{"provider": OWN, "names": names}]}

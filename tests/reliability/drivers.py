@@ -26,6 +26,7 @@ from typing import Any
 
 from tests.peers import BASE_ARGS, REPO, Peer, RawQmp, start_peer, vmd_command
 from tests.reliability.fuzz import LONG_STRINGS, LONG_STRINGS_QEMU, NEVER, RESYNC, SchemaFuzzer, reply_problem
+from tests.replies import as_dict
 
 # A reply later than this is a hang: generous, the machine is shared and slow.
 HANG_TIMEOUT = 20.0
@@ -532,13 +533,13 @@ class Qmp:
             request["arguments"] = arguments
         await self.raw.send(json.dumps(request))
         while True:
-            message = await self.raw.recv(HANG_TIMEOUT)
+            message = as_dict(await self.raw.recv(HANG_TIMEOUT), "a QMP message")
             if "event" in message:
                 self.events.append(message)
                 continue
             if message.get("id") != self.serial:
                 raise AssertionError(f"reply {message!r:.200} while waiting for {self.serial}")
-            return message  # type: ignore[no-any-return]
+            return message
 
     async def event(self, name: str, timeout: float = HANG_TIMEOUT, **data: Any) -> dict[str, Any]:
         """The first event `name` whose data has `data`, received since the last one taken."""

@@ -208,6 +208,7 @@ class SchemaFuzzer:
             key = self.rng.choice(list(args))
             args[key] = self._wrong(args[key])
             return self._request("wrong-type", name, args)
+        # Arguments that are not an object at all: what this input is about.
         return self._request("wrong-type", name, self.rng.choice([[], 1, "x", None]))  # type: ignore[arg-type]
 
     def _missing(self) -> Input:
@@ -259,6 +260,7 @@ class SchemaFuzzer:
         # Past 1 MiB vmd refuses the request as too big (a parse-level error, so no id); QEMU's
         # limit is 64 MiB: its id may or may not come back.
         request_id = self._next_id("r" if size < 1_000_000 else "u")
+        request: dict[str, object]
         if where < 0.4:
             request = {"execute": text, "id": request_id}
         elif where < 0.8:

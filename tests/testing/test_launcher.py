@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.peers import TIMEOUT, qmp_client
+from tests.replies import as_event, as_list
 from vmd.testing import (
     VmdLaunchError,
     cpu_set,
@@ -44,7 +45,7 @@ async def test_a_vm_starts_with_qemus_arguments_answers_and_quits() -> None:
         assert len(vm.socket.encode()) < 108
         async with qmp_client(vm.socket) as other:
             assert await other.execute("query-name") == {"name": "guest1"}
-        chardevs = await vm.qmp.execute("query-chardev")
+        chardevs = as_list(await vm.qmp.execute("query-chardev"))
         assert {"label": "vmdtesting", "filename": "unix:", "frontend-open": True} in chardevs
         workdir = Path(vm.socket).parent
     assert vm.returncode == 0
@@ -72,7 +73,7 @@ def test_vmd_runs_in_the_foreground() -> None:
 async def test_stop_after_vmd_left_by_itself_and_after_it_had_to_be_killed() -> None:
     async with launch_vm(["-vmd-guest", "powerdown=shutdown"]) as vm:
         await vm.qmp.execute("system_powerdown")  # the guest powers off: vmd exits
-        assert (await wait_event(vm.qmp, "SHUTDOWN"))["data"]["reason"] == "guest-shutdown"
+        assert as_event(await wait_event(vm.qmp, "SHUTDOWN"))["data"]["reason"] == "guest-shutdown"
         assert await vm.stop() == 0
     assert await vm.stop() == 0  # once is enough; again it says the same
 
@@ -102,7 +103,9 @@ async def test_wait_event_matches_data_and_keeps_what_it_skipped() -> None:
         resumed = await wait_event(vm.qmp, "RESUME")  # STOP was skipped on the way
         assert resumed["event"] == "RESUME"
         assert (await wait_event(vm.qmp, "STOP"))["event"] == "STOP"
-        ost = await wait_event(vm.qmp, "ACPI_DEVICE_OST", match={"info": {"device": "cpu1", "status": 0}})
+        ost = as_event(
+            await wait_event(vm.qmp, "ACPI_DEVICE_OST", match={"info": {"device": "cpu1", "status": 0}})
+        )
         assert ost["data"]["info"]["source"] == 1
         with pytest.raises(TimeoutError, match=r"no DEVICE_DELETED event within 0\.2 s"):
             await wait_event(vm.qmp, "DEVICE_DELETED", timeout=0.2)
@@ -119,7 +122,9 @@ def test_event_matching() -> None:
     assert not event_matches(event, "DEVICE_DELETED", match={"device": "cpu2"})
     assert not event_matches(event, "DEVICE_DELETED", match={"nothing": None})
     assert not event_matches(event, "STOP")
-    assert event_matches(event, "DEVICE_DELETED", match=lambda e: e["data"]["path"].endswith("cpu1"))
+    assert event_matches(
+        event, "DEVICE_DELETED", match=lambda e: as_event(e)["data"]["path"].endswith("cpu1")
+    )
 
 
 def test_cpu_lists() -> None:

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from tests.peers import REPO
+from tests.replies import as_dict
 from vmd.testing import Vm, VmdWarning
 from vmd.testing.plugin import _check_exit
 
@@ -33,7 +34,7 @@ async def test_vmd_vm_takes_the_modules_marker(vmd_vm: Vm) -> None:
     slots = await vmd_vm.qmp.execute("query-hotpluggable-cpus")
     assert isinstance(slots, list)
     assert len(slots) == 4
-    assert (await vmd_vm.qmp.execute("query-status"))["status"] == "running"  # type: ignore[index]
+    assert as_dict(await vmd_vm.qmp.execute("query-status"))["status"] == "running"
 
 
 @pytest.mark.vmd_args("-smp", "2", "-name", "closest")
@@ -48,7 +49,7 @@ async def test_an_indirect_parameter_wins_over_markers(vmd_vm: Vm, request: pyte
         assert await cpus(vmd_vm) == 3
     else:
         assert await cpus(vmd_vm) == 1
-        assert (await vmd_vm.qmp.execute("query-status"))["status"] == "prelaunch"  # type: ignore[index]
+        assert as_dict(await vmd_vm.qmp.execute("query-status"))["status"] == "prelaunch"
 
 
 SHARED: dict[str, Any] = {}

@@ -11,6 +11,10 @@ import pytest
 from vmd.errors import GenericError
 from vmd.machine.jobs import Job, JobTable
 from vmd.qapi.compiled import JobStatus, JobType
+from vmd.qapi.registry import EventSpec
+
+# Not a QMP event: what the tests' completion callbacks send, to show where in the sequence they ran.
+DONE = EventSpec("DONE", "the completion callback ran")
 
 
 class Countdown(Job):
@@ -19,14 +23,14 @@ class Countdown(Job):
     type = JobType.VMD_SET_VCPUS
 
     def cancel_requested(self) -> None:
-        self.finish(error="Operation canceled", completed=lambda: self.table.emit("DONE", None))
+        self.finish(error="Operation canceled", completed=lambda: self.table.emit(DONE, None))
 
 
 def table() -> tuple[JobTable, list[tuple[str, Any]]]:
     sent: list[tuple[str, Any]] = []
 
-    def emit(spec: Any, data: Any) -> None:
-        sent.append((getattr(spec, "name", spec), None if data is None else data.to_wire()))
+    def emit(spec: EventSpec, data: Any) -> None:
+        sent.append((spec.name, None if data is None else data.to_wire()))
 
     return JobTable(emit), sent
 
@@ -44,7 +48,7 @@ def test_success_waits_is_pending_then_concludes_and_is_dismissed() -> None:
     job = Countdown("j", jobs)
     jobs.add(job)
     job.transition(JobStatus.RUNNING)
-    job.finish(error=None, completed=lambda: jobs.emit("DONE", None))
+    job.finish(error=None, completed=lambda: jobs.emit(DONE, None))
     assert statuses(sent) == ["created", "running", "waiting", "pending", "DONE", "concluded", "null"]
     assert jobs.query() == []
 

@@ -59,7 +59,7 @@ INPUTS = [
 
 def _exact_only() -> JsonStreamParser:
     parser = JsonStreamParser()
-    parser._fast.scan = lambda *args: None  # type: ignore[method-assign]
+    parser._fast.scan = lambda *args: None  # type: ignore[method-assign]  # the fast path, switched off
     return parser
 
 
@@ -101,7 +101,7 @@ def test_the_usual_request_takes_the_fast_path() -> None:
         lexed.append(pos)
         return original(data, pos)
 
-    parser._lexer.step = counting_step  # type: ignore[method-assign]
+    parser._lexer.step = counting_step  # type: ignore[method-assign]  # the lexer, watched
     assert parser.feed(b'{"execute":"query-status","id":"__qmp#00012"}\n') == [
         {"execute": "query-status", "id": "__qmp#00012"}
     ]

@@ -7,9 +7,10 @@ import random
 import pytest
 
 from vmd.json.pretty import encode_pretty_line
+from vmd.json.stream import JsonValue
 from vmd.json.writer import Encoded, _encode_exact, encode
 
-SAMPLES = [
+SAMPLES: list[JsonValue] = [
     {"return": [{"core-id": i, "type": "qemu64-x86_64-cpu"} for i in range(300)], "id": "x"},
     {"a": 1.5, "b": [0.1, -1.0, 1e16]},
     {"big": 18446744073709551615, "bigger": 18446744073709551616, "neg": -(2**63)},
@@ -28,9 +29,9 @@ SAMPLES = [
 ]
 
 
-def _random_values(count: int) -> list[object]:
+def _random_values(count: int) -> list[JsonValue]:
     rng = random.Random(7)
-    values: list[object] = []
+    values: list[JsonValue] = []
     for _ in range(count):
         digits = rng.randint(1, 24)
         number = rng.choice(
@@ -48,13 +49,13 @@ def test_fast_path_matches_the_exact_encoder_on_random_numbers() -> None:
 
 
 @pytest.mark.parametrize("value", SAMPLES)
-def test_fast_path_matches_the_exact_encoder(value: object) -> None:
+def test_fast_path_matches_the_exact_encoder(value: JsonValue) -> None:
     assert encode(value) == _encode_exact(value)
 
 
 def test_pre_encoded_values_are_spliced_in() -> None:
-    listing = [{"props": {"core-id": 1}, "vcpus-count": 1}, {"props": {}, "vcpus-count": 1}]
-    spliced = {"return": Encoded(encode(listing)), "id": {"k": [1]}}
-    plain = {"return": listing, "id": {"k": [1]}}
+    listing: JsonValue = [{"props": {"core-id": 1}, "vcpus-count": 1}, {"props": {}, "vcpus-count": 1}]
+    spliced: JsonValue = {"return": Encoded(encode(listing)), "id": {"k": [1]}}
+    plain: JsonValue = {"return": listing, "id": {"k": [1]}}
     assert encode(spliced) == encode(plain)
     assert encode_pretty_line(spliced) == encode_pretty_line(plain)

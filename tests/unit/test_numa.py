@@ -513,7 +513,7 @@ def test_layout_is_a_plain_value() -> None:
     layout = resolve(TWO, FOUR, objects=HALVES)
     assert layout is not None
     with pytest.raises(AttributeError):
-        layout.slot_nodes = ()  # type: ignore[misc]
+        layout.slot_nodes = ()  # type: ignore[misc]  # the assignment mypy refuses is what is tested
     assert layout == NumaLayout(
         nodes=(NumaNode(0, 128 * MiB, "m0"), NumaNode(1, 128 * MiB, "m1")), slot_nodes=(0, 0, 1, 1)
     )

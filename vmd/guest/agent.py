@@ -121,6 +121,15 @@ class GuestAgent:
         self.running = False
         self._port.set_guest_state(False, False)
 
+    def migration_state(self) -> dict[str, bool]:
+        return {"running": self.running}
+
+    def load_migration_state(self, state: dict[str, bool]) -> None:
+        """The source's agent was running: it runs here too, its port open (the guest booted
+        there; it does not boot again here)."""
+        if state["running"]:
+            self._start()
+
     @property
     def silent(self) -> bool:
         return self.guest.policy.agent == "silent"

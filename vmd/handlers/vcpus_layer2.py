@@ -24,6 +24,10 @@ from vmd.qapi.compiled import (
 async def set_vcpus(ctx: CommandContext, args: SetVcpusArgs) -> SetVcpusReturn:
     # A slot whose CPU was just ejected is free once its threads are gone (a moment).
     await ctx.vm.cpu_manager.releases_done()
+    # A new job would plug or unplug while the stream's header has the CPUs fixed: refused, as
+    # device_add is (a job already running is held until the migration ends).
+    if ctx.vm.migration.active or ctx.vm.migration.loading:
+        raise GenericError("__com.vmd_set-vcpus not allowed while migrating")
     request = ResizeRequest(
         target=args.target,
         placement=VcpuPlacement.FILL if args.placement is None else args.placement,

@@ -851,6 +851,11 @@ class JsonStreamParser:
         self._grouper.reset()
 
     @property
+    def at_rest(self) -> bool:
+        """Between two values: nothing of an incomplete one is buffered."""
+        return self._lexer.state == _START and not self._grouper.tokens
+
+    @property
     def pending(self) -> int:
         """Bytes of token text buffered for an incomplete value (whitespace not counted)."""
         return self._grouper.token_bytes + len(self._lexer.partial)

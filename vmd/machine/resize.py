@@ -24,6 +24,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Sequence
+from typing import Any
 
 from vmd.errors import GenericError
 from vmd.machine.cpu_manager import CpuManager, SlotChange
@@ -69,6 +70,7 @@ class ResizeJob(Job):
         self._deadline = (
             None if request.deadline_ms is None else time.monotonic() + request.deadline_ms / 1000
         )
+        self.held = False  # an outgoing migration runs: the job asks for nothing until it ends
 
     # -- life ------------------------------------------------------------------------------------
 
@@ -87,7 +89,8 @@ class ResizeJob(Job):
                 while self.live:
                     await self._wake.wait()
                     self._wake.clear()
-                    if self.live and self.status is ev.JobStatus.RUNNING:  # a paused job asks nothing
+                    # A paused job asks nothing; nor does a held one (its CPUs are in the header).
+                    if self.live and self.status is ev.JobStatus.RUNNING and not self.held:
                         self._advance()
         except TimeoutError:
             if self.live:
@@ -115,6 +118,67 @@ class ResizeJob(Job):
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+
+    # -- migration ---------------------------------------------------------------------------------
+
+    def migration_state(self) -> dict[str, Any]:
+        left = None if self._deadline is None else max(0, int((self._deadline - time.monotonic()) * 1000))
+        return {
+            "id": self.id,
+            "status": self.status.value,
+            "current-progress": self.current_progress,
+            "total-progress": self.total_progress,
+            "error": self.error,
+            "auto-dismiss": self.auto_dismiss,
+            "user-paused": self.user_paused,
+            "target": self.request.target,
+            "placement": self.request.placement.value,
+            "slots": list(self.request.slots),
+            "deadline-left-ms": left,
+            "added": sorted(self.added),
+            "requested": sorted(self.requested),
+            "refused": sorted(self.refused),
+        }
+
+    @classmethod
+    def migrated(cls, table: JobTable, manager: CpuManager, state: dict[str, Any]) -> ResizeJob:
+        """The source's job, as it was at the switchover: in the table with its id, status and
+        progress (no JOB_STATUS_CHANGE: it changed nothing), its deadline still running."""
+        request = ResizeRequest(
+            target=int(state["target"]),
+            placement=VcpuPlacement(state["placement"]),
+            slots=tuple(int(s) for s in state["slots"]),
+            deadline_ms=None if state["deadline-left-ms"] is None else int(state["deadline-left-ms"]),
+        )
+        job = cls(str(state["id"]), table, manager, request, auto_dismiss=bool(state["auto-dismiss"]))
+        job.status = ev.JobStatus(state["status"])
+        job.current_progress = int(state["current-progress"])
+        job.total_progress = int(state["total-progress"])
+        job.error = None if state["error"] is None else str(state["error"])
+        job.user_paused = bool(state["user-paused"])
+        job.added = {int(i) for i in state["added"]}
+        job.requested = {int(s) for s in state["requested"]}
+        job.refused = {int(s) for s in state["refused"]}
+        table.check_new_id(job.id)
+        table.jobs[job.id] = job
+        if not job.live:
+            job._unwatch()
+        return job
+
+    def carry_on(self) -> None:
+        """Run here (the target, once loaded): look at the machine at once, then as it changes."""
+        if not self.live:
+            return
+        self._task = asyncio.get_running_loop().create_task(self._run(), name=f"job-{self.id}")
+        self._wake.set()
+
+    def hand_over(self) -> None:
+        """The target has the job now: it leaves this VM's table without an event (its end is
+        the target's to tell)."""
+        self._unwatch()
+        if self._task is not None:
+            self._task.cancel()
+        self.table.jobs.pop(self.id, None)
 
     # -- the work --------------------------------------------------------------------------------
 
@@ -360,3 +424,44 @@ class VcpuResizer:
     async def close(self) -> None:
         for job in self._all:
             await job.close()
+
+    # -- the "resize-jobs" migration section (vmd.machine.migration.sections) ----------------------
+    # The resize jobs in query-jobs go to the target as they are at the switchover: a running or
+    # paused job goes on there (its events come from the target), a concluded one waits there
+    # for its job-dismiss.  While the source migrates, a live job is held: it asks for nothing
+    # (the CPUs are in the stream's header), and takes up its work again if the migration fails.
+
+    version = 1
+
+    def facts(self) -> dict[str, Any]:
+        return {}
+
+    def _jobs(self) -> list[ResizeJob]:
+        return [job for job in self.jobs.jobs.values() if isinstance(job, ResizeJob)]
+
+    def outgoing_began(self) -> None:
+        for job in self._jobs():
+            job.held = True
+
+    def capture(self) -> list[dict[str, Any]]:
+        return [job.migration_state() for job in self._jobs()]
+
+    def restore(self, state: list[dict[str, Any]]) -> None:
+        loop = asyncio.get_running_loop()
+        for entry in state:
+            job = ResizeJob.migrated(self.jobs, self.manager, entry)
+            self._all.append(job)
+            if job.live:
+                self.current = job
+                # After the load's end (the guest's state, the run state): the job then looks.
+                loop.call_soon(job.carry_on)
+
+    def outgoing_ended(self, completed: bool) -> None:
+        for job in self._jobs():
+            job.held = False
+            if completed:
+                job.hand_over()
+            elif job.live:
+                job._wake.set()  # the machine may have changed meanwhile: look again
+        if completed:
+            self.current = None

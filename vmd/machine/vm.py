@@ -18,6 +18,7 @@ from vmd.machine.cpu_manager import CpuManager, GuestLink
 from vmd.machine.cpu_packages import create_packages
 from vmd.machine.jobs import JobTable
 from vmd.machine.migration.manager import MigrationManager
+from vmd.machine.migration.sections import Section, described
 from vmd.machine.migration.state import MigratableDevice
 from vmd.machine.migration.stream import Header
 from vmd.machine.qom import QomTree
@@ -123,6 +124,8 @@ class VirtualMachine:
         self.migration = MigrationManager(self, incoming)
         # Devices whose state migrates, by name (the daemon adds its serial ports).
         self.devices: dict[str, MigratableDevice] = {}
+        # State with a versioned stream section of its own (the daemon adds the agent channel).
+        self.sections: dict[str, Section] = {"resize-jobs": self.resizer}
         self.exit_status = 0
         # Set while the VM is (being) shut down for good: later requests must not restart it.
         self.exiting = False
@@ -172,6 +175,7 @@ class VirtualMachine:
             slots=tuple(slots),
             present=present,
             uuid=self.identity.uuid if with_uuid else None,
+            sections=described(self.sections),
         )
 
     async def stop_for_migration(self) -> None:

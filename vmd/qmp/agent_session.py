@@ -15,12 +15,13 @@ time the port opens, a new agent process reads the stream afresh.
 
 from __future__ import annotations
 
+import base64
 import enum
 import logging
 from collections.abc import Awaitable
 from typing import Any
 
-from vmd.json.stream import JsonStreamParser
+from vmd.json.stream import JsonItem, JsonParseError, JsonStreamParser
 from vmd.json.writer import encode
 from vmd.qmp.dispatch import NoReply, Reply
 from vmd.qmp.session import QmpSession
@@ -37,6 +38,34 @@ class AgentReading(enum.Enum):
     DROPPING = "dropping"  # the port is open but the agent is hung: input is read and dropped
 
 
+class _ReplayableParser(JsonStreamParser):
+    """A parser whose half-read value can be carried elsewhere: it keeps the input fed since it
+    was last between two values, and how many values that input gave already.  Fed to a new
+    parser, that input rebuilds the same state (skipping those values): the parser is
+    deterministic.  Input past `limit` without a rest is not kept (nothing is carried then)."""
+
+    def __init__(self, *, max_token_size: int, max_nesting: int) -> None:
+        super().__init__(max_token_size=max_token_size, max_nesting=max_nesting)
+        self.limit = max_token_size
+        self.tail = bytearray()
+        self.given = 0
+        self.overflowed = False
+
+    def feed(self, data: bytes) -> list[JsonItem]:
+        items = super().feed(data)
+        if self.at_rest:
+            self.tail.clear()
+            self.given = 0
+            self.overflowed = False
+        elif not self.overflowed:
+            self.tail += data
+            self.given += len(items)
+            if len(self.tail) > self.limit:
+                self.overflowed = True
+                self.tail.clear()
+        return items
+
+
 class _Delimited(dict[str, Any]):
     """A reply that goes out behind the 0xFF sentinel."""
 
@@ -47,6 +76,8 @@ class AgentSession(QmpSession):
         self.negotiating = False  # the agent has no capabilities negotiation
         self._reading = reading
         self._generation = 0  # bumped when the agent restarts: replies of the old one are lost
+        self._replay = self._fresh_parser()
+        self._in_flight: Any = None  # the request whose command is still running
 
     # -- what the channel tells it ------------------------------------------------------------
 
@@ -56,9 +87,7 @@ class AgentSession(QmpSession):
         self._reading = reading
         if reading is AgentReading.SERVING:
             # An agent that (re)starts or wakes up parses from a clean state.
-            self._parser = JsonStreamParser(
-                max_token_size=self._limits.max_message, max_nesting=self._limits.max_nesting
-            )
+            self._fresh_parser()
         if reading is not AgentReading.SERVING:
             # The agent went away (or hung): what it had read and not answered is lost with it,
             # the command it was working on included (nothing waits for a dead agent).
@@ -69,15 +98,73 @@ class AgentSession(QmpSession):
                 self._unparsed_at = 0
             if self._busy is not None:
                 self._busy.cancel()
+            self._in_flight = None
         self._apply_read_backpressure()
         if reading is AgentReading.SERVING:
             self._pump()
+
+    def _fresh_parser(self) -> _ReplayableParser:
+        parser = _ReplayableParser(
+            max_token_size=self._limits.max_message, max_nesting=self._limits.max_nesting
+        )
+        self._parser = self._replay = parser
+        return parser
+
+    # -- migration: what the guest's agent had taken in goes to the target ----------------------
+
+    def migration_state(self) -> dict[str, Any]:
+        """What the guest's agent had read and not answered yet: the request it was working on,
+        the ones queued behind it, a half-read one, and input read but not parsed yet.  (What the
+        client wrote that the guest had not read stays in this host's socket.)"""
+        requests = [] if self._in_flight is None else [self._in_flight]
+        requests += list(self._queue)
+        unparsed = b"".join(self._unparsed)[self._unparsed_at :]
+        parser = self._replay
+        tail = b"" if parser.overflowed else bytes(parser.tail)
+        return {
+            "requests": [_carried(item) for item in requests],
+            "partial": base64.b64encode(tail).decode(),
+            "partial-values": parser.given if tail else 0,
+            "unparsed": base64.b64encode(unparsed).decode(),
+        }
+
+    def adopt(self, state: dict[str, Any]) -> None:
+        """Go on with the source's agent input (the port is open here and served)."""
+        parser = self._fresh_parser()
+        partial = base64.b64decode(state["partial"])
+        if partial:
+            # The same state as the source's parser; the values it gives again were the source's
+            # (answered, or among the requests carried).
+            given = parser.feed(partial)
+            if len(given) != int(state["partial-values"]):
+                log.warning("%s: a half-read request did not parse again as it did", self.name)
+        self._queue.extendleft(reversed([_uncarried(item) for item in state["requests"]]))
+        unparsed = base64.b64decode(state["unparsed"])
+        if unparsed:
+            self._unparsed.appendleft(unparsed)
+            self._unparsed_at = 0
+        if self._transport is not None and self._reading is AgentReading.SERVING:
+            self._pump()
+
+    def hand_over(self) -> None:
+        """The target's agent answers them now: this one forgets them, and a reply of the
+        command it was running is never sent."""
+        self._generation += 1
+        self._queue.clear()
+        self._unparsed.clear()
+        self._unparsed_at = 0
+        self._fresh_parser()
+        if self._busy is not None:
+            self._busy.cancel()
+        self._in_flight = None
 
     # -- QmpSession's hooks --------------------------------------------------------------------
 
     def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)
         self._apply_read_backpressure()
+        if self._reading is AgentReading.SERVING and (self._queue or self._unparsed):
+            self._pump()  # requests carried over by a migration, waiting for a client
 
     def data_received(self, data: bytes) -> None:
         if self._reading is AgentReading.DROPPING:
@@ -105,6 +192,8 @@ class AgentSession(QmpSession):
 
     def _execute(self, item: Any) -> Reply | Awaitable[Reply]:
         outcome = super()._execute(item)
+        if not isinstance(outcome, dict):
+            self._in_flight = item
         if not (isinstance(item, dict) and item.get("execute") == _DELIMITED):
             return outcome
         if isinstance(outcome, dict):
@@ -117,6 +206,8 @@ class AgentSession(QmpSession):
     async def _complete(self, pending: Awaitable[Reply]) -> None:
         generation = self._generation
         reply = await pending
+        if generation == self._generation:
+            self._in_flight = None
         if self._transport is not None and generation == self._generation:
             self._send(reply)
 
@@ -128,6 +219,14 @@ class AgentSession(QmpSession):
             log.debug("%s: <-- %s", self.name, text)
         line = text.encode("ascii") + b"\n"
         self._append(SENTINEL + line if isinstance(message, _Delimited) else line)
+
+
+def _carried(item: Any) -> Any:
+    return {"parse-error": item.desc} if isinstance(item, JsonParseError) else {"request": item}
+
+
+def _uncarried(item: Any) -> Any:
+    return JsonParseError(item["parse-error"]) if "parse-error" in item else item["request"]
 
 
 def _delimited(reply: Reply) -> Reply:

@@ -85,7 +85,7 @@ def test_x86_64_is_the_default_target() -> None:
 
 def test_an_unknown_target_is_a_programming_error() -> None:
     with pytest.raises(ValueError, match="unknown target 'riscv64'"):
-        parse_command_line([], target="riscv64")  # type: ignore[arg-type]
+        parse_command_line([], target="riscv64")  # type: ignore[arg-type]  # a target outside Target, on purpose
 
 
 def test_prom_env_on_ppc64_is_accepted_and_counted() -> None:
@@ -139,6 +139,7 @@ def test_ppc64_graphic_modes(mode: str, accepted: bool) -> None:
 @pytest.mark.parametrize("name", SAMPLE)
 def test_qemu_refuses_the_same(target: Target, name: str) -> None:
     said = qemu_first_error(_argv(name), target)
+    assert said is not None, f"QEMU did not fail at once on {_argv(name)}"
     assert "invalid option" not in said
     assert (said == _not_for_target(name)) == (name in NOT_FOR_TARGET[target])
 

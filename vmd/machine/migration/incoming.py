@@ -20,6 +20,7 @@ from vmd.machine.migration.channel import Channel, ChannelError
 from vmd.machine.migration.job import Job
 from vmd.machine.migration.stream import Header, Kind, StreamError
 from vmd.qapi.compiled import MigrationStatus as St
+from vmd.vcpu import PageDecoder
 
 if TYPE_CHECKING:
     from vmd.machine.migration.manager import MigrationManager
@@ -56,16 +57,23 @@ async def run_incoming(manager: MigrationManager, job: Job) -> None:
         if return_path:
             await channel.write(stream.record(Kind.ACCEPT))
         manager.loading = True
-        ram = vm.vcpus.ram
+        # Page records are decoded as they arrive, from the channel's buffer into guest RAM (in
+        # C, on the loop: a piece is at most a megabyte of copying), so the source's last pass
+        # is loaded by the time its last byte is read.
+        decoder = PageDecoder(vm.vcpus.ram)
         captured = None
         while True:
-            kind, payload = await stream.read_record(channel)
+            kind, length = await stream.read_head(channel)
             if kind is Kind.RAM:
                 try:
-                    await asyncio.to_thread(ram.decode, payload)
+                    await channel.read_into(length, decoder.feed)
                 except ValueError as error:
                     raise StreamError(str(error)) from None
-            elif kind is Kind.PASS:
+                if not decoder.whole:
+                    raise StreamError("a page record is cut short or names a page outside guest RAM")
+                continue
+            payload = await channel.read_exactly(length) if length else b""
+            if kind is Kind.PASS:
                 job.stats.passes += 1
             elif kind is Kind.STATE:
                 captured = json.loads(payload)

@@ -58,6 +58,14 @@ class _Pacer:
         self._at = now
         return limit
 
+    def window_bytes(self) -> int | None:
+        """What one window may send at the current limit, if that is less than a whole chunk: a
+        slow migration then sends (and counts off `remaining`) a little at a time, as QEMU does,
+        instead of a chunk at once and then nothing for seconds."""
+        limit = self._manager.settings.max_bandwidth
+        most = int(limit * WINDOW)
+        return most if limit and most < CHUNK else None
+
     async def spent(self, count: int) -> None:
         self._pay()
         self._debt += count
@@ -68,6 +76,11 @@ class _Pacer:
 async def run_outgoing(manager: MigrationManager, job: Job, address: uris.Address, fd: int | None) -> None:
     vm = manager.vm
     stopped = False
+    for part in vm.sections.values():
+        part.outgoing_began()
+    # The vCPU threads run at normal priority meanwhile, as QEMU's always do: the switchover
+    # waits for each to acknowledge its pause (vmd.machine.vcpus.VcpuHost.normal_priority).
+    normal_until = vm.vcpus.normal_priority()
     try:
         try:
             job.channel = channel = await uris.connect(address, fd)
@@ -84,12 +97,15 @@ async def run_outgoing(manager: MigrationManager, job: Job, address: uris.Addres
         _give_back(manager, job.prior, stopped or vm.runstate.state is RunState.FINISH_MIGRATE)
         manager.emit_status(job, St.FAILED)
     finally:
+        normal_until()
         if job.channel is not None:
             job.channel.close()
 
 
 def _give_back(manager: MigrationManager, prior: RunState, stopped: bool) -> None:
     """The migration ended without the target taking over: the source goes on as it was."""
+    for part in manager.vm.sections.values():
+        part.outgoing_ended(completed=False)
     if stopped:
         manager.vm.resume_after_migration(prior)
 
@@ -161,6 +177,8 @@ async def _migrate(manager: MigrationManager, job: Job, channel: Channel) -> boo
     s.downtime_bytes = s.transferred - s.precopy_bytes
     seconds = max((s.end - s.setup_done) / 1000, 1e-6)
     s.pages_per_second = int((s.normal + s.duplicate) / seconds)
+    for part in vm.sections.values():
+        part.outgoing_ended(completed=True)  # the target has them now
     vm.finish_outgoing_migration()
     manager.emit_status(job, St.COMPLETED)
     log.info(
@@ -189,7 +207,8 @@ async def _send_pages(channel: Channel, job: Job, encoder: PageEncoder, pacer: _
     inline = s.remaining_pages <= INLINE_PAGES
     while True:
         zero, normal = encoder.counts.zero, encoder.counts.normal
-        chunk = encoder.next_chunk() if inline else await asyncio.to_thread(encoder.next_chunk)
+        most = pacer.window_bytes() if pacer is not None else None
+        chunk = encoder.next_chunk(most) if inline else await asyncio.to_thread(encoder.next_chunk, most)
         if chunk is None:
             return sent
         s.duplicate += encoder.counts.zero - zero

@@ -4,7 +4,8 @@ Taken once every vCPU has parked: each present vCPU's context (keyed by slot and
 slot, never by plug order), the hotplug controller's guest-visible state (sparse), the guest
 model (policy, its view of the CPUs, ejects it had accepted), the unplugs still pending, each
 device of the VM's `devices` table (serial ports), and the run state the source had before the
-migration stopped it (the target runs only if the source did, as QEMU's global state says).
+migration stopped it (the target runs only if the source did, as QEMU's global state says), and
+each section's state (vmd.machine.migration.sections: the resize jobs, the agent channel).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any, Protocol
 
+from vmd.errors import GenericError
 from vmd.machine.hotplug.controller import MigratableController
 from vmd.machine.migration.stream import StreamError
 from vmd.qapi.compiled import RunState
@@ -46,6 +48,7 @@ def capture(vm: VirtualMachine, prior: RunState) -> dict[str, Any]:
         "guest": vm.guest.migration_state(),
         "unplug-requests": sorted(manager.record.unplug_requests),
         "devices": {name: device.migration_state() for name, device in vm.devices.items()},
+        "sections": {name: part.capture() for name, part in vm.sections.items()},
     }
 
 
@@ -75,7 +78,12 @@ def restore(vm: VirtualMachine, state: dict[str, Any]) -> RunState:
             if int(slot) in vm.slots.devices:
                 vm.cpu_manager.record.unplug_requests.setdefault(int(slot), now)
         vm.guest.load_migration_state(state["guest"])
+        # The header named every section and its version, and this vmd reads them all.
+        for name, part_state in state.get("sections", {}).items():
+            vm.sections[name].restore(part_state)
         return RunState(state["runstate"])
+    except GenericError as error:  # the machine refused a part (a job id in use here)
+        raise StreamError(f"the machine state cannot be loaded: {error.desc}") from None
     except (KeyError, TypeError, ValueError) as error:
         raise StreamError(f"the migration stream's machine state is malformed ({error!r})") from None
 

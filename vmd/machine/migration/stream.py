@@ -3,9 +3,11 @@
     magic "VMDM", u32 version
     records: u8 kind, u32 length (little-endian), payload
 
-The source sends HEADER (JSON) first; PASS (u32) starts each RAM pass; RAM holds page records
-(vmd.vcpu.PageEncoder); STATE (JSON) is the machine's state once the vCPUs stopped; END closes
-it.  Over a socket the target answers on the same connection (the return path): ACCEPT or REFUSE
+The source sends HEADER (JSON) first, naming the state sections it will send with their versions
+(vmd.machine.migration.sections); PASS (u32) starts each RAM pass; RAM holds page records
+(vmd.vcpu.PageEncoder; the target decodes them as they arrive, vmd.vcpu.PageDecoder); STATE
+(JSON) is the machine's state once the vCPUs stopped, the sections' among it; END closes it.
+Over a socket the target answers on the same connection (the return path): ACCEPT or REFUSE
 (why) after the header, DONE or FAILED (why) after END, and the source reports `completed` only
 after DONE: a target that cannot take the guest never leaves the source without it.
 """
@@ -15,8 +17,10 @@ from __future__ import annotations
 import enum
 import json
 import struct
+from dataclasses import field
 from typing import Any
 
+from vmd.machine.migration import sections as parts
 from vmd.machine.migration.channel import Channel
 from vmd.records import dataclass
 
@@ -65,7 +69,8 @@ async def read_preamble(channel: Channel) -> None:
         raise StreamError(f"the migration stream is version {version}, this vmd reads version {VERSION}")
 
 
-async def read_record(channel: Channel) -> tuple[Kind, bytes]:
+async def read_head(channel: Channel) -> tuple[Kind, int]:
+    """A record's kind and length; its payload is next on the channel."""
     kind, length = RECORD.unpack(await channel.read_exactly(RECORD.size))
     if length > MAX_RECORD:
         raise StreamError(f"a record of {length} bytes is beyond any this vmd writes")
@@ -73,6 +78,11 @@ async def read_record(channel: Channel) -> tuple[Kind, bytes]:
         which = Kind(kind)
     except ValueError:
         raise StreamError(f"unknown record type {kind} in the migration stream") from None
+    return which, length
+
+
+async def read_record(channel: Channel) -> tuple[Kind, bytes]:
+    which, length = await read_head(channel)
     return which, await channel.read_exactly(length) if length else b""
 
 
@@ -82,7 +92,9 @@ async def read_record(channel: Channel) -> tuple[Kind, bytes]:
 @dataclass(frozen=True, slots=True)
 class Header:
     """What must match between the two VMs.  `slots`: every possible slot's props (the layout);
-    `present`: the slots with a CPU (indexes into `slots`) and the id it has on the source."""
+    `present`: the slots with a CPU (indexes into `slots`) and the id it has on the source;
+    `sections`: the state sections the source sends, their versions and facts
+    (vmd.machine.migration.sections)."""
 
     board: str
     target: str
@@ -91,6 +103,7 @@ class Header:
     slots: tuple[str, ...]
     present: tuple[tuple[int, str | None], ...]
     uuid: str | None = None
+    sections: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -101,6 +114,7 @@ class Header:
             "slots": list(self.slots),
             "present": [[slot, device_id] for slot, device_id in self.present],
             "uuid": self.uuid,
+            "sections": self.sections,
         }
 
     @classmethod
@@ -114,6 +128,10 @@ class Header:
                 slots=tuple(str(s) for s in value["slots"]),
                 present=tuple((int(s), None if i is None else str(i)) for s, i in value["present"]),
                 uuid=None if value.get("uuid") is None else str(value["uuid"]),
+                sections={
+                    str(name): {"version": int(part["version"]), "facts": dict(part["facts"])}
+                    for name, part in value.get("sections", {}).items()
+                },
             )
         except (KeyError, TypeError, ValueError) as error:
             raise StreamError(f"the migration stream's header is malformed ({error})") from None
@@ -152,7 +170,7 @@ def differences(source: Header, local: Header) -> list[str]:
                 f"the CPU topology differs: the source's slot {slot} is {source.slots[slot]}, "
                 f"this VM's is {local.slots[slot]}"
             )
-        return found  # slot by slot comparisons mean nothing across layouts
+        return found + parts.differences(source.sections, local.sections)  # slot by slot: no sense
     theirs, ours = dict(source.present), dict(local.present)
     for slot in sorted(set(theirs) - set(ours)):
         found.append(
@@ -161,4 +179,4 @@ def differences(source: Header, local: Header) -> list[str]:
         )
     for slot in sorted(set(ours) - set(theirs)):
         found.append(f"this VM has a CPU in {_cpu(local, slot, ours[slot])} that the source does not have")
-    return found
+    return found + parts.differences(source.sections, local.sections)
