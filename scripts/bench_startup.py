@@ -33,6 +33,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -125,16 +126,38 @@ def vmd_peer(opts: argparse.Namespace) -> Peer:
     return Peer("vmd", "vmd (checkout, bytecode compiled)", [sys.executable, "-m", "vmd"], REPO_ROOT, env)
 
 
+def wait_exact(proc: subprocess.Popen[bytes], timeout: float) -> int:
+    """proc's exit status, read the moment it exits.  Popen.wait(timeout) polls with a doubling
+    sleep (0.5, 1, 2 ... 50 ms), which rounds every time measured through it up to 15.5, 31.5,
+    63.5, 113.5, 163.5 ... ms; a blocking wait, with a timer that kills a hung peer, does not."""
+    expired = threading.Event()
+
+    def expire() -> None:
+        expired.set()
+        proc.kill()
+
+    timer = threading.Timer(timeout, expire)
+    timer.start()
+    try:
+        status = proc.wait()
+    finally:
+        timer.cancel()
+    if expired.is_set():
+        raise PeerError(f"still running after {timeout:g} s")
+    return status
+
+
 def timed_exit(peer: Peer, args: list[str], log: Path, timeout: float) -> int:
     t0 = time.perf_counter_ns()
     with log.open("ab") as out:
-        done = subprocess.run(
+        proc = subprocess.Popen(
             [*peer.prefix, *args], cwd=peer.cwd, env=peer.env, stdout=out, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, timeout=timeout, check=False,
+            stdin=subprocess.DEVNULL,
         )  # fmt: skip
+        status = wait_exact(proc, timeout)
     elapsed = time.perf_counter_ns() - t0
-    if done.returncode != 0:
-        raise PeerError(f"{' '.join(args)} exited {done.returncode}:\n" + log_tail(log))
+    if status != 0:
+        raise PeerError(f"{' '.join(args)} exited {status}:\n" + log_tail(log))
     return elapsed
 
 
@@ -165,13 +188,9 @@ def daemonized(peer: Peer, args: tuple[str, ...], work: Path, i: int, timeout: f
                 stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip
         try:
-            status = parent.wait(timeout)
-        except subprocess.TimeoutExpired as exc:
-            raise PeerError(f"-daemonize parent still running after {timeout:g} s") from exc
-        finally:
-            if parent.poll() is None:
-                parent.kill()
-                parent.wait()
+            status = wait_exact(parent, timeout)
+        except PeerError as exc:
+            raise PeerError(f"-daemonize parent {exc}") from None
         if status != 0:
             raise PeerError(f"-daemonize parent exited with status {status}:\n" + log_tail(log))
         with connect_when_ready(sock, None, log, timeout) as conn:
