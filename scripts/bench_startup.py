@@ -33,7 +33,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -51,6 +50,7 @@ from benchlib import (
     positive_int,
     qemu_version,
     reap_all,
+    wait_exact,
     watch_pidfile,
 )
 
@@ -124,27 +124,6 @@ def vmd_peer(opts: argparse.Namespace) -> Peer:
         return Peer("vmd", "vmd (.venv-run)", [str(installed)], None, env)
     compileall.compile_dir(str(REPO_ROOT / "vmd"), quiet=1)
     return Peer("vmd", "vmd (checkout, bytecode compiled)", [sys.executable, "-m", "vmd"], REPO_ROOT, env)
-
-
-def wait_exact(proc: subprocess.Popen[bytes], timeout: float) -> int:
-    """proc's exit status, read the moment it exits.  Popen.wait(timeout) polls with a doubling
-    sleep (0.5, 1, 2 ... 50 ms), which rounds every time measured through it up to 15.5, 31.5,
-    63.5, 113.5, 163.5 ... ms; a blocking wait, with a timer that kills a hung peer, does not."""
-    expired = threading.Event()
-
-    def expire() -> None:
-        expired.set()
-        proc.kill()
-
-    timer = threading.Timer(timeout, expire)
-    timer.start()
-    try:
-        status = proc.wait()
-    finally:
-        timer.cancel()
-    if expired.is_set():
-        raise PeerError(f"still running after {timeout:g} s")
-    return status
 
 
 def timed_exit(peer: Peer, args: list[str], log: Path, timeout: float) -> int:
