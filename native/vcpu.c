@@ -340,6 +340,20 @@ static void boost_for_pause(vmd_vcpu *c)
         atomic_store(&c->boosted, 1);
 }
 
+/* On the vCPU thread, as it leaves guest code for the VMM (Python, which takes the GIL): out of
+ * SCHED_IDLE until it runs guest code again.  A SCHED_IDLE thread that holds the GIL, or waits to be
+ * handed it, gets a CPU only after every spinning vCPU of its group had its turn, and the event loop,
+ * which wants the GIL next, waits as long: with 64 busy vCPUs booting (each reports to the VMM once)
+ * the loop stalled for seconds on a loaded host.  Costs two system calls per exit, on the slow path. */
+static void boost_self(vmd_vcpu *c)
+{
+    if (atomic_load_explicit(&c->boosted, memory_order_relaxed) || sched_getscheduler(0) != SCHED_IDLE)
+        return;
+    struct sched_param normal = {0};
+    if (sched_setscheduler(0, SCHED_OTHER, &normal) == 0)
+        atomic_store(&c->boosted, 1);
+}
+
 /* On the vCPU thread, before guest code runs: back to SCHED_IDLE after a pause's boost. */
 static void unboost(vmd_vcpu *c)
 {
@@ -793,7 +807,10 @@ uint32_t vmd_engine_pause_all(vmd_engine *e)
         if (atomic_exchange(&c->owed, 1))
             atomic_fetch_sub(&e->outstanding, 1);  /* already owed by an earlier pause */
         request(c, REQ_PAUSE, 0);
-        if (quiescent(atomic_load(&c->state)))
+        uint32_t s = atomic_load(&c->state);
+        if (s == VMD_STATE_HALTED)
+            wake_if(c, 1u << VMD_STATE_HALTED);  /* it acknowledges itself, staying halted (op_hlt) */
+        else if (quiescent(s))
             ack_pause(c);  /* it will re-read req before running: ack on its behalf */
         else
             boost_for_pause(c);
@@ -1059,6 +1076,63 @@ int vmd_thread_set_name(int32_t tid, const char *name)
     return err;
 }
 
+/* struct sched_attr as of Linux 3.14 (SCHED_ATTR_SIZE_VER0), spelt out: glibc has no wrapper. */
+struct sched_attr_v0 {
+    uint32_t size, policy;
+    uint64_t flags;
+    int32_t nice;
+    uint32_t priority;
+    uint64_t runtime, deadline, period;
+};
+
+/* Thread `tid` (0: the caller) to `policy` with a slice of `ns` (0: the kernel's default), its
+ * nice value kept; `policy` -1 keeps the policy too, if it is SCHED_OTHER (-EPERM otherwise). */
+static int set_policy_slice(pid_t tid, int policy, uint64_t ns)
+{
+    struct sched_attr_v0 attr = {.size = sizeof attr};
+    if (syscall(SYS_sched_getattr, tid, &attr, (unsigned)sizeof attr, 0u))
+        return -errno;
+    if (policy < 0 && attr.policy != SCHED_OTHER)
+        return -EPERM;  /* a thread someone moved to another policy is theirs */
+    attr.size = sizeof attr;
+    attr.policy = policy < 0 ? attr.policy : (uint32_t)policy;
+    attr.flags = 0;
+    attr.priority = 0;
+    attr.runtime = ns;
+    attr.deadline = attr.period = 0;
+    if (syscall(SYS_sched_setattr, tid, &attr, 0u))
+        return -errno;
+    return 0;
+}
+
+int vmd_thread_set_slice(int32_t tid, uint64_t ns)
+{
+    return set_policy_slice((pid_t)tid, -1, ns);
+}
+
+uint32_t vmd_engine_plug_batch(vmd_engine *e, uint32_t n, const uint32_t *indices,
+                               const int32_t *tids, uint64_t entry, vmd_vcpu **out, int *err)
+{
+    *err = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        vmd_vcpu *c = vmd_engine_vcpu(e, indices[i]);
+        if (!c) {
+            *err = -ENOMEM;
+            return i;
+        }
+        int rc = vmd_vcpu_plug(c, entry, 0);
+        if (rc) {
+            *err = rc;
+            return i;
+        }
+        out[i] = c;
+        char name[16];
+        snprintf(name, sizeof name, "vcpu%u", indices[i]);
+        (void)vmd_thread_set_name(tids[i], name); /* cosmetic: a thread gone already is no error */
+    }
+    return n;
+}
+
 /* ---------------------------------------------------------------- vCPU thread side */
 
 static void thread_gone(void *arg)
@@ -1107,8 +1181,13 @@ int vmd_vcpu_thread_enter(vmd_vcpu *c)
      * milliseconds however many vCPUs spin on however few host CPUs (under the default policy a
      * loop thread among 64 busy vCPUs on 2 CPUs waited 100s of ms for its turn), and busy test
      * guests do not slow the rest of the host.  Best effort: a sandbox may forbid it. */
-    struct sched_param idle = {0};
-    sched_setscheduler(0, SCHED_IDLE, &idle);
+    /* With the default slice: a thread started by the event loop inherits the loop's short one,
+     * and only a change to SCHED_OTHER resets it (SCHED_IDLE leaves the slice as it is). */
+    set_policy_slice(0, SCHED_OTHER, 0);
+    if (set_policy_slice(0, SCHED_IDLE, 0)) {
+        struct sched_param idle = {0};
+        sched_setscheduler(0, SCHED_IDLE, &idle);  /* a kernel without sched_setattr */
+    }
     atomic_store(&c->boosted, 0);
     atomic_store(&c->tid, (int32_t)syscall(SYS_gettid));
     atomic_fetch_add(&c->eng->live_threads, 1);
@@ -1365,12 +1444,20 @@ op_hlt:
             if (q & (REQ_STOP | REQ_KICK | REQ_RESET))
                 break;
             /* A pause leaves a halted vCPU halted: its acknowledgement was given as it halted
-             * (or on its behalf), so it must not change after that, when STOP may be out
+             * (or below), so it must not change after that, when STOP may be out
              * already (leaving HLT to park flipped `blocking` and the halt time after STOP).
              * An interrupt that comes during the pause is taken once the pause is over
              * (resume_all wakes it). */
             if (!(q & REQ_PAUSE) && atomic_load(&c->irq))
                 break;
+            /* The pause of a halted vCPU is acknowledged here, by the vCPU, halted: only the thread
+             * knows whether it is still in HLT or already on its way out (it saw an interrupt, not
+             * yet the pause, and shows HALTED until it stored RUNNING below).  Acknowledged on its
+             * behalf by the VMM in that moment, it changed its halt time and `blocking` after the
+             * pause had completed, after STOP (the flake of test_powerdown).  On its way out, the
+             * vCPU acknowledges as it parks, after those changes. */
+            if ((q & REQ_PAUSE) && atomic_load(&c->owed))
+                ack_pause(c);
             futex_wait(&c->wake, seq, NULL);
         }
         atomic_store_explicit(&c->st_halt_since, 0, memory_order_relaxed);
@@ -1560,6 +1647,7 @@ fault_out:
     c->exit.reason = VMD_EXIT_FAULT;
     stat_add(&c->st_exits[VMD_EXIT_FAULT], 1);
     enter_quiescent(c, VMD_STATE_FAULTED);
+    boost_self(c);
     return VMD_EXIT_FAULT;
 
     /* ---- exits to the VMM thread */
@@ -1573,5 +1661,6 @@ out_keep_state:
     }
     c->exit.reason = rv;
     stat_add(&c->st_exits[rv], 1);
+    boost_self(c);
     return rv;
 }

@@ -192,6 +192,19 @@ uint64_t vmd_vcpu_steps_left(const vmd_vcpu *c);
 uint64_t vmd_vcpu_context_size(void);
 /* Name a thread of this process (writes /proc/self/task/<tid>/comm): 0 or -errno. */
 int vmd_thread_set_name(int32_t tid, const char *name);
+/* Ask for a scheduler time slice of `ns` for thread `tid` (0: the caller), keeping its policy
+ * (SCHED_OTHER) and nice value: on Linux 6.12 and later a thread with a short slice preempts a
+ * running one with a longer slice when it wakes.  0 or -errno (-EINVAL on older kernels, which
+ * have no such setting, or out of the kernel's 0.1-100 ms range). */
+int vmd_thread_set_slice(int32_t tid, uint64_t ns);
+/* Plug `n` vCPUs onto threads that exist already (a core's threads, on spare threads): for
+ * each i, the context of indices[i] (created on first use) is plugged at `entry` (as
+ * vmd_vcpu_plug) into out[i], and thread tids[i] is named "vcpu<index>".  One call for the
+ * batch: the caller's GIL is released once, not three times per vCPU.  Returns n, or the
+ * position of the first vCPU that failed, with *err = -ENOMEM (no context) or vmd_vcpu_plug's
+ * error; the ones before it are plugged and named. */
+uint32_t vmd_engine_plug_batch(vmd_engine *eng, uint32_t n, const uint32_t *indices,
+                               const int32_t *tids, uint64_t entry, vmd_vcpu **out, int *err);
 
 /* vCPU thread side. */
 /* Once, first thing on the vCPU thread: names it "vcpu<index>", blocks

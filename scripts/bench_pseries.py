@@ -7,14 +7,21 @@ driven by the same raw-socket client (benchlib.QmpConn), one peer at a time.
 Rows:
   * start-up to QMP ready (exec to the qmp_capabilities reply) with `-smp 1,maxcpus=N`, N = 64,
     1024, 4096 possible cores (threads=1: QEMU 7.2's TCG has no SMT), median of the runs; and
-    vmd alone with 512 cores of 8 threads (QEMU 7.2's TCG cannot; vmd's firmware stops at 4096
-    vCPUs, so 16384 threads is out of reach here);
+    vmd alone with 512 cores of 8 threads (QEMU 7.2's TCG cannot), and at 16384 possible threads
+    with x-vmd-max-cpus (QEMU 7.2's pseries stops at 4096): 16384 cores of 1, and 2048 cores of 8
+    with the guest running, where cores at the top of the range are plugged, come online in the
+    guest and are deleted again;
   * query-hotpluggable-cpus at the same sizes, round trip p50;
   * device_add of one core into a free slot, p50/p99: QEMU's one-thread core (the only kind its
-    TCG has) beside vmd's core of 8 threads, each into a slot never used before, in prelaunch;
+    TCG has) beside vmd's core of 8 threads, and beside vmd's one-thread core, each into a slot
+    never used before, in prelaunch;
   * device_del of a core no guest took (released at once: DEVICE_DELETED before the reply), p50;
   * plug -> every thread online, and device_del -> DEVICE_DELETED of the core with the guest
     running (vmd only: QEMU has no guest OS to take the connector), 8-thread cores, p50/p99.
+
+vmd runs as `python -m vmd` from the checkout with its bytecode compiled first, the form an
+install has (PYTHONDONTWRITEBYTECODE would otherwise make every start compile vmd's sources
+again, about 0.9 s of CPU), as scripts/bench_startup.py does.
 
 Usage:
   python3 scripts/bench_pseries.py             # a few minutes
@@ -27,6 +34,7 @@ A benchmark, not a test: it exits non-zero only if a peer fails, never because o
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import shutil
 import statistics
@@ -97,10 +105,22 @@ class Peer:
         return json.dumps(message).encode()
 
     def timed(self, command: str, **arguments: Any) -> tuple[int, dict[str, Any]]:
+        """One round trip: the clock stops when the reply line has arrived and the reply is
+        parsed after, so the client's JSON cost (5 ms for 4096 slots) is charged to neither peer
+        (benchlib's rule)."""
         raw = self.send(command, **arguments)
-        t0 = time.perf_counter_ns()
-        reply = self.conn.command(raw)
-        return time.perf_counter_ns() - t0, reply
+        clock, read_line = time.perf_counter_ns, self.conn.read_line
+        t0 = clock()
+        self.conn.send(raw)
+        while True:
+            line = read_line()
+            t1 = clock()
+            reply = json.loads(line)
+            if "event" not in reply:
+                break
+        if "return" not in reply:
+            raise PeerError(f"{raw.strip()!r} failed: {reply!r}")
+        return t1 - t0, reply
 
     def close(self) -> None:
         self.conn.close()
@@ -132,9 +152,10 @@ def bench_scale(
     return {"startup": int(statistics.median(starts)), "hpc": stats(hpc)}
 
 
-def bench_device_add(key: str, opts: argparse.Namespace, work: Path) -> dict[str, Any]:
-    """QEMU: one-thread cores (-smp 1,maxcpus=64); vmd: 8-thread cores (-smp 8,maxcpus=512)."""
-    threads = 1 if key == "qemu" else 8
+def bench_device_add(key: str, opts: argparse.Namespace, work: Path, threads: int = 0) -> dict[str, Any]:
+    """QEMU: one-thread cores (-smp 1,maxcpus=64); vmd: 8-thread cores (-smp 8,maxcpus=512), or
+    `threads` per core."""
+    threads = threads or (1 if key == "qemu" else 8)
     smp = f"{threads},maxcpus={64 * threads},threads={threads}"
     adds: list[int] = []
     dels: list[int] = []
@@ -191,6 +212,70 @@ def bench_guest(opts: argparse.Namespace, work: Path) -> dict[str, Any]:
     return {"plug_online": stats(online), "del_deleted": stats(gone)}
 
 
+def cpu_set(text: str) -> set[int]:
+    """A Linux CPU list ("0-7,16368-16383") as a set."""
+    cpus: set[int] = set()
+    for part in filter(None, text.split(",")):
+        first, _, last = part.partition("-")
+        cpus.update(range(int(first), int(last or first) + 1))
+    return cpus
+
+
+BIG = 16384  # possible threads with x-vmd-max-cpus (QEMU 7.2's pseries stops at 4096)
+BIG_MACHINE = f"{MACHINE},x-vmd-max-cpus={BIG}"
+
+
+def bench_big(opts: argparse.Namespace, work: Path) -> dict[str, Any]:
+    """vmd alone at 16384 possible threads (2048 cores of 8), guest running: start-up,
+    query-hotpluggable-cpus, then cores plugged at the top of the range (device_add, and plug ->
+    every thread online in the guest) and deleted again (device_del -> DEVICE_DELETED)."""
+    starts: list[int] = []
+    hpc: list[int] = []
+    adds: list[int] = []
+    online: list[int] = []
+    gone: list[int] = []
+    for run in range(opts.runs):
+        peer = Peer("vmd", opts, work, f"vmd-big-{run}", f"8,maxcpus={BIG},threads=8", machine=BIG_MACHINE)
+        try:
+            starts.append(peer.ready_ns)
+            poll = peer.send("__com.vmd_query-guest-cpus")
+            deadline = time.monotonic() + opts.timeout
+            while peer.conn.command(poll)["return"]["online"] != "0-7":
+                if time.monotonic() > deadline:
+                    raise PeerError("the guest did not boot")
+            with gc_paused():
+                for _ in range(opts.samples):
+                    hpc.append(peer.timed("query-hotpluggable-cpus")[0])
+            cores = [BIG - 8 * (n + 1) for n in range(8)]  # the top cores, 16376 downwards
+            for core in cores:
+                t0 = time.perf_counter_ns()
+                adds.append(peer.timed("device_add", driver=CORE, id=f"c{core}", **{"core-id": core})[0])
+                want = set(range(core, core + 8))
+                deadline = time.monotonic() + opts.timeout
+                while not want <= cpu_set(peer.conn.command(poll)["return"]["online"]):
+                    if time.monotonic() > deadline:
+                        raise PeerError(f"core {core} did not come online")
+                online.append(time.perf_counter_ns() - t0)
+            for core in cores:
+                t0 = time.perf_counter_ns()
+                peer.conn.command(peer.send("device_del", id=f"c{core}"))
+                while True:  # the reply came first; read until the core's own event
+                    message = json.loads(peer.conn.read_line())
+                    data = message.get("data", {})
+                    if message.get("event") == "DEVICE_DELETED" and data.get("device") == f"c{core}":
+                        break
+                gone.append(time.perf_counter_ns() - t0)
+        finally:
+            peer.close()
+    return {
+        "startup": int(statistics.median(starts)),
+        "hpc": stats(hpc),
+        "device_add": stats(adds),
+        "plug_online": stats(online),
+        "del_deleted": stats(gone),
+    }
+
+
 def table(results: dict[str, Any], version: str) -> str:
     q, v = results["qemu"], results["vmd"]
 
@@ -216,11 +301,31 @@ def table(results: dict[str, Any], version: str) -> str:
         row("start-up, -smp 8,maxcpus=4096,threads=8 (512 cores of 8)", "n/a (no SMT)", us(big["startup"]))
     )
     lines.append(row("query-hotpluggable-cpus, 512 cores of 8, p50", "n/a", us(big["hpc"]["p50"])))
+    one = results["vmd_16k_cores"]
+    lines.append(
+        row(f"start-up, -smp 1,maxcpus={BIG} (x-vmd-max-cpus)", "refused (max 4096)", us(one["startup"]))
+    )
+    lines.append(row(f"query-hotpluggable-cpus, {BIG} cores, p50", "n/a", us(one["hpc"]["p50"])))
+    huge = results["vmd_16k"]
+    lines.append(row(f"start-up, -smp 8,maxcpus={BIG},threads=8 (2048 cores of 8), guest booting",
+                     "n/a", us(huge["startup"])))  # fmt: skip
+    lines.append(row("query-hotpluggable-cpus, 2048 cores of 8, p50", "n/a", us(huge["hpc"]["p50"])))
+    for key, name in (
+        ("device_add", "device_add of a core at the top (core-id 16320-16376), guest running, p50 / p99"),
+        ("plug_online", "plug → all 8 threads online, 16384 threads, p50 / p99"),
+        ("del_deleted", "device_del → DEVICE_DELETED, 16384 threads, p50 / p99"),
+    ):
+        lines.append(row(name, "n/a", f"{us(huge[key]['p50'])} / {us(huge[key]['p99'])}"))
     qa, va = q["device_add"], v["device_add"]
     lines.append(row("device_add of a core, p50 / p99 (QEMU: 1 thread, vmd: 8 threads)",
                      f"{us(qa['device_add']['p50'])} / {us(qa['device_add']['p99'])}",
                      f"{us(va['device_add']['p50'])} / {us(va['device_add']['p99'])}",
                      ratio(qa["device_add"]["p50"], va["device_add"]["p50"])))  # fmt: skip
+    one_thread = results["vmd_smt1"]["device_add"]
+    lines.append(row("device_add of a one-thread core (both as QEMU 7.2's TCG has them), p50 / p99",
+                     f"{us(qa['device_add']['p50'])} / {us(qa['device_add']['p99'])}",
+                     f"{us(one_thread['p50'])} / {us(one_thread['p99'])}",
+                     ratio(qa["device_add"]["p50"], one_thread["p50"])))  # fmt: skip
     lines.append(row("device_del of a core no guest took (events before the reply), p50",
                      us(qa["device_del_at_once"]["p50"]), us(va["device_del_at_once"]["p50"]),
                      ratio(qa["device_del_at_once"]["p50"], va["device_del_at_once"]["p50"])))  # fmt: skip
@@ -246,6 +351,7 @@ def main(argv_: list[str] | None = None) -> int:
     if opts.quick:
         opts.runs, opts.samples = 1, 20
     become_subreaper()
+    compileall.compile_dir(str(REPO_ROOT / "vmd"), quiet=1)
     work = Path(tempfile.mkdtemp(prefix="bp", dir="/tmp"))
     results: dict[str, Any] = {}
     try:
@@ -255,7 +361,10 @@ def main(argv_: list[str] | None = None) -> int:
             }
             found["device_add"] = bench_device_add(key, opts, work)
             results[key] = found
+        results["vmd_smt1"] = bench_device_add("vmd", opts, work, threads=1)
         results["vmd_smt8"] = bench_scale("vmd", opts, work, "8,maxcpus=4096,threads=8")
+        results["vmd_16k_cores"] = bench_scale("vmd", opts, work, f"1,maxcpus={BIG}", machine=BIG_MACHINE)
+        results["vmd_16k"] = bench_big(opts, work)
         results["guest"] = bench_guest(opts, work)
     except PeerError as error:
         print(f"bench_pseries: {error}", file=sys.stderr)

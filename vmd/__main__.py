@@ -7,6 +7,7 @@ relies on that), and exits 1 if the child's start-up fails.
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 
@@ -114,6 +115,12 @@ def settings_from_config(config: Config, target: Target = "x86_64") -> DaemonSet
 def setup_logging(logfile: str | None) -> None:
     import logging  # here: -version and -help print without it
 
+    # The format names no caller, thread or process name: without these, a record is not made
+    # by walking the caller's stack and asking threading and multiprocessing (every hot-plug
+    # and every guest step logs a line).
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logMultiprocessing = False
     handler: logging.Handler = logging.FileHandler(logfile) if logfile else logging.StreamHandler(sys.stderr)
     handler.setFormatter(
         logging.Formatter("%(asctime)s vmd[%(process)d] %(levelname)s %(name)s: %(message)s")
@@ -140,8 +147,13 @@ def run(settings: DaemonSettings, ready: Callable[[], None] = lambda: None) -> i
 
     from vmd.daemon import Daemon
 
+    def serving() -> None:
+        gc.freeze()
+        gc.enable()
+        ready()
+
     try:
-        return uvloop.run(Daemon(settings).run(ready))
+        return uvloop.run(Daemon(settings).run(serving))
     except StartupError as error:
         print(f"vmd: {error}", file=sys.stderr)
         return 1
@@ -218,6 +230,20 @@ def _check_object(obj: ObjectConfig) -> None:
 
 def main(argv: list[str] | None = None, target: Target = "x86_64") -> int:
     """`vmd` / `python -m vmd` (x86_64, or the target -vmd-target names) and vmd-system-<target>."""
+    # Start-up makes tens of thousands of objects that live as long as the daemon (modules,
+    # classes, the schema, the machine model): collecting while they are made finds nothing, and
+    # every full collection afterwards would walk them all again.  So no collection until the
+    # daemon serves; then they are frozen out of the collector's view (run()) and it resumes.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _main(argv, target)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _main(argv: list[str] | None, target: Target) -> int:
     from vmd.cli import parse_command_line
 
     try:

@@ -43,7 +43,7 @@ from vmd.json.writer import Encoded, encode
 from vmd.machine.qdev.opts import ArgumentSource
 from vmd.machine.qom import DeviceObject, QomProperty, constant
 from vmd.machine.user_objects import add_to_qom
-from vmd.machine.vcpus import FaultHandler, LoopHandoff, VcpuHost, VcpuSetupError
+from vmd.machine.vcpus import FaultHandler, LoopHandoff, VcpuHost, VcpuSetupError, favour_the_loop_thread
 from vmd.machine.vm import Identity, VirtualMachine
 from vmd.pidfile import Pidfile
 from vmd.qapi.compiled import __COM_VMD_GUEST_CPU_STATE as GUEST_CPU_STATE
@@ -292,6 +292,7 @@ class Daemon:
         loop = asyncio.get_running_loop()
         self._exit = loop.create_future()
         self._handoff.bind(loop)
+        favour_the_loop_thread()
         try:
             self.vm.create_boot_cpus()
             self._cold_plug()

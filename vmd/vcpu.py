@@ -52,13 +52,15 @@ import importlib
 import logging
 import os
 import threading
+import time
 import weakref
 from collections.abc import Callable, Iterable, Mapping
 from types import ModuleType
 from typing import Any, Final
 
+from vmd import vcpu_cgroup
 from vmd.records import dataclass
-from vmd.spare_threads import SpareThreads
+from vmd.spare_threads import Spare, SpareThreads
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +89,7 @@ IRQ_VECTORS: Final = int(_lib.VMD_IRQ_VECTORS)
 DEFAULT_MAX_VCPUS: Final = 4096
 _NO_BUDGET: Final = (1 << 64) - 1
 _ERANGE: Final = 34
+_ENOMEM: Final = 12
 _EBUSY: Final = 16
 
 
@@ -191,6 +194,11 @@ class VcpuStats:
 IoHandler = Callable[[int, int, int, bool, int], "int | None"]
 FaultHandler = Callable[[int, FaultInfo], None]
 StoppedHandler = Callable[[int], None]
+
+
+def _set_thread_name(tid: int, name: str) -> None:
+    """Name an OS thread of this process (cosmetic: a thread gone already is no error)."""
+    _lib.vmd_thread_set_name(tid, name.encode())
 
 
 def _check(rc: int, what: str) -> None:
@@ -418,7 +426,10 @@ class VcpuEngine:
         on_fault: FaultHandler,
         on_stopped: StoppedHandler | None = None,
         max_vcpus: int = DEFAULT_MAX_VCPUS,
+        own_cgroup: bool = False,
     ) -> None:
+        """`own_cgroup`: put the vCPU threads in a CPU cgroup of their own where the process may
+        (vmd.vcpu_cgroup): the daemon does, so that busy vCPUs never delay its event loop."""
         if not 0 <= entry < ram.size_bytes or entry % 8:
             raise ValueError(f"entry point {entry:#x} is not an aligned address in guest RAM")
         ptr = _lib.vmd_engine_new(ram._ptr, max_vcpus)
@@ -436,7 +447,9 @@ class VcpuEngine:
         self._closed = False
         self._waiters: list[tuple[Callable[[], bool], asyncio.Future[None]]] = []
         self._reader_loop: asyncio.AbstractEventLoop | None = None
-        self._spares = SpareThreads("spare-vcpu")
+        self._cgroup = vcpu_cgroup.create() if own_cgroup else None
+        prepare = None if self._cgroup is None else self._cgroup.adopt_current
+        self._spares = SpareThreads("spare-vcpu", _set_thread_name, prepare)
         _engines.add(self)
 
     # -- properties ---------------------------------------------------------------------------
@@ -467,6 +480,10 @@ class VcpuEngine:
         """Indices with a vCPU thread (plugged), in index order."""
         return sorted(self._present)
 
+    def present_count(self) -> int:
+        """How many vCPUs have a thread (plugged)."""
+        return len(self._present)
+
     def parked(self) -> list[int]:
         """Indices whose context exists but has no thread (unplugged)."""
         return sorted(i for i in self._contexts if i not in self._present)
@@ -478,6 +495,71 @@ class VcpuEngine:
 
         The vCPU starts at the engine's entry point with zeroed registers; if
         the engine is paused it starts paused."""
+        self.start_many((index,))
+
+    def start_many(self, indices: Iterable[int]) -> None:
+        """:meth:`start` of each of `indices` (a core's threads), in order.  The threads that
+        were spares get their work only once every one is plugged and named: a woken thread
+        wants the GIL at once, and each of its turns would be a thread switch in the middle of
+        the plug.  If one cannot start, the ones before it are started (and stay so)."""
+        indices = list(indices)
+        woken: list[tuple[Spare, int, Any]] = []
+        try:
+            batch = self._start_on_spares(indices, woken)
+            for index in indices[batch:]:  # the pool ran short: threads started the usual way
+                handed = self._start(index)
+                if handed is not None:
+                    woken.append(handed)
+        finally:
+            for spare, index, ctx in woken:
+                spare.hand(self._vcpu_main, index, ctx)
+            self._spares.refill()
+
+    def _start_on_spares(self, indices: list[int], woken: list[tuple[Spare, int, Any]]) -> int:
+        """Plug the first of `indices` onto spares, as many as the pool has, in one C call
+        (contexts, plugs and OS names: vmd_engine_plug_batch); each is added to `woken`, still to
+        be handed its work.  Returns how many; raises as :meth:`start` for the first that fails
+        (the spares not used go back to the pool)."""
+        if self._closed:
+            raise VcpuError("the vCPU engine is closed")
+        spares: list[Spare] = []
+        for index in indices:
+            if not 0 <= index < self._max:
+                raise VcpuError(f"vCPU index {index} is out of range 0..{self._max - 1}")
+            if index in self._present:
+                break  # _start says so, in its order
+            spare = self._spares.take(refill=False)  # start_many refills the pool once, at its end
+            if spare is None:
+                break
+            spares.append(spare)
+        count = len(spares)
+        if not count:
+            return 0
+        out = _ffi.new("vmd_vcpu *[]", count)
+        err = _ffi.new("int *")
+        tids = [spare.native_id for spare in spares]
+        done = int(_lib.vmd_engine_plug_batch(self._eng, count, indices[:count], tids, self._entry, out, err))
+        for position in range(done):
+            index, ctx, spare = indices[position], out[position], spares[position]
+            self._contexts[index] = ctx
+            self._present[index] = _Slot(index, ctx, spare.thread)
+            spare.thread.name = f"vcpu{index}"  # the OS name is set already
+            woken.append((spare, index, ctx))
+        for spare in reversed(spares[done:]):
+            self._spares.give_back(spare)
+        if done < count:
+            index = indices[done]
+            if int(err[0]) == -_ENOMEM:
+                raise MemoryError(f"cannot allocate the context of vCPU {index}")
+            ctx = _lib.vmd_engine_peek(self._eng, index)  # made before the plug failed
+            if ctx != _ffi.NULL:
+                self._contexts[index] = ctx
+            raise VcpuError(f"vCPU {index}: its context is still in use (error {-int(err[0])})")
+        return done
+
+    def _start(self, index: int) -> tuple[Spare, int, Any] | None:
+        """Plug `index`: on a spare (returned, named, still to be handed its work) or on a new
+        thread (started, None)."""
         if self._closed:
             raise VcpuError("the vCPU engine is closed")
         if index in self._present:
@@ -486,11 +568,11 @@ class VcpuEngine:
         rc = int(_lib.vmd_vcpu_plug(ctx, self._entry, 0))
         if rc:
             raise VcpuError(f"vCPU {index}: its context is still in use (error {-rc})")
-        spare = self._spares.take()
+        spare = self._spares.take(refill=False)  # start_many refills the pool once, at its end
         if spare is not None:  # a thread that runs already: nothing to wait for
             self._present[index] = _Slot(index, ctx, spare.thread)
-            spare.run(f"vcpu{index}", self._vcpu_main, index, ctx)
-            return
+            spare.rename(f"vcpu{index}", _set_thread_name)
+            return spare, index, ctx
         thread = threading.Thread(target=self._vcpu_main, args=(index, ctx), name=f"vcpu{index}", daemon=True)
         slot = _Slot(index, ctx, thread)
         self._present[index] = slot
@@ -504,6 +586,7 @@ class VcpuEngine:
         # (the thread also names itself when it enters C).
         if thread.native_id is not None:
             _lib.vmd_thread_set_name(thread.native_id, f"vcpu{index}".encode())
+        return None
 
     def create_parked(self, indices: Iterable[int]) -> None:
         """Create the contexts of these vCPUs now, parked (no thread): a later :meth:`start`
@@ -556,6 +639,12 @@ class VcpuEngine:
         await self._until(lambda: all(_lib.vmd_vcpu_exited(s.ctx) for s in slots))
         for slot in slots:
             self._retire(slot)
+        if self._cgroup is not None:
+            delay, waited = 50e-6, 0.0
+            while not self._cgroup.remove() and waited < 2.0:  # exiting threads are in it a moment
+                await asyncio.sleep(delay)
+                waited += delay
+                delay = min(delay * 2, 0.01)
 
     def close_blocking(self, timeout: float | None = None) -> None:
         """:meth:`close` for callers without an event loop; threads that do not
@@ -570,6 +659,10 @@ class VcpuEngine:
                 self._retire(slot)
             else:
                 log.error("vCPU %d did not stop within %s s; its thread is left running", slot.index, timeout)
+        if self._cgroup is not None:
+            deadline = time.monotonic() + 2.0
+            while not self._cgroup.remove() and time.monotonic() < deadline:
+                time.sleep(0.001)
 
     # -- run control --------------------------------------------------------------------------
 
@@ -580,13 +673,18 @@ class VcpuEngine:
         acknowledgements are awaited together.  Halted vCPUs are not woken.
         Afterwards no guest instruction executes until :meth:`resume_all`.
         Wrap in ``asyncio.timeout()`` to bound the wait."""
-        if int(_lib.vmd_engine_pause_all(self._eng)) == 0:
-            return
-        await self._until(lambda: int(_lib.vmd_engine_pause_outstanding(self._eng)) == 0)
+        self._favour_parking(True)
+        try:
+            if int(_lib.vmd_engine_pause_all(self._eng)) == 0:
+                return
+            await self._until(lambda: int(_lib.vmd_engine_pause_outstanding(self._eng)) == 0)
+        finally:
+            self._favour_parking(False)
 
     def request_pause_all(self) -> None:
         """Phase one of :meth:`pause_all` only; complete it with :meth:`wait_paused`
         (e.g. ``await asyncio.to_thread(engine.wait_paused, 5.0)``) or :meth:`pause_all`."""
+        self._favour_parking(True)  # until pause_all or resume_all
         _lib.vmd_engine_pause_all(self._eng)
 
     def pause_all_blocking(self, timeout: float | None = None) -> None:
@@ -597,6 +695,7 @@ class VcpuEngine:
 
     def resume_all(self) -> None:
         """Let every vCPU run again (a pause-all still waiting completes)."""
+        self._favour_parking(False)
         _lib.vmd_engine_resume_all(self._eng)
 
     def wait_paused(self, timeout: float | None = None) -> bool:
@@ -767,6 +866,10 @@ class VcpuEngine:
 
     # -- internals ----------------------------------------------------------------------------
 
+    def _favour_parking(self, on: bool) -> None:
+        if self._cgroup is not None:
+            self._cgroup.favour(on)
+
     def _context(self, index: int) -> Any:
         if not 0 <= index < self._max:
             raise VcpuError(f"vCPU index {index} is out of range 0..{self._max - 1}")
@@ -839,6 +942,8 @@ class VcpuEngine:
 
     def _vcpu_main(self, index: int, ctx: Any) -> None:
         try:
+            if self._cgroup is not None:
+                self._cgroup.adopt_current()  # a spare did already
             rc = int(_lib.vmd_vcpu_thread_enter(ctx))
             if rc:
                 raise OSError(-rc, f"vCPU {index}: cannot enter its context")
@@ -898,6 +1003,12 @@ class VcpuEngine:
         for done, fut in self._waiters:
             if not fut.done() and done():
                 fut.set_result(None)
+
+
+def set_thread_slice(ns: int, tid: int = 0) -> int:
+    """Ask for an `ns` scheduler slice for thread `tid` (0: the calling one); 0 or -errno (older
+    kernels have no such setting).  See ``vmd_thread_set_slice`` in native/vcpu.h."""
+    return int(_lib.vmd_thread_set_slice(tid, ns))
 
 
 def _ns(timeout: float | None) -> int:

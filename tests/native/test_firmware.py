@@ -38,9 +38,9 @@ def test_image_and_layout() -> None:
     assert lay.state_addr(3) == 0x10000 + 3 * 64 + 8
     assert lay.wakeups_addr(3) == 0x10000 + 3 * 64 + 16
     assert (lay.online_word_addr(70), lay.online_bit(70)) == (0x8008, 1 << 6)
-    assert lay.min_ram_bytes == fw.MIN_RAM_BYTES == 0x50000
+    assert lay.min_ram_bytes == fw.MIN_RAM_BYTES == 0x110000
     with pytest.raises(ValueError, match="outside"):
-        lay.progress_addr(4096)
+        lay.progress_addr(16384)
     assert ".equ SERIAL_PORT, 0x3f8" in fw.source()
 
 

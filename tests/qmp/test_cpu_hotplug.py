@@ -16,7 +16,7 @@ from qemu.qmp import ExecuteError, QMPClient
 from qemu.qmp.events import EventListener
 
 from tests.peers import TIMEOUT, Peer, qmp_client
-from vmd.testing import Vm
+from vmd.testing import Vm, wait_online
 
 pytestmark = pytest.mark.vmd_args("-M", "q35", "-smp", "1,maxcpus=4")
 
@@ -90,7 +90,11 @@ async def qom_paths(qmp: QMPClient) -> dict[int, str]:
 
 
 @pytest.fixture
-def running(vmd_vm: Vm) -> tuple[Vm, QMPClient]:
+async def running(vmd_vm: Vm) -> tuple[Vm, QMPClient]:
+    """The VM once its guest has booted: the boot vCPU confirms it is online when its thread first
+    runs, which on a loaded host can come after a test's first plug and unplug were done (the guest
+    then listed no CPU online)."""
+    await wait_online(vmd_vm.qmp, 0, timeout=TIMEOUT)
     return vmd_vm, vmd_vm.qmp
 
 

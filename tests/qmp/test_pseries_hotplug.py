@@ -8,6 +8,7 @@ a reset completes it), a core no guest took (released at once), the boot core (r
 from __future__ import annotations
 
 import asyncio
+import subprocess
 from collections.abc import Callable
 from typing import Any
 
@@ -15,7 +16,7 @@ import pytest
 from qemu.qmp import ExecuteError, QMPClient
 from qemu.qmp.events import EventListener
 
-from tests.peers import TIMEOUT, Peer, qmp_client
+from tests.peers import REPO, TIMEOUT, Peer, qmp_client, vmd_command
 
 CORE = "power9_v2.0-spapr-cpu-core"
 SMP = "4,maxcpus=16,threads=4"  # 4 slots of 4 threads: core-ids 0, 4, 8, 12
@@ -235,3 +236,54 @@ async def test_none_of_qemu_7_2s_unplug_crashes(peers: Callable[..., Peer]) -> N
                     pass
         await until(lambda: guest(qmp), {"present": "0-7", "configured": "0-7", "online": "0-7"})
         assert await qmp.execute("device_del", {"id": "c"}) == {}
+
+
+async def test_16384_threads_with_x_vmd_max_cpus_list_plug_online_and_unplug(
+    peers: Callable[..., Peer],
+) -> None:
+    """Past QEMU 7.2's 4096: 2048 cores of 8 threads; the top core is plugged, its threads come
+    online in the guest, and it is deleted again."""
+    peer = peers(
+        "vmd", "-M", "pseries,x-vmd-max-cpus=16384", "-smp", "8,maxcpus=16384,threads=8", target="ppc64"
+    )
+    async with qmp_client(peer.socket) as qmp:
+        await until(lambda: guest(qmp), {"present": "0-7", "configured": "0-7", "online": "0-7"})
+        slots = await qmp.execute("query-hotpluggable-cpus")
+        assert isinstance(slots, list)
+        assert len(slots) == 2048
+        assert slots[0] == {"type": CORE, "vcpus-count": 8, "props": {"node-id": 0, "core-id": 16376}}
+        listener = EventListener()
+        with qmp.listen(listener):
+            assert await qmp.execute("device_add", {"driver": CORE, "id": "top", "core-id": 16376}) == {}
+            await until(
+                lambda: guest(qmp),
+                {"present": "0-7,16376-16383", "configured": "0-7,16376-16383", "online": "0-7,16376-16383"},
+            )
+            cpus = await qmp.execute("query-cpus-fast")
+            assert isinstance(cpus, list)
+            assert [cpu["cpu-index"] for cpu in cpus][-8:] == list(range(16376, 16384))
+            assert await qmp.execute("device_del", {"id": "top"}) == {}
+            async with asyncio.timeout(TIMEOUT):
+                while (await next_event(listener)) != (
+                    "DEVICE_DELETED",
+                    {"device": "top", "path": "/machine/peripheral/top"},
+                ):
+                    pass
+        await until(lambda: guest(qmp), {"present": "0-7", "configured": "0-7", "online": "0-7"})
+
+
+def test_more_than_16384_vcpus_is_refused() -> None:
+    """One more thread than the firmware has: vmd's own property refuses it at start-up."""
+    command = [
+        *vmd_command("ppc64"),
+        "-M",
+        "pseries,x-vmd-max-cpus=16385",
+        "-smp",
+        "1",
+        "-S",
+        "-display",
+        "none",
+    ]
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert "x-vmd-max-cpus=16385: expected a number of vCPUs from 1 to 16384" in done.stderr

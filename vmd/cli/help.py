@@ -103,7 +103,7 @@ vmd accepts qemu-system-{target}'s command line.  What it does with it:
 
 Machine
   -machine [type=]NAME[,prop=value...]   (-M)   -accel NAME[,prop=value...]   -enable-kvm
-  -machine ...,x-vmd-max-cpus=N   vmd's own: up to N vCPUs (at most 4096), past QEMU's limit for the type
+  -machine ...,x-vmd-max-cpus=N   vmd's own: up to N vCPUs (at most 16384), past QEMU's limit for the type
   -cpu MODEL[,feature...]   -smp [cpus=]N[,maxcpus=N][,sockets=N][,dies=N][,clusters=N][,cores=N][,threads=N]
   -m [size=]SIZE[,slots=N][,maxmem=SIZE]   -numa node|cpu|dist,...   -device DRIVER[,prop=value...] or JSON
   -object TYPE,id=ID[,prop=value...] or JSON   -global DRIVER.PROP=VALUE

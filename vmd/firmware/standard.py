@@ -27,17 +27,18 @@ Layout (guest physical addresses)::
 
     0x00000  (unused, zero: a jump to 0 faults at once)
     0x01000  FIRMWARE_BASE: code, then the banner
-    0x08000  ONLINE_MASK: 4096 bits, bit (cpu % 64) of u64 word (cpu // 64)
+    0x08000  ONLINE_MASK: 16384 bits, bit (cpu % 64) of u64 word (cpu // 64)
     0x09000  SHARED_COUNTER: u64, incremented atomically by every online CPU
     0x09008  WORK_ENABLE: u64, non-zero while online CPUs work (zero: they rest in HLT)
     0x10000  PERCPU_BASE: 64 bytes per CPU (a cache line each):
                +0 progress (u64)  +8 state (u64)  +16 wakeups (u64)
-    0x50000  MIN_RAM_BYTES: the layout's end (RAM must be at least this big)
+    0x110000 MIN_RAM_BYTES: the layout's end (RAM must be at least this big)
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import field
 from typing import Final, Protocol
 
@@ -57,7 +58,7 @@ PERCPU_STRIDE: Final = 64
 PERCPU_PROGRESS: Final = 0
 PERCPU_STATE: Final = 8
 PERCPU_WAKEUPS: Final = 16
-MAX_CPUS: Final = 4096
+MAX_CPUS: Final = 16384
 MIN_RAM_BYTES: Final = PERCPU_BASE + MAX_CPUS * PERCPU_STRIDE
 
 CPU_STATE_NONE: Final = 0  # never ran
@@ -244,6 +245,21 @@ def set_online(ram: GuestMemory, cpu: int, online: bool) -> None:
     addr, bit = LAYOUT.online_word_addr(cpu), LAYOUT.online_bit(cpu)
     word = ram.read_u64(addr)
     ram.write_u64(addr, word | bit if online else word & ~bit)
+
+
+def set_online_many(ram: GuestMemory, cpus: Sequence[int], online: Sequence[bool]) -> None:
+    """:func:`set_online` of each of `cpus` (to the matching `online`), one load per bitmap
+    word and a store only where the word changes (a hot-added core's bits are clear already)."""
+    was: dict[int, int] = {}
+    words: dict[int, int] = {}
+    for cpu, value in zip(cpus, online, strict=True):
+        addr, bit = LAYOUT.online_word_addr(cpu), LAYOUT.online_bit(cpu)
+        if addr not in words:
+            was[addr] = words[addr] = ram.read_u64(addr)
+        words[addr] = words[addr] | bit if value else words[addr] & ~bit
+    for addr, word in words.items():
+        if word != was[addr]:
+            ram.write_u64(addr, word)
 
 
 def is_online(ram: GuestMemory, cpu: int) -> bool:

@@ -64,16 +64,36 @@ def set_guest_policy(ctx: CommandContext, args: SetGuestPolicyArgs) -> GuestPoli
     return _policy_info(ctx)
 
 
+def _all(count: int) -> str:
+    """cpu_list(range(count)), without walking the range."""
+    return "" if count <= 0 else "0" if count == 1 else f"0-{count - 1}"
+
+
+def _all_but(count: int, cpus: set[int]) -> str:
+    """cpu_list(set(range(count)) - cpus), walking only `cpus` (a few, of up to 16384)."""
+    ranges: list[str] = []
+    start = 0
+    for cpu in sorted(cpu for cpu in cpus if 0 <= cpu < count):
+        if cpu > start:
+            ranges.append(f"{start}" if cpu - 1 == start else f"{start}-{cpu - 1}")
+        start = cpu + 1
+    if start < count:
+        ranges.append(f"{start}" if count - 1 == start else f"{start}-{count - 1}")
+    return ",".join(ranges)
+
+
 @handles("__com.vmd_query-guest-cpus")
 def query_guest_cpus(ctx: CommandContext, args: None) -> GuestCpus:
+    # Polled in a loop while a client waits for CPUs to come online: the possible CPUs (16384
+    # with x-vmd-max-cpus) are a range, so only the present and online ones are walked.
     guest = ctx.guest
-    possible = set(range(ctx.vm.slots.possible_vcpus))
+    possible = ctx.vm.slots.possible_vcpus
     arm = ctx.vm.board.target is SysEmuTarget.AARCH64
     return GuestCpus(
-        possible=cpu_list(possible),
-        present=cpu_list(possible if guest.all_possible_present else guest.present),
+        possible=_all(possible),
+        present=_all(possible) if guest.all_possible_present else cpu_list(guest.present),
         online=cpu_list(guest.online),
-        offline=cpu_list(possible - guest.online),
+        offline=_all_but(possible, guest.online),
         policy=_policy_info(ctx),
         configured=cpu_list(guest.configured) if guest.standby_cpus else None,
         enabled=cpu_list(guest.present) if arm else None,

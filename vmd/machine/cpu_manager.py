@@ -125,7 +125,9 @@ class CpuManager:
         self._emit = emit
         self.boot_cpus = boot_cpus
         self.record = HotplugRecord()
-        self.vcpus.spares = max(self.vcpus.spares, slots.layout.vcpus_per_slot)
+        # Two plugs' worth of started threads: back-to-back plugs of pseries cores of 8 threads
+        # would otherwise find the pool half refilled and wait for new threads to run.
+        self.vcpus.spares = max(self.vcpus.spares, 2 * slots.layout.vcpus_per_slot)
         self.objects: dict[int, CpuObject] = {}  # by slot
         # Ejected CPUs whose threads are still being joined: their slots are not free yet.
         self._releases: dict[int, asyncio.Task[None]] = {}
@@ -344,8 +346,7 @@ class CpuManager:
         vcpus = self.layout.vcpus(slot)
         # A CPU present at boot is onlined by the boot (up to maxcpus); a hot-added one waits for
         # the guest's decision.  The threads first: if one cannot start, the model is unchanged.
-        for index in vcpus:
-            self.vcpus.plug(index, online=not hotplug and self.guest.boot_plan(index))
+        self.vcpus.plug_many(vcpus, [not hotplug and self.guest.boot_plan(index) for index in vcpus])
         container.add_child(name, obj)
         path = obj.path()
         device = CpuDevice(slot, vcpus, path, self.cpus.vcpu_paths(path, slot))

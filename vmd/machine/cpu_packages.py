@@ -16,6 +16,10 @@ s390x CPU; a pseries core and an ARM thread when those boards come), named `pack
 * `vcpus` (the slot's thread count) and `cpu-indexes` (their cpu-indexes), `hotpluggable`, the
   slot's topology ids as query-hotpluggable-cpus gives them, and `qom-path`: the device's path
   while present, "" otherwise.
+
+A package holds nothing of its own (every value is read from the CPU manager when asked), so the
+container holds them as a table (vmd.machine.qom.ChildTable): a package object is made when a
+path reaches it, and start-up makes none (thousands of possible cores cost nothing until asked).
 """
 
 from __future__ import annotations
@@ -79,63 +83,53 @@ def _ids(manager: CpuManager, slot: int, names: tuple[str, ...]) -> list[tuple[s
     return [(name, given.get(name, implied.get(name, -1))) for name in names]
 
 
-class PackageTable:
-    """The container's `package[SLOT]` children as a table (vmd.machine.qom.ChildTable): listed in
-    slot order as children are, each package object made when a path first reaches it and kept,
-    so a start with thousands of possible slots builds none of them."""
+class _Packages:
+    """The container's `package[SLOT]` children, one per possible slot, made when reached."""
 
-    def __init__(self, manager: CpuManager, container: QomObject, hotpluggable: bool) -> None:
-        self.manager = manager
+    def __init__(self, container: QomObject, manager: CpuManager, hotpluggable: bool) -> None:
         self.container = container
+        self.manager = manager
         self.hotpluggable = hotpluggable
         self.kind = f"child<{manager.cpus.package_type}>"
-        self.made: dict[int, CpuPackage] = {}
 
-    def slot_of_name(self, name: str) -> int | None:
+    def _slot(self, name: str) -> int | None:
         if not (name.startswith("package[") and name.endswith("]")):
             return None
-        digits = name[8:-1]
+        digits = name[len("package[") : -1]
         if not digits.isascii() or not digits.isdigit() or (len(digits) > 1 and digits[0] == "0"):
             return None
         slot = int(digits)
         return slot if slot < len(self.manager.slots) else None
 
-    def make(self, slot: int) -> CpuPackage:
-        package = self.made.get(slot)
-        if package is None:
-            cpus = self.manager.cpus
-            package = CpuPackage(
-                self.manager, slot, cpus.package_type, self.hotpluggable and slot != 0, cpus.package_ids
-            )
-            package.parent = self.container
-            package.name = package_name(slot)
-            self.made[slot] = package
+    def _make(self, slot: int) -> CpuPackage:
+        cpus = self.manager.cpus
+        package = CpuPackage(
+            self.manager, slot, cpus.package_type, self.hotpluggable and slot != 0, cpus.package_ids
+        )
+        package.parent, package.name = self.container, package_name(slot)
         return package
 
     def child(self, name: str) -> QomObject | None:
-        slot = self.slot_of_name(name)
-        return None if slot is None else self.make(slot)
+        slot = self._slot(name)
+        return None if slot is None else self._make(slot)
+
+    def _entry(self, name: str) -> QomProperty:
+        return QomProperty(name, self.kind, get=constant(f"/machine/{CONTAINER}/{name}"))
 
     def entry(self, name: str) -> QomProperty | None:
-        slot = self.slot_of_name(name)
-        return None if slot is None else self._entry(slot)
-
-    def _entry(self, slot: int) -> QomProperty:
-        """The child<> property a package object has in its container, without making it."""
-        name = package_name(slot)
-        return QomProperty(name, self.kind, get=lambda: f"{self.container.path().rstrip('/')}/{name}")
+        return None if self._slot(name) is None else self._entry(name)
 
     def entries(self) -> Iterator[QomProperty]:
         for slot in range(len(self.manager.slots)):
-            yield self._entry(slot)
+            yield self._entry(package_name(slot))
 
     def objects(self) -> Iterator[QomObject]:
         for slot in range(len(self.manager.slots)):
-            yield self.make(slot)
+            yield self._make(slot)
 
 
 def create_packages(manager: CpuManager, machine: QomObject, hotpluggable: bool) -> None:
     """/machine/cpu-packages and one package per possible slot, of the board's package type
-    (slot 0, the boot CPU, is never hotpluggable); the packages made as they are reached."""
+    (slot 0, the boot CPU, is never hotpluggable)."""
     container = machine.add_child(CONTAINER, QomObject("container"))
-    container.add_table(PackageTable(manager, container, hotpluggable))
+    container.add_table(_Packages(container, manager, hotpluggable))
