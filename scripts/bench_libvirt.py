@@ -7,7 +7,11 @@ emulator is vmd, and prints per step what happened and how long virsh (or the wa
 Neither QEMU domain has a guest OS (QEMU runs its firmware only), which is why QEMU 7.2 cannot
 unplug: its ACPI CPU hotplug stays in legacy mode.  Run as root on a quiet machine:
 
-    python3 scripts/bench_libvirt.py [--markdown]
+    python3 scripts/bench_libvirt.py [--markdown] [--vmd VENV/bin/vmd]
+
+vmd's <emulator> runs this checkout with the running Python (tests/libvirt's wrapper), or with
+--vmd an installed vmd (a wheel's layout, as bench_startup.py measures it): libvirt starts the
+emulator for each capability probe, so the installed form is what its start-up costs in use.
 """
 
 from __future__ import annotations
@@ -107,6 +111,7 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    parser.add_argument("--vmd", metavar="PATH", help="an installed vmd to run (default: this checkout)")
     args = parser.parse_args()
     qemu = shutil.which("qemu-system-x86_64")
     if qemu is None:
@@ -114,7 +119,7 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="vbl", dir="/tmp"))
     try:
         with running_libvirt(workdir) as libvirt:
-            vmd = str(emulator_wrapper(workdir))
+            vmd = args.vmd or str(emulator_wrapper(workdir))
             results = {
                 "QEMU 7.2": scenario(libvirt, qemu, "bench-qemu"),
                 "vmd": scenario(libvirt, vmd, "bench-vmd"),

@@ -65,6 +65,7 @@ from benchlib import (
     qemu_version,
     spawn,
     stop_process,
+    wait_exact,
     watch_pidfile,
     write_json,
 )
@@ -318,11 +319,9 @@ def start_daemonized(spec: PeerSpec, sock: Path, pidfile: Path, log: Path, timeo
         t0 = time.perf_counter_ns()
         parent = spawn(spec.argv(sock, pidfile), spec.cwd, log)
         try:
-            status = parent.wait(timeout)  # the parent exits once the child is ready
-        except subprocess.TimeoutExpired as exc:
-            raise PeerError(
-                f"-daemonize parent still running after {timeout:g} s:\n" + log_tail(log)
-            ) from exc
+            status = wait_exact(parent, timeout)  # the parent exits once the child is ready
+        except PeerError as exc:
+            raise PeerError(f"-daemonize parent {exc}:\n" + log_tail(log)) from None
         finally:
             stop_process(parent)
         if status != 0:

@@ -4,7 +4,8 @@
 Rows (median of --runs, each run alternating QEMU and vmd so that both see the same load):
   * `-version` and `-machine help`: spawn to exit;
   * start to QMP greeting: `-M q35 -smp 1,maxcpus=255 -S ... -daemonize`, spawn until the greeting
-    has arrived on the socket (bench_qmp.py's start-up row);
+    has arrived on the socket (bench_qmp.py's start-up row); and on to the reply to the first
+    command (qmp_capabilities, then query-status), the monitor really answering;
   * libvirt's capability probe: spawn `-machine none,accel=kvm:tcg ... -daemonize` as libvirt does,
     then the conversation libvirt 9.0 has with it (see PROBE), until the last reply; and the
     conversation alone, from the greeting on.
@@ -49,6 +50,7 @@ from benchlib import (
     positive_int,
     qemu_version,
     reap_all,
+    wait_exact,
     watch_pidfile,
 )
 
@@ -127,13 +129,14 @@ def vmd_peer(opts: argparse.Namespace) -> Peer:
 def timed_exit(peer: Peer, args: list[str], log: Path, timeout: float) -> int:
     t0 = time.perf_counter_ns()
     with log.open("ab") as out:
-        done = subprocess.run(
+        proc = subprocess.Popen(
             [*peer.prefix, *args], cwd=peer.cwd, env=peer.env, stdout=out, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, timeout=timeout, check=False,
+            stdin=subprocess.DEVNULL,
         )  # fmt: skip
+        status = wait_exact(proc, timeout)
     elapsed = time.perf_counter_ns() - t0
-    if done.returncode != 0:
-        raise PeerError(f"{' '.join(args)} exited {done.returncode}:\n" + log_tail(log))
+    if status != 0:
+        raise PeerError(f"{' '.join(args)} exited {status}:\n" + log_tail(log))
     return elapsed
 
 
@@ -164,13 +167,9 @@ def daemonized(peer: Peer, args: tuple[str, ...], work: Path, i: int, timeout: f
                 stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip
         try:
-            status = parent.wait(timeout)
-        except subprocess.TimeoutExpired as exc:
-            raise PeerError(f"-daemonize parent still running after {timeout:g} s") from exc
-        finally:
-            if parent.poll() is None:
-                parent.kill()
-                parent.wait()
+            status = wait_exact(parent, timeout)
+        except PeerError as exc:
+            raise PeerError(f"-daemonize parent {exc}") from None
         if status != 0:
             raise PeerError(f"-daemonize parent exited with status {status}:\n" + log_tail(log))
         with connect_when_ready(sock, None, log, timeout) as conn:
@@ -181,6 +180,15 @@ def daemonized(peer: Peer, args: tuple[str, ...], work: Path, i: int, timeout: f
     finally:
         kill_pidfile(pidfile)
         kill_adopted()
+
+
+def first_reply(conn: QmpConn) -> int:
+    """The first command after negotiation (query-status): when the monitor has really answered."""
+    conn.send(b'{"execute":"qmp_capabilities"}\n')
+    conn.read_message()
+    conn.send(b'{"execute":"query-status"}\n')
+    conn.read_message()
+    return time.perf_counter_ns()
 
 
 def probe(conn: QmpConn) -> int:
@@ -203,12 +211,13 @@ def measure(peers: list[Peer], opts: argparse.Namespace, work: Path) -> dict[str
             log = work / f"{peer.key}.log"
             version = timed_exit(peer, ["-version"], log, opts.timeout)
             machines = timed_exit(peer, ["-machine", "help"], log, opts.timeout)
-            greeting, _ = daemonized(peer, START_ARGS, work, i, opts.timeout, None)
+            greeting, replied = daemonized(peer, START_ARGS, work, i, opts.timeout, first_reply)
             probe_greeting, probe_end = daemonized(peer, PROBE_ARGS, work, i, opts.timeout, probe)
             if i:
                 add(peer, "version", version)
                 add(peer, "machine_help", machines)
                 add(peer, "greeting", greeting)
+                add(peer, "first_reply", replied)
                 add(peer, "probe", probe_end)
                 add(peer, "probe_talk", probe_end - probe_greeting)
     return out
@@ -218,6 +227,7 @@ ROWS = (
     ("version", "`-version`, spawn to exit", 2.0),
     ("machine_help", "`-machine help`, spawn to exit", 2.0),
     ("greeting", "start to QMP greeting (`-M q35 -smp 1,maxcpus=255 -S -daemonize`)", 1.0),
+    ("first_reply", "start to first reply (the same start; qmp_capabilities, then query-status)", None),
     ("probe", f"libvirt's capability probe, spawn to last reply ({len(PROBE) + 1} commands)", 1.5),
     ("probe_talk", "libvirt's capability probe, the conversation alone (greeting to last reply)", None),
 )

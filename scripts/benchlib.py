@@ -20,6 +20,7 @@ import socket
 import struct
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -347,6 +348,27 @@ def spawn(argv: list[str], cwd: Path | None, log: Path) -> subprocess.Popen[byte
             raise PeerError(f"cannot run {argv[0]!r}: {exc}") from exc
     _live.add(proc)
     return proc
+
+
+def wait_exact(proc: subprocess.Popen[bytes], timeout: float) -> int:
+    """proc's exit status, read the moment it exits.  Popen.wait(timeout) polls with a doubling
+    sleep (0.5, 1, 2 ... 50 ms), which rounds every time measured through it up to 15.5, 31.5,
+    63.5, 113.5, 163.5 ... ms; a blocking wait, with a timer that kills a hung peer, does not."""
+    expired = threading.Event()
+
+    def expire() -> None:
+        expired.set()
+        proc.kill()
+
+    timer = threading.Timer(timeout, expire)
+    timer.start()
+    try:
+        status = proc.wait()
+    finally:
+        timer.cancel()
+    if expired.is_set():
+        raise PeerError(f"still running after {timeout:g} s")
+    return status
 
 
 def stop_process(proc: subprocess.Popen[bytes], timeout: float = 5.0) -> None:

@@ -8,9 +8,11 @@ not given; the code that gives it meaning picks the default.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from types import MappingProxyType
 from typing import Literal, TypeAlias
+
+from vmd.records import dataclass
 
 MiB = 1 << 20
 

@@ -19,7 +19,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any
 
 from vmd.agent_migration import AgentChannelSection
@@ -62,6 +62,7 @@ from vmd.qmp.events import EventBus
 from vmd.qmp.limits import SessionLimits
 from vmd.qmp.server import Endpoint, FdEndpoint, MonitorListener, UnixEndpoint
 from vmd.qmp.session import OFFERED_CAPABILITIES, QmpSession
+from vmd.records import dataclass
 from vmd.vcpu import FaultInfo
 
 if TYPE_CHECKING:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 from vmd.boards.catalog import catalog
@@ -20,6 +19,7 @@ from vmd.errors import QmpError
 from vmd.machine.board import UnknownMachineError
 from vmd.machine.user_objects import USER_CREATABLE
 from vmd.qapi.compiled import SysEmuTarget
+from vmd.records import dataclass
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,11 +55,11 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, Final
 
 from vmd import vcpu_cgroup
+from vmd.records import dataclass
 from vmd.spare_threads import Spare, SpareThreads
 
 log = logging.getLogger(__name__)

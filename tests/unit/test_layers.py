@@ -38,7 +38,10 @@ FORBIDDEN: dict[str, frozenset[str]] = {
     "devices": frozenset({"machine", "boards", "guest", "qmp", "handlers", "cli", "daemon"}),
     "daemon": frozenset({"topics"}),
 }
-LOWEST = ("json", "firmware", "vcpu", "config", "syntax", "errors", "version", "pidfile")
+LOWEST = (
+    "json", "firmware", "vcpu", "config", "syntax", "errors", "version", "pidfile",
+    "records", "records_cache",
+)  # fmt: skip
 for _room in LOWEST:
     FORBIDDEN[_room] = frozenset(
         {"machine", "boards", "guest", "qmp", "handlers", "cli", "daemon", "devices", "topics"}

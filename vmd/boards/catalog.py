@@ -7,7 +7,6 @@ lists its boards as the matching qemu-system binary of 7.2 does, `none` last.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from functools import cache
 from types import MappingProxyType
 
@@ -15,6 +14,7 @@ from vmd.boards.none import none_board
 from vmd.errors import StartupError
 from vmd.machine.board import Board, UnknownMachineError
 from vmd.qapi.compiled import SysEmuTarget
+from vmd.records import dataclass
 
 
 class NoDefaultMachine(StartupError):

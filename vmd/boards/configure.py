@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from vmd.boards.catalog import catalog, find_board
 from vmd.config import Config, DeviceConfig
@@ -28,6 +28,7 @@ from vmd.machine.numa import NumaError, resolve_numa
 from vmd.machine.topology import Topology, TopologyError, resolve_topology
 from vmd.machine.user_objects import MemoryBackend, ObjectError, UserObjects, create_objects, machine_ram
 from vmd.qapi.compiled import SysEmuTarget
+from vmd.records import dataclass
 
 
 class ConfigError(StartupError):

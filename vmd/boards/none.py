@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from vmd.errors import GenericError
@@ -20,6 +19,7 @@ from vmd.machine.qom import QomObject, QomTree
 from vmd.machine.slots import SlotLayout
 from vmd.machine.topology import Topology
 from vmd.qapi.compiled import SysEmuTarget
+from vmd.records import dataclass
 
 if TYPE_CHECKING:
     from vmd.qapi.runtime import WireStruct

@@ -11,7 +11,6 @@ implement is absent rather than faked.  The one exception is vmd's own layer 2, 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from functools import cache
 from types import MappingProxyType
 
@@ -19,6 +18,7 @@ from vmd.boards.catalog import catalog
 from vmd.devices.isa_serial import DRIVER as ISA_SERIAL
 from vmd.errors import DeviceNotFound, GenericError
 from vmd.qapi.compiled import SysEmuTarget
+from vmd.records import dataclass
 
 
 @dataclass(frozen=True, slots=True)

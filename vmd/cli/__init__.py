@@ -30,11 +30,10 @@ board and the -smp rules are decided by the machine.  Its modules:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from vmd.cli.errors import CommandLineError, EarlyExit, HelpTopic, Invalid
 from vmd.cli.help import usage_text, version_text
 
+TYPE_CHECKING = False  # not typing's: -version and -help load this package without typing
 if TYPE_CHECKING:
     from vmd.cli.builder import ObjectCheck
     from vmd.cli.options import TARGETS as TARGETS

@@ -8,10 +8,10 @@ this module knows the shape of an option, not which options exist.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from vmd.cli.errors import CommandLineError
+from vmd.records import dataclass
 
 __all__ = ["Arg", "Option", "scan"]
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from types import MappingProxyType
 
 from vmd.cli.argv import Arg
@@ -18,6 +17,7 @@ from vmd.cli.errors import Invalid
 from vmd.cli.qemuopts import Opts, OptsSpec, opts_items
 from vmd.cli.specs import CHARDEV, CHARDEV_KEYS
 from vmd.config import ChardevConfig, InheritedFd, MonitorConfig, MonitorEndpoint, SerialConfig, UnixPath
+from vmd.records import dataclass
 from vmd.syntax import parse_bool, qemu_strtou64
 
 __all__ = [

@@ -8,9 +8,11 @@ location ("-m 12Q: ...") as QEMU does.  The scalar parsers of `vmd.syntax` raise
 
 from __future__ import annotations
 
-from typing import Literal
-
 from vmd.errors import StartupError
+
+# `typing` is not imported at run time: `-version` and `-help` load this module, and typing is
+# a fifth of what they cost.  The topics are plain strings to the running code.
+TYPE_CHECKING = False
 
 __all__ = ["CommandLineError", "EarlyExit", "HelpTopic", "Invalid"]
 
@@ -23,20 +25,25 @@ class CommandLineError(StartupError):
         self.message = message
 
 
-HelpTopic = Literal[
-    "help",
-    "version",
-    "options",
-    "machine",
-    "accel",
-    "cpu",
-    "device",
-    "object",
-    "display",
-    "vga",
-    "audiodev",
-    "log",
-]
+if TYPE_CHECKING:
+    from typing import Literal
+
+    HelpTopic = Literal[
+        "help",
+        "version",
+        "options",
+        "machine",
+        "accel",
+        "cpu",
+        "device",
+        "object",
+        "display",
+        "vga",
+        "audiodev",
+        "log",
+    ]
+else:
+    HelpTopic = str
 
 
 class EarlyExit(Exception):

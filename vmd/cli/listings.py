@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+
+from vmd.records import dataclass
 
 # qdev's categories, in QEMU's order (DeviceCategory); a listing prints only those it has.
 DEVICE_CATEGORIES = (

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Literal
 
 from vmd.cli.errors import CommandLineError, EarlyExit, Invalid
+from vmd.records import dataclass
 from vmd.syntax import BadValue, OutOfRange, parse_bool, qemu_strtoi64, qemu_strtosz, qemu_strtou64
 from vmd.syntax import id_wellformed as is_identifier
 

@@ -11,9 +11,9 @@ and IRQ, so `iobase`, `irq`, `baudbase` and `wakeup` are refused rather than ign
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 
 from vmd.config import DeviceConfig, JsonValue
+from vmd.records import dataclass
 
 DRIVER = "isa-serial"
 MAX_PORTS = 4

@@ -17,9 +17,9 @@ the devices in command-line order, or a VirtioSerialError with QEMU's message.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 
 from vmd.config import ChardevConfig, DeviceConfig, JsonValue
+from vmd.records import dataclass
 
 ROOT_PORT = "pcie-root-port"
 DMI_TO_PCI_BRIDGE = "i82801b11-bridge"

@@ -30,8 +30,10 @@ from __future__ import annotations
 import re
 import struct
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Final
+
+from vmd.records import dataclass
 
 INSN_SIZE: Final = 8
 NUM_REGS: Final = 256

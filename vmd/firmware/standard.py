@@ -39,10 +39,11 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Final, Protocol
 
 from vmd.firmware.asm import Program, assemble
+from vmd.records import dataclass
 
 SERIAL_PORT: Final = 0x3F8  # COM1: OUTB writes one byte
 CPU_STATE_PORT: Final = 0x0CC0  # OUTB: the CPU's new state (from the CPU itself)

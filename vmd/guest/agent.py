@@ -20,12 +20,12 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Protocol
 
 from vmd.errors import GenericError
 from vmd.guest.os_model import GuestOs
 from vmd.guest.sysfs import sysfs_cpu_order
+from vmd.records import dataclass
 
 log = logging.getLogger(__name__)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Literal
 
+from vmd.records import dataclass
 from vmd.syntax import BadValue, parse_bool
 
 UnplugPolicy = Literal["accept", "refuse", "ignore"]

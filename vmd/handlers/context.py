@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Protocol
 
 from vmd.guest.os_model import GuestOs
 from vmd.json.writer import Encoded
 from vmd.machine.vm import VirtualMachine
+from vmd.records import dataclass
 
 
 class SessionHandle(Protocol):

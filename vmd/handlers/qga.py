@@ -8,7 +8,6 @@ agent took its time); the work itself is the guest model's (vmd.guest.agent).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from vmd.guest.agent import GuestAgent
@@ -24,6 +23,7 @@ from vmd.qapi.compiled import (
     GuestSyncArgs,
     GuestTimezone,
 )
+from vmd.records import dataclass
 from vmd.version import QEMU_COMPAT
 
 

@@ -10,7 +10,6 @@ match exactly.  The `kvm` provider has nothing to report: vmd never uses KVM.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from vmd.handlers.bind import handles
 from vmd.handlers.context import CommandContext
@@ -29,6 +28,7 @@ from vmd.qapi.compiled import (
     StatsUnit,
     StatsVCPUFilter,
 )
+from vmd.records import dataclass
 from vmd.vcpu import ExitReason, VcpuState, VcpuStats
 
 OWN = StatsProvider.VMD_ENGINE

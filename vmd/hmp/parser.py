@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from vmd.cli.errors import Invalid
 from vmd.cli.qemuopts import OptsSpec, is_help, parse_opts
 from vmd.cli.specs import DEVICE
 from vmd.hmp.table import COMMANDS, HmpCommand
+from vmd.records import dataclass
 
 log = logging.getLogger(__name__)
 

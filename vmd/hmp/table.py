@@ -11,7 +11,7 @@ is unknown to vmd, and answered with QEMU's text for an unknown command.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from vmd.records import dataclass
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,11 +16,11 @@ from __future__ import annotations
 import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from vmd.errors import GenericError
 from vmd.qapi.compiled import SysEmuTarget
+from vmd.records import dataclass
 
 if TYPE_CHECKING:
     from vmd.config import MemoryConfig

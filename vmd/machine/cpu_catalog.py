@@ -4,8 +4,9 @@ reports.  The models themselves are the board family's data (vmd/boards/<family>
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from types import MappingProxyType
+
+from vmd.records import dataclass
 
 
 @dataclass(frozen=True, slots=True)

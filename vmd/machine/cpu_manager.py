@@ -23,7 +23,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from enum import Enum
 from typing import Protocol
 
@@ -39,6 +39,7 @@ from vmd.machine.vcpus import VcpuHost
 from vmd.qapi import compiled as ev
 from vmd.qapi.compiled import __COM_VMD_GUEST_CPU_STATE as GUEST_CPU_STATE
 from vmd.qapi.registry import EventSink
+from vmd.records import dataclass
 
 log = logging.getLogger(__name__)
 

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from vmd.config import (
     JsonValue,
@@ -49,6 +49,7 @@ from vmd.machine.board import Board
 from vmd.machine.slots import SlotLayout
 from vmd.machine.topology import Topology
 from vmd.qapi.compiled import CpuInstanceProperties
+from vmd.records import dataclass
 
 MAX_NODES = 128  # node ids are 0..127
 LOCAL_DISTANCE = 10  # the distance of a node to itself, and the smallest distance there is

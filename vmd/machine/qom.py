@@ -8,10 +8,10 @@ each property has a QOM type string (`string`, `bool`, `int`, `child<T>`,
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from vmd.errors import DeviceNotFound, GenericError
+from vmd.records import dataclass
 
 Getter = Callable[[], Any]
 Setter = Callable[[Any], None]

@@ -24,7 +24,6 @@ import contextlib
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from vmd.errors import GenericError
@@ -33,6 +32,7 @@ from vmd.machine.jobs import Job, JobTable
 from vmd.qapi import compiled as ev
 from vmd.qapi.compiled import __COM_VMD_SET_VCPUS_COMPLETED as SET_VCPUS_COMPLETED
 from vmd.qapi.compiled import JobType, SetVcpusOutcome, VcpuPlacement
+from vmd.records import dataclass
 
 log = logging.getLogger(__name__)
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from vmd.machine.topology import CpuIds, Topology
 from vmd.qapi.compiled import CpuInstanceProperties, HotpluggableCPU
+from vmd.records import dataclass
 
 
 class SlotLayout(ABC):

@@ -12,10 +12,11 @@ board's business, not this module's.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, ClassVar
 
 from vmd.config import SmpConfig
+from vmd.records import dataclass
 
 if TYPE_CHECKING:
     from vmd.machine.board import Board

@@ -18,11 +18,11 @@ import base64
 import binascii
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 from vmd.config import JsonValue, ObjectConfig
 from vmd.machine.numa import backend_size
 from vmd.machine.qom import QomObject, QomProperty, constant
+from vmd.records import dataclass
 
 MEMORY_BACKEND_RAM = "memory-backend-ram"
 MEMORY_BACKEND_FILE = "memory-backend-file"

@@ -10,7 +10,6 @@ import asyncio
 import logging
 import sys
 from collections.abc import Coroutine
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from vmd.errors import GenericError, StartupError
@@ -30,6 +29,7 @@ from vmd.machine.topology import Topology
 from vmd.qapi import compiled as rs
 from vmd.qapi.compiled import RunState, ShutdownCause
 from vmd.qapi.registry import EventSink
+from vmd.records import dataclass
 
 if TYPE_CHECKING:
     from vmd.machine.vcpus import VcpuHost

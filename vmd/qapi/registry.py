@@ -9,8 +9,10 @@ schema (pydantic argument types) and the generated runtime one.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
+
+from vmd.records import dataclass
 
 # The targets vmd emulates (its vmd-system-<target> binaries), the first being the one plain `vmd`
 # is.  QEMU builds one schema per target: a command, event or member declared with `targets` is

@@ -8,9 +8,9 @@ members as `__qapi_members__`; the pydantic declarations are read by
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
 
 from vmd.qapi.kinds import INT64, IntKind
+from vmd.records import dataclass
 
 
 @dataclass(frozen=True)

@@ -16,10 +16,10 @@ import logging
 import os
 import socket
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from vmd.qmp.server import ListenError, is_listening, unix_stream_from_fd
 from vmd.qmp.session import QmpSession
+from vmd.records import dataclass
 
 log = logging.getLogger(__name__)
 

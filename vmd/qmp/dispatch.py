@@ -11,13 +11,13 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from vmd.errors import CommandNotFound, GenericError, QmpError
 from vmd.qapi.registry import CommandSpec, Schema
 from vmd.qapi.runtime import wire_value
 from vmd.qapi.visitor import visit_no_arguments, visit_struct
+from vmd.records import dataclass
 
 log = logging.getLogger(__name__)
 

@@ -13,12 +13,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from vmd.json.writer import encode_line
 from vmd.qapi.registry import EventSpec
 from vmd.qapi.runtime import WireStruct
+from vmd.records import dataclass
 
 log = logging.getLogger(__name__)
 

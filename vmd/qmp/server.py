@@ -17,10 +17,10 @@ import os
 import socket
 import stat
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from vmd.errors import StartupError
 from vmd.qmp.fd_transport import FdPassingTransport
+from vmd.records import dataclass
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ import vmd.cli
 
 VMD = Path(vmd.cli.__file__).parent.parent
 # What vmd/cli/ may import from vmd: itself, the frozen Config, the scalar syntaxes, the
-# JSON dialect, the version, the start-up error family.
-ALLOWED = ("vmd.cli", "vmd.config", "vmd.syntax", "vmd.json", "vmd.version", "vmd.errors")
+# JSON dialect, the version, the start-up error family, and vmd.records (its dataclass).
+ALLOWED = ("vmd.cli", "vmd.config", "vmd.syntax", "vmd.json", "vmd.version", "vmd.errors", "vmd.records")
 
 
 def _vmd_imports(path: Path) -> list[str]:

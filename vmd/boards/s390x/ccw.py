@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from vmd.boards.s390x import sclp
 from vmd.boards.s390x.cpu_models import DEFAULT_CPU_TYPE, machine_version
@@ -31,6 +31,7 @@ from vmd.machine.qdev.target import PlugTarget
 from vmd.machine.slots import SlotLayout
 from vmd.machine.topology import Topology, TopologyError
 from vmd.qapi.compiled import SysEmuTarget
+from vmd.records import dataclass
 
 MiB = 1 << 20
 

@@ -23,11 +23,11 @@ types before 4.1, the default features of the newer models (s390_cpudef_featoff)
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from functools import cache
 from types import MappingProxyType
 
 from vmd.machine.cpu_catalog import CpuCatalog, CpuModel
+from vmd.records import dataclass
 
 # fmt: off
 # Every feature, in QEMU's bit order (S390Feat): name and -cpu help description.

@@ -13,7 +13,6 @@ cover.  Feature lists are QEMU's s390_feat_bitmap_to_ascii: whole groups first.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from vmd.boards.s390x import model_props
@@ -29,6 +28,7 @@ from vmd.boards.s390x.cpu_models import (
 from vmd.errors import GenericError
 from vmd.machine.qdev.opts import property_order
 from vmd.machine.qdev.props import parse_value
+from vmd.records import dataclass
 
 # Base features that do not count when baseline looks for a definition (ignored_base_feat: MSA
 # subfunctions some machines lack, and CSSKE, deprecated from generation 15 on).

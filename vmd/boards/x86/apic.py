@@ -7,9 +7,8 @@ an APIC ID in a hole names no CPU.  Every mapping is constant time.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from vmd.machine.topology import CpuIds, Topology, TopologyError
+from vmd.records import dataclass
 
 # The ceiling QEMU's x86 boards put on the highest APIC ID + 1 unless KVM's in-kernel irqchip
 # offers the x2APIC API; vmd has no KVM, so like TCG it always applies.

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 
 from vmd.boards.x86 import pre_plug
 from vmd.boards.x86.apic import check_apic_id_limit
@@ -35,6 +34,7 @@ from vmd.machine.qom import DeviceObject, QomProperty
 from vmd.machine.slots import SlotLayout
 from vmd.machine.topology import CpuIds, Topology
 from vmd.qapi.compiled import SysEmuTarget
+from vmd.records import dataclass
 
 MiB = 1 << 20
 

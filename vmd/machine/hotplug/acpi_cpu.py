@@ -13,13 +13,13 @@ them, reports _OST and writes eject.  Every method runs on the loop.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from vmd.errors import GenericError
 from vmd.qapi import compiled as ev
 from vmd.qapi.compiled import ACPIOSTInfo, ACPISlotType
 from vmd.qapi.registry import EventSink
+from vmd.records import dataclass
 
 # _OST codes (ACPI spec 6.3.5; the names Linux uses).
 OST_DEVICE_CHECK = 0x01

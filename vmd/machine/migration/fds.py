@@ -8,9 +8,10 @@ QEMU's does.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from vmd.errors import GenericError
+from vmd.records import dataclass
 
 
 @dataclass(slots=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from vmd.machine.migration import uri as uris
@@ -12,6 +12,7 @@ from vmd.machine.migration.channel import Channel
 from vmd.qapi import compiled as ev
 from vmd.qapi.compiled import MigrationStatus as St
 from vmd.qapi.compiled import RunState
+from vmd.records import dataclass
 
 PAGE = 4096
 RUNNING_STATES = frozenset({St.SETUP, St.ACTIVE, St.PRE_SWITCHOVER, St.DEVICE, St.CANCELLING})

@@ -17,11 +17,12 @@ from __future__ import annotations
 import enum
 import json
 import struct
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from vmd.machine.migration import sections as parts
 from vmd.machine.migration.channel import Channel
+from vmd.records import dataclass
 
 MAGIC = b"VMDM"
 VERSION = 1

@@ -12,11 +12,11 @@ import contextlib
 import os
 import socket
 import subprocess
-from dataclasses import dataclass
 
 from vmd.errors import GenericError
 from vmd.machine.migration.channel import Channel
 from vmd.machine.migration.fds import FdStore
+from vmd.records import dataclass
 
 
 @dataclass(frozen=True, slots=True)

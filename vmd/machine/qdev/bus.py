@@ -7,9 +7,8 @@ come with QEMU's hint listing what is there instead (HMP shows it; QMP does not)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from vmd.errors import DeviceNotFound, GenericError
+from vmd.records import dataclass
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,11 +23,11 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Container, Iterable, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from vmd.errors import GenericError
 from vmd.machine.qdev.bus import find_bus
+from vmd.records import dataclass
 from vmd.syntax import id_wellformed
 
 if TYPE_CHECKING:

@@ -11,11 +11,11 @@ from __future__ import annotations
 import contextlib
 import enum
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import TypeAlias
 
 from vmd.errors import DeviceNotFound, GenericError
 from vmd.machine.qdev.opts import DeviceRequest
+from vmd.records import dataclass
 from vmd.syntax import BadValue, OutOfRange, parse_bool, qemu_strtoi64, qemu_strtou64
 
 # A property value once parsed: booleans, integers, strings; None is an empty link.

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Container, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from types import MappingProxyType
 
 from vmd.machine.qdev.bus import EMPTY_BUSES, QdevBus
 from vmd.machine.qdev.opts import ArgumentSource, DeviceRequest, parse_device_request
 from vmd.machine.qdev.props import PropertySpec, PropertyValue, set_properties
 from vmd.machine.topology import CpuIds
+from vmd.records import dataclass
 
 
 @dataclass(frozen=True, slots=True)
