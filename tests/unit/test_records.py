@@ -41,7 +41,7 @@ def _shape(cls: type) -> dict[str, Any]:
         "match_args": cls.__dict__.get("__match_args__"),
         "slots": cls.__dict__.get("__slots__"),
         "own methods": {name for name in methods if name in cls.__dict__},
-        "hash is None": cls.__hash__ is None,  # type: ignore[comparison-overlap]
+        "hash is None": cls.__hash__ is None,
         "qualnames": {
             name: getattr(cls.__dict__[name], "__qualname__", None)
             for name in methods
@@ -76,9 +76,10 @@ def test_every_vmd_class_made_from_the_cache_has_the_shape_dataclasses_gives_it(
 
 def _make_both(
     monkeypatch: pytest.MonkeyPatch, build: Callable[[Callable[..., Any]], type]
-) -> tuple[type, type]:
+) -> tuple[Any, Any]:
     """(made through the cache, made by dataclasses) from one declaration; `build(decorator)`
-    declares the class with that decorator."""
+    declares the class with that decorator.  Typed Any: the classes' fields and methods exist
+    only at run time, which is what the tests look at."""
     probe = build(lambda **kw: lambda cls: cls)  # the bare declaration: what its entry must say
     module = sys.modules[__name__]
     frozen = getattr(probe, "_frozen", False)
@@ -244,7 +245,7 @@ def test_a_record_base_gives_its_fields_to_a_record_subclass(monkeypatch: pytest
     assert repr(obj).endswith("(kind='x', items=(), size=4, extra=True)")
     assert dataclasses.replace(obj, size=8).size == 8
     # a dataclass made by dataclasses itself on a record base (a module not converted) works too
-    plain = dataclasses.dataclass(frozen=True)(
+    plain: Any = dataclasses.dataclass(frozen=True)(
         type("Plain", (cached_base,), {"__annotations__": {"z": "int"}, "z": 0})
     )
     assert [f.name for f in dataclasses.fields(plain)] == ["kind", "items", "size", "z"]
