@@ -10,6 +10,7 @@ import pytest
 
 from tests.native.conftest import eventually
 from vmd.devices.ports import PortBus
+from vmd.firmware import standard as fw
 from vmd.machine.vcpus import LoopHandoff, VcpuHost
 
 pytestmark = pytest.mark.skipif(
@@ -20,7 +21,11 @@ pytestmark = pytest.mark.skipif(
 @pytest.fixture
 async def host() -> AsyncIterator[VcpuHost]:
     vcpus = VcpuHost(
-        ram_bytes=1 << 20, max_vcpus=2, bus=PortBus(), on_fault=lambda *_: None, handoff=LoopHandoff()
+        ram_bytes=fw.MIN_RAM_BYTES,
+        max_vcpus=2,
+        bus=PortBus(),
+        on_fault=lambda *_: None,
+        handoff=LoopHandoff(),
     )
     try:
         vcpus.plug(0, online=False)  # created paused, as a machine's vCPUs are
