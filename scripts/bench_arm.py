@@ -36,7 +36,6 @@ A benchmark, not a test: it exits non-zero only if a peer fails, never because o
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import statistics
@@ -49,15 +48,14 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from benchlib import (
+    BoardPeer,
     PeerError,
     become_subreaper,
-    connect_when_ready,
     gc_paused,
-    percentile,
     positive_int,
     qemu_version,
-    spawn,
-    stop_process,
+    stats,
+    us,
     write_json,
 )
 
@@ -76,87 +74,11 @@ def argv(key: str, opts: argparse.Namespace, smp: str, sock: Path, *extra: str) 
     return [*head, *BASE, *MACHINE, "-smp", smp, *extra, "-qmp", f"unix:{sock},server=on,wait=off"]
 
 
-class Peer:
+class Peer(BoardPeer):
     def __init__(self, key: str, opts: argparse.Namespace, work: Path, tag: str, smp: str, *extra: str):
-        self.key = key
-        sock, self.log = work / f"{tag}.sock", work / f"{tag}.log"
-        self.started = time.perf_counter_ns()
-        self.proc = spawn(argv(key, opts, smp, sock, *extra), None if key == "qemu" else REPO_ROOT, self.log)
-        try:
-            self.conn = connect_when_ready(sock, self.proc, self.log, opts.timeout)
-            self.conn.negotiate()
-        except BaseException:
-            stop_process(self.proc)
-            raise
-        self.ready_ns = time.perf_counter_ns() - self.started
-        self.next_id = 0
-        self.timeout = opts.timeout
-        self.polls = 0  # queries made while waiting (their CPU time is taken out of a cycle's)
-        self.events: list[dict[str, Any]] = []  # kept by exchange() until wait_event() takes them
-
-    def send(self, command: str, **arguments: Any) -> bytes:
-        self.next_id += 1
-        message: dict[str, Any] = {"execute": command, "id": self.next_id}
-        if arguments:
-            message["arguments"] = arguments
-        return json.dumps(message).encode()
-
-    def call(self, command: str, **arguments: Any) -> Any:
-        reply = self.conn.command(self.send(command, **arguments))
-        if "return" not in reply:
-            raise PeerError(f"{command} {arguments}: {reply}")
-        return reply["return"]
-
-    def timed(self, command: str, **arguments: Any) -> tuple[int, dict[str, Any]]:
-        raw = self.send(command, **arguments)
-        t0 = time.perf_counter_ns()
-        reply = self.conn.command(raw)
-        return time.perf_counter_ns() - t0, reply
-
-    def exchange(self, raw: bytes) -> dict[str, Any]:
-        """Send one request and read its reply, keeping the events that come first."""
-        self.conn.send(raw)
-        while True:
-            message = json.loads(self.conn.read_line())
-            if "event" not in message:
-                return message  # type: ignore[no-any-return]
-            self.events.append(message)
-
-    def wait_event(self, matches: Any, what: str) -> None:
-        """Until an event (kept, or still to come) that `matches` arrived."""
-        deadline = time.monotonic() + self.timeout
-        while True:
-            for i, message in enumerate(self.events):
-                if matches(message):
-                    del self.events[i]
-                    return
-            if time.monotonic() > deadline:
-                raise PeerError(f"{self.key}: no {what} within {self.timeout:g} s")
-            message = json.loads(self.conn.read_line())
-            if "event" not in message:
-                raise PeerError(f"{self.key}: unexpected reply while waiting for {what}: {message!r}")
-            self.events.append(message)
-
-    def until(self, command: str, probe: Any, what: str) -> None:
-        raw = self.send(command)
-        deadline = time.monotonic() + self.timeout
-        while not probe(self.conn.command(raw)["return"]):
-            self.polls += 1
-            if time.monotonic() > deadline:
-                raise PeerError(f"{self.key}: timed out waiting for {what}")
-
-    def close(self) -> None:
-        self.conn.close()
-        stop_process(self.proc)
-
-
-def us(ns: float) -> str:
-    return f"{ns / 1000:.0f} µs" if ns < 10_000_000 else f"{ns / 1e6:.0f} ms"
-
-
-def stats(samples: list[int]) -> dict[str, int]:
-    ordered = sorted(samples)
-    return {"p50": percentile(ordered, 50), "p99": percentile(ordered, 99), "n": len(ordered)}
+        sock, log = work / f"{tag}.sock", work / f"{tag}.log"
+        cwd = None if key == "qemu" else REPO_ROOT
+        super().__init__(key, argv(key, opts, smp, sock, *extra), cwd, sock, log, opts.timeout)
 
 
 def vm_counters(peer: Peer) -> dict[str, int]:

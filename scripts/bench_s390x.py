@@ -30,7 +30,6 @@ A benchmark, not a test: it exits non-zero only if a peer fails, never because o
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import statistics
 import sys
@@ -42,15 +41,14 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from benchlib import (
+    BoardPeer,
     PeerError,
     become_subreaper,
-    connect_when_ready,
     gc_paused,
-    percentile,
     positive_int,
     qemu_version,
-    spawn,
-    stop_process,
+    stats,
+    us,
     write_json,
 )
 
@@ -65,46 +63,11 @@ def argv(key: str, opts: argparse.Namespace, smp: str, sock: Path, *extra: str) 
     return [*head, *BASE, "-smp", smp, *extra, "-qmp", f"unix:{sock},server=on,wait=off"]
 
 
-class Peer:
+class Peer(BoardPeer):
     def __init__(self, key: str, opts: argparse.Namespace, work: Path, tag: str, smp: str, *extra: str):
-        self.key = key
-        sock, self.log = work / f"{tag}.sock", work / f"{tag}.log"
-        self.started = time.perf_counter_ns()
-        self.proc = spawn(argv(key, opts, smp, sock, *extra), None if key == "qemu" else REPO_ROOT, self.log)
-        try:
-            self.conn = connect_when_ready(sock, self.proc, self.log, opts.timeout)
-            self.conn.negotiate()
-        except BaseException:
-            stop_process(self.proc)
-            raise
-        self.ready_ns = time.perf_counter_ns() - self.started
-        self.next_id = 0
-
-    def send(self, command: str, **arguments: Any) -> bytes:
-        self.next_id += 1
-        message: dict[str, Any] = {"execute": command, "id": self.next_id}
-        if arguments:
-            message["arguments"] = arguments
-        return json.dumps(message).encode()
-
-    def timed(self, command: str, **arguments: Any) -> tuple[int, dict[str, Any]]:
-        raw = self.send(command, **arguments)
-        t0 = time.perf_counter_ns()
-        reply = self.conn.command(raw)
-        return time.perf_counter_ns() - t0, reply
-
-    def close(self) -> None:
-        self.conn.close()
-        stop_process(self.proc)
-
-
-def us(ns: float) -> str:
-    return f"{ns / 1000:.0f} µs" if ns < 10_000_000 else f"{ns / 1e6:.0f} ms"
-
-
-def stats(samples: list[int]) -> dict[str, int]:
-    ordered = sorted(samples)
-    return {"p50": percentile(ordered, 50), "p99": percentile(ordered, 99), "n": len(ordered)}
+        sock, log = work / f"{tag}.sock", work / f"{tag}.log"
+        cwd = None if key == "qemu" else REPO_ROOT
+        super().__init__(key, argv(key, opts, smp, sock, *extra), cwd, sock, log, opts.timeout)
 
 
 def bench_device_add(key: str, opts: argparse.Namespace, work: Path) -> dict[str, Any]:

@@ -566,3 +566,111 @@ def write_json(path: str, doc: dict[str, Any]) -> None:
         sys.stdout.write(text)
     else:
         Path(path).write_text(text)
+
+
+class BoardPeer:
+    """One QEMU or vmd of a board benchmark (bench_arm, bench_pseries, bench_s390x): started from
+    `argv` with its QMP socket at `sock`, negotiated, and driven by one raw-socket client.
+
+    `ready_ns` is exec to the qmp_capabilities reply.  Every round trip is timed the same way:
+    the clock stops when the reply line has arrived and the line is parsed after, so the
+    client's own JSON cost (milliseconds for a listing of thousands of slots) is charged to
+    neither peer."""
+
+    def __init__(
+        self, key: str, argv: list[str], cwd: Path | None, sock: Path, log: Path, timeout: float
+    ) -> None:
+        self.key = key
+        self.log = log
+        self.timeout = timeout
+        self.started = time.perf_counter_ns()
+        self.proc = spawn(argv, cwd, log)
+        try:
+            self.conn = connect_when_ready(sock, self.proc, log, timeout)
+            self.conn.negotiate()
+        except BaseException:
+            stop_process(self.proc)
+            raise
+        self.ready_ns = time.perf_counter_ns() - self.started
+        self.next_id = 0
+        self.polls = 0  # queries made while waiting (a benchmark may take their cost out)
+        self.events: list[Message] = []  # kept by exchange() until wait_event() takes them
+
+    def send(self, command: str, **arguments: Any) -> bytes:
+        """The request line (not sent yet), with the next id."""
+        self.next_id += 1
+        message: dict[str, Any] = {"execute": command, "id": self.next_id}
+        if arguments:
+            message["arguments"] = arguments
+        return json.dumps(message).encode()
+
+    def call(self, command: str, **arguments: Any) -> Any:
+        """The command's return value; PeerError if it failed."""
+        reply = self.conn.command(self.send(command, **arguments))
+        if "return" not in reply:
+            raise PeerError(f"{self.key}: {command} {arguments}: {reply}")
+        return reply["return"]
+
+    def timed(self, command: str, **arguments: Any) -> tuple[int, Message]:
+        """One round trip (ns, reply); PeerError if the command failed."""
+        raw = self.send(command, **arguments)
+        clock, read_line = time.perf_counter_ns, self.conn.read_line
+        t0 = clock()
+        self.conn.send(raw)
+        while True:
+            line = read_line()
+            t1 = clock()
+            reply: Message = json.loads(line)
+            if "event" not in reply:
+                break
+        if "return" not in reply:
+            raise PeerError(f"{self.key}: {raw.strip()!r} failed: {reply!r}")
+        return t1 - t0, reply
+
+    def exchange(self, raw: bytes) -> Message:
+        """Send one request and read its reply, keeping the events that come first."""
+        self.conn.send(raw)
+        while True:
+            message: Message = json.loads(self.conn.read_line())
+            if "event" not in message:
+                return message
+            self.events.append(message)
+
+    def wait_event(self, matches: Any, what: str) -> None:
+        """Until an event (kept, or still to come) that `matches` arrived."""
+        deadline = time.monotonic() + self.timeout
+        while True:
+            for i, message in enumerate(self.events):
+                if matches(message):
+                    del self.events[i]
+                    return
+            if time.monotonic() > deadline:
+                raise PeerError(f"{self.key}: no {what} within {self.timeout:g} s")
+            message = json.loads(self.conn.read_line())
+            if "event" not in message:
+                raise PeerError(f"{self.key}: unexpected reply while waiting for {what}: {message!r}")
+            self.events.append(message)
+
+    def until(self, command: str, probe: Any, what: str) -> None:
+        """Repeat `command` until `probe(its return value)` holds (counted in `polls`)."""
+        raw = self.send(command)
+        deadline = time.monotonic() + self.timeout
+        while not probe(self.conn.command(raw)["return"]):
+            self.polls += 1
+            if time.monotonic() > deadline:
+                raise PeerError(f"{self.key}: timed out waiting for {what}")
+
+    def close(self) -> None:
+        self.conn.close()
+        stop_process(self.proc)
+
+
+def us(ns: float) -> str:
+    """A duration for a table: µs below 10 ms, ms above."""
+    return f"{ns / 1000:.0f} µs" if ns < 10_000_000 else f"{ns / 1e6:.0f} ms"
+
+
+def stats(samples: list[int]) -> dict[str, int]:
+    """p50, p99 and the count of `samples`."""
+    ordered = sorted(samples)
+    return {"p50": percentile(ordered, 50), "p99": percentile(ordered, 99), "n": len(ordered)}
