@@ -219,3 +219,22 @@ def _drain(fd: int) -> int:
     while chunk := os.read(fd, 1 << 20):
         total += len(chunk)
     return total
+
+
+async def test_quit_during_a_dump_nobody_reads(peers: Callable[..., Peer]) -> None:
+    """A detached dump blocked on a full pipe does not keep the daemon from exiting (QEMU
+    exits too); the log shows no traceback."""
+    vm = peers("vmd", *BASE, "-S")
+    read_end, write_end = os.pipe()
+    try:
+        async with qmp_client(vm.socket) as qmp:
+            qmp.send_fd_scm(write_end)
+            os.close(write_end)
+            await qmp.execute("getfd", {"fdname": "dump"})
+            await qmp.execute("dump-guest-memory", {"paging": False, "protocol": "fd:dump", "detach": True})
+            assert as_dict(await qmp.execute("query-dump"))["status"] == "active"
+            await qmp.execute("quit")
+        assert await asyncio.to_thread(vm.wait_exit)
+    finally:
+        os.close(read_end)
+    assert "Traceback" not in vm.log.read_text()

@@ -3,7 +3,9 @@ the dump (a running VM goes to save-vm, STOP, and back, RESUME, whether detached
 QEMU does), the writing, and the status `query-dump` and DUMP_COMPLETED report.
 
 The bytes are copied in chunks on a worker thread, so the loop keeps serving (a detached dump's
-progress shows in `query-dump`); the loop alone updates the job's state between chunks."""
+progress shows in `query-dump`); the loop alone updates the job's state between chunks.  The fd
+is written non-blocking, the thread waiting in select() on it and on an abort pipe: a reader that
+stops reading (a pipe nobody drains) cannot keep the daemon from exiting."""
 
 from __future__ import annotations
 
@@ -39,6 +41,8 @@ class DumpJob:
         self.completed = 0
         self.total = 0
         self._task: asyncio.Task[str | None] | None = None  # a detached dump (kept referenced)
+        self._abort: tuple[int, int] | None = None  # the running dump's abort pipe (read, write)
+        self._closing = False
 
     @property
     def formats(self) -> list[Fmt]:
@@ -92,6 +96,14 @@ class DumpJob:
         if error is not None:
             raise GenericError(error)
 
+    async def close(self) -> None:
+        """The daemon exits: a dump still running stops where it is (the VM stays paused)."""
+        self._closing = True
+        if self._abort is not None:
+            os.write(self._abort[1], b"x")
+        if self._task is not None and not self._task.done():
+            await asyncio.wait([self._task])
+
     def _open(self, protocol: str) -> int:
         if protocol.startswith("fd:"):
             return self.vm.migration.fds.take(protocol[3:])
@@ -123,36 +135,46 @@ class DumpJob:
         """Write the core; the error text, None when it was written whole."""
         error: str | None = None
         ram = self.vm.vcpus.ram
+        abort_r, abort_w = self._abort = os.pipe()
         try:
-            await asyncio.to_thread(_write_all, fd, elf.header(self.vm.board.target, blocks))
+            os.set_blocking(fd, False)
+            await asyncio.to_thread(_write_all, fd, abort_r, elf.header(self.vm.board.target, blocks))
             for block in blocks:
                 done = 0
                 while done < block.size:
                     n = min(CHUNK, block.size - done)
-                    await asyncio.to_thread(_copy, ram, fd, block.ram_offset + done, n)
+                    await asyncio.to_thread(_copy, ram, fd, abort_r, block.ram_offset + done, n)
                     done += n
                     self.completed += n
         except OSError as failure:
             log.warning("dump failed: %s", failure)
             error = WRITE_FAILED
         finally:
-            os.close(fd)
+            self._abort = None
+            for each in (fd, abort_r, abort_w):
+                os.close(each)
         self.status = DumpStatus.FAILED if error else DumpStatus.COMPLETED
         self.vm.emit(ev.DUMP_COMPLETED, ev.DumpCompletedEventData(result=self.query(), error=error))
-        if resume:  # after the event, as QEMU: STOP, DUMP_COMPLETED, RESUME
+        if resume and not self._closing:  # after the event, as QEMU: STOP, DUMP_COMPLETED, RESUME
             self.vm.resume_after_dump()
         return error
 
 
-def _copy(ram: GuestRam, fd: int, addr: int, length: int) -> None:
-    _write_all(fd, ram.read(addr, length))
+class _Aborted(OSError):
+    """The daemon is exiting (DumpJob.close)."""
 
 
-def _write_all(fd: int, data: bytes) -> None:
-    """All of `data` to `fd`, also when the fd is a non-blocking pipe or socket."""
+def _copy(ram: GuestRam, fd: int, abort: int, addr: int, length: int) -> None:
+    _write_all(fd, abort, ram.read(addr, length))
+
+
+def _write_all(fd: int, abort: int, data: bytes) -> None:
+    """All of `data` to the non-blocking `fd`, waiting while it is full unless `abort` is readable."""
     view = memoryview(data)
     while view:
         try:
             view = view[os.write(fd, view) :]
         except BlockingIOError:
-            select.select([], [fd], [])
+            readable, _, _ = select.select([abort], [fd], [])
+            if readable:
+                raise _Aborted(errno.ECANCELED, "the daemon is exiting") from None
