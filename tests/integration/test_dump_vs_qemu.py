@@ -184,3 +184,34 @@ async def test_refused_during_incoming_migration_as_qemu(peers: Callable[..., Pe
 def _drain(fd: int) -> None:
     while os.read(fd, 1 << 20):
         pass
+
+
+BOARDS = {
+    "s390x": (("-M", "s390-ccw-virtio", "-m", "128", "-S"), 22, ">"),
+    "ppc64": (("-M", "pseries", "-m", "256", "-S"), 21, ">"),
+    "aarch64": (("-M", "virt", "-cpu", "cortex-a57", "-m", "128", "-S"), 183, "<"),
+}
+
+
+@pytest.mark.parametrize("target", sorted(BOARDS))
+async def test_other_boards(target: str, peers: Callable[..., Peer], workdir: Path) -> None:
+    """The other boards: the same refusals as QEMU's binary for the target (win-dmp is x86-64's
+    only), and an ELF core in the target's machine and byte order (vmd places RAM at 0)."""
+    args, machine, order = BOARDS[target]
+    said = []
+    for kind in ("qemu", "vmd"):
+        async with qmp_client(peers(kind, *args, target=target).socket) as qmp:
+            said.append(
+                [
+                    await outcome(qmp, "dump-guest-memory", dump(workdir / "x", format=fmt))
+                    for fmt in ("win-dmp", "kdump-lzo", "kdump-snappy")
+                ]
+            )
+            if kind == "vmd":
+                assert await qmp.execute("query-dump-guest-memory-capability") == {"formats": ["elf"]}
+                await qmp.execute("dump-guest-memory", dump(workdir / "core"))
+    assert said[1] == said[0]
+    data = (workdir / "core").read_bytes()
+    assert data[:4] == b"\x7fELF"
+    assert data[5] == (2 if order == ">" else 1)
+    assert int.from_bytes(data[18:20], "big" if order == ">" else "little") == machine

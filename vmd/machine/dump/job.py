@@ -20,7 +20,7 @@ from vmd.errors import GenericError
 from vmd.machine.dump import elf
 from vmd.qapi import compiled as ev
 from vmd.qapi.compiled import DumpGuestMemoryFormat as Fmt
-from vmd.qapi.compiled import DumpStatus, RunState
+from vmd.qapi.compiled import DumpStatus, RunState, SysEmuTarget
 
 if TYPE_CHECKING:
     from vmd.machine.vm import VirtualMachine
@@ -72,6 +72,8 @@ class DumpJob:
             raise GenericError("Parameter 'length' is missing")
         if begin is None and length is not None:
             raise GenericError("Parameter 'begin' is missing")
+        if fmt is Fmt.WIN_DMP and self.vm.board.target is not SysEmuTarget.X86_64:
+            raise GenericError("Windows dump is only available for x86-64")
         if fmt is not None and fmt not in self.formats:
             # vmd writes ELF only: the others are refused as QEMU refuses one it was built without.
             raise GenericError(f"{fmt.value} is not available now")
