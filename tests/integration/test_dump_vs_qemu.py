@@ -215,3 +215,41 @@ async def test_other_boards(target: str, peers: Callable[..., Peer], workdir: Pa
     assert data[:4] == b"\x7fELF"
     assert data[5] == (2 if order == ">" else 1)
     assert int.from_bytes(data[18:20], "big" if order == ">" else "little") == machine
+
+
+async def stop_and_cont_during_a_dump(peer: Peer) -> list[Any]:
+    """A running guest's detached dump held by a full pipe: the run state meanwhile, `stop`,
+    `cont` and `migrate` refused while it runs (QEMU 7.2's texts), and after it the guest runs
+    again and can be stopped."""
+    read_end, write_end = os.pipe()
+    try:
+        async with qmp_client(peer.socket) as qmp:
+            qmp.send_fd_scm(write_end)
+            os.close(write_end)
+            listener = EventListener()
+            with qmp.listen(listener):
+                said = [await outcome(qmp, "getfd", {"fdname": "dump"})]
+                said.append(await outcome(qmp, "dump-guest-memory", dump("fd:dump", detach=True)))
+                said.append(await events_until(listener, "STOP"))
+                said.append(await outcome(qmp, "query-status"))
+                for command, args in (
+                    ("stop", None),
+                    ("cont", None),
+                    ("migrate", {"uri": "exec:cat >/dev/null"}),
+                ):
+                    said.append(await outcome(qmp, command, args))
+                said.append(await outcome(qmp, "query-status"))
+                said.append(await outcome(qmp, "query-migrate"))
+                await asyncio.to_thread(_drain, read_end)
+                said.append([name for name, _ in await events_until(listener, "RESUME")])
+                said.append(await outcome(qmp, "query-status"))
+                said.append(await outcome(qmp, "stop"))
+    finally:
+        os.close(read_end)
+    return said
+
+
+async def test_stop_cont_migrate_refused_during_a_dump_as_qemu(peers: Callable[..., Peer]) -> None:
+    qemu = await stop_and_cont_during_a_dump(peers("qemu", *BASE))
+    ours = await stop_and_cont_during_a_dump(peers("vmd", *BASE))
+    assert ours == qemu

@@ -17,6 +17,7 @@ from vmd.errors import GenericError, StartupError
 from vmd.machine.board import Board
 from vmd.machine.cpu_manager import CpuManager, GuestLink
 from vmd.machine.cpu_packages import create_packages
+from vmd.machine.dump import job as dump_job
 from vmd.machine.dump.job import DumpJob
 from vmd.machine.jobs import JobTable
 from vmd.machine.migration.manager import MigrationManager
@@ -232,12 +233,16 @@ class VirtualMachine:
     # -- run state requests -----------------------------------------------------------------
 
     async def stop(self) -> None:
+        if self.dump.active:
+            raise GenericError(dump_job.IN_PROGRESS)
         if self.runstate.state is RunState.INMIGRATE:
             self._start_paused = True  # QEMU: stop during incoming migration only cancels autostart
             return
         await self._stop_into(RunState.PAUSED)
 
     async def cont(self) -> None:
+        if self.dump.active:
+            raise GenericError(dump_job.IN_PROGRESS)
         if self.runstate.needs_reset:
             raise GenericError("Resetting the Virtual Machine is required")
         if self.runstate.state is RunState.SUSPENDED:

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 CHUNK = 4 << 20
 WRITE_FAILED = "dump: failed to save memory"
+IN_PROGRESS = "There is a dump in process, please wait."
 
 
 class DumpJob:
@@ -43,6 +44,11 @@ class DumpJob:
         self._task: asyncio.Task[str | None] | None = None  # a detached dump (kept referenced)
         self._abort: tuple[int, int] | None = None  # the running dump's abort pipe (read, write)
         self._closing = False
+
+    @property
+    def active(self) -> bool:
+        """A dump is being written: stop, cont and migrate are refused meanwhile, as in QEMU."""
+        return self.status is DumpStatus.ACTIVE
 
     @property
     def formats(self) -> list[Fmt]:
@@ -64,8 +70,8 @@ class DumpJob:
         """Check, open, pause, and write (or with `detach` start writing and return)."""
         if self.vm.runstate.state is RunState.INMIGRATE:
             raise GenericError("Dump not allowed during incoming migration.")
-        if self.status is DumpStatus.ACTIVE:
-            raise GenericError("There is a dump in process, please wait.")
+        if self.active:
+            raise GenericError(IN_PROGRESS)
         if fmt not in (None, Fmt.ELF) and (paging or begin is not None or length is not None):
             raise GenericError("kdump-compressed format doesn't support paging or filter")
         if begin is not None and length is None:
