@@ -6,6 +6,7 @@ running guest, a detached dump's progress and its DUMP_COMPLETED, and QEMU 7.2's
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import subprocess
@@ -226,15 +227,19 @@ async def test_quit_during_a_dump_nobody_reads(peers: Callable[..., Peer]) -> No
     exits too); the log shows no traceback."""
     vm = peers("vmd", *BASE, "-S")
     read_end, write_end = os.pipe()
+    qmp = QMPClient("test")
     try:
-        async with qmp_client(vm.socket) as qmp:
-            qmp.send_fd_scm(write_end)
-            os.close(write_end)
-            await qmp.execute("getfd", {"fdname": "dump"})
-            await qmp.execute("dump-guest-memory", {"paging": False, "protocol": "fd:dump", "detach": True})
-            assert as_dict(await qmp.execute("query-dump"))["status"] == "active"
-            await qmp.execute("quit")
+        await asyncio.wait_for(qmp.connect(vm.socket), TIMEOUT)
+        qmp.send_fd_scm(write_end)
+        os.close(write_end)
+        await qmp.execute("getfd", {"fdname": "dump"})
+        await qmp.execute("dump-guest-memory", {"paging": False, "protocol": "fd:dump", "detach": True})
+        assert as_dict(await qmp.execute("query-dump"))["status"] == "active"
+        await qmp.execute("quit")
         assert await asyncio.to_thread(vm.wait_exit)
     finally:
+        # After quit the daemon closes the connection, and qemu.qmp may report that as it leaves.
+        with contextlib.suppress(EOFError):
+            await asyncio.wait_for(qmp.disconnect(), TIMEOUT)
         os.close(read_end)
     assert "Traceback" not in vm.log.read_text()
