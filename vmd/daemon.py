@@ -496,6 +496,7 @@ class Daemon:
     async def _stop_vcpus(self) -> None:
         """Join every vCPU thread, then close the serial backends they wrote to."""
         await self.vm.migration.close()
+        await self.vm.dump.close()
         await self.vm.settle()
         await self.vm.vcpus.close()
         for sink in self._sinks:

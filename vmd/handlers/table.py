@@ -8,6 +8,7 @@ from vmd.handlers import (  # noqa: F401 - imported for their @handles registrat
     control,
     cpu_models,
     cpus,
+    dump,
     host,
     machine,
     migration,

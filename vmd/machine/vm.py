@@ -16,6 +16,8 @@ from vmd.errors import GenericError, StartupError
 from vmd.machine.board import Board
 from vmd.machine.cpu_manager import CpuManager, GuestLink
 from vmd.machine.cpu_packages import create_packages
+from vmd.machine.dump import job as dump_job
+from vmd.machine.dump.job import DumpJob
 from vmd.machine.jobs import JobTable
 from vmd.machine.migration.manager import MigrationManager
 from vmd.machine.migration.sections import Section, described
@@ -122,6 +124,7 @@ class VirtualMachine:
         self.jobs = JobTable(emit)
         self.resizer = VcpuResizer(self.cpu_manager, self.jobs)
         self.migration = MigrationManager(self, incoming)
+        self.dump = DumpJob(self)
         # Devices whose state migrates, by name (the daemon adds its serial ports).
         self.devices: dict[str, MigratableDevice] = {}
         # State with a versioned stream section of its own (the daemon adds the agent channel).
@@ -197,6 +200,16 @@ class VirtualMachine:
         else:
             self.runstate.enter(prior if self.runstate.can_enter(prior) else RunState.PAUSED)
 
+    # -- dumps ---------------------------------------------------------------------------------
+
+    async def pause_for_dump(self) -> None:
+        """A running VM is paused while its memory is written (save-vm, as QEMU's dumps)."""
+        await self._stop_into(RunState.SAVE_VM)
+
+    def resume_after_dump(self) -> None:
+        if self.runstate.state is RunState.SAVE_VM:
+            self._start()
+
     def finish_outgoing_migration(self) -> None:
         self.runstate.enter(RunState.POSTMIGRATE)
 
@@ -220,12 +233,16 @@ class VirtualMachine:
     # -- run state requests -----------------------------------------------------------------
 
     async def stop(self) -> None:
+        if self.dump.active:
+            raise GenericError(dump_job.IN_PROGRESS)
         if self.runstate.state is RunState.INMIGRATE:
             self._start_paused = True  # QEMU: stop during incoming migration only cancels autostart
             return
         await self._stop_into(RunState.PAUSED)
 
     async def cont(self) -> None:
+        if self.dump.active:
+            raise GenericError(dump_job.IN_PROGRESS)
         if self.runstate.needs_reset:
             raise GenericError("Resetting the Virtual Machine is required")
         if self.runstate.state is RunState.SUSPENDED:

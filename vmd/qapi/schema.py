@@ -13,6 +13,7 @@ from vmd.qapi import (
     block,
     control,
     cpus,
+    dump,
     hmp,
     host,
     jobs,
@@ -45,6 +46,7 @@ def declared_schema() -> Schema:
             *host.COMMANDS,
             *block.COMMANDS,
             *migration.COMMANDS,
+            *dump.COMMANDS,
             *yank.COMMANDS,
             *hmp.COMMANDS,
             *vmd_guest.COMMANDS,
@@ -59,6 +61,7 @@ def declared_schema() -> Schema:
             *jobs.EVENTS,
             *vcpus_layer2.EVENTS,
             *migration.EVENTS,
+            *dump.EVENTS,
         ),
     )
 

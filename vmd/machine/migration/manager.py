@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+DUMP_BLOCKS = "Live migration disabled: dump-guest-memory in progress"
+
 
 class MigrationManager:
     def __init__(self, vm: VirtualMachine, incoming: str | None) -> None:
@@ -69,6 +71,13 @@ class MigrationManager:
             self.vm.emit(ev.MIGRATION_PASS, ev.MigrationPassEventData(pass_=job.stats.passes))
 
     def query(self) -> ev.MigrationInfo:
+        info = self._query()
+        if self.vm.dump.active and (self.job is None or self.job.outgoing):
+            # QEMU lists its migration blockers on the source side; a dump is one.
+            info.blocked_reasons = [DUMP_BLOCKS]
+        return info
+
+    def _query(self) -> ev.MigrationInfo:
         job = self.job
         if job is None:
             return ev.MigrationInfo()
@@ -119,6 +128,8 @@ class MigrationManager:
             raise GenericError("Guest is waiting for an incoming migration")
         if self.vm.runstate.state is RunState.POSTMIGRATE:
             raise GenericError("Can't migrate the vm that was paused due to previous migration")
+        if self.vm.dump.active:  # a migration blocker in QEMU, hence its wording
+            raise GenericError(DUMP_BLOCKS)
         job = Job(outgoing=True)
         job.stats.start = now_ms()
         job.stats.total = self.vm.vcpus.ram.size_bytes
