@@ -684,12 +684,8 @@ class VcpuEngine:
     def request_pause_all(self) -> None:
         """Phase one of :meth:`pause_all` only; complete it with :meth:`wait_paused`
         (e.g. ``await asyncio.to_thread(engine.wait_paused, 5.0)``) or :meth:`pause_all`."""
-        self._favour_parking(True)  # until pause_all or resume_all, if any vCPU must park
-        if int(_lib.vmd_engine_pause_all(self._eng)) == 0:
-            # Nothing to wait for (a machine built paused, as under -S): a favour left on would
-            # keep the vCPUs' cgroup, where spare threads start, at 16x the loop's weight until
-            # `cont`, and every device_add meanwhile would wait behind those thread starts.
-            self._favour_parking(False)
+        self._favour_parking(True)  # until pause_all or resume_all
+        _lib.vmd_engine_pause_all(self._eng)
 
     def pause_all_blocking(self, timeout: float | None = None) -> None:
         """:meth:`pause_all` for callers without an event loop (blocks, GIL released)."""

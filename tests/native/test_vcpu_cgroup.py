@@ -89,37 +89,3 @@ async def test_a_vcpu_thread_leaves_sched_idle_while_it_is_in_python_and_returns
     finally:
         async with asyncio.timeout(TIMEOUT):
             await engine.close()
-
-
-def _weight(group: vcpu_cgroup.VcpuCgroup) -> int:
-    name = "cpu.shares" if os.path.exists(os.path.join(group.path, "cpu.shares")) else "cpu.weight"
-    with open(os.path.join(group.path, name)) as f:
-        return int(f.read())
-
-
-@pytest.mark.skipif(not _can_make_one(), reason="not at the root of a writable cpu cgroup hierarchy")
-async def test_a_pause_with_nothing_to_park_leaves_the_vcpus_cgroup_at_its_normal_weight() -> None:
-    """A machine built paused (-S) asks for a pause before any vCPU runs: there is nothing to
-    wait for, so the boost that speeds parking must not stay on until `cont` (the spare threads
-    starting in that cgroup would then outweigh the event loop 16 to 1)."""
-    ram = GuestRam(RAM_BYTES)
-    ram.load(0x1000, assemble(SPIN, base=0x1000).image)
-    rec = Recorder()
-    engine = VcpuEngine(ram, entry=0x1000, on_io=rec.on_io, on_fault=rec.on_fault, own_cgroup=True)
-    try:
-        group = engine._cgroup
-        assert group is not None
-        normal = _weight(group)
-        engine.request_pause_all()
-        assert _weight(group) == normal
-        engine.start(0)  # plugged while paused: it parks itself, and nothing boosts it
-        await eventually(lambda: engine.state(0) is VcpuState.PAUSED)
-        assert _weight(group) == normal
-        engine.resume_all()
-        await eventually(lambda: engine.state(0) is VcpuState.RUNNING)
-        async with asyncio.timeout(TIMEOUT):
-            await engine.pause_all()  # boosted while it parks (if it takes long enough to see)
-        assert _weight(group) == normal
-    finally:
-        async with asyncio.timeout(TIMEOUT):
-            await engine.close()
