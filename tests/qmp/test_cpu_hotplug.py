@@ -214,6 +214,7 @@ async def test_an_ignoring_guest_leaves_the_request_pending(peers: Callable[...,
 async def test_auto_online_off_leaves_a_hot_added_cpu_offline(peers: Callable[..., Peer]) -> None:
     peer = peers("vmd", "-M", "q35", "-smp", "1,maxcpus=4", "-vmd-guest", "auto-online=off")
     async with qmp_client(peer.socket) as qmp:
+        await wait_online(qmp, 0, timeout=TIMEOUT)  # the guest is up (its boot vCPU reported)
         with qmp.listener() as listener:
             await qmp.execute("device_add", {**slot(1), "id": "vcpu1"})
             assert await next_event(listener) == ost(1, 0, 1, "vcpu1")

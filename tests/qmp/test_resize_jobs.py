@@ -292,6 +292,9 @@ async def test_spread_fills_sockets_evenly(vmd_vm: Any) -> None:
 async def test_s390x_grows_and_refuses_to_shrink_with_its_text(peers: Callable[..., Peer]) -> None:
     peer = peers("vmd", "-M", "s390-ccw-virtio", "-smp", "1,maxcpus=4", target="s390x")
     async with qmp_client(peer.socket) as qmp:
+        # The completion counts the vCPUs the guest confirmed: the boot vCPU's first report must
+        # not come after the job's end (seen once in CI: online 2 of 3).
+        await wait_online(qmp, 0, timeout=TIMEOUT)
         with qmp.listener(JOB_EVENTS) as listener:
             await qmp.execute("__com.vmd_set-vcpus", {"target": 3})
             assert await job_events(listener, "set-vcpus-1") == [
