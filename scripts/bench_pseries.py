@@ -58,6 +58,9 @@ from benchlib import (
     write_json,
 )
 
+# vmd is importable wherever this runs: it starts vmd with the same interpreter.
+from vmd.testing import cpu_set
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CORE = "power9_v2.0-spapr-cpu-core"
 MACHINE = "pseries,cap-cfpc=broken,cap-sbbc=broken,cap-ibs=broken,cap-ccf-assist=off"
@@ -149,26 +152,20 @@ def bench_guest(opts: argparse.Namespace, work: Path) -> dict[str, Any]:
                         raise PeerError(f"core {core} did not come online")
                 online.append(time.perf_counter_ns() - t0)
             for core in (24, 16, 8):
-                t0 = time.perf_counter_ns()
-                peer.conn.command(peer.send("device_del", id=f"c{core}"))
-                while True:  # the reply came first; read until the core's own event
-                    message = json.loads(peer.conn.read_line())
-                    data = message.get("data", {})
-                    if message.get("event") == "DEVICE_DELETED" and data.get("device") == f"c{core}":
-                        break
-                gone.append(time.perf_counter_ns() - t0)
+                gone.append(del_until_deleted(peer, f"c{core}"))
         finally:
             peer.close()
     return {"plug_online": stats(online), "del_deleted": stats(gone)}
 
 
-def cpu_set(text: str) -> set[int]:
-    """A Linux CPU list ("0-7,16368-16383") as a set."""
-    cpus: set[int] = set()
-    for part in filter(None, text.split(",")):
-        first, _, last = part.partition("-")
-        cpus.update(range(int(first), int(last or first) + 1))
-    return cpus
+def del_until_deleted(peer: Peer, device: str) -> int:
+    """device_del of `device`, timed (ns) to its own DEVICE_DELETED (the reply comes first)."""
+    t0 = time.perf_counter_ns()
+    peer.conn.command(peer.send("device_del", id=device))
+    while True:
+        message = json.loads(peer.conn.read_line())
+        if message.get("event") == "DEVICE_DELETED" and message.get("data", {}).get("device") == device:
+            return time.perf_counter_ns() - t0
 
 
 BIG = 16384  # possible threads with x-vmd-max-cpus (QEMU 7.2's pseries stops at 4096)
@@ -207,14 +204,7 @@ def bench_big(opts: argparse.Namespace, work: Path) -> dict[str, Any]:
                         raise PeerError(f"core {core} did not come online")
                 online.append(time.perf_counter_ns() - t0)
             for core in cores:
-                t0 = time.perf_counter_ns()
-                peer.conn.command(peer.send("device_del", id=f"c{core}"))
-                while True:  # the reply came first; read until the core's own event
-                    message = json.loads(peer.conn.read_line())
-                    data = message.get("data", {})
-                    if message.get("event") == "DEVICE_DELETED" and data.get("device") == f"c{core}":
-                        break
-                gone.append(time.perf_counter_ns() - t0)
+                gone.append(del_until_deleted(peer, f"c{core}"))
         finally:
             peer.close()
     return {
