@@ -7,16 +7,16 @@ The expected replies are qemu-ga 7.2's, byte for byte (../shared/spec/guest-agen
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from qemu.qmp import ExecuteError, QMPClient
 
+from tests.agent_channel import agent_client
 from tests.peers import TIMEOUT, Peer, qmp_client, short_tmpdir
 from tests.replies import as_dict, as_event
 from vmd.testing import wait_event
@@ -52,47 +52,6 @@ CHANNEL_PROPERTIES = [
 def channel_args(workdir: Path) -> tuple[str, ...]:
     chardev = ("-chardev", f"socket,id=charchannel0,path={workdir / 'ga.sock'},server=on,wait=off")
     return (*ROOT_PORTS, *CONTROLLER, *chardev, *PORT)
-
-
-class Agent:
-    """A client of the agent's chardev, as libvirt is one: bytes out, lines in, under timeouts."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader = reader
-        self.writer = writer
-
-    async def send(self, data: bytes) -> None:
-        self.writer.write(data)
-        await asyncio.wait_for(self.writer.drain(), TIMEOUT)
-
-    async def line(self, timeout: float = TIMEOUT) -> bytes:
-        line = await asyncio.wait_for(self.reader.readline(), timeout)
-        if not line:
-            raise EOFError("the agent's chardev closed the connection")
-        return line
-
-    async def call(self, request: dict[str, Any]) -> Any:
-        await self.send(json.dumps(request).encode() + b"\n")
-        return json.loads(await self.line())
-
-    async def nothing_within(self, seconds: float) -> bool:
-        """True if no byte arrives within `seconds` (the agent is not answering)."""
-        try:
-            data = await asyncio.wait_for(self.reader.read(1), seconds)
-        except TimeoutError:
-            return True
-        raise AssertionError(f"the agent answered: {data!r}")
-
-
-@contextlib.asynccontextmanager
-async def agent_client(workdir: Path) -> AsyncIterator[Agent]:
-    reader, writer = await asyncio.wait_for(asyncio.open_unix_connection(str(workdir / "ga.sock")), TIMEOUT)
-    try:
-        yield Agent(reader, writer)
-    finally:
-        writer.close()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(writer.wait_closed(), TIMEOUT)
 
 
 def start(peers: Callable[..., Peer], *args: str) -> Peer:

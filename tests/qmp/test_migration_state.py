@@ -6,9 +6,8 @@ agent had read and not answered; each a versioned stream section that the target
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ import pytest
 from qemu.qmp import ExecuteError, QMPClient
 from qemu.qmp.events import EventListener
 
+from tests.agent_channel import Agent, agent_client
 from tests.peers import TIMEOUT, Peer, qmp_client, short_tmpdir
 from tests.replies import as_dict, as_event, as_list
 
@@ -215,38 +215,6 @@ def agent_args(workdir: Path) -> tuple[str, ...]:
     return ("-chardev", chardev, *PORT_ARGS)
 
 
-class Agent:
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader, self.writer = reader, writer
-
-    async def send(self, data: bytes) -> None:
-        self.writer.write(data)
-        await asyncio.wait_for(self.writer.drain(), TIMEOUT)
-
-    async def line(self) -> Any:
-        line = await asyncio.wait_for(self.reader.readline(), TIMEOUT)
-        if not line:
-            raise EOFError("the agent's chardev closed the connection")
-        return json.loads(line)
-
-    def nothing_arrived(self) -> bool:
-        """Nothing has come so far (read at once, without waiting)."""
-        # asyncio offers no public view of what a StreamReader holds unread; waiting for a read
-        # instead would only say that nothing came within some timeout.
-        return not self.reader._buffer  # type: ignore[attr-defined]
-
-
-@contextlib.asynccontextmanager
-async def agent_client(workdir: Path) -> AsyncIterator[Agent]:
-    reader, writer = await asyncio.wait_for(asyncio.open_unix_connection(str(workdir / "ga.sock")), TIMEOUT)
-    try:
-        yield Agent(reader, writer)
-    finally:
-        writer.close()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(writer.wait_closed(), TIMEOUT)
-
-
 def sync(n: int) -> bytes:
     return json.dumps({"execute": "guest-sync", "arguments": {"id": n}}).encode()
 
@@ -254,7 +222,7 @@ def sync(n: int) -> bytes:
 async def agent_up(qmp: QMPClient, agent: Agent) -> None:
     """The agent answers (the guest booted and opened the port)."""
     await agent.send(sync(0) + b"\n")
-    assert await agent.line() == {"return": 0}
+    assert await agent.reply() == {"return": 0}
 
 
 async def test_agent_requests_in_flight_at_the_switchover_are_answered_on_the_target(
@@ -287,9 +255,9 @@ async def test_agent_requests_in_flight_at_the_switchover_are_answered_on_the_ta
         assert chardev["frontend-open"] is True
         assert as_dict(await dst.execute("query-status"))["status"] == "paused"  # as the source was
         await dst.execute("cont")
-        assert [await on_target.line(), await on_target.line()] == [{"return": 1}, {"return": 2}]
+        assert [await on_target.reply(), await on_target.reply()] == [{"return": 1}, {"return": 2}]
         await on_target.send(b'ments": {"id": 3}}\n')  # the rest of the third
-        assert await on_target.line() == {"return": 3}
+        assert await on_target.reply() == {"return": 3}
         # The source's agent forgot them when the target confirmed: its client got nothing.
         assert on_source.nothing_arrived()
 
@@ -312,4 +280,4 @@ async def test_agent_requests_stay_with_the_source_when_the_target_refuses(
         assert info["status"] == "failed"
         assert "the source's agent-channel chardev is 'charchannel0', this VM's is none" in info["error-desc"]
         await src.execute("cont")
-        assert await agent.line() == {"return": 1}
+        assert await agent.reply() == {"return": 1}
