@@ -319,20 +319,25 @@ class Libvirt:
             self.libvirtd_pid = None
 
     def stop(self) -> None:
+        self._stop_daemons()
+        if self._qemu_conf_backup is not None:
+            QEMU_CONF.write_bytes(self._qemu_conf_backup)
+        self._release_host_lock()
+
+    def _stop_daemons(self) -> None:
+        """libvirtd and virtlogd, then their reapers (each ends once its daemon and the daemon's
+        orphans have)."""
         self.stop_libvirtd()
         if self.virtlogd_pid is not None:
             self._kill(self.virtlogd_pid)
             self.virtlogd_pid = None
-        if self._qemu_conf_backup is not None:
-            QEMU_CONF.write_bytes(self._qemu_conf_backup)
-        for reaper in self._reapers:  # each ends once its daemon and the daemon's orphans have
+        for reaper in self._reapers:
             try:
                 reaper.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 reaper.kill()
                 reaper.wait()
         self._reapers.clear()
-        self._release_host_lock()
 
     def _daemon(self, argv: list[str], pidfile: Path) -> int:
         """Start a daemon (it forks itself away) under a reaper of its own; its pid."""
@@ -486,17 +491,7 @@ class PeerLibvirt(Libvirt):
             listed = self.virsh("list", "--name", check=False)
             for name in listed.stdout.split() if listed.ok else ():
                 self.virsh("destroy", name, check=False)
-        self.stop_libvirtd()
-        if self.virtlogd_pid is not None:
-            self._kill(self.virtlogd_pid)
-            self.virtlogd_pid = None
-        for reaper in self._reapers:
-            try:
-                reaper.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                reaper.kill()
-                reaper.wait()
-        self._reapers.clear()
+        self._stop_daemons()
 
 
 @contextlib.contextmanager
