@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -59,10 +59,22 @@ def emulator(libvirt: Libvirt) -> Path:
 
 
 class Domain:
+    """The domains one test starts, each with a fresh name; every board's XML (harness.*_xml)."""
+
     def __init__(self, libvirt: Libvirt, emulator: Path) -> None:
         self.libvirt = libvirt
         self.emulator = emulator
         self.names: list[str] = []
+
+    def create(self, prefix: str, xml: Callable[[str, str], str], target: str = "x86_64") -> str:
+        """`virsh create` of `xml(name, emulator)` (the emulator execs vmd as qemu-system-`target`);
+        the new domain's name.  A refusal fails the test with libvirtd's log."""
+        name = f"{prefix}-{os.getpid()}-{next(_names)}"
+        self.names.append(name)
+        emulator = self.emulator if target == "x86_64" else emulator_wrapper(self.libvirt.workdir, target)
+        created = self.libvirt.create(name, xml(name, str(emulator)))
+        assert created.ok, f"virsh create: {created.stderr}\n{self.libvirt.log.read_text()[-4000:]}"
+        return name
 
     def start(
         self,
@@ -73,13 +85,13 @@ class Domain:
         devices: str = "",
         prefix: str = "vmd-e2e",
     ) -> str:
-        name = f"{prefix}-{os.getpid()}-{next(_names)}"
-        self.names.append(name)
-        xml = domain_xml(name, str(self.emulator), maxvcpus=maxvcpus, current=current,
-                         extra_args=extra_args, devices=devices)  # fmt: skip
-        created = self.libvirt.create(name, xml)
-        assert created.ok, f"virsh create: {created.stderr}\n{self.libvirt.log.read_text()[-4000:]}"
-        return name
+        """An x86 domain (harness.domain_xml)."""
+        return self.create(
+            prefix,
+            lambda name, emulator: domain_xml(
+                name, emulator, maxvcpus=maxvcpus, current=current, extra_args=extra_args, devices=devices
+            ),
+        )
 
 
 @pytest.fixture

@@ -384,6 +384,42 @@ class Libvirt:
         reply = json.loads(self.virsh("qemu-monitor-command", domain, json.dumps(message)).stdout)
         return reply["return"]
 
+    def cpus(self, domain: str) -> list[dict[str, Any]]:
+        """query-cpus-fast through libvirt's monitor: the vCPUs vmd has threads for."""
+        cpus: list[dict[str, Any]] = self.monitor(domain, "query-cpus-fast")
+        return cpus
+
+    def guest_cpus(self, domain: str) -> dict[str, str]:
+        """The guest's own CPU lists (vmd's __com.vmd_query-guest-cpus): present, online, ..."""
+        view: dict[str, str] = self.monitor(domain, "__com.vmd_query-guest-cpus")
+        return view
+
+    def guest_online(self, domain: str) -> str:
+        """The CPUs online in the guest, as a cpu list ("0-2,5")."""
+        return str(self.guest_cpus(domain)["online"])
+
+    def check_vcpu_threads(self, domain: str, cpus: list[dict[str, Any]]) -> None:
+        """Every vCPU of `cpus` (query-cpus-fast) is a thread of the domain's emulator named as
+        vmd names it (vcpu<cpu-index>)."""
+        pid = self.emulator_pid(domain)
+        for cpu in cpus:
+            comm = Path(f"/proc/{pid}/task/{cpu['thread-id']}/comm").read_text().strip()
+            assert comm == f"vcpu{cpu['cpu-index']}", cpu
+
+    def check_emulator_cmdline(self, domain: str, machine: str) -> None:
+        """libvirt started the domain's emulator as another target's vmd (-vmd-target) with a
+        machine type of `machine` (a versioned name: "pseries-7.2", ...)."""
+        cmdline = Path(f"/proc/{self.emulator_pid(domain)}/cmdline").read_bytes().split(b"\0")
+        assert b"-vmd-target" in cmdline
+        assert any(arg.startswith(machine.encode()) for arg in cmdline), cmdline
+
+    def shutdown_and_wait(self, domain: str, timeout: float) -> None:
+        """`virsh shutdown`: the guest powers off, the domain goes, its emulator exits."""
+        pid = self.emulator_pid(domain)
+        self.virsh("shutdown", domain)
+        wait_until(lambda: not self.exists(domain), timeout, "the domain to go away")
+        wait_until(lambda: not Path(f"/proc/{pid}").exists(), timeout, "vmd to exit")
+
     def create(self, name: str, xml: str) -> Virsh:
         path = self.workdir / f"{name}.xml"
         path.write_text(xml)

@@ -25,10 +25,6 @@ TIMEOUT = 20.0
 AGENT_CHANNEL = "<channel type='unix'><target type='virtio' name='org.qemu.guest_agent.0'/></channel>"
 
 
-def _guest_online(libvirt: Libvirt, name: str) -> str:
-    return str(libvirt.monitor(name, "__com.vmd_query-guest-cpus")["online"])
-
-
 def _agent_connected(libvirt: Libvirt, name: str) -> bool:
     xml = libvirt.virsh("dumpxml", name).stdout
     return "name='org.qemu.guest_agent.0' state='connected'" in xml
@@ -37,7 +33,7 @@ def _agent_connected(libvirt: Libvirt, name: str) -> bool:
 def _start(libvirt: Libvirt, domains: Domain, *, current: int = 4, extra_args: tuple[str, ...] = ()) -> str:
     name = domains.start(current=current, devices=AGENT_CHANNEL, extra_args=extra_args)
     online = "0" if current == 1 else f"0-{current - 1}"
-    wait_until(lambda: _guest_online(libvirt, name) == online, TIMEOUT, "the guest to online its CPUs")
+    wait_until(lambda: libvirt.guest_online(name) == online, TIMEOUT, "the guest to online its CPUs")
     return name
 
 
@@ -77,7 +73,7 @@ def test_guestvcpus_lists_and_sets_the_guests_cpus(libvirt: Libvirt, domains: Do
     wait_until(lambda: _agent_connected(libvirt, name), TIMEOUT, "libvirt to connect to the agent")
     assert _guestvcpus(libvirt, name) == {"vcpus": "0-3", "online": "0-3", "offlinable": "1-3"}
     libvirt.virsh("guestvcpus", name, "--cpulist", "2", "--disable")
-    assert _guest_online(libvirt, name) == "0-1,3"
+    assert libvirt.guest_online(name) == "0-1,3"
     assert _guestvcpus(libvirt, name) == {"vcpus": "0-3", "online": "0-1,3", "offlinable": "1-3"}
     refused = libvirt.virsh("guestvcpus", name, "--cpulist", "0", "--disable", check=False)
     assert not refused.ok
@@ -85,7 +81,7 @@ def test_guestvcpus_lists_and_sets_the_guests_cpus(libvirt: Libvirt, domains: Do
     missing = libvirt.virsh("guestvcpus", name, "--cpulist", "7", "--enable", check=False)
     assert "invalid argument: guest is missing vCPUs '7'" in missing.stderr
     libvirt.virsh("guestvcpus", name, "--cpulist", "1-3", "--enable")
-    assert _guest_online(libvirt, name) == "0-3"
+    assert libvirt.guest_online(name) == "0-3"
     # The hypervisor's view is libvirt's own: it never merges the agent's into it.
     assert libvirt.vcpucount_live(name) == 4
     # A restarted libvirtd reads the port's state from query-chardev and connects again.
@@ -100,12 +96,12 @@ def test_setvcpus_guest_and_vcpucount_guest(libvirt: Libvirt, domains: Domain) -
     wait_until(lambda: _agent_connected(libvirt, name), TIMEOUT, "libvirt to connect to the agent")
     libvirt.virsh("setvcpus", name, "2", "--guest")
     # libvirt walks the agent's list in its order, cpu3, cpu1, cpu2, cpu0: 3 and 1 go.
-    assert _guest_online(libvirt, name) == "0,2"
+    assert libvirt.guest_online(name) == "0,2"
     assert libvirt.virsh("vcpucount", name, "--guest").stdout.strip() == "2"
     libvirt.virsh("setvcpus", name, "1", "--guest")
-    assert _guest_online(libvirt, name) == "0"
+    assert libvirt.guest_online(name) == "0"
     libvirt.virsh("setvcpus", name, "4", "--guest")
-    assert _guest_online(libvirt, name) == "0-3"
+    assert libvirt.guest_online(name) == "0-3"
     too_many = libvirt.virsh("setvcpus", name, "5", "--guest", check=False)
     assert (
         "requested vcpu count is greater than the count of enabled vcpus in the domain: 5 > 4"

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -27,12 +26,7 @@ TIMEOUT = 20.0
 
 def _threads(libvirt: Libvirt, name: str) -> dict[int, int]:
     """cpu-index -> thread-id, as vmd reports them."""
-    cpus: list[dict[str, Any]] = libvirt.monitor(name, "query-cpus-fast")
-    return {cpu["cpu-index"]: cpu["thread-id"] for cpu in cpus}
-
-
-def _guest_online(libvirt: Libvirt, name: str) -> str:
-    return str(libvirt.monitor(name, "__com.vmd_query-guest-cpus")["online"])
+    return {cpu["cpu-index"]: cpu["thread-id"] for cpu in libvirt.cpus(name)}
 
 
 def test_start_runs_vmd_with_real_vcpu_threads(libvirt: Libvirt, domains: Domain) -> None:
@@ -47,7 +41,7 @@ def test_start_runs_vmd_with_real_vcpu_threads(libvirt: Libvirt, domains: Domain
     assert sorted(threads) == [0, 1]
     for index, tid in threads.items():
         assert Path(f"/proc/{pid}/task/{tid}/comm").read_text().strip() == f"vcpu{index}"
-    wait_until(lambda: _guest_online(libvirt, name) == "0-1", TIMEOUT, "the guest to online both")
+    wait_until(lambda: libvirt.guest_online(name) == "0-1", TIMEOUT, "the guest to online both")
 
 
 def test_domain_capabilities_are_vmds(libvirt: Libvirt, domains: Domain, emulator: Path) -> None:
@@ -81,7 +75,7 @@ def test_setvcpus_up_to_the_maximum_and_back_down(libvirt: Libvirt, domains: Dom
         live_tasks = {int(tid) for tid in os.listdir(f"/proc/{pid}/task")}
         assert set(threads.values()) <= live_tasks
         want = "0" if count == 1 else f"0-{count - 1}"
-        wait_until(lambda want=want: _guest_online(libvirt, name) == want, TIMEOUT, f"online {want}")
+        wait_until(lambda want=want: libvirt.guest_online(name) == want, TIMEOUT, f"online {want}")
     # Every unplugged vCPU thread is gone from the host.
     names = {Path(f"/proc/{pid}/task/{t}/comm").read_text().strip() for t in os.listdir(f"/proc/{pid}/task")}
     assert {n for n in names if n.startswith("vcpu")} == {"vcpu0"}
@@ -119,7 +113,7 @@ def test_vcpuinfo_and_vcpupin_act_on_vmds_threads(libvirt: Libvirt, domains: Dom
 
 def test_domstats_shows_vmds_vcpu_statistics(libvirt: Libvirt, domains: Domain) -> None:
     name = domains.start(current=2)
-    wait_until(lambda: _guest_online(libvirt, name) == "0-1", TIMEOUT, "the guest to online both")
+    wait_until(lambda: libvirt.guest_online(name) == "0-1", TIMEOUT, "the guest to online both")
     stats = libvirt.domstats_vcpu(name)
     assert stats["vcpu.current"] == "2"
     assert stats["vcpu.maximum"] == "4"
@@ -140,7 +134,7 @@ def test_a_guest_that_refuses_unplug(libvirt: Libvirt, domains: Domain) -> None:
     # Nothing changed, and every view agrees.
     assert libvirt.vcpucount_live(name) == 3
     assert sorted(_threads(libvirt, name)) == [0, 1, 2]
-    assert _guest_online(libvirt, name) == "0-2"
+    assert libvirt.guest_online(name) == "0-2"
     # Once the guest accepts, the same request works.
     libvirt.monitor(name, "__com.vmd_set-guest-policy", {"unplug": "accept"})
     libvirt.virsh("setvcpus", name, "1", "--live")

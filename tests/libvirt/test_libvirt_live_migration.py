@@ -43,10 +43,6 @@ def _sockets_in_order(libvirt: Libvirt, name: str) -> list[int]:
     return [cpu["props"]["socket-id"] for cpu in libvirt.monitor(name, "query-cpus-fast")]
 
 
-def _online(libvirt: Libvirt, name: str) -> str:
-    return str(libvirt.monitor(name, "__com.vmd_query-guest-cpus")["online"])
-
-
 def _state(libvirt: Libvirt, name: str) -> str:
     return libvirt.virsh("domstate", "--reason", name).stdout.strip()
 
@@ -126,7 +122,7 @@ def test_live_migration_after_setvcpus(
     name = domains.start(extra_args=("-vmd-guest", "load=busy"), prefix="vmd-lm")
     arrived.append(name)
     libvirt.virsh("setvcpus", name, "3", "--live")
-    wait_until(lambda: _online(libvirt, name) == "0-2", TIMEOUT, "vCPUs online")
+    wait_until(lambda: libvirt.guest_online(name) == "0-2", TIMEOUT, "vCPUs online")
     before = int(_ram(libvirt, name)["guest-counter"])  # type: ignore[call-overload]
     code, err = _migrate(libvirt, peer, name).wait()
     assert code == 0, err
@@ -134,7 +130,7 @@ def test_live_migration_after_setvcpus(
     assert _state(peer, name) == "running (migrated)"
     assert peer.vcpucount_live(name) == 3
     assert _plugged(peer, name) == THREE_VCPUS
-    assert _online(peer, name) == "0-2"  # the guest's own view came over
+    assert peer.guest_online(name) == "0-2"  # the guest's own view came over
     # The destination keeps the job's figures (the source's query-migrate, via libvirt's cookie).
     completed = _job(peer, name, "--completed")
     assert (completed["Job type"], completed["Operation"]) == ("Completed", "Incoming migration")
@@ -146,7 +142,7 @@ def test_live_migration_after_setvcpus(
     )
     # The destination's libvirt owns it now: it hot-plugs and unplugs as before.
     peer.virsh("setvcpus", name, "4", "--live")
-    wait_until(lambda: _online(peer, name) == "0-3", TIMEOUT, "vCPU 3 online")
+    wait_until(lambda: peer.guest_online(name) == "0-3", TIMEOUT, "vCPU 3 online")
     peer.virsh("setvcpus", name, "2", "--live")
     assert peer.vcpucount_live(name) == 2
 
@@ -160,7 +156,7 @@ def test_plug_order_does_not_matter(
     arrived.append(name)
     libvirt.virsh("setvcpu", name, "3", "--enable", "--live")
     libvirt.virsh("setvcpu", name, "1", "--enable", "--live")
-    wait_until(lambda: _online(libvirt, name) == "0-1,3", TIMEOUT, "vCPUs 1 and 3 online")
+    wait_until(lambda: libvirt.guest_online(name) == "0-1,3", TIMEOUT, "vCPUs 1 and 3 online")
     source_order = _sockets_in_order(libvirt, name)
     assert source_order == [0, 3, 1]  # creation order
     code, err = _migrate(libvirt, peer, name).wait()
@@ -171,7 +167,7 @@ def test_plug_order_does_not_matter(
         3: "/machine/peripheral/vcpu3",
     }
     assert _sockets_in_order(peer, name) == source_order
-    assert _online(peer, name) == "0-1,3"
+    assert peer.guest_online(name) == "0-1,3"
 
 
 def test_paused_domain_arrives_paused_with_its_ram(

@@ -32,10 +32,6 @@ def _plugged(libvirt: Libvirt, name: str) -> dict[int, str]:
     return {slot["props"]["socket-id"]: slot["qom-path"] for slot in slots if "qom-path" in slot}
 
 
-def _online(libvirt: Libvirt, name: str) -> str:
-    return str(libvirt.monitor(name, "__com.vmd_query-guest-cpus")["online"])
-
-
 def _save_and_restore(libvirt: Libvirt, name: str, save: Path) -> None:
     libvirt.virsh("save", name, str(save))
     assert not libvirt.exists(name)  # a transient domain is gone once saved
@@ -63,7 +59,7 @@ def test_save_and_restore(libvirt: Libvirt, domains: Domain) -> None:
 def test_save_and_restore_after_setvcpus(libvirt: Libvirt, domains: Domain) -> None:
     name = domains.start()
     libvirt.virsh("setvcpus", name, "3", "--live")
-    wait_until(lambda: _online(libvirt, name) == "0-2", TIMEOUT, "vCPUs online")
+    wait_until(lambda: libvirt.guest_online(name) == "0-2", TIMEOUT, "vCPUs online")
     save = libvirt.workdir / f"{name}.save"
     _save_and_restore(libvirt, name, save)
     assert libvirt.vcpucount_live(name) == 3
@@ -73,10 +69,10 @@ def test_save_and_restore_after_setvcpus(libvirt: Libvirt, domains: Domain) -> N
         2: "/machine/peripheral/vcpu2",
     }
     libvirt.virsh("resume", name)
-    assert _online(libvirt, name) == "0-2"  # the guest's own view came over
+    assert libvirt.guest_online(name) == "0-2"  # the guest's own view came over
     # And the restored domain hot-plugs on as before.
     libvirt.virsh("setvcpus", name, "4", "--live")
-    wait_until(lambda: _online(libvirt, name) == "0-3", TIMEOUT, "vCPU 3 online")
+    wait_until(lambda: libvirt.guest_online(name) == "0-3", TIMEOUT, "vCPU 3 online")
     libvirt.virsh("setvcpus", name, "2", "--live")
     assert libvirt.vcpucount_live(name) == 2
 
@@ -91,7 +87,7 @@ def test_managedsave_and_start(libvirt: Libvirt, emulator: Path, vcpus: int) -> 
         libvirt.virsh("start", name)
         if vcpus > 1:
             libvirt.virsh("setvcpus", name, str(vcpus), "--live")
-            wait_until(lambda: _online(libvirt, name) == f"0-{vcpus - 1}", TIMEOUT, "vCPUs online")
+            wait_until(lambda: libvirt.guest_online(name) == f"0-{vcpus - 1}", TIMEOUT, "vCPUs online")
         libvirt.virsh("managedsave", name)
         assert libvirt.virsh("domstate", name).stdout.strip() == "shut off"
         assert "Managed save:   yes" in libvirt.virsh("dominfo", name).stdout
