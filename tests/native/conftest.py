@@ -69,11 +69,14 @@ def machine() -> Iterator[Machine]:
 async def eventually(
     predicate: Callable[[], bool], timeout: float = TIMEOUT, what: str = "condition"
 ) -> None:
-    """Poll `predicate` until it holds; fail after `timeout` seconds."""
-    async with asyncio.timeout(timeout):
-        while not predicate():  # noqa: ASYNC110 - the state lives in guest RAM and C, not in an Event
-            await asyncio.sleep(0.002)
-    assert predicate(), what
+    """Poll `predicate` until it holds; fail after `timeout` seconds.  Returns at the poll that saw
+    it hold, without asking again: a state that holds for a moment (a vCPU's) may be gone by then."""
+    try:
+        async with asyncio.timeout(timeout):
+            while not predicate():  # noqa: ASYNC110 - the state lives in guest RAM and C, not in an Event
+                await asyncio.sleep(0.002)
+    except TimeoutError:
+        raise AssertionError(f"{what}: not within {timeout} s") from None
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float = TIMEOUT) -> None:
