@@ -476,6 +476,10 @@ async def test_hot_added_cpus_appear_to_the_agent_and_ejected_ones_vanish(peers:
                 {"driver": "qemu64-x86_64-cpu", "id": "cpu2", "socket-id": 0, "core-id": 2, "thread-id": 0},
             )
             event = await asyncio.wait_for(listener.get(), TIMEOUT)
+            # The agent's port opening as the guest boots (VSERPORT_CHANGE) can come first: the
+            # guest may still be booting when the client connects on a loaded host.
+            while event["event"] == "VSERPORT_CHANGE":
+                event = await asyncio.wait_for(listener.get(), TIMEOUT)
             assert event["event"] == "ACPI_DEVICE_OST"
         got = await agent.call({"execute": "guest-get-vcpus"})
         assert got == {
