@@ -511,10 +511,13 @@ async def test_a_halted_vcpu_uses_no_cpu(machine: Machine) -> None:
     busy, halted = machine.engine.thread_id(0), machine.engine.thread_id(1)
     t0, b0, h0 = time.monotonic(), thread_cpu_ticks(busy), thread_cpu_ticks(halted)
     await asyncio.sleep(0.5)
+    # The control: the busy vCPU ran in the window.  A vCPU thread (SCHED_IDLE) gets only the CPU
+    # time nothing of normal priority in its group wants, so on a host busy in this session it
+    # can wait longer than the half second: the window lasts until it has run.
+    await eventually(lambda: thread_cpu_ticks(busy) > b0, what="the busy vCPU to get a CPU")
     elapsed_ticks = (time.monotonic() - t0) * os.sysconf("SC_CLK_TCK")
-    b1, h1 = thread_cpu_ticks(busy), thread_cpu_ticks(halted)
+    h1 = thread_cpu_ticks(halted)
     assert h1 - h0 <= max(2, elapsed_ticks * 0.1), "a halted vCPU should sleep"
-    assert b1 - b0 > 0, "the busy one is the control"
     st = machine.engine.stats(1)
     assert st.halts == 1
     assert st.halted_ns >= 0.4e9
