@@ -24,8 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from qemu.qmp import QMPClient
+from qemu.qmp.events import EventListener
 
 from tests.needs import require_qemu
+from tests.replies import as_event
 
 REPO = Path(__file__).resolve().parent.parent
 # QMP allows 1024 levels of nesting; Python's json module recurses once per level.
@@ -234,3 +236,16 @@ async def qmp_client(path: str, name: str = "test") -> AsyncIterator[QMPClient]:
         yield client
     finally:
         await asyncio.wait_for(client.disconnect(), TIMEOUT)
+
+
+async def events_until(
+    listener: EventListener, name: str, timeout: float = TIMEOUT * 3
+) -> list[tuple[str, Any]]:
+    """The events `listener` hears, (name, data) each, up to and including the first `name`."""
+    seen: list[tuple[str, Any]] = []
+    async with asyncio.timeout(timeout):
+        while True:
+            event = as_event(await listener.get())
+            seen.append((event["event"], event.get("data")))
+            if event["event"] == name:
+                return seen

@@ -19,8 +19,8 @@ from qemu.qmp import ExecuteError, QMPClient
 from qemu.qmp.events import EventListener
 
 from tests.elf_core import Core, read_core
-from tests.peers import TIMEOUT, Peer, qmp_client
-from tests.replies import as_dict, as_event
+from tests.peers import Peer, events_until, qmp_client
+from tests.replies import as_dict
 
 pytestmark = pytest.mark.qemu
 
@@ -38,16 +38,6 @@ async def outcome(qmp: QMPClient, command: str, args: dict[str, Any] | None = No
 def dump(path: Path | str, **extra: Any) -> dict[str, Any]:
     protocol = path if isinstance(path, str) else f"file:{path}"
     return {"paging": False, "protocol": protocol, **extra}
-
-
-async def events_until(listener: EventListener, name: str) -> list[tuple[str, Any]]:
-    seen: list[tuple[str, Any]] = []
-    async with asyncio.timeout(TIMEOUT * 3):
-        while True:
-            event = as_event(await listener.get())
-            seen.append((event["event"], event.get("data")))
-            if event["event"] == name:
-                return seen
 
 
 def ram_covered(core: Core) -> bool:

@@ -19,8 +19,8 @@ from qemu.qmp import ExecuteError, QMPClient
 from qemu.qmp.events import EventListener
 
 from tests.elf_core import read_core
-from tests.peers import TIMEOUT, Peer, qmp_client
-from tests.replies import as_dict, as_event
+from tests.peers import TIMEOUT, Peer, events_until, qmp_client
+from tests.replies import as_dict
 
 BASE = ("-M", "q35", "-smp", "1", "-m", "128", "-vmd-guest", "load=busy")
 RAM = 128 << 20
@@ -32,16 +32,6 @@ async def refused(call: Any, text: str) -> None:
         await call
     assert caught.value.error_class == "GenericError"
     assert str(caught.value) == text
-
-
-async def next_events(listener: EventListener, until: str) -> list[tuple[str, Any]]:
-    seen: list[tuple[str, Any]] = []
-    async with asyncio.timeout(TIMEOUT * 3):
-        while True:
-            event = as_event(await listener.get())
-            seen.append((event["event"], event.get("data")))
-            if event["event"] == until:
-                return seen
 
 
 async def guest_has_run(qmp: QMPClient) -> None:
@@ -67,13 +57,13 @@ async def test_memory_only_dump_as_libvirt_sends_it(peers: Callable[..., Peer], 
         with qmp.listen(listener):
             await guest_has_run(qmp)
             await qmp.execute("stop")
-            assert (await next_events(listener, "STOP"))[-1] == ("STOP", None)
+            assert (await events_until(listener, "STOP"))[-1] == ("STOP", None)
             digest = as_dict(await qmp.execute("__com.vmd_query-guest-ram"))
             with open(core_path, "wb") as out:  # noqa: ASYNC230 - opening a local file
                 qmp.send_fd_scm(out.fileno())
             await qmp.execute("getfd", {"fdname": "dump"})
             await qmp.execute("dump-guest-memory", {"paging": False, "protocol": "fd:dump", "detach": True})
-            events = await next_events(listener, "DUMP_COMPLETED")
+            events = await events_until(listener, "DUMP_COMPLETED")
         done = {"total": RAM, "status": "completed", "completed": RAM}
         assert events == [("DUMP_COMPLETED", {"result": done})], "no STOP/RESUME: it was paused"
         assert await qmp.execute("query-dump") == done
@@ -99,9 +89,9 @@ async def test_dump_of_running_guest_pauses_it(peers: Callable[..., Peer], workd
         listener = EventListener()
         with qmp.listen(listener):
             await dump_to(qmp, workdir / "a")
-            sync = await next_events(listener, "RESUME")
+            sync = await events_until(listener, "RESUME")
             await dump_to(qmp, workdir / "b", detach=True)
-            detached = await next_events(listener, "RESUME")
+            detached = await events_until(listener, "RESUME")
         done = {"result": {"total": RAM, "status": "completed", "completed": RAM}}
         assert sync == detached == [("STOP", None), ("DUMP_COMPLETED", done), ("RESUME", None)]
         assert as_dict(await qmp.execute("query-status"))["status"] == "running"
@@ -196,7 +186,7 @@ async def test_one_dump_at_a_time(peers: Callable[..., Peer]) -> None:
                     "There is a dump in process, please wait.",
                 )
                 received = await asyncio.to_thread(_drain, read_end)
-                events = await next_events(listener, "DUMP_COMPLETED")
+                events = await events_until(listener, "DUMP_COMPLETED")
             assert events[-1][1] == {"result": {"total": RAM, "status": "completed", "completed": RAM}}
             assert received > RAM
     finally:
