@@ -16,8 +16,7 @@ from vmd.errors import GenericError, StartupError
 from vmd.machine.board import Board
 from vmd.machine.cpu_manager import CpuManager, GuestLink
 from vmd.machine.cpu_packages import create_packages
-from vmd.machine.dump import job as dump_job
-from vmd.machine.dump.job import DumpJob
+from vmd.machine.dump.job import IN_PROGRESS, DumpJob
 from vmd.machine.jobs import JobTable
 from vmd.machine.migration.manager import MigrationManager
 from vmd.machine.migration.sections import Section, described
@@ -234,7 +233,7 @@ class VirtualMachine:
 
     async def stop(self) -> None:
         if self.dump.active:
-            raise GenericError(dump_job.IN_PROGRESS)
+            raise GenericError(IN_PROGRESS)
         if self.runstate.state is RunState.INMIGRATE:
             self._start_paused = True  # QEMU: stop during incoming migration only cancels autostart
             return
@@ -242,7 +241,7 @@ class VirtualMachine:
 
     async def cont(self) -> None:
         if self.dump.active:
-            raise GenericError(dump_job.IN_PROGRESS)
+            raise GenericError(IN_PROGRESS)
         if self.runstate.needs_reset:
             raise GenericError("Resetting the Virtual Machine is required")
         if self.runstate.state is RunState.SUSPENDED:

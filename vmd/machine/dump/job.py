@@ -134,10 +134,10 @@ class DumpJob:
             raise GenericError("Invalid parameter 'length'")
         if begin < 0:
             raise GenericError("Invalid parameter 'begin'")
-        start, end = max(begin, 0), min(begin + length, size)
-        if start >= end:
+        end = min(begin + length, size)
+        if begin >= end:
             raise GenericError("dump: no guest memory to dump")
-        return [elf.Block(start, start, end - start)]
+        return [elf.Block(begin, begin, end - begin)]
 
     async def _write(self, fd: int, blocks: list[elf.Block], resume: bool) -> str | None:
         """Write the core; the error text, None when it was written whole."""
